@@ -1,0 +1,162 @@
+"""The application factory: configuration, extensions, blueprints and CLI commands."""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside debug, see create_app
+
+#: True inside requests that only read: SQLite then opens a deferred transaction instead of
+#: taking the write lock up front.
+read_only_request: ContextVar[bool] = ContextVar("read_only_request", default=False)
+
+
+def database_url(raw: str | None) -> str | None:
+    """DATABASE_URL as given by operators ('postgresql://...') mapped to the psycopg 3 driver."""
+    if not raw:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 8 * 3600
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL") or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute"
+    #: Argon2id parameters; the library's defaults (RFC 9106 low-memory profile) in production.
+    ARGON2_PARAMS: dict = {}
+    #: Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    API_TITLE = "Three-heads volunteer points API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret"  # noqa: S105
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_ENABLED = False
+    # Fast hashes: the suite hashes hundreds of passwords.
+    ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure whenever the request itself came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
+def _instance_secret(app: Flask) -> str | None:
+    path = Path(app.instance_path) / "secret_key"
+    return path.read_text().strip() if path.exists() else None
+
+
+def _tune_sqlite(engine) -> None:
+    """WAL, foreign keys, a busy timeout, durable commits, and BEGIN IMMEDIATE for writers."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # the driver must not issue its own BEGIN
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=FULL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        # A deferred transaction that has read and then writes fails at once with "database is
+        # locked" when another writer is active; taking the lock up front makes writers queue.
+        connection.exec_driver_sql("BEGIN" if read_only_request.get() else "BEGIN IMMEDIATE")
+
+
+def create_app(config: type[Config] | dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'sanzhang.db'}"
+    if app.config["SECRET_KEY"] == DEV_SECRET:
+        app.config["SECRET_KEY"] = _instance_secret(app) or DEV_SECRET
+    if app.config["SECRET_KEY"] == DEV_SECRET and not (app.debug or app.testing):
+        raise RuntimeError("Refusing to start with the default SECRET_KEY: set SECRET_KEY or "
+                           "write a secret to instance/secret_key (make run does).")
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    app.session_interface = HttpsAwareSessionInterface()
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from blueprints.ext import babel, csrf, limiter, login_manager, migrate, select_locale
+    from models import User, db
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
+    migrate.init_app(app, db, render_as_batch=True,
+                     directory=str(Path(__file__).resolve().parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(Path(__file__).resolve().parent / "translations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+    @app.before_request
+    def mark_read_only():
+        read_only_request.set(request.method in ("GET", "HEAD", "OPTIONS"))
+
+    @app.teardown_request
+    def unmark_read_only(_exc):
+        read_only_request.set(False)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from blueprints import api, auth, cli, errors, home, labels, org, people, roster
+
+    errors.init_app(app)
+    labels.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(org.bp)
+    app.register_blueprint(people.bp)
+    app.register_blueprint(roster.bp)
+    app.register_blueprint(cli.bp)
+    api.init_app(app)

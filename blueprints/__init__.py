@@ -1,0 +1,1 @@
+"""HTTP only: pages per area of the product, and the JSON API under `api/`."""

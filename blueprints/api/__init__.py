@@ -1,0 +1,70 @@
+"""The JSON API v1 (see shared API.md): flask-smorest blueprints, bearer tokens, one error shape."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_login import current_user
+from flask_smorest import Api as SmorestApi
+from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import Schema, fields
+from webargs.flaskparser import FlaskParser
+
+from blueprints.ext import csrf
+from domain import accounts
+from domain.errors import Unauthenticated
+from models import User
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class ErrorDetail(Schema):
+    code = fields.String(required=True, metadata={"description": "stable snake_case code"})
+    message = fields.String(required=True)
+    fields = fields.Dict(metadata={"description": "per-field messages, for invalid input"})
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetail, required=True)
+
+
+class Api(SmorestApi):
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self):
+        """Errors are mapped once for the whole app in blueprints.errors, in API.md's shape."""
+
+
+class Parser(FlaskParser):
+    #: A body or query that does not match its schema is malformed: 400, as API.md says.
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = Parser()
+
+
+def api_user() -> User:
+    """The caller: a bearer token, or for reads only, the page session. Raises Unauthenticated."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        found = accounts.token_user(header[len("Bearer "):].strip())
+        if found is None:
+            raise Unauthenticated("invalid_token", "The token is wrong, expired or revoked.")
+        g.api_token = found[1]
+        return found[0]
+    if request.method in SAFE_METHODS and current_user.is_authenticated:
+        return current_user
+    raise Unauthenticated("unauthenticated", "Sign in first: send Authorization: Bearer <token>.")
+
+
+def init_app(app: Flask) -> None:
+    from blueprints.api import areas, auth, health, people
+
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "security": [{"bearerAuth": []}],
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    })
+    api = Api(app)
+    for module in (auth, health, areas, people):
+        csrf.exempt(module.blp)
+        api.register_blueprint(module.blp, url_prefix="/api/v1")

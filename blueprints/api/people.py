@@ -1,0 +1,31 @@
+"""Registering people with their roles, for a city's grid-management system to sync."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from blueprints.api import Blueprint, api_user
+from blueprints.api import serialise as ser
+from blueprints.api.schemas import PersonIn, PersonOut
+from domain import accounts
+from domain.access import get_visible
+from models import Area, Household, Role, db
+
+blp = Blueprint("api_people", __name__, description="People")
+
+
+@blp.route("/people")
+class People(MethodView):
+    @blp.arguments(PersonIn)
+    @blp.response(201, PersonOut)
+    def post(self, body):
+        """Register a person; 409 `phone_taken` when the phone is already registered."""
+        user = api_user()
+        household = (get_visible(Household, body["household_id"], user, "area.view")
+                     if body["household_id"] else None)
+        roles = [(Role(r["role"]), get_visible(Area, r["area_id"], user, "area.view") if r["area_id"] else None)
+                 for r in body["roles"]]
+        person = accounts.create_person(user, name=body["name"], phone=body["phone"],
+                                        password=body["password"], household=household, roles=roles)
+        db.session.commit()
+        return ser.person(user, person)

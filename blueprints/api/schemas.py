@@ -1,0 +1,120 @@
+"""marshmallow schemas of the API: what goes in (load, unknown fields refused) and what comes out."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from models import Level, Role
+
+LEVELS = [level.value for level in Level]
+ROLES = [role.value for role in Role]
+
+
+class In(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class PageArgs(In):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class TokenIn(In):
+    phone = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class AreaRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    level = fields.String()
+
+
+class RoleOut(Schema):
+    role = fields.String()
+    area = fields.Nested(AreaRef, allow_none=True)
+
+
+class PersonOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    phone = fields.String(metadata={"description": "masked (138****1234) unless you are staff of the "
+                                                   "person's area or the person"})
+    household_id = fields.Integer(allow_none=True)
+    roles = fields.List(fields.Nested(RoleOut))
+
+
+class MeOut(PersonOut):
+    balance = fields.Integer(metadata={"description": "points"})
+    hours = fields.Decimal(as_string=True, places=1, metadata={"description": "approved service hours"})
+    star_level = fields.Integer()
+
+
+class TokenOut(Schema):
+    token = fields.String()
+    expires_at = fields.DateTime()
+    user = fields.Nested(PersonOut)
+
+
+class PersonRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    phone = fields.String()
+
+
+class HeadOut(Schema):
+    id = fields.Integer()
+    area_id = fields.Integer()
+    tier = fields.Integer()
+    title = fields.String()
+    user = fields.Nested(PersonRef)
+    since = fields.DateTime()
+    until = fields.DateTime(allow_none=True)
+
+
+class AreaOut(Schema):
+    id = fields.Integer()
+    parent_id = fields.Integer(allow_none=True)
+    level = fields.String(validate=validate.OneOf(LEVELS))
+    name = fields.String()
+    code = fields.String(allow_none=True)
+    path = fields.String()
+    heads = fields.List(fields.Nested(HeadOut))
+
+
+class AreaPage(Schema):
+    items = fields.List(fields.Nested(AreaOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class AreaIn(In):
+    parent_id = fields.Integer(required=True, allow_none=True)
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+
+class RoleIn(In):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    area_id = fields.Integer(required=True, allow_none=True)
+
+
+class PersonIn(In):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    phone = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    password = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    household_id = fields.Integer(load_default=None, allow_none=True)
+    roles = fields.List(fields.Nested(RoleIn), load_default=list, validate=validate.Length(max=20))
+
+
+class HeadIn(In):
+    user_id = fields.Integer(required=True)
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class HealthOut(Schema):
+    status = fields.String()
+    db = fields.String()

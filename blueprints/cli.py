@@ -1,0 +1,38 @@
+"""Command-line operations: the first administrator, the demo district."""
+
+from __future__ import annotations
+
+import click
+from flask import Blueprint
+
+from domain import accounts, demo
+from domain.errors import DomainError
+from models import db
+
+bp = Blueprint("cli", __name__, cli_group=None)
+
+users = click.Group("users", help="Manage user accounts.")
+bp.cli.add_command(users)
+
+
+@users.command("create-admin")
+@click.option("--phone", required=True)
+@click.option("--name", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_admin(phone: str, name: str, password: str):
+    """Create the first administrator (scope: the whole tree)."""
+    try:
+        user = accounts.create_admin(phone, name, password)
+    except DomainError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    db.session.commit()
+    click.echo(f"Administrator {user.name} ({user.phone}) created.")
+
+
+@bp.cli.command("seed-demo")
+def seed_demo():
+    """Load the demo district (does nothing when it is already there)."""
+    created = demo.seed()
+    db.session.commit()
+    click.echo("Demo district loaded." if created else "Demo district already present.")
+    click.echo(demo.logins_text())

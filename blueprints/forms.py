@@ -1,0 +1,70 @@
+"""Form helpers shared by the pages: WTForms classes and running a domain call behind a form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import flash
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from domain.errors import DomainError
+from models import Level, db
+
+
+def attempt(form: FlaskForm, action: Callable[[], object], done_message) -> object | None:
+    """Run one domain call for a submitted form and commit.
+
+    On a domain refusal nothing is written; the message is flashed and put on the matching fields,
+    so the page can be shown again with what the user typed.
+    """
+    try:
+        result = action()
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        for name, messages in (error.fields or {}).items():
+            field = getattr(form, name, None)
+            if field is not None:
+                field.errors = [*field.errors, *[str(m) for m in messages]]
+        return None
+    flash(str(done_message), "success")
+    return result
+
+
+class LoginForm(FlaskForm):
+    phone = StringField(_l("Phone"), validators=[DataRequired(), Length(max=20)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    next = HiddenField()
+
+
+class AreaForm(FlaskForm):
+    level = SelectField(_l("Level"), choices=[(lv.value, lv.value) for lv in Level])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    code = StringField(_l("Code (optional)"), validators=[Optional(), Length(max=64)])
+
+
+class AppointForm(FlaskForm):
+    person_id = HiddenField(validators=[DataRequired()])
+    reason = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
+
+
+class EndPostForm(FlaskForm):
+    reason = TextAreaField(_l("Why does the post end?"), validators=[DataRequired(), Length(max=500)])
+
+
+class HouseholdForm(FlaskForm):
+    label = StringField(_l("Door number"), validators=[DataRequired(), Length(max=32)])
+
+
+class PersonForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=50)])
+    phone = StringField(_l("Phone"), validators=[DataRequired(), Length(max=20)])
+    password = PasswordField(_l("Password (optional, at least 8 characters)"),
+                             validators=[Optional(), Length(max=200)])
+    household_id = SelectField(_l("Household"), coerce=str, validate_choice=False)
+    role = SelectField(_l("Role"), validate_choice=False)
+    area_id = SelectField(_l("Area of the role"), coerce=str, validate_choice=False)

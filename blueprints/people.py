@@ -1,0 +1,89 @@
+"""Pages for people: find, add, look at a person, set a first password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, Length
+
+from blueprints.forms import PersonForm, attempt
+from blueprints.labels import level_name, role_name
+from domain import accounts, org
+from domain.access import MANAGERS, can, get_visible, scope_clause
+from domain.errors import NotFound
+from models import Area, HeadPost, Household, Level, Role, User, db
+
+bp = Blueprint("people", __name__)
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(validators=[DataRequired(), Length(max=200)])
+
+
+@bp.route("/people")
+@login_required
+def search():
+    q = request.args.get("q", "")
+    people = org.find_people(current_user, q, limit=100) if q else []
+    return render_template("people/search.html", q=q, people=people)
+
+
+def _fill_choices(form: PersonForm) -> None:
+    """Offer only the areas and households the signed-in staff member manages."""
+    managed = scope_clause(current_user, MANAGERS, Area.path)
+    areas = db.session.scalars(select(Area).where(managed, Area.level != Level.unit).order_by(Area.path)
+                               .limit(500)).all()
+    form.area_id.choices = [(str(a.id), f"{level_name(a.level)} · {a.name}") for a in areas]
+    form.role.choices = [(r.value, role_name(r)) for r in Role if r not in (Role.admin, Role.head)]
+    households = db.session.execute(
+        select(Household.id, Household.label, Area.name).join(Area, Household.unit_id == Area.id)
+        .where(managed).order_by(Area.path, Household.label).limit(2000)
+    ).all()
+    form.household_id.choices = [("", "—")] + [(str(h), f"{unit} {label}") for h, label, unit in households]
+
+
+@bp.route("/people/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = PersonForm()
+    _fill_choices(form)
+    if not form.area_id.choices:
+        raise NotFound("not_found", _("Not found."))
+    if form.validate_on_submit():
+        def create():
+            household = accounts.get_household(int(form.household_id.data)) if form.household_id.data else None
+            area = get_visible(Area, int(form.area_id.data), current_user, "area.manage")
+            return accounts.create_person(current_user, name=form.name.data, phone=form.phone.data,
+                                          password=form.password.data or None, household=household,
+                                          roles=[(Role(form.role.data), area)])
+        person = attempt(form, create, _("Added."))
+        if person is not None:
+            return redirect(url_for("people.show", person_id=person.id))
+    return render_template("people/new.html", form=form)
+
+
+@bp.route("/people/<int:person_id>")
+@login_required
+def show(person_id: int):
+    person = get_visible(User, person_id, current_user, "person.view")
+    posts = db.session.scalars(select(HeadPost).where(HeadPost.user_id == person.id)
+                               .order_by(HeadPost.since.desc())).all()
+    return render_template("people/show.html", person=person, posts=posts,
+                           full_phone=can(current_user, "person.see_phone", person),
+                           can_manage=can(current_user, "person.manage", person),
+                           password_form=PasswordForm(), title_of=org.head_title, community_of=org.community_of)
+
+
+@bp.route("/people/<int:person_id>/password", methods=["POST"])
+@login_required
+def set_password(person_id: int):
+    person = get_visible(User, person_id, current_user, "person.view")
+    form = PasswordForm()
+    if form.validate_on_submit():
+        attempt(form, lambda: accounts.set_password(current_user, person, form.password.data),
+                _("Password set."))
+    return redirect(url_for("people.show", person_id=person.id))

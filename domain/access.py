@@ -1,0 +1,106 @@
+"""Authorisation in one place: `can(user, action, obj)` over roles scoped to area subtrees.
+
+A role granted on an area covers that area and everything below it. Staff of community A hold
+nothing over community B, so B's objects are simply not found for them (404, not 403: existence is
+not disclosed across scopes).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from domain.errors import NotFound
+from models import Area, HeadPost, Household, Role, RoleGrant, User, db
+
+MANAGERS = frozenset({Role.staff, Role.admin})
+ANY_ROLE = frozenset(Role)
+
+#: action → the roles that may perform it over their subtree.
+RULES: dict[str, frozenset[Role]] = {
+    "area.view": ANY_ROLE,
+    "area.manage": MANAGERS,
+    "person.view": frozenset({Role.staff, Role.admin, Role.head, Role.team_leader}),
+    "person.manage": MANAGERS,
+    "person.see_phone": MANAGERS,
+    "roster.import": MANAGERS,
+    "register.export": MANAGERS,
+}
+
+
+def _grants(user: User, roles: frozenset[Role]) -> list[RoleGrant]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    return [g for g in user.grants if g.role in roles]
+
+
+def covers(user: User, area: Area, roles: frozenset[Role]) -> bool:
+    """Does one of the user's grants among `roles` sit on `area` or above it?"""
+    return any(g.area is None or area.path.startswith(g.area.path) for g in _grants(user, roles))
+
+
+def areas_of(obj) -> list[Area]:
+    """The areas an object belongs to, for scope checks."""
+    if isinstance(obj, Area):
+        return [obj]
+    if isinstance(obj, Household):
+        return [obj.unit]
+    if isinstance(obj, HeadPost):
+        return [obj.area]
+    if isinstance(obj, User):
+        areas = [g.area for g in obj.grants if g.area is not None]
+        if obj.household is not None:
+            areas.append(obj.household.unit)
+        return areas
+    raise TypeError(f"no scope rule for {type(obj).__name__}")
+
+
+def can(user: User, action: str, obj) -> bool:
+    roles = RULES[action]
+    if isinstance(obj, User) and obj.id == getattr(user, "id", None) and action != "person.manage":
+        return True
+    return any(covers(user, area, roles) for area in areas_of(obj))
+
+
+def require(user: User, action: str, obj) -> None:
+    """Raise NotFound unless `can(user, action, obj)`: outsiders must not learn the object exists."""
+    if not can(user, action, obj):
+        raise NotFound("not_found", "Not found.")
+
+
+def is_admin(user: User) -> bool:
+    return any(g.role == Role.admin and g.area is None for g in _grants(user, frozenset({Role.admin})))
+
+
+def scope_clause(user: User, roles: frozenset[Role], path_column) -> ColumnElement[bool]:
+    """A WHERE clause keeping rows whose area path lies under one of the user's grants."""
+    grants = _grants(user, roles)
+    if any(g.area is None for g in grants):
+        return true()
+    if not grants:
+        return false()
+    return or_(*(path_column.startswith(g.area.path, autoescape=True) for g in grants))
+
+
+def people_in_scope(user: User, roles: frozenset[Role]):
+    """A select of user ids that belong (by household or by a grant) to the user's subtrees."""
+    by_household = (
+        select(User.id)
+        .join(Household, User.household_id == Household.id)
+        .join(Area, Household.unit_id == Area.id)
+        .where(scope_clause(user, roles, Area.path))
+    )
+    by_grant = (
+        select(RoleGrant.user_id)
+        .join(Area, RoleGrant.area_id == Area.id)
+        .where(scope_clause(user, roles, Area.path))
+    )
+    return by_household.union(by_grant)
+
+
+def get_visible(model, ident, user: User, action: str):
+    """Load an object by id, or NotFound when missing or outside the user's scope."""
+    obj = db.session.get(model, ident)
+    if obj is None:
+        raise NotFound("not_found", "Not found.")
+    require(user, action, obj)
+    return obj

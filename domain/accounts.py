@@ -1,0 +1,178 @@
+"""People and credentials: passwords (Argon2id), sign-in, API tokens, the first administrator."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from domain import audit
+from domain.access import is_admin, require
+from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from models import ApiToken, Area, Household, Role, RoleGrant, User, db, utcnow
+
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+MIN_PASSWORD = 8
+TOKEN_LIFETIME = timedelta(days=30)
+
+# A hash to verify against when the phone is unknown, so both answers take the same time.
+_DUMMY_HASH: dict[str, str] = {}
+
+
+def _hasher() -> PasswordHasher:
+    params = current_app.config.get("ARGON2_PARAMS", {})
+    return PasswordHasher(**params)
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Refused("password_too_short", _l("The password must have at least 8 characters."),
+                      {"password": [_l("At least 8 characters.")]})
+
+
+def normalise_phone(raw: str) -> str:
+    """Accept '138 0013 8000', '138-0013-8000', '+86 13800138000'; raise on anything else."""
+    phone = re.sub(r"[\s\-()]", "", raw or "")
+    if phone.startswith("+86"):
+        phone = phone[3:]
+    elif phone.startswith("0086"):
+        phone = phone[4:]
+    if not PHONE_RE.match(phone):
+        raise Invalid("phone_invalid", _l("Not a mainland mobile number (11 digits starting with 1)."),
+                      {"phone": [_l("Not a mainland mobile number.")]})
+    return phone
+
+
+def authenticate(phone: str, password: str) -> User | None:
+    """The active user with this phone and password, or None. Constant work whether or not it exists."""
+    try:
+        phone = normalise_phone(phone)
+    except Invalid:
+        return None
+    user = db.session.scalar(select(User).where(User.phone == phone))
+    hasher = _hasher()
+    stored = user.password_hash if user is not None and user.password_hash else None
+    if stored is None:
+        key = repr(current_app.config.get("ARGON2_PARAMS"))
+        stored = _DUMMY_HASH.setdefault(key, hasher.hash(secrets.token_hex(8)))
+    try:
+        hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.password_hash or not user.active:
+        return None
+    return user
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user: User, now=None) -> tuple[str, ApiToken]:
+    """A new bearer token; the clear text is returned once and never stored."""
+    now = now or utcnow()
+    clear = secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, token_hash=_token_digest(clear), created_at=now,
+                     expires_at=now + TOKEN_LIFETIME)
+    db.session.add(token)
+    db.session.flush()
+    return clear, token
+
+
+def token_user(clear: str, now=None) -> tuple[User, ApiToken] | None:
+    now = now or utcnow()
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(clear)))
+    if token is None or not token.is_valid(now) or not token.user.active:
+        return None
+    return token.user, token
+
+
+def revoke_token(token: ApiToken, now=None) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = now or utcnow()
+    db.session.flush()
+
+
+def create_admin(phone: str, name: str, password: str) -> User:
+    """The first administrator of an installation: scope is the whole tree.
+
+    Raises Conflict(phone_taken), Invalid(phone_invalid), Refused(password_too_short).
+    """
+    phone = normalise_phone(phone)
+    check_password_rules(password)
+    if db.session.scalar(select(User.id).where(User.phone == phone)) is not None:
+        raise Conflict("phone_taken", _l("This phone number is already registered."))
+    user = User(name=name.strip(), phone=phone, password_hash=hash_password(password))
+    user.grants.append(RoleGrant(role=Role.admin, area_id=None))
+    db.session.add(user)
+    db.session.flush()
+    audit.record(None, "person.create_admin", user, after={"phone": user.masked_phone})
+    return user
+
+
+def create_person(actor: User, *, name: str, phone: str, password: str | None = None,
+                  household: Household | None = None, roles: list[tuple[Role, Area | None]] = (),
+                  now=None) -> User:
+    """Register a person with roles, each within the actor's scope.
+
+    Raises Invalid(phone_invalid, name_required), Conflict(phone_taken), Refused(password_too_short),
+    Forbidden(role_not_allowed) for an admin role granted by a non-admin, NotFound for out-of-scope areas.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("name_required", _l("A name is required."), {"name": [_l("Required.")]})
+    phone = normalise_phone(phone)
+    if password:
+        check_password_rules(password)
+    if household is not None:
+        require(actor, "person.manage", household)
+    for role, area in roles:
+        if role == Role.head:
+            raise Refused("role_not_allowed", _l("Heads are appointed on their grid, building or unit."))
+        if role == Role.admin or area is None:
+            if not is_admin(actor):
+                raise Forbidden("role_not_allowed", _l("Only an administrator can grant this role."))
+        else:
+            require(actor, "person.manage", area)
+    user = User(name=name, phone=phone, household=household,
+                password_hash=hash_password(password) if password else None)
+    for role, area in roles:
+        user.grants.append(RoleGrant(role=role, area=area))
+    db.session.add(user)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict("phone_taken", _l("This phone number is already registered.")) from None
+    area_id = household.unit_id if household is not None else next((a.id for _, a in roles if a), None)
+    audit.record(actor, "person.create", user, area_id=area_id, now=now,
+                 after={"name": name, "roles": [f"{r}@{a.id if a else '*'}" for r, a in roles]})
+    return user
+
+
+def set_password(actor: User, person: User, password: str) -> None:
+    """Staff set a person's password (e.g. an imported resident's first one). Raises NotFound, Refused."""
+    require(actor, "person.manage", person)
+    check_password_rules(password)
+    person.password_hash = hash_password(password)
+    db.session.flush()
+    audit.record(actor, "person.set_password", person)
+
+
+def get_household(household_id: int) -> Household:
+    household = db.session.get(Household, household_id)
+    if household is None:
+        raise NotFound("not_found", _l("Not found."))
+    return household

@@ -1,0 +1,68 @@
+"""Registers (台账): lists exported as .xlsx, written row by row so large ones stay small in memory."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from openpyxl import Workbook
+from sqlalchemy import select
+
+from domain import org
+from models import Area, HeadPost, User, db
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local(dt: datetime | None) -> str:
+    return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if dt else ""
+
+
+def write_xlsx(title: str, headers: list[str], rows: Iterable[Iterable], now: datetime):
+    """A write-only workbook in a temporary file, returned open at its start."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title[:31])
+    sheet.append([title, _("Generated %(at)s", at=local(now))])
+    sheet.append(headers)
+    for row in rows:
+        sheet.append(list(row))
+    out = tempfile.TemporaryFile()
+    book.save(out)
+    out.seek(0)
+    return out
+
+
+def _path_names(area: Area, names: dict[int, str]) -> str:
+    return " / ".join(names.get(i, "?") for i in area.ancestor_ids)
+
+
+def heads_register_rows(area: Area) -> Iterator[list]:
+    """Current heads under `area`: area path, tier title, name, masked phone, since."""
+    in_tree = org.subtree(area).subquery()
+    query = (
+        select(HeadPost, Area, User)
+        .join(Area, HeadPost.area_id == Area.id)
+        .join(User, HeadPost.user_id == User.id)
+        .where(HeadPost.until.is_(None), HeadPost.area_id.in_(select(in_tree.c.id)))
+        .order_by(Area.path)
+    )
+    names = dict(db.session.execute(
+        select(Area.id, Area.name).where(Area.id.in_(area.ancestor_ids) | Area.path.startswith(area.path))
+    ).all())
+    communities: dict[int, Area | None] = {}
+    for post, post_area, person in db.session.execute(query.execution_options(yield_per=1000)):
+        community_id = next((i for i in post_area.ancestor_ids if i in communities), None)
+        if community_id is None:
+            community = org.community_of(post_area)
+            community_id = community.id if community else 0
+            communities[community_id] = community
+        yield [_path_names(post_area, names), org.head_title(communities[community_id], post.tier),
+               person.name, person.masked_phone, local(post.since)]
+
+
+def heads_register(area: Area, now: datetime):
+    headers = [_("Area"), _("Title"), _("Name"), _("Phone"), _("Since")]
+    return write_xlsx(_("Heads register"), headers, heads_register_rows(area), now)

@@ -1,0 +1,214 @@
+"""Fixtures: the app on each database backend, a clean database per test, factories and sign-in helpers.
+
+Every test runs on SQLite; when TEST_DATABASE_URL is set, it runs on PostgreSQL as well. Each pytest-xdist
+worker gets its own database, migrated with the project's real Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from types import SimpleNamespace
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from flask import has_app_context
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from app import TestConfig, create_app, database_url
+from domain import accounts
+from models import Area, Household, Level, Role, RoleGrant, User, db
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+PASSWORD = "correct horse 42"
+
+
+def pytest_report_header(config):
+    if not PG_URL:
+        return "PostgreSQL: SKIPPED (TEST_DATABASE_URL not set): the suite runs on SQLite only"
+    return f"databases: SQLite and PostgreSQL ({urlsplit(PG_URL).netloc})"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _admin_conninfo(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@contextlib.contextmanager
+def _postgres_database():
+    """A database of its own for this worker, dropped afterwards."""
+    parts = urlsplit(PG_URL)
+    name = f"{parts.path.lstrip('/') or 'test'}_{_worker()}"
+    with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield database_url(urlunsplit(parts._replace(path=f"/{name}")))
+    with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        with _postgres_database() as url:
+            yield url
+
+
+def make_app(url: str, **overrides):
+    app = create_app(TestConfig)
+    app.config.update(SQLALCHEMY_DATABASE_URI=url, **overrides)
+    return app
+
+
+@pytest.fixture(scope="session")
+def session_app(backend_url):
+    app = create_app({**{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
+                      "SQLALCHEMY_DATABASE_URI": backend_url})
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _wipe() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"TRUNCATE {', '.join(f'{t!r}'.replace(chr(39), chr(34)) for t in tables)} "
+                                "RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(text(f'DELETE FROM "{table}"'))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(session_app):
+    yield session_app
+    with session_app.app_context():
+        db.session.rollback()
+        _wipe()
+        db.session.remove()
+
+
+@pytest.fixture
+def backend(app) -> str:
+    return "postgresql" if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def dbs(app):
+    """An app context for domain tests that call domain/ directly (no HTTP client in the same test)."""
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@contextlib.contextmanager
+def _context(app):
+    """Reuse the test's app context when it has one (domain tests), else open one just for setup."""
+    if has_app_context():
+        yield
+        db.session.flush()
+    else:
+        with app.app_context():
+            yield
+            db.session.commit()
+            db.session.remove()
+
+
+_phones = itertools.count(1)
+
+
+@pytest.fixture
+def make_area(app):
+    def make(level: Level | str, parent: Area | None = None, name: str | None = None, **kw) -> Area:
+        with _context(app):
+            parent = db.session.merge(parent) if parent is not None else None
+            area = Area(level=Level(level), parent=parent, name=name or f"{level}-{next(_phones)}", **kw)
+            db.session.add(area)
+            db.session.flush()
+            area.path = f"{parent.path if parent else '/'}{area.id}/"
+            db.session.flush()
+        return area
+    return make
+
+
+@pytest.fixture
+def make_user(app):
+    def make(name: str = "测试用户", phone: str | None = None, password: str | None = PASSWORD,
+             roles=(), household: Household | None = None, **kw) -> User:
+        with _context(app):
+            user = User(name=name, phone=phone or f"139{next(_phones):08d}",
+                        password_hash=accounts.hash_password(password) if password else None,
+                        household_id=household.id if household is not None else None, **kw)
+            for role, area in roles:
+                user.grants.append(RoleGrant(role=Role(role), area_id=area.id if area is not None else None))
+            db.session.add(user)
+            db.session.flush()
+            user = db.session.get(User, user.id)
+            _ = [g.area for g in user.grants], user.household
+        return user
+    return make
+
+
+@pytest.fixture
+def tree(app, make_area, make_user):
+    """Two communities under one street; in each a grid → building → unit → household, and the people
+    who act on them: an administrator, staff of each community, a street staff member, a unit head,
+    a volunteer and a resident of community A."""
+    t = SimpleNamespace()
+    t.district = make_area("district", name="示范区")
+    t.street = make_area("street", t.district, name="东风街道")
+    for key, name in (("a", "银融社区"), ("b", "南湖社区")):
+        community = make_area("community", t.street, name=name)
+        grid = make_area("grid", community, name="第一网格")
+        building = make_area("building", grid, name="1号楼")
+        unit = make_area("unit", building, name="1单元")
+        with _context(app):
+            household = Household(unit_id=unit.id, label="101", size=2)
+            db.session.add(household)
+            db.session.flush()
+        setattr(t, key, SimpleNamespace(community=community, grid=grid, building=building, unit=unit,
+                                        household=household))
+    t.admin = make_user("管理员", roles=[("admin", None)])
+    t.street_staff = make_user("街道干部", roles=[("staff", t.street)])
+    t.staff_a = make_user("银融干部", roles=[("staff", t.a.community)])
+    t.staff_b = make_user("南湖干部", roles=[("staff", t.b.community)])
+    t.head_a = make_user("单元长甲", roles=[("head", t.a.unit), ("resident", t.a.community)],
+                         household=t.a.household)
+    t.volunteer_a = make_user("志愿者乙", roles=[("volunteer", t.a.community)], household=t.a.household)
+    t.resident_b = make_user("居民丙", roles=[("resident", t.b.community)], household=t.b.household)
+    return t
+
+
+def login(client, user: User, password: str = PASSWORD):
+    response = client.post("/login", data={"phone": user.phone, "password": password})
+    assert response.status_code == 302, response.text
+    return response
+
+
+def token_for(client, user: User, password: str = PASSWORD) -> dict:
+    response = client.post("/api/v1/auth/token", json={"phone": user.phone, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json['token']}"}
