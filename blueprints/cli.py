@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Blueprint
+from flask.cli import AppGroup
 
 from domain import accounts, demo
 from domain.errors import DomainError
@@ -11,7 +12,7 @@ from models import db
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
-users = click.Group("users", help="Manage user accounts.")
+users = AppGroup("users", help="Manage user accounts.")
 bp.cli.add_command(users)
 
 

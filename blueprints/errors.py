@@ -51,6 +51,8 @@ def handle_http_exception(error: HTTPException):
         # webargs nests by location ({"json": {...}}); clients want the fields themselves.
         if isinstance(fields, dict) and len(fields) == 1 and next(iter(fields)) in ("json", "query", "form"):
             fields = next(iter(fields.values()))
+        if not isinstance(fields, dict):  # the body as a whole is unreadable, e.g. broken JSON
+            return error_response(error.code, "invalid_body", " ".join(map(str, fields)), None, headers)
         return error_response(error.code, "validation_error", "The request is not valid.", fields, headers)
     headers += list(data.get("headers", {}).items())
     return error_response(error.code, _snake(error.name), data.get("message") or error.description,

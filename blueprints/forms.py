@@ -7,7 +7,7 @@ from collections.abc import Callable
 from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from domain.errors import DomainError
@@ -42,7 +42,7 @@ class LoginForm(FlaskForm):
 
 
 class AreaForm(FlaskForm):
-    level = SelectField(_l("Level"), choices=[(lv.value, lv.value) for lv in Level])
+    level = SelectField(_l("Level"), choices=[SelectChoice(lv.value) for lv in Level])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     code = StringField(_l("Code (optional)"), validators=[Optional(), Length(max=64)])
 

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from wtforms import SelectChoice
 
 from blueprints.forms import AppointForm, AreaForm, EndPostForm, HouseholdForm, attempt
 from blueprints.labels import level_name
@@ -25,7 +26,7 @@ def _area_page(area: Area, **forms):
     kids = org.children(area)
     heads = org.current_heads([area.id, *[k.id for k in kids]])
     child_form = forms.get("child_form") or AreaForm()
-    child_form.level.choices = [(lv.value, level_name(lv)) for lv in _child_levels(area)]
+    child_form.level.choices = [SelectChoice(lv.value, level_name(lv)) for lv in _child_levels(area)]
     return render_template(
         "org/area.html",
         area=area,
@@ -57,7 +58,7 @@ def area(area_id: int):
 def add_child(area_id: int):
     parent = get_visible(Area, area_id, current_user, "area.view")
     form = AreaForm()
-    form.level.choices = [(lv.value, lv.value) for lv in _child_levels(parent)]
+    form.level.choices = [SelectChoice(lv.value) for lv in _child_levels(parent)]
     if form.validate_on_submit():
         created = attempt(form, lambda: org.create_area(current_user, parent=parent, level=form.level.data,
                                                          name=form.name.data, code=form.code.data),

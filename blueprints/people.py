@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField
+from wtforms import PasswordField, SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from blueprints.forms import PersonForm, attempt
@@ -37,13 +37,14 @@ def _fill_choices(form: PersonForm) -> None:
     managed = scope_clause(current_user, MANAGERS, Area.path)
     areas = db.session.scalars(select(Area).where(managed, Area.level != Level.unit).order_by(Area.path)
                                .limit(500)).all()
-    form.area_id.choices = [(str(a.id), f"{level_name(a.level)} · {a.name}") for a in areas]
-    form.role.choices = [(r.value, role_name(r)) for r in Role if r not in (Role.admin, Role.head)]
+    form.area_id.choices = [SelectChoice(str(a.id), f"{level_name(a.level)} · {a.name}") for a in areas]
+    form.role.choices = [SelectChoice(r.value, role_name(r)) for r in Role if r not in (Role.admin, Role.head)]
     households = db.session.execute(
         select(Household.id, Household.label, Area.name).join(Area, Household.unit_id == Area.id)
         .where(managed).order_by(Area.path, Household.label).limit(2000)
     ).all()
-    form.household_id.choices = [("", "—")] + [(str(h), f"{unit} {label}") for h, label, unit in households]
+    form.household_id.choices = [SelectChoice("", "—")] + [SelectChoice(str(h), f"{unit} {label}")
+                                                          for h, label, unit in households]
 
 
 @bp.route("/people/new", methods=["GET", "POST"])

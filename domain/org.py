@@ -139,6 +139,12 @@ def appoint_head(actor: User, area: Area, person: User, *, reason: str | None = 
         _drop_head_role_if_idle(previous.user, area)
     post = HeadPost(user=person, area=area, tier=tier, since=now, appointed_by_id=actor.id, reason=reason)
     db.session.add(post)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict("head_changed_meanwhile",
+                       _l("Someone else appointed a head here at the same moment. Look again.")) from None
     if not any(g.role == Role.head and g.area_id == area.id for g in person.grants):
         person.grants.append(RoleGrant(role=Role.head, area=area))
     db.session.flush()

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.area import Area, Household
@@ -90,8 +90,11 @@ class HeadPost(db.Model):
 
     __tablename__ = "head_post"
     __table_args__ = (
-        Index("ix_head_post_area_current", "area_id", "until"),
-        Index("ix_head_post_user", "user_id"),
+        Index("ix_head_post_area_id", "area_id"),
+        Index("ix_head_post_user_id", "user_id"),
+        # One current head per area, whatever the concurrency: the database decides, not a check.
+        Index("uq_head_post_current", "area_id", unique=True,
+              sqlite_where=text("until IS NULL"), postgresql_where=text("until IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

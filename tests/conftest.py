@@ -64,15 +64,14 @@ def backend_url(request, tmp_path_factory):
 
 
 def make_app(url: str, **overrides):
-    app = create_app(TestConfig)
-    app.config.update(SQLALCHEMY_DATABASE_URI=url, **overrides)
-    return app
+    """A test app on the database at `url`, with config overrides (e.g. rate limits on)."""
+    settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
+    return create_app({**settings, "SQLALCHEMY_DATABASE_URI": url, **overrides})
 
 
 @pytest.fixture(scope="session")
 def session_app(backend_url):
-    app = create_app({**{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
-                      "SQLALCHEMY_DATABASE_URI": backend_url})
+    app = make_app(backend_url)
     with app.app_context():
         upgrade()
         db.session.remove()

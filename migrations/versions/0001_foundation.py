@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:42:46.970314
+Create Date: 2026-11-22 05:46:09.221854
 
 """
 from alembic import op
@@ -116,8 +116,9 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_head_post'))
     )
     with op.batch_alter_table('head_post', schema=None) as batch_op:
-        batch_op.create_index('ix_head_post_area_current', ['area_id', 'until'], unique=False)
-        batch_op.create_index('ix_head_post_user', ['user_id'], unique=False)
+        batch_op.create_index('ix_head_post_area_id', ['area_id'], unique=False)
+        batch_op.create_index('ix_head_post_user_id', ['user_id'], unique=False)
+        batch_op.create_index('uq_head_post_current', ['area_id'], unique=True, sqlite_where=sa.text('until IS NULL'), postgresql_where=sa.text('until IS NULL'))
 
     op.create_table('role_grant',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -145,8 +146,9 @@ def downgrade():
 
     op.drop_table('role_grant')
     with op.batch_alter_table('head_post', schema=None) as batch_op:
-        batch_op.drop_index('ix_head_post_user')
-        batch_op.drop_index('ix_head_post_area_current')
+        batch_op.drop_index('uq_head_post_current', sqlite_where=sa.text('until IS NULL'), postgresql_where=sa.text('until IS NULL'))
+        batch_op.drop_index('ix_head_post_user_id')
+        batch_op.drop_index('ix_head_post_area_id')
 
     op.drop_table('head_post')
     with op.batch_alter_table('audit_event', schema=None) as batch_op:

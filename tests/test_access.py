@@ -1,0 +1,112 @@
+"""Scope: role × area × URL → status. Staff of one community never see another's data (404)."""
+
+import pytest
+
+from domain.access import can
+from models import Area, User, db
+from tests.conftest import login, token_for
+
+# (who, url template, expected status). {a.*} is community A's tree, {b.*} community B's.
+PAGE_CASES = [
+    ("staff_a", "/areas/{a.community}", 200),
+    ("staff_a", "/areas/{a.unit}", 200),
+    ("staff_a", "/areas/{b.community}", 404),
+    ("staff_a", "/areas/{b.unit}", 404),
+    ("staff_a", "/areas/{street}", 404),
+    ("staff_a", "/areas/{a.community}/vacant-units", 200),
+    ("staff_a", "/areas/{b.community}/vacant-units", 404),
+    ("staff_a", "/areas/{a.community}/heads.xlsx", 200),
+    ("staff_a", "/areas/{b.community}/heads.xlsx", 404),
+    ("staff_a", "/people/{resident_b}", 404),
+    ("staff_a", "/people/{volunteer_a}", 200),
+    ("staff_b", "/areas/{a.grid}", 404),
+    ("staff_b", "/people/{head_a}", 404),
+    ("street_staff", "/areas/{a.unit}", 200),
+    ("street_staff", "/areas/{b.unit}", 200),
+    ("street_staff", "/people/{resident_b}", 200),
+    ("street_staff", "/areas/{district}", 404),
+    ("admin", "/areas/{district}", 200),
+    ("admin", "/areas/{b.unit}/heads.xlsx", 200),
+    ("head_a", "/areas/{a.unit}", 200),
+    ("head_a", "/areas/{a.unit}/vacant-units", 404),
+    ("head_a", "/areas/{a.unit}/heads.xlsx", 404),
+    ("head_a", "/areas/{b.unit}", 404),
+    ("volunteer_a", "/areas/{a.community}", 200),
+    ("volunteer_a", "/areas/{a.community}/heads.xlsx", 404),
+    ("volunteer_a", "/people/{head_a}", 404),
+    ("resident_b", "/areas/{a.community}", 404),
+]
+
+API_CASES = [
+    ("staff_a", "GET", "/api/v1/areas/{a.unit}", 200),
+    ("staff_a", "GET", "/api/v1/areas/{b.unit}", 404),
+    ("staff_b", "GET", "/api/v1/areas/{a.community}/children", 404),
+    ("street_staff", "GET", "/api/v1/areas/{b.community}/children", 200),
+    ("head_a", "GET", "/api/v1/areas/{a.unit}", 200),
+    ("head_a", "GET", "/api/v1/areas/{b.building}", 404),
+    ("head_a", "POST", "/api/v1/areas", 404),
+    ("staff_b", "POST", "/api/v1/areas", 404),
+    ("staff_a", "POST", "/api/v1/areas", 201),
+    ("street_staff", "POST", "/api/v1/areas", 201),
+]
+
+
+def _fill(url: str, tree) -> str:
+    class Ids:
+        def __init__(self, obj):
+            self.obj = obj
+
+        def __getattr__(self, name):
+            value = getattr(self.obj, name)
+            return value.id if isinstance(value, Area | User) else Ids(value)
+
+        def __format__(self, spec):
+            return str(self.obj.id)
+
+    return url.format(**{k: Ids(v) if not isinstance(v, Area | User) else v.id for k, v in vars(tree).items()})
+
+
+@pytest.mark.parametrize(("who", "url", "status"), PAGE_CASES)
+def test_page_scope(client, tree, who, url, status):
+    login(client, getattr(tree, who))
+    response = client.get(_fill(url, tree))
+    response.close()
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize(("who", "method", "url", "status"), API_CASES)
+def test_api_scope(client, tree, who, method, url, status):
+    headers = token_for(client, getattr(tree, who))
+    body = {"parent_id": tree.a.community.id, "level": "grid", "name": f"{who} grid"} if method == "POST" else None
+    response = client.open(_fill(url, tree), method=method, headers=headers, json=body)
+    assert response.status_code == status, response.text
+
+
+def test_every_page_needs_sign_in(app, client, tree):
+    """Every page route except sign-in, language and static redirects an anonymous visitor to sign in."""
+    open_endpoints = {"auth.login", "auth.set_language", "static"}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in open_endpoints or rule.rule.startswith("/api/"):
+            continue
+        url = rule.rule.replace("<int:", "<").replace("<area_id>", str(tree.a.unit.id))
+        url = url.replace("<post_id>", "1").replace("<person_id>", str(tree.head_a.id))
+        method = "GET" if "GET" in rule.methods else "POST"
+        response = client.open(url, method=method)
+        assert response.status_code == 302, (rule.rule, response.status_code)
+        assert "/login" in response.headers["Location"]
+
+
+def test_can_follows_the_tree(dbs, tree):
+    staff_a = db.session.merge(tree.staff_a)
+    assert can(staff_a, "area.manage", db.session.merge(tree.a.unit))
+    assert not can(staff_a, "area.manage", db.session.merge(tree.b.unit))
+    assert not can(db.session.merge(tree.head_a), "area.manage", db.session.merge(tree.a.unit))
+    assert can(db.session.merge(tree.head_a), "area.view", db.session.merge(tree.a.unit))
+    assert can(db.session.merge(tree.admin), "area.manage", db.session.merge(tree.b.unit))
+    # A person may always look at themself, but not manage themself.
+    head = db.session.merge(tree.head_a)
+    assert can(head, "person.see_phone", head) and not can(head, "person.manage", head)
+
+
+def test_signed_out_api_scope_is_401(client, tree):
+    assert client.get(_fill("/api/v1/areas/{a.unit}", tree)).status_code == 401
