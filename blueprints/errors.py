@@ -34,7 +34,7 @@ def handle_domain_error(error: DomainError):
     db.session.rollback()
     if wants_json():
         return error_response(error.status, error.code, error.message, error.fields)
-    if request.method in ("GET", "HEAD"):
+    if request.method in ("GET", "HEAD") or error.status == 404:
         return render_template("error.html", status=error.status, message=str(error.message)), error.status
     flash(str(error.message), "error")
     return redirect(request.referrer or url_for("home.index"))

@@ -61,7 +61,7 @@ class HouseholdForm(FlaskForm):
 
 
 class PersonForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=50)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=50)])
     phone = StringField(_l("Phone"), validators=[DataRequired(), Length(max=20)])
     password = PasswordField(_l("Password (optional, at least 8 characters)"),
                              validators=[Optional(), Length(max=200)])

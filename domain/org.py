@@ -96,7 +96,7 @@ def current_heads(area_ids: list[int]) -> dict[int, HeadPost]:
     return {p.area_id: p for p in posts}
 
 
-def _end(post: HeadPost, actor: User, reason: str, now) -> None:
+def _end(post: HeadPost, actor: User, reason: str | None, now) -> None:
     # Guarded: of two staff ending the same post at once, one ends it and the other is told.
     ended = db.session.execute(
         update(HeadPost).where(HeadPost.id == post.id, HeadPost.until.is_(None))
@@ -135,7 +135,7 @@ def appoint_head(actor: User, area: Area, person: User, *, reason: str | None = 
     if previous is not None and previous.user_id == person.id:
         raise Conflict("already_head", _l("This person already heads this area."))
     if previous is not None:
-        _end(previous, actor, reason or "replaced", now)
+        _end(previous, actor, None, now)
         _drop_head_role_if_idle(previous.user, area)
     post = HeadPost(user=person, area=area, tier=tier, since=now, appointed_by_id=actor.id, reason=reason)
     db.session.add(post)

@@ -64,5 +64,5 @@ def heads_register_rows(area: Area) -> Iterator[list]:
 
 
 def heads_register(area: Area, now: datetime):
-    headers = [_("Area"), _("Title"), _("Name"), _("Phone"), _("Since")]
+    headers = [_("Area"), _("Title"), _("Full name"), _("Phone"), _("Since")]
     return write_xlsx(_("Heads register"), headers, heads_register_rows(area), now)
