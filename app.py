@@ -110,6 +110,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.session_interface = HttpsAwareSessionInterface()
+    app.json.ensure_ascii = False  # Chinese names stay readable in API answers
 
     _init_extensions(app)
     _register_blueprints(app)
