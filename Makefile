@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 PORT ?= 5000
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
-.PHONY: run serve test lint install install-test browsers translations clean-db bench
+.PHONY: run serve test lint install install-test browsers translations screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,16 +42,24 @@ serve: install instance/secret_key
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'
 
-# Headless Chromium for the browser tests comes from Debian, never from a test tool's download.
+# Headless Chromium for the browser tests comes from Debian, never from a test tool's download; the CJK
+# fonts make Chinese pages render (and screenshot) as people see them.
 browsers:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium chromium-driver"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk) >/dev/null; \
-	  else echo "Chromium not installed and cannot install it here: browser tests will be skipped."; fi; \
+	    echo "Installing $$missing from Debian ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; \
+	  else echo "Cannot install $$missing here: browser tests will be skipped."; fi; \
 	fi
 
 test: install-test browsers
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+
+# Refreshes the README's screenshots from a throwaway demo database.
+screenshots: install-test browsers
+	$(BIN)/python -m tests.browser.screenshots
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -6,7 +6,7 @@ import click
 from flask import Blueprint
 from flask.cli import AppGroup
 
-from domain import accounts, demo
+from domain import accounts, demo, ledger
 from domain.errors import DomainError
 from models import db
 
@@ -37,3 +37,33 @@ def seed_demo():
     db.session.commit()
     click.echo("Demo district loaded." if created else "Demo district already present.")
     click.echo(demo.logins_text())
+
+
+points = AppGroup("points", help="Points jobs.")
+bp.cli.add_command(points)
+ledger_group = AppGroup("ledger", help="The points ledger.")
+bp.cli.add_command(ledger_group)
+
+
+@points.command("expire")
+def expire_points():
+    """Expire points past their date (31 Dec of the year after they were earned). Safe to run again."""
+    total = 0
+    while posted := ledger.expire_points():
+        db.session.commit()
+        total += posted
+    click.echo(f"{total} expiry transaction(s) posted.")
+
+
+@ledger_group.command("verify")
+def verify_ledger():
+    """Check every ledger invariant; exit non-zero on any drift."""
+    problems = ledger.verify()
+    db.session.rollback()
+    if problems:
+        click.echo(f"Ledger verification FAILED: {len(problems)} problem(s)")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+        raise SystemExit(1)
+    click.echo("Ledger verified: every transaction balances, every balance equals its entries, no person below "
+               "zero, lots cover balances, monthly totals match.")

@@ -3,19 +3,41 @@
 from models.area import ALLOWED_PARENTS, HEAD_TIERS, Area, Household, Level
 from models.audit import AuditEvent
 from models.base import db, utcnow
+from models.ledger import (
+    Account,
+    AccountKind,
+    AppendOnlyError,
+    Entry,
+    Lot,
+    LotUse,
+    MonthlyTotal,
+    PointsRule,
+    Transaction,
+    TxnKind,
+)
 from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_phone
 
 __all__ = [
     "ALLOWED_PARENTS",
     "HEAD_TIERS",
+    "Account",
+    "AccountKind",
     "ApiToken",
+    "AppendOnlyError",
     "Area",
     "AuditEvent",
+    "Entry",
     "HeadPost",
     "Household",
     "Level",
+    "Lot",
+    "LotUse",
+    "MonthlyTotal",
+    "PointsRule",
     "Role",
     "RoleGrant",
+    "Transaction",
+    "TxnKind",
     "User",
     "db",
     "mask_phone",

@@ -86,8 +86,14 @@ def _wipe() -> None:
         db.session.execute(text(f"TRUNCATE {', '.join(f'{t!r}'.replace(chr(39), chr(34)) for t in tables)} "
                                 "RESTART IDENTITY CASCADE"))
     else:
+        # The append-only triggers refuse DELETE on the ledger: lift them for the wipe, then put them back.
+        triggers = db.session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+        for name, _sql in triggers:
+            db.session.execute(text(f'DROP TRIGGER "{name}"'))
         for table in tables:
             db.session.execute(text(f'DELETE FROM "{table}"'))
+        for _name, sql in triggers:
+            db.session.execute(text(sql))
     db.session.commit()
 
 
@@ -211,3 +217,44 @@ def token_for(client, user: User, password: str = PASSWORD) -> dict:
     response = client.post("/api/v1/auth/token", json={"phone": user.phone, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+@pytest.fixture
+def threaded_app(app):
+    """A second app on the same database with a pool big enough for real concurrency (own connections)."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = {"pool_size": 40, "max_overflow": 0, "pool_timeout": 60} if url.startswith("postgresql") else {}
+    concurrent = make_app(url, SQLALCHEMY_ENGINE_OPTIONS=options)
+    yield concurrent
+    with concurrent.app_context():
+        db.engine.dispose()
+
+
+def run_concurrently(app, work, count: int) -> list:
+    """Run `work(i)` in `count` threads released together, each in its own app context and session.
+
+    Returns what each returned, or the exception it raised, in order of `i`.
+    """
+    import threading
+
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(i: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                results[i] = work(i)
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001 - the caller inspects every outcome
+                db.session.rollback()
+                results[i] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -1,0 +1,390 @@
+"""Posting points: double entry, idempotent, never negative, append-only, with lots and monthly totals.
+
+`post_transaction` is the one way points move. It changes each touched account's cached balance with
+one guarded UPDATE (a person's balance can never go below zero), writes the entries with the balance
+each left behind, keeps the person's expiry lots and monthly totals in step — all in the caller's
+database transaction, inside a savepoint so a refusal writes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+
+from domain import audit, rules
+from domain.access import require
+from domain.errors import Conflict, Invalid, Refused
+from models import Area, User, db, utcnow
+from models.ledger import Account, AccountKind, Entry, Lot, LotUse, MonthlyTotal, Transaction, TxnKind
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+EARNING = frozenset({TxnKind.service, TxnKind.task, TxnKind.event, TxnKind.honour, TxnKind.adjustment})
+
+
+def month_of(moment: datetime) -> int:
+    """202611 for any moment of November 2026 in Shanghai (a month starts at 00:00 Beijing time)."""
+    local = moment.astimezone(SHANGHAI)
+    return local.year * 100 + local.month
+
+
+def expiry_for(community: Area, earned_at: datetime) -> datetime | None:
+    """Points earned in year Y expire at the end of 31 Dec of Y + N (N from the rules; 0 = never)."""
+    years = rules.rule_value(community, "points.expiry_years", earned_at)
+    if years <= 0:
+        return None
+    year = earned_at.astimezone(SHANGHAI).year + years
+    return datetime(year + 1, 1, 1, tzinfo=SHANGHAI).astimezone(earned_at.tzinfo)
+
+
+def _account(owner_id: int | None, community_id: int, kind: AccountKind) -> Account:
+    query = select(Account).where(Account.community_id == community_id, Account.kind == kind)
+    query = query.where(Account.owner_id == owner_id if owner_id else Account.owner_id.is_(None))
+    found = db.session.scalar(query)
+    if found is not None:
+        return found
+    account = Account(owner_id=owner_id, community_id=community_id, kind=kind, balance=0)
+    try:
+        with db.session.begin_nested():
+            db.session.add(account)
+            db.session.flush()
+    except IntegrityError:
+        # Another transaction opened the same account at the same moment: use theirs.
+        return db.session.scalars(query).one()
+    return account
+
+
+def person_account(person: User, community: Area) -> Account:
+    return _account(person.id, community.id, AccountKind.person)
+
+
+def system_account(community: Area, kind: AccountKind) -> Account:
+    return _account(None, community.id, kind)
+
+
+def _insert(model):
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _apply_balance(account: Account, amount: int) -> int:
+    """One guarded statement: add `amount`, refusing to take a person below zero. Returns the new balance."""
+    statement = update(Account).where(Account.id == account.id)
+    if account.kind == AccountKind.person and amount < 0:
+        statement = statement.where(Account.balance >= -amount)
+    new_balance = db.session.execute(
+        statement.values(balance=Account.balance + amount).returning(Account.balance)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if new_balance is None:
+        raise Refused("insufficient_points", _l("Not enough points."))
+    set_committed_value(account, "balance", new_balance)
+    return new_balance
+
+
+def _consume_lots(entry: Entry, amount: int, first_lot_id: int | None) -> None:
+    """Take `amount` from the account's open lots, soonest expiry first (a named lot before all others).
+
+    Safe without a read-then-write race: the guarded balance UPDATE above holds the account's row lock
+    (PostgreSQL) or the write lock (SQLite) until commit, so one debit of an account runs at a time.
+    """
+    lots = db.session.execute(
+        select(Lot.id, Lot.remaining).where(Lot.account_id == entry.account_id, Lot.remaining > 0)
+        .order_by(case((Lot.id == (first_lot_id or 0), 0), else_=1), Lot.expires_at.is_(None), Lot.expires_at,
+                  Lot.id)
+    ).all()
+    need = amount
+    for lot_id, remaining in lots:
+        take = min(need, remaining)
+        db.session.execute(update(Lot).where(Lot.id == lot_id).values(remaining=Lot.remaining - take)
+                           .execution_options(synchronize_session=False))
+        db.session.add(LotUse(entry_id=entry.id, lot_id=lot_id, amount=take))
+        need -= take
+        if need == 0:
+            return
+    raise RuntimeError(f"account {entry.account_id}: lots do not cover its balance (ledger drift)")
+
+
+def _restore_lots(original: Transaction, account_id: int) -> None:
+    """A reversed debit gives back exactly the lots it consumed, keeping their expiry dates."""
+    uses = db.session.execute(
+        select(LotUse.lot_id, func.sum(LotUse.amount)).join(Entry, LotUse.entry_id == Entry.id)
+        .where(Entry.transaction_id == original.id, Entry.account_id == account_id).group_by(LotUse.lot_id)
+    ).all()
+    for lot_id, amount in uses:
+        db.session.execute(update(Lot).where(Lot.id == lot_id).values(remaining=Lot.remaining + amount)
+                           .execution_options(synchronize_session=False))
+
+
+def _keep_lots(txn: Transaction, entry: Entry, community: Area, now: datetime) -> None:
+    original = txn.reverses
+    if entry.amount > 0:
+        if original is not None:
+            _restore_lots(original, entry.account_id)
+        else:
+            db.session.add(Lot(account_id=entry.account_id, entry_id=entry.id, amount=entry.amount,
+                               remaining=entry.amount, expires_at=expiry_for(community, now)))
+        return
+    first_lot = None
+    if original is not None:
+        first_lot = db.session.scalar(select(Lot.id).join(Entry, Lot.entry_id == Entry.id).where(
+            Entry.transaction_id == original.id, Entry.account_id == entry.account_id))
+    _consume_lots(entry, -entry.amount, first_lot)
+
+
+def _bump_monthly_total(txn: Transaction, entry: Entry, person_id: int) -> None:
+    base = txn.reverses.kind if txn.reverses is not None else txn.kind
+    delta = {"earned": entry.amount if base in EARNING else 0,
+             "spent": -entry.amount if base == TxnKind.redemption else 0,
+             "expired": -entry.amount if base == TxnKind.expiry else 0,
+             "net": entry.amount}
+    statement = _insert(MonthlyTotal).values(account_id=entry.account_id, person_id=person_id,
+                                             community_id=txn.community_id, month=entry.month, **delta)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["account_id", "month"],
+        set_={name: getattr(MonthlyTotal, name) + getattr(statement.excluded, name) for name in delta},
+    ))
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: Account
+    amount: int
+
+
+def post_transaction(*, community: Area, kind: TxnKind, postings: list[Posting], key: str,
+                     source: tuple[str, int] | None = None, memo: str | None = None, actor: User | None = None,
+                     reverses: Transaction | None = None, duplicate_code: str | None = None,
+                     now: datetime | None = None) -> Transaction:
+    """Post one balanced transaction and return it; the same key again returns the first one unchanged.
+
+    Raises Invalid(unbalanced) when amounts do not sum to zero, Refused(insufficient_points) when a person
+    would go below zero (nothing is written), Conflict(`duplicate_code`) instead of replaying when given.
+    """
+    now = now or utcnow()
+    if len(postings) < 2 or any(not isinstance(p.amount, int) or p.amount == 0 for p in postings) \
+            or sum(p.amount for p in postings) != 0:
+        raise Invalid("unbalanced", _l("A transaction needs non-zero amounts that sum to zero."))
+    if len({p.account.id for p in postings}) != len(postings):
+        raise Invalid("unbalanced", _l("Each account may appear once in a transaction."))
+    query_existing = select(Transaction).where(Transaction.idempotency_key == key)
+    existing = db.session.scalar(query_existing)
+    if existing is None:
+        try:
+            with db.session.begin_nested():
+                return _write(community, kind, postings, key, source, memo, actor, reverses, now)
+        except IntegrityError:
+            existing = db.session.scalar(query_existing)
+            if existing is None:
+                raise
+    if duplicate_code:
+        raise Conflict(duplicate_code, _l("This has already been done."))
+    return existing
+
+
+def _write(community, kind, postings, key, source, memo, actor, reverses, now) -> Transaction:
+    txn = Transaction(community_id=community.id, kind=kind, idempotency_key=key, memo=memo,
+                      source_type=source[0] if source else None, source_id=source[1] if source else None,
+                      created_by_id=actor.id if actor else None, created_at=now,
+                      reverses_id=reverses.id if reverses else None)
+    db.session.add(txn)
+    db.session.flush()  # the UNIQUE idempotency key (and reverses_id) decide here
+    set_committed_value(txn, "reverses", reverses)
+    month = month_of(now)
+    # A fixed order of row locks, so two transactions touching the same accounts cannot deadlock.
+    entries = []
+    for posting in sorted(postings, key=lambda p: p.account.id):
+        balance = _apply_balance(posting.account, posting.amount)
+        entries.append(Entry(transaction_id=txn.id, account_id=posting.account.id, amount=posting.amount,
+                             balance_after=balance, month=month))
+    db.session.add_all(entries)
+    db.session.flush()
+    owners = {p.account.id: p.account.owner_id for p in postings}
+    for entry in entries:
+        if owners[entry.account_id] is not None:
+            _keep_lots(txn, entry, community, now)
+            _bump_monthly_total(txn, entry, owners[entry.account_id])
+    db.session.flush()
+    set_committed_value(txn, "entries", entries)
+    return txn
+
+
+def reverse_transaction(original: Transaction, *, actor: User | None, reason: str, now: datetime | None = None,
+                        community: Area | None = None) -> Transaction:
+    """Post the mirror image of `original`, pointing at it. Once only.
+
+    Raises Conflict(already_reversed), Refused(not_reversible) for reversals and expiries,
+    Refused(insufficient_points) when the person already spent the points.
+    """
+    if original.kind in (TxnKind.reversal, TxnKind.expiry):
+        raise Refused("not_reversible", _l("This kind of transaction cannot be reversed."))
+    community = community or db.session.get(Area, original.community_id)
+    accounts = {a.id: a for a in db.session.scalars(
+        select(Account).where(Account.id.in_([e.account_id for e in original.entries])))}
+    postings = [Posting(accounts[e.account_id], -e.amount) for e in original.entries]
+    return post_transaction(community=community, kind=TxnKind.reversal, postings=postings,
+                            key=f"reversal:{original.id}", source=("transaction", original.id), memo=reason,
+                            actor=actor, reverses=original, duplicate_code="already_reversed", now=now)
+
+
+def credit(person: User, community: Area, amount: int, *, kind: TxnKind, key: str,
+           source: tuple[str, int] | None = None, memo: str | None = None, actor: User | None = None,
+           now: datetime | None = None) -> Transaction:
+    """Points from the community to a person (issued account → person)."""
+    return post_transaction(community=community, kind=kind, key=key, source=source, memo=memo, actor=actor,
+                            now=now, postings=[Posting(person_account(person, community), amount),
+                                               Posting(system_account(community, AccountKind.issued), -amount)])
+
+
+def debit(person: User, community: Area, amount: int, *, kind: TxnKind, key: str,
+          source: tuple[str, int] | None = None, memo: str | None = None, actor: User | None = None,
+          now: datetime | None = None) -> Transaction:
+    """Points from a person to the community's spent account (the market)."""
+    return post_transaction(community=community, kind=kind, key=key, source=source, memo=memo, actor=actor,
+                            now=now, postings=[Posting(person_account(person, community), -amount),
+                                               Posting(system_account(community, AccountKind.spent), amount)])
+
+
+def adjust(actor: User, person: User, community: Area, amount: int, *, reason: str, key: str | None = None,
+           now: datetime | None = None) -> Transaction:
+    """A staff correction, credit (amount > 0) or debit (< 0), with a reason, audited.
+
+    Raises Invalid(reason_required, amount_invalid), Refused(insufficient_points), NotFound (scope).
+    """
+    require(actor, "area.manage", community)
+    require(actor, "person.manage", person)
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("reason_required", _l("Give a reason for the adjustment."), {"reason": [_l("Required.")]})
+    if not isinstance(amount, int) or amount == 0 or abs(amount) > 1_000_000:
+        raise Invalid("amount_invalid", _l("Enter a whole number of points other than zero."),
+                      {"amount": [_l("Enter a whole number of points other than zero.")]})
+    txn = post_transaction(
+        community=community, kind=TxnKind.adjustment, key=key or f"adjustment:{uuid.uuid4()}", memo=reason,
+        actor=actor, now=now, source=("user", person.id),
+        postings=[Posting(person_account(person, community), amount),
+                  Posting(system_account(community, AccountKind.adjustments), -amount)])
+    audit.record(actor, "points.adjust", txn, area_id=community.id, reason=reason, now=now,
+                 after={"person_id": person.id, "amount": amount})
+    return txn
+
+
+def expire_points(now: datetime | None = None, batch: int = 500) -> int:
+    """Post an expiry for every account holding lots past their date, oldest first. Idempotent.
+
+    Returns the number of expiry transactions posted. The caller commits (the CLI commits per batch).
+    """
+    now = now or utcnow()
+    due = db.session.execute(
+        select(Lot.account_id, Lot.expires_at).where(Lot.expires_at <= now, Lot.remaining > 0)
+        .group_by(Lot.account_id, Lot.expires_at).order_by(Lot.expires_at, Lot.account_id).limit(batch)
+    ).all()
+    posted = 0
+    for account_id, expires_at in due:
+        # Lock the account first, then count: a debit running now cannot change what expires under us.
+        account = db.session.scalars(select(Account).where(Account.id == account_id).with_for_update()
+                                     .execution_options(populate_existing=True)).one()
+        amount = db.session.scalar(select(func.coalesce(func.sum(Lot.remaining), 0)).where(
+            Lot.account_id == account_id, Lot.expires_at == expires_at, Lot.remaining > 0))
+        if not amount:
+            continue
+        community = db.session.get(Area, account.community_id)
+        post_transaction(
+            community=community, kind=TxnKind.expiry, key=f"expiry:{account_id}:{expires_at.isoformat()}",
+            memo=expires_at.astimezone(SHANGHAI).strftime("%Y-%m-%d"), now=now,
+            postings=[Posting(account, -amount), Posting(system_account(community, AccountKind.expired), amount)])
+        posted += 1
+    return posted
+
+
+def expiring(person: User, now: datetime | None = None) -> list[tuple[datetime, int]]:
+    """What the person's points expire when: [(expires_at, points)], soonest first."""
+    now = now or utcnow()
+    return [(at, int(points)) for at, points in db.session.execute(
+        select(Lot.expires_at, func.sum(Lot.remaining)).join(Account, Lot.account_id == Account.id)
+        .where(Account.owner_id == person.id, Lot.remaining > 0, Lot.expires_at.is_not(None))
+        .group_by(Lot.expires_at).order_by(Lot.expires_at)
+    ).all()]
+
+
+def balance_of(person: User) -> int:
+    return db.session.scalar(select(func.coalesce(func.sum(Account.balance), 0))
+                             .where(Account.owner_id == person.id)) or 0
+
+
+def history(person: User, *, page: int = 1, per_page: int = 50):
+    """The person's entries newest first, with their transaction: (entries, total)."""
+    query = (select(Entry, Transaction).join(Transaction, Entry.transaction_id == Transaction.id)
+             .join(Account, Entry.account_id == Account.id).where(Account.owner_id == person.id))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.execute(query.order_by(Entry.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
+    return rows, total
+
+
+def verify() -> list[str]:
+    """Every invariant of the ledger, checked from the entries up. Returns the problems found."""
+    problems: list[str] = []
+    for txn_id, total in db.session.execute(
+            select(Entry.transaction_id, func.sum(Entry.amount)).group_by(Entry.transaction_id)
+            .having(func.sum(Entry.amount) != 0)):
+        problems.append(f"transaction {txn_id} does not balance: entries sum to {total}")
+    sums = select(Entry.account_id, func.sum(Entry.amount).label("total")).group_by(Entry.account_id).subquery()
+    for account_id, cached, total in db.session.execute(
+            select(Account.id, Account.balance, func.coalesce(sums.c.total, 0))
+            .outerjoin(sums, sums.c.account_id == Account.id)
+            .where(Account.balance != func.coalesce(sums.c.total, 0))):
+        problems.append(f"account {account_id}: cached balance {cached} but entries sum to {total}")
+    for account_id, balance in db.session.execute(
+            select(Account.id, Account.balance).where(Account.kind == AccountKind.person, Account.balance < 0)):
+        problems.append(f"account {account_id}: negative person balance {balance}")
+    lots = select(Lot.account_id, func.sum(Lot.remaining).label("open")).group_by(Lot.account_id).subquery()
+    for account_id, balance, open_points in db.session.execute(
+            select(Account.id, Account.balance, func.coalesce(lots.c.open, 0))
+            .outerjoin(lots, lots.c.account_id == Account.id)
+            .where(Account.kind == AccountKind.person, Account.balance != func.coalesce(lots.c.open, 0))):
+        problems.append(f"account {account_id}: balance {balance} but open lots hold {open_points}")
+    problems += _verify_monthly_totals()
+    return problems
+
+
+def _verify_monthly_totals() -> list[str]:
+    """Recompute every monthly total from the entries in SQL and compare, both ways round."""
+    original = db.aliased(Transaction)
+    base = func.coalesce(original.kind, Transaction.kind)
+    expected = (
+        select(Entry.account_id.label("account_id"), Entry.month.label("month"),
+               func.sum(case((base.in_([k.value for k in EARNING]), Entry.amount), else_=0)).label("earned"),
+               func.sum(case((base == TxnKind.redemption.value, -Entry.amount), else_=0)).label("spent"),
+               func.sum(case((base == TxnKind.expiry.value, -Entry.amount), else_=0)).label("expired"),
+               func.sum(Entry.amount).label("net"))
+        .join(Transaction, Entry.transaction_id == Transaction.id)
+        .outerjoin(original, Transaction.reverses_id == original.id)
+        .join(Account, and_(Entry.account_id == Account.id, Account.kind == AccountKind.person))
+        .group_by(Entry.account_id, Entry.month)
+    ).subquery()
+    columns = ("earned", "spent", "expired", "net")
+    differs = or_(MonthlyTotal.id.is_(None), *(getattr(MonthlyTotal, c) != expected.c[c] for c in columns))
+    problems = [
+        f"monthly total of account {account_id} in {month}: entries give {dict(zip(columns, want, strict=True))}"
+        for account_id, month, *want in db.session.execute(
+            select(expected.c.account_id, expected.c.month, *(expected.c[c] for c in columns))
+            .outerjoin(MonthlyTotal, and_(MonthlyTotal.account_id == expected.c.account_id,
+                                          MonthlyTotal.month == expected.c.month))
+            .where(differs))
+    ]
+    problems += [
+        f"monthly total of account {account_id} in {month} has no entries"
+        for account_id, month in db.session.execute(
+            select(MonthlyTotal.account_id, MonthlyTotal.month)
+            .outerjoin(expected, and_(MonthlyTotal.account_id == expected.c.account_id,
+                                      MonthlyTotal.month == expected.c.month))
+            .where(expected.c.account_id.is_(None), or_(*(getattr(MonthlyTotal, c) != 0 for c in columns))))
+    ]
+    return problems

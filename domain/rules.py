@@ -1,0 +1,102 @@
+"""Per-community points rules: values that change from an effective date on, never retroactively."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from domain import audit
+from domain.access import require
+from domain.errors import Invalid, Refused
+from models import Area, User, db, utcnow
+from models.ledger import PointsRule
+
+#: key → (default, label). "service.per_hour.<category>" and "task.<category>" fall back to their base key.
+DEFAULTS: dict[str, tuple[int, object]] = {
+    "service.per_hour": (10, _l("Points per service hour")),
+    "task.default": (5, _l("Points per finished task")),
+    "event.per_hour": (10, _l("Points per hour of event attendance")),
+    "honour.award": (100, _l("Points for an honour")),
+    "hours.rounding_minutes": (30, _l("Service time is rounded down to (minutes)")),
+    "hours.daily_cap_minutes": (480, _l("Most service minutes counted per person per day")),
+    "points.expiry_years": (1, _l("Points expire on 31 Dec this many years after the year earned (0: never)")),
+}
+
+#: A change may take effect a little before "now", so a form submitted at 10:00:00 for 10:00 is not refused.
+GRACE = timedelta(minutes=5)
+
+
+def base_key(key: str) -> str:
+    """'service.per_hour.elderly_care' → 'service.per_hour'; 'task.plumbing' → 'task.default'."""
+    if key in DEFAULTS:
+        return key
+    head, _, _rest = key.rpartition(".")
+    if head in DEFAULTS:
+        return head
+    prefix = key.split(".", 1)[0]
+    if f"{prefix}.default" in DEFAULTS:
+        return f"{prefix}.default"
+    raise Invalid("rule_unknown", _l("Unknown rule."), {"key": [_l("Unknown rule.")]})
+
+
+def rule_value(community: Area, key: str, at: datetime | None = None) -> int:
+    """The value in force at `at` for `key`, else for its base key, else the default."""
+    at = at or utcnow()
+    base = base_key(key)
+    candidates = [key] if key == base else [key, base]
+    rows = db.session.execute(
+        select(PointsRule.key, PointsRule.value)
+        .where(PointsRule.community_id == community.id, PointsRule.key.in_(candidates),
+               PointsRule.effective_from <= at)
+        .order_by(PointsRule.effective_from.desc(), PointsRule.id.desc())
+    ).all()
+    for wanted in candidates:
+        for found_key, value in rows:
+            if found_key == wanted:
+                return value
+    return DEFAULTS[base][0]
+
+
+def set_rule(actor: User, community: Area, key: str, value: int, *, effective_from: datetime | None = None,
+             reason: str | None = None, now: datetime | None = None) -> PointsRule:
+    """Staff set a rule's value from `effective_from` (default: now) on.
+
+    Raises Invalid(rule_unknown, rule_value_invalid), Refused(rule_not_retroactive), NotFound (scope).
+    """
+    now = now or utcnow()
+    require(actor, "area.manage", community)
+    base_key(key)
+    if not isinstance(value, int) or value < 0 or value > 100_000:
+        raise Invalid("rule_value_invalid", _l("Enter a whole number from 0 to 100000."),
+                      {"value": [_l("Enter a whole number from 0 to 100000.")]})
+    effective_from = effective_from or now
+    if effective_from < now - GRACE:
+        raise Refused("rule_not_retroactive", _l("A rule can only change from now on, never for the past."),
+                      {"effective_from": [_l("Choose now or a later time.")]})
+    rule = PointsRule(community_id=community.id, key=key, value=value, effective_from=effective_from,
+                      created_by_id=actor.id, reason=reason, created_at=now)
+    db.session.add(rule)
+    db.session.flush()
+    audit.record(actor, "rule.set", rule, area_id=community.id, reason=reason, now=now,
+                 before={"value": rule_value(community, key, effective_from - timedelta(microseconds=1))},
+                 after={"key": key, "value": value, "effective_from": effective_from.isoformat()})
+    return rule
+
+
+def rules_table(community: Area, now: datetime | None = None) -> list[dict]:
+    """Every known rule with its value now, its default and what is scheduled, for the rules page."""
+    now = now or utcnow()
+    rows = db.session.scalars(select(PointsRule).where(PointsRule.community_id == community.id)
+                              .order_by(PointsRule.key, PointsRule.effective_from)).all()
+    keys = list(DEFAULTS) + sorted({r.key for r in rows} - set(DEFAULTS))
+    table = []
+    for key in keys:
+        default, label = DEFAULTS[base_key(key)]
+        table.append({
+            "key": key, "label": label, "default": default, "value": rule_value(community, key, now),
+            "scheduled": [r for r in rows if r.key == key and r.effective_from > now],
+            "history": [r for r in rows if r.key == key and r.effective_from <= now],
+        })
+    return table
