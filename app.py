@@ -150,7 +150,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import api, auth, cli, errors, home, labels, org, people, roster
+    from blueprints import api, auth, cli, errors, home, labels, org, people, points, roster
 
     errors.init_app(app)
     labels.init_app(app)
@@ -158,6 +158,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(org.bp)
     app.register_blueprint(people.bp)
+    app.register_blueprint(points.bp)
     app.register_blueprint(roster.bp)
     app.register_blueprint(cli.bp)
     api.init_app(app)

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from blueprints.forms import AppointForm, AreaForm, EndPostForm, HouseholdForm, attempt
-from blueprints.labels import level_name
 from domain import org, reports
 from domain.access import can, get_visible
+from domain.labels import level_name
 from models import ALLOWED_PARENTS, Area, HeadPost, Level, User, db, utcnow
 
 bp = Blueprint("org", __name__)

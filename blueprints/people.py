@@ -11,10 +11,10 @@ from wtforms import PasswordField, SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from blueprints.forms import PersonForm, attempt
-from blueprints.labels import level_name, role_name
 from domain import accounts, org
 from domain.access import MANAGERS, can, get_visible, scope_clause
 from domain.errors import NotFound
+from domain.labels import level_name, role_name
 from models import Area, HeadPost, Household, Level, Role, User, db
 
 bp = Blueprint("people", __name__)

@@ -2,17 +2,71 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, send_file
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 
+from domain import org, roster
 from domain.access import get_visible
-from models import Area
+from domain.errors import Conflict, Invalid, Refused
+from models import Area, Level, db
 
 bp = Blueprint("roster", __name__)
+
+#: Bad rows listed on the page; a file wrong throughout would otherwise make a page of 50,000 lines.
+REPORT_LIMIT = 500
+
+
+class RosterForm(FlaskForm):
+    file = FileField(_l("Roster file (.xlsx or .csv)"), validators=[
+        FileRequired(_l("Choose a file.")),
+        FileAllowed(["xlsx", "csv"], _l("Upload an .xlsx or .csv file.")),
+    ])
+
+
+def _page(area: Area, form: RosterForm, status: int = 200, **outcome):
+    community = area if area.level == Level.community else None
+    return render_template(
+        "roster/upload.html",
+        area=area,
+        trail=org.ancestors(area),
+        form=form,
+        columns=roster.COLUMNS,
+        roles=roster.role_examples(community),
+        communities=[] if community else roster.target_communities(area),
+        max_rows=roster.MAX_ROWS,
+        report_limit=REPORT_LIMIT,
+        **outcome,
+    ), status
 
 
 @bp.route("/areas/<int:area_id>/roster", methods=["GET", "POST"])
 @login_required
 def upload(area_id: int):
     area = get_visible(Area, area_id, current_user, "roster.import")
-    return render_template("roster/upload.html", area=area)
+    form = RosterForm()
+    if not form.is_submitted():
+        return _page(area, form)
+    if not form.validate():
+        return _page(area, form, 400)
+    upload = form.file.data
+    try:
+        result = roster.import_roster(current_user, area, upload.filename or "", upload.read())
+        db.session.commit()
+    except (Invalid, Refused, Conflict) as error:
+        db.session.rollback()
+        form.file.errors = [*form.file.errors, str(error.message)]
+        return _page(area, form, 400, refusal=error, problems=(error.fields or {}).get("rows", []))
+    return _page(area, RosterForm(formdata=None), result=result, filename=upload.filename,
+                 done=_("Nothing changed: everything in the file was already recorded.") if not result.changed
+                 else _("The roster is imported."))
+
+
+@bp.route("/roster/template.xlsx")
+@login_required
+def template():
+    return send_file(roster.template_workbook(), as_attachment=True, download_name="roster-template.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -304,10 +304,13 @@ def expire_points(now: datetime | None = None, batch: int = 500) -> int:
     return posted
 
 
-def expiring(person: User, now: datetime | None = None) -> list[tuple[datetime, int]]:
-    """What the person's points expire when: [(expires_at, points)], soonest first."""
-    now = now or utcnow()
-    return [(at, int(points)) for at, points in db.session.execute(
+def _last_day(expires_at: datetime) -> date:
+    return (expires_at - timedelta(microseconds=1)).astimezone(SHANGHAI).date()
+
+
+def expiring(person: User) -> list[tuple[date, int]]:
+    """What the person's points expire when: [(last day they can be used, Beijing time, points)], soonest first."""
+    return [(_last_day(at), int(points)) for at, points in db.session.execute(
         select(Lot.expires_at, func.sum(Lot.remaining)).join(Account, Lot.account_id == Account.id)
         .where(Account.owner_id == person.id, Lot.remaining > 0, Lot.expires_at.is_not(None))
         .group_by(Lot.expires_at).order_by(Lot.expires_at)
@@ -388,3 +391,24 @@ def _verify_monthly_totals() -> list[str]:
             .where(expected.c.account_id.is_(None), or_(*(getattr(MonthlyTotal, c) != 0 for c in columns))))
     ]
     return problems
+
+
+def community_entries(community: Area, *, text: str | None = None, kind: TxnKind | None = None,
+                      since: datetime | None = None, until: datetime | None = None):
+    """A select of (Entry, Transaction, User) for the people of one community, newest first."""
+    query = (
+        select(Entry, Transaction, User)
+        .join(Transaction, Entry.transaction_id == Transaction.id)
+        .join(Account, Entry.account_id == Account.id)
+        .join(User, Account.owner_id == User.id)
+        .where(Account.community_id == community.id, Account.kind == AccountKind.person)
+    )
+    if text:
+        query = query.where(or_(User.name.contains(text, autoescape=True), User.phone.endswith(text, autoescape=True)))
+    if kind is not None:
+        query = query.where(Transaction.kind == kind)
+    if since is not None:
+        query = query.where(Transaction.created_at >= since)
+    if until is not None:
+        query = query.where(Transaction.created_at < until)
+    return query.order_by(Entry.id.desc())

@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from domain import org
+from domain.labels import txn_kind_name
 from models import Area, HeadPost, User, db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -66,3 +67,15 @@ def heads_register_rows(area: Area) -> Iterator[list]:
 def heads_register(area: Area, now: datetime):
     headers = [_("Area"), _("Title"), _("Full name"), _("Phone"), _("Since")]
     return write_xlsx(_("Heads register"), headers, heads_register_rows(area), now)
+
+
+def ledger_register(query, now: datetime):
+    """The staff ledger as filtered on the page, every row, as .xlsx."""
+    def rows():
+        for entry, txn, person in db.session.execute(query.execution_options(yield_per=1000)):
+            yield [local(txn.created_at), person.name, person.masked_phone, txn_kind_name(txn.kind), entry.amount,
+                   entry.balance_after, txn.memo or "", txn.id]
+
+    headers = [_("Time"), _("Full name"), _("Phone"), _("Kind"), _("Points"), _("Balance after"), _("Memo"),
+               _("Transaction")]
+    return write_xlsx(_("Points ledger"), headers, rows(), now)

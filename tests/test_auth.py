@@ -6,6 +6,7 @@ import pytest
 
 from app import Config, create_app
 from blueprints.ext import limiter
+from models import db
 from tests.conftest import PASSWORD, login, make_app
 
 
@@ -89,6 +90,8 @@ def strict_app(app):
     yield strict
     limiter.reset()
     limiter.init_app(app)
+    with strict.app_context():
+        db.engine.dispose()
 
 
 def test_forms_need_a_csrf_token(strict_app, tree):

@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from domain import ledger, rules
 from domain.errors import Conflict, Invalid, NotFound, Refused
-from domain.ledger import SHANGHAI, Posting
+from domain.ledger import Posting
 from models import (
     Account,
     AccountKind,
@@ -38,8 +38,7 @@ def ctx(dbs, tree):
 
 
 def valid_through(expiring) -> dict[str, int]:
-    """The last day (Beijing time) on which each batch of points can still be spent."""
-    return {(at.astimezone(SHANGHAI) - timedelta(seconds=1)).date().isoformat(): n for at, n in expiring}
+    return {day.isoformat(): n for day, n in expiring}
 
 
 def credit(ctx, amount, key, now=NOW, person=None):

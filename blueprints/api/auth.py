@@ -9,13 +9,13 @@ from flask.views import MethodView
 
 from blueprints.api import Blueprint, api_user
 from blueprints.api import serialise as ser
-from blueprints.api.schemas import MeOut, TokenIn, TokenOut
+from blueprints.api.schemas import LedgerPage, MeOut, PageArgs, TokenIn, TokenOut
 from blueprints.ext import limiter
-from domain import accounts
+from domain import accounts, ledger
 from domain.errors import Unauthenticated
 from models import db
 
-blp = Blueprint("api_auth", __name__, description="Sign-in tokens and the caller's profile")
+blp = Blueprint("api_auth", __name__, description="Sign-in tokens, the caller's profile and points")
 
 
 @blp.route("/auth/token")
@@ -51,5 +51,18 @@ class Me(MethodView):
     def get(self):
         """The caller's profile, points balance, approved hours and star level."""
         user = api_user()
-        # Points and hours arrive with the ledger and service-hours capabilities.
-        return {**ser.person(user, user), "balance": 0, "hours": Decimal(0), "star_level": 0}
+        # Hours and star levels arrive with the service-hours capability.
+        return {**ser.person(user, user), "balance": ledger.balance_of(user), "hours": Decimal(0), "star_level": 0}
+
+
+@blp.route("/me/ledger")
+class MyLedger(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, LedgerPage)
+    def get(self, args):
+        """The caller's ledger entries, newest first, with the balance after each."""
+        user = api_user()
+        rows, total = ledger.history(user, page=args["page"], per_page=args["per_page"])
+        items = [{"amount": e.amount, "balance_after": e.balance_after, "kind": t.kind.value, "memo": t.memo,
+                  "at": t.created_at, "transaction_id": t.id, "community_id": t.community_id} for e, t in rows]
+        return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}

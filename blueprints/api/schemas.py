@@ -20,6 +20,13 @@ class PageArgs(In):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
+def page_of(item: type[Schema]) -> type[Schema]:
+    """The list envelope of API.md: {"items": [...], "page", "per_page", "total"}."""
+    return Schema.from_dict({"items": fields.List(fields.Nested(item)), "page": fields.Integer(),
+                             "per_page": fields.Integer(), "total": fields.Integer()},
+                            name=f"{item.__name__.removesuffix('Out')}Page")
+
+
 class TokenIn(In):
     phone = fields.String(required=True, validate=validate.Length(min=1, max=32))
     password = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -49,6 +56,20 @@ class MeOut(PersonOut):
     balance = fields.Integer(metadata={"description": "points"})
     hours = fields.Decimal(as_string=True, places=1, metadata={"description": "approved service hours"})
     star_level = fields.Integer()
+
+
+class LedgerLine(Schema):
+    amount = fields.Integer()
+    balance_after = fields.Integer()
+    kind = fields.String(metadata={"description": "service, task, event, honour, redemption, adjustment, expiry, "
+                                                  "reversal"})
+    memo = fields.String(allow_none=True)
+    at = fields.DateTime()
+    transaction_id = fields.Integer()
+    community_id = fields.Integer()
+
+
+LedgerPage = page_of(LedgerLine)
 
 
 class TokenOut(Schema):
@@ -83,11 +104,7 @@ class AreaOut(Schema):
     heads = fields.List(fields.Nested(HeadOut))
 
 
-class AreaPage(Schema):
-    items = fields.List(fields.Nested(AreaOut))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
+AreaPage = page_of(AreaOut)
 
 
 class AreaIn(In):
