@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from domain import accounts, org
-from models import Area, Household, Level, Role, RoleGrant, User, db, utcnow
+from domain import accounts, ledger, org
+from models import Area, Household, Level, Role, RoleGrant, TxnKind, User, db, utcnow
 
 DEMO_CODE = "DEMO-DISTRICT"
 DEMO_PASSWORD = "demo12345"  # noqa: S105 - published on purpose: demo logins are printed
@@ -75,7 +76,9 @@ def seed(now=None) -> bool:
         staff = people.make(f"138000001{index + 1:02d}")
         staff.grants.append(RoleGrant(role=Role.staff, area=community))
         _seed_community(admin, community, people, index, now)
+        _seed_points(staff, community, now, random.Random(index))  # noqa: S311 - demo data, not secrets
     db.session.flush()
+    ledger.expire_points(now)
     return True
 
 
@@ -107,6 +110,30 @@ def _seed_community(admin: User, community: Area, people: _People, index: int, n
                 volunteer.grants.append(RoleGrant(role=Role.volunteer, area=community))
                 volunteer.grants.append(RoleGrant(role=Role.resident, area=community))
                 _resident(people, next(phones), community, homes[2])
+
+
+SERVICES = ["敬老助餐", "楼道清扫", "垃圾分类督导", "夜间巡逻", "义务理发", "陪同就医", "政策宣传", "家电维修"]
+REWARDS = ["兑换 大米 5kg", "兑换 食用油 1.8L", "兑换 洗衣液", "兑换 理发一次"]
+
+
+def _seed_points(staff: User, community: Area, now, rng: random.Random) -> None:
+    """Eighteen months of points for the community's people: service, spending, a correction, expiry."""
+    people = db.session.scalars(
+        select(User).join(RoleGrant, RoleGrant.user_id == User.id)
+        .where(RoleGrant.area_id == community.id, RoleGrant.role == Role.volunteer).order_by(User.id)).all()
+    for person in people:
+        for n in range(rng.randint(3, 12)):
+            at = now - timedelta(days=rng.randint(1, 540), hours=rng.randint(0, 10))
+            ledger.credit(person, community, rng.choice([10, 15, 20, 30, 40]), kind=TxnKind.service,
+                          key=f"demo:{community.id}:{person.id}:s{n}", memo=rng.choice(SERVICES), now=at)
+        balance = ledger.person_account(person, community).balance
+        if balance > 40 and rng.random() < 0.6:
+            ledger.debit(person, community, rng.choice([20, 30, 40]), kind=TxnKind.redemption,
+                         key=f"demo:{community.id}:{person.id}:r", memo=rng.choice(REWARDS),
+                         now=now - timedelta(days=rng.randint(0, 20)))
+    if people:
+        ledger.adjust(staff, people[0], community, 5, reason="补录：社区志愿服务日", key=f"demo:{community.id}:adj",
+                      now=now - timedelta(days=3))
 
 
 def _resident(people: _People, phone: str, community: Area, household: Household | None = None) -> User:
