@@ -150,7 +150,21 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import api, auth, cli, errors, home, labels, org, people, points, roster
+    from blueprints import (
+        api,
+        auth,
+        certificates,
+        cli,
+        errors,
+        home,
+        labels,
+        org,
+        people,
+        points,
+        roster,
+        service,
+        teams,
+    )
 
     errors.init_app(app)
     labels.init_app(app)
@@ -160,5 +174,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(people.bp)
     app.register_blueprint(points.bp)
     app.register_blueprint(roster.bp)
+    app.register_blueprint(teams.bp)
+    app.register_blueprint(service.bp)
+    app.register_blueprint(certificates.bp)
     app.register_blueprint(cli.bp)
     api.init_app(app)

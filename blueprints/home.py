@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from domain import ledger, org
+from domain import ledger, org, service
 from domain.access import MANAGERS
 from models import Area, HeadPost, Role, db
 
@@ -28,4 +28,5 @@ def index():
     staff_areas = [(area, org.count_under(area), org.count_units_without_head(area)) for area in managed]
     shows_points = user.has_role(Role.volunteer, Role.resident, Role.head, Role.team_leader)
     return render_template("home.html", head_areas=head_areas, staff_areas=staff_areas,
-                           shows_points=shows_points, balance=ledger.balance_of(user) if shows_points else 0)
+                           shows_points=shows_points, balance=ledger.balance_of(user) if shows_points else 0,
+                           hours=service.hours_of(user) if shows_points else None)

@@ -10,7 +10,19 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from domain.errors import NotFound
-from models import Area, HeadPost, Household, Role, RoleGrant, User, db
+from models import (
+    Area,
+    Certificate,
+    HeadPost,
+    Household,
+    Role,
+    RoleGrant,
+    ServiceRecord,
+    Team,
+    TeamMember,
+    User,
+    db,
+)
 
 MANAGERS = frozenset({Role.staff, Role.admin})
 ANY_ROLE = frozenset(Role)
@@ -46,6 +58,10 @@ def areas_of(obj) -> list[Area]:
         return [obj.unit]
     if isinstance(obj, HeadPost):
         return [obj.area]
+    if isinstance(obj, ServiceRecord | Team | Certificate):
+        return [obj.community]
+    if isinstance(obj, TeamMember):
+        return [obj.team.community]
     if isinstance(obj, User):
         areas = [g.area for g in obj.grants if g.area is not None]
         if obj.household is not None:

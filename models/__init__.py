@@ -15,6 +15,18 @@ from models.ledger import (
     Transaction,
     TxnKind,
 )
+from models.service import (
+    Category,
+    Certificate,
+    DailyMinutes,
+    HoursMonthly,
+    MemberStatus,
+    ServiceRecord,
+    ServiceSource,
+    ServiceStatus,
+    Team,
+    TeamMember,
+)
 from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_phone
 
 __all__ = [
@@ -23,6 +35,16 @@ __all__ = [
     "Account",
     "AccountKind",
     "ApiToken",
+    "Category",
+    "Certificate",
+    "DailyMinutes",
+    "HoursMonthly",
+    "MemberStatus",
+    "ServiceRecord",
+    "ServiceSource",
+    "ServiceStatus",
+    "Team",
+    "TeamMember",
     "AppendOnlyError",
     "Area",
     "AuditEvent",

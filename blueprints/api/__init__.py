@@ -58,13 +58,13 @@ def api_user() -> User:
 
 
 def init_app(app: Flask) -> None:
-    from blueprints.api import areas, auth, health, people
+    from blueprints.api import areas, auth, health, people, service
 
     app.config.setdefault("API_SPEC_OPTIONS", {
         "security": [{"bearerAuth": []}],
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
     api = Api(app)
-    for module in (auth, health, areas, people):
+    for module in (auth, health, areas, people, service):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -11,7 +11,7 @@ from blueprints.api import Blueprint, api_user
 from blueprints.api import serialise as ser
 from blueprints.api.schemas import LedgerPage, MeOut, PageArgs, TokenIn, TokenOut
 from blueprints.ext import limiter
-from domain import accounts, ledger
+from domain import accounts, ledger, service
 from domain.errors import Unauthenticated
 from models import db
 
@@ -51,8 +51,9 @@ class Me(MethodView):
     def get(self):
         """The caller's profile, points balance, approved hours and star level."""
         user = api_user()
-        # Hours and star levels arrive with the service-hours capability.
-        return {**ser.person(user, user), "balance": ledger.balance_of(user), "hours": Decimal(0), "star_level": 0}
+        hours = service.hours_of(user)
+        return {**ser.person(user, user), "balance": ledger.balance_of(user),
+                "hours": Decimal(service.hours_text(hours.total)), "star_level": hours.stars}
 
 
 @blp.route("/me/ledger")

@@ -135,3 +135,66 @@ class HeadIn(In):
 class HealthOut(Schema):
     status = fields.String()
     db = fields.String()
+
+
+class CategoryArgs(In):
+    kind = fields.String(load_default="service", validate=validate.OneOf(["service", "need", "reward", "team"]))
+
+
+class CategoryOut(Schema):
+    code = fields.String()
+    name = fields.String()
+
+
+class ServiceRecordIn(In):
+    started_at = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
+    ended_at = fields.AwareDateTime(required=True)
+    category = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    content = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    place = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    activity = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
+                             metadata={"description": "activity name; defaults to the category's name"})
+    recipients = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    team_id = fields.Integer(load_default=None, allow_none=True)
+    person_ids = fields.List(fields.Integer(), load_default=None, allow_none=True,
+                             validate=validate.Length(min=1, max=200),
+                             metadata={"description": "whose service; default: the caller"})
+    community_id = fields.Integer(load_default=None, allow_none=True,
+                                  metadata={"description": "organising community; default: the team's, else yours"})
+    late = fields.Boolean(load_default=False, metadata={"description": "a late entry, for staff to check"})
+
+
+class ServiceRecordOut(Schema):
+    id = fields.Integer()
+    person_id = fields.Integer()
+    community_id = fields.Integer()
+    team_id = fields.Integer(allow_none=True)
+    category = fields.String()
+    activity = fields.String()
+    place = fields.String()
+    content = fields.String()
+    recipients = fields.String(allow_none=True)
+    started_at = fields.DateTime()
+    ended_at = fields.DateTime()
+    minutes = fields.Integer(metadata={"description": "computed by the server from start and end"})
+    credited_minutes = fields.Integer(metadata={"description": "minutes that count, rounded down by the rules"})
+    hours = fields.Decimal(as_string=True, places=1)
+    status = fields.String(validate=validate.OneOf(["submitted", "approved", "rejected", "revoked"]))
+    late = fields.Boolean()
+    points = fields.Integer(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+
+
+class OccasionOut(Schema):
+    status = fields.String()
+    minutes = fields.Integer()
+    credited_minutes = fields.Integer()
+    records = fields.List(fields.Nested(ServiceRecordOut))
+
+
+class DecisionIn(In):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class RejectIn(In):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))

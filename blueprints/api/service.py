@@ -1,0 +1,119 @@
+"""Service records for other clients: record service, and staff approve or reject it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask.views import MethodView
+
+from blueprints.api import Blueprint, api_user
+from blueprints.api.schemas import (
+    CategoryArgs,
+    CategoryOut,
+    DecisionIn,
+    OccasionOut,
+    RejectIn,
+    ServiceRecordIn,
+    ServiceRecordOut,
+)
+from domain import categories, service
+from domain.access import get_visible
+from domain.errors import Invalid
+from models import Area, Level, ServiceRecord, Team, User, db
+
+blp = Blueprint("api_service", __name__, description="Service records and categories")
+
+
+def record_dict(record: ServiceRecord) -> dict:
+    return {**{name: getattr(record, name) for name in (
+        "id", "person_id", "community_id", "team_id", "category", "activity", "place", "content", "recipients",
+        "started_at", "ended_at", "minutes", "credited_minutes", "late", "points", "decision_reason")},
+        "status": record.status.value, "hours": Decimal(service.hours_text(record.credited_minutes))}
+
+
+def _community_for(user: User, body: dict, team: Team | None) -> Area:
+    if team is not None:
+        return team.community
+    if body["community_id"]:
+        community = get_visible(Area, body["community_id"], user, "area.view")
+        if community.level != Level.community:
+            raise Invalid("community_invalid", "community_id must name a community.")
+        return community
+    mine = service.recordable_communities(user)
+    if len(mine) != 1:
+        raise Invalid("community_required", "Say which community organised the service (community_id).",
+                      {"community_id": ["Required: you belong to several communities, or none."]})
+    return mine[0]
+
+
+@blp.route("/categories")
+class Categories(MethodView):
+    @blp.arguments(CategoryArgs, location="query")
+    @blp.response(200, CategoryOut(many=True))
+    def get(self, args):
+        """The caller's community's categories of one kind: codes are stable, names translated."""
+        user = api_user()
+        mine = service.recordable_communities(user)
+        return categories.categories(mine[0] if mine else None, args["kind"])
+
+
+@blp.route("/service-records")
+class ServiceRecords(MethodView):
+    @blp.arguments(ServiceRecordIn)
+    @blp.response(201, OccasionOut)
+    def post(self, body):
+        """Record one occasion of service for the caller or, as team leader or head, for others.
+
+        Minutes are computed here from start and end. 422 `hours_cap_exceeded`, `submission_too_late`.
+        """
+        user = api_user()
+        team = get_visible(Team, body["team_id"], user, "area.view") if body["team_id"] else None
+        community = _community_for(user, body, team)
+        people = [get_visible(User, pid, user, "person.view") for pid in body["person_ids"]] \
+            if body["person_ids"] else [user]
+        category_names = {c.code: c.name for c in categories.categories(community, "service")}
+        occasion = service.Occasion(
+            started_at=body["started_at"], ended_at=body["ended_at"], category=body["category"],
+            activity=body["activity"] or category_names.get(body["category"], body["category"]),
+            place=body["place"], content=body["content"], recipients=body["recipients"])
+        records = service.submit_records(user, community, people, occasion, team=team, late=body["late"])
+        db.session.commit()
+        return {"status": "submitted", "minutes": records[0].minutes, "credited_minutes": records[0].credited_minutes,
+                "records": [record_dict(r) for r in records]}
+
+
+@blp.route("/service-records/<int:record_id>")
+class ServiceRecordItem(MethodView):
+    @blp.response(200, ServiceRecordOut)
+    def get(self, record_id):
+        """One record: its person, the recorder's community staff."""
+        user = api_user()
+        record = db.session.get(ServiceRecord, record_id)
+        if record is None or record.person_id != user.id:
+            record = get_visible(ServiceRecord, record_id, user, "area.manage")
+        return record_dict(record)
+
+
+@blp.route("/service-records/<int:record_id>/approve")
+class Approve(MethodView):
+    @blp.arguments(DecisionIn)
+    @blp.response(200, ServiceRecordOut)
+    def post(self, _body, record_id):
+        """Approve: points are credited once. 409 `already_decided`; 403 `own_record`."""
+        user = api_user()
+        record = service.approve_record(user, get_visible(ServiceRecord, record_id, user, "area.manage"))
+        db.session.commit()
+        return record_dict(record)
+
+
+@blp.route("/service-records/<int:record_id>/reject")
+class Reject(MethodView):
+    @blp.arguments(RejectIn)
+    @blp.response(200, ServiceRecordOut)
+    def post(self, body, record_id):
+        """Reject with a reason. 409 `already_decided`."""
+        user = api_user()
+        record = service.reject_record(user, get_visible(ServiceRecord, record_id, user, "area.manage"),
+                                       reason=body["reason"])
+        db.session.commit()
+        return record_dict(record)

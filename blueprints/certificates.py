@@ -1,0 +1,5 @@
+"""Pages: certificates (being built)."""
+
+from flask import Blueprint
+
+bp = Blueprint("certificates", __name__)

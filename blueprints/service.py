@@ -1,0 +1,5 @@
+"""Pages: service (being built)."""
+
+from flask import Blueprint
+
+bp = Blueprint("service", __name__)
