@@ -7,8 +7,22 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from domain import accounts, ledger, org
-from models import Area, Household, Level, Role, RoleGrant, TxnKind, User, db, utcnow
+from domain import accounts, ledger, org, service
+from domain.errors import DomainError
+from models import (
+    Area,
+    Household,
+    Level,
+    MemberStatus,
+    Role,
+    RoleGrant,
+    Team,
+    TeamMember,
+    TxnKind,
+    User,
+    db,
+    utcnow,
+)
 
 DEMO_CODE = "DEMO-DISTRICT"
 DEMO_PASSWORD = "demo12345"  # noqa: S105 - published on purpose: demo logins are printed
@@ -76,7 +90,7 @@ def seed(now=None) -> bool:
         staff = people.make(f"138000001{index + 1:02d}")
         staff.grants.append(RoleGrant(role=Role.staff, area=community))
         _seed_community(admin, community, people, index, now)
-        _seed_points(staff, community, now, random.Random(index))  # noqa: S311 - demo data, not secrets
+        _seed_service(staff, community, now, random.Random(index))  # noqa: S311 - demo data, not secrets
     db.session.flush()
     ledger.expire_points(now)
     return True
@@ -112,28 +126,65 @@ def _seed_community(admin: User, community: Area, people: _People, index: int, n
                 _resident(people, next(phones), community, homes[2])
 
 
-SERVICES = ["敬老助餐", "楼道清扫", "垃圾分类督导", "夜间巡逻", "义务理发", "陪同就医", "政策宣传", "家电维修"]
+SERVICES = [("elderly_care", "敬老助餐", "为独居老人送午餐"), ("environment", "楼道清扫", "清理楼道杂物和小广告"),
+            ("environment", "垃圾分类督导", "在投放点指导居民分类"), ("patrol", "夜间巡逻", "小区夜间安全巡查"),
+            ("culture", "义务理发", "为老人免费理发"), ("health", "陪同就医", "陪同行动不便的老人就医"),
+            ("other", "政策宣传", "入户宣传医保缴费政策"), ("repairs", "家电维修", "上门维修电视和电饭煲")]
 REWARDS = ["兑换 大米 5kg", "兑换 食用油 1.8L", "兑换 洗衣液", "兑换 理发一次"]
 
 
-def _seed_points(staff: User, community: Area, now, rng: random.Random) -> None:
-    """Eighteen months of points for the community's people: service, spending, a correction, expiry."""
+def _seed_service(staff: User, community: Area, now, rng: random.Random) -> None:
+    """Teams, and eighteen months of service: mostly approved (with their points), some waiting in the
+    queue, one rejected, one late entry; then some spending and a staff correction."""
     people = db.session.scalars(
         select(User).join(RoleGrant, RoleGrant.user_id == User.id)
         .where(RoleGrant.area_id == community.id, RoleGrant.role == Role.volunteer).order_by(User.id)).all()
+    if len(people) < 6:
+        return
+    teams = []
+    for (name, category, services), leader, members in (
+            (("银发助老队", "elderly_care", "送餐上门\n陪同就医\n代购药品"), people[0], people[1:6]),
+            (("平安巡逻队", "patrol", "夜间巡逻\n消防隐患排查"), people[6 % len(people)], people[7:12])):
+        team = Team(community_id=community.id, name=name, category=category, services=services, leader_id=leader.id)
+        db.session.add(team)
+        db.session.flush()
+        for member in {leader.id: leader, **{m.id: m for m in members}}.values():
+            db.session.add(TeamMember(team_id=team.id, user_id=member.id, status=MemberStatus.active,
+                                      decided_by_id=leader.id, decided_at=now - timedelta(days=500)))
+        teams.append(team)
+    db.session.flush()
+    for index, person in enumerate(people):
+        for n in range(rng.randint(2, 7)):
+            category, activity, content = rng.choice(SERVICES)
+            pending = n == 0 and index % 3 == 0  # recent, still waiting in the staff queue
+            days_ago = rng.randint(1, 5) if pending else rng.randint(8, 540)
+            start = (now - timedelta(days=days_ago)).replace(hour=1 + rng.randint(0, 8), minute=0, second=0,
+                                                             microsecond=0)
+            try:
+                record = service.submit_records(person, community, [person], service.Occasion(
+                    started_at=start, ended_at=start + timedelta(minutes=rng.choice([60, 90, 120, 150, 180])),
+                    category=category, activity=activity, place=f"{community.name}活动室", content=content),
+                    now=now if pending else start + timedelta(days=1))[0]
+            except DomainError:
+                continue  # the day is full for this person: the cap works in the demo too
+            if not pending:
+                service.approve_record(staff, record, now=start + timedelta(days=2))
+    late_start = (now - timedelta(days=20)).replace(hour=2, minute=0, second=0, microsecond=0)
+    service.submit_records(people[2], community, [people[2]], service.Occasion(
+        started_at=late_start, ended_at=late_start + timedelta(hours=2), category="health", activity="义诊协助",
+        place="社区卫生站", content="协助医生为老人量血压"), late=True, now=now)
+    rejected = service.submit_records(teams[0].leader, community, [people[3], people[4]], service.Occasion(
+        started_at=now - timedelta(days=2, hours=5), ended_at=now - timedelta(days=2, hours=3),
+        category="elderly_care", activity="重阳节慰问", place="敬老院", content="表演节目"), team=teams[0], now=now)
+    service.reject_record(staff, rejected[0], reason="当天未参加，队长误登记", now=now)
     for person in people:
-        for n in range(rng.randint(3, 12)):
-            at = now - timedelta(days=rng.randint(1, 540), hours=rng.randint(0, 10))
-            ledger.credit(person, community, rng.choice([10, 15, 20, 30, 40]), kind=TxnKind.service,
-                          key=f"demo:{community.id}:{person.id}:s{n}", memo=rng.choice(SERVICES), now=at)
         balance = ledger.person_account(person, community).balance
         if balance > 40 and rng.random() < 0.6:
             ledger.debit(person, community, rng.choice([20, 30, 40]), kind=TxnKind.redemption,
                          key=f"demo:{community.id}:{person.id}:r", memo=rng.choice(REWARDS),
                          now=now - timedelta(days=rng.randint(0, 20)))
-    if people:
-        ledger.adjust(staff, people[0], community, 5, reason="补录：社区志愿服务日", key=f"demo:{community.id}:adj",
-                      now=now - timedelta(days=3))
+    ledger.adjust(staff, people[0], community, 5, reason="补录：社区志愿服务日", key=f"demo:{community.id}:adj",
+                  now=now - timedelta(days=3))
 
 
 def _resident(people: _People, phone: str, community: Area, household: Household | None = None) -> User:

@@ -4,8 +4,8 @@ import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, inspect, select
 
-from domain import demo
-from models import Area, HeadPost, Level, Role, User, db
+from domain import demo, ledger
+from models import Area, HeadPost, Level, Role, ServiceRecord, ServiceStatus, Team, Transaction, TxnKind, User, db
 
 
 def test_create_admin(app, runner):
@@ -55,6 +55,14 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, runner):
                                        .where(Area.level == Level.unit, HeadPost.until.is_(None)))
         units = db.session.scalar(select(func.count()).select_from(Area).where(Area.level == Level.unit))
         assert units - unit_heads == 3
+        # A living community: service in every state, points earned and spent, teams, a clean ledger.
+        states = dict(db.session.execute(select(ServiceRecord.status, func.count()).group_by(ServiceRecord.status)).all())
+        assert states[ServiceStatus.approved] > 100 and states[ServiceStatus.submitted] > 0
+        assert states[ServiceStatus.rejected] > 0
+        kinds = dict(db.session.execute(select(Transaction.kind, func.count()).group_by(Transaction.kind)).all())
+        assert kinds[TxnKind.service] == states[ServiceStatus.approved] and kinds[TxnKind.redemption] > 0
+        assert db.session.scalar(select(func.count()).select_from(Team)) == 6
+        assert ledger.verify() == []
 
 
 def test_demo_logins_work(app, runner, client):
