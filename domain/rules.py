@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from domain import audit
 from domain.access import require
+from domain.categories import categories
 from domain.errors import Invalid, Refused
 from models import Area, User, db, utcnow
 from models.ledger import PointsRule
@@ -85,17 +86,27 @@ def set_rule(actor: User, community: Area, key: str, value: int, *, effective_fr
     return rule
 
 
+def category_keys(community: Area) -> dict[str, str]:
+    """Per-category rule keys of the community, with the category's name: a service hour or a finished task
+    can be worth more in one category than another."""
+    keys = {f"service.per_hour.{c.code}": c.name for c in categories(community, "service")}
+    keys |= {f"task.{c.code}": c.name for c in categories(community, "need")}
+    return keys
+
+
 def rules_table(community: Area, now: datetime | None = None) -> list[dict]:
-    """Every known rule with its value now, its default and what is scheduled, for the rules page."""
+    """Every rule with its value now, its default and what is scheduled, for the rules page."""
     now = now or utcnow()
     rows = db.session.scalars(select(PointsRule).where(PointsRule.community_id == community.id)
                               .order_by(PointsRule.key, PointsRule.effective_from)).all()
-    keys = list(DEFAULTS) + sorted({r.key for r in rows} - set(DEFAULTS))
+    per_category = category_keys(community)
+    keys = list(DEFAULTS) + list(per_category) + sorted({r.key for r in rows} - set(DEFAULTS) - set(per_category))
     table = []
     for key in keys:
         default, label = DEFAULTS[base_key(key)]
         table.append({
-            "key": key, "label": label, "default": default, "value": rule_value(community, key, now),
+            "key": key, "label": f"{label} · {per_category[key]}" if key in per_category else str(label),
+            "default": default, "value": rule_value(community, key, now), "by_category": key in per_category,
             "scheduled": [r for r in rows if r.key == key and r.effective_from > now],
             "history": [r for r in rows if r.key == key and r.effective_from <= now],
         })

@@ -56,7 +56,8 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, runner):
         units = db.session.scalar(select(func.count()).select_from(Area).where(Area.level == Level.unit))
         assert units - unit_heads == 3
         # A living community: service in every state, points earned and spent, teams, a clean ledger.
-        states = dict(db.session.execute(select(ServiceRecord.status, func.count()).group_by(ServiceRecord.status)).all())
+        states = dict(db.session.execute(select(ServiceRecord.status, func.count())
+                                         .group_by(ServiceRecord.status)).all())
         assert states[ServiceStatus.approved] > 100 and states[ServiceStatus.submitted] > 0
         assert states[ServiceStatus.rejected] > 0
         kinds = dict(db.session.execute(select(Transaction.kind, func.count()).group_by(Transaction.kind)).all())
