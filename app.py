@@ -156,13 +156,17 @@ def _register_blueprints(app: Flask) -> None:
         certificates,
         cli,
         errors,
+        events,
         home,
+        honours,
         labels,
+        market,
         org,
         people,
         points,
         roster,
         service,
+        tasks,
         teams,
     )
 
@@ -177,5 +181,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(teams.bp)
     app.register_blueprint(service.bp)
     app.register_blueprint(certificates.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(tasks.bp)
+    app.register_blueprint(market.bp)
+    app.register_blueprint(honours.bp)
     app.register_blueprint(cli.bp)
     api.init_app(app)

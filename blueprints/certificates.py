@@ -1,5 +1,182 @@
-"""Pages: certificates (being built)."""
+"""Pages of service certificates: issue (oneself or by staff), print or download, verify publicly, register."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from wtforms import DateField, HiddenField, SelectChoice, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from blueprints.ext import limiter
+from blueprints.forms import attempt, page_arg
+from domain import certificates, org
+from domain.access import can, get_visible
+from domain.errors import NotFound
+from domain.ledger import SHANGHAI
+from models import Area, Level, User, db, utcnow
 
 bp = Blueprint("certificates", __name__)
+PER_PAGE = 50
+
+
+class IssueForm(FlaskForm):
+    community_id = SelectField(_l("Community that certifies"), validate_choice=True)
+    period_from = DateField(_l("Service from"), validators=[DataRequired()])
+    period_to = DateField(_l("Service until"), validators=[DataRequired()])
+
+
+class StaffIssueForm(FlaskForm):
+    person_id = HiddenField(validators=[DataRequired()])
+    period_from = DateField(_l("Service from"), validators=[DataRequired()])
+    period_to = DateField(_l("Service until"), validators=[DataRequired()])
+
+
+class RevokeForm(FlaskForm):
+    reason = TextAreaField(_l("Why is the certificate revoked?"), validators=[DataRequired(), Length(max=500)])
+
+
+def _default_period(form) -> None:
+    today = utcnow().astimezone(SHANGHAI).date()
+    if form.period_from.data is None and request.method == "GET":
+        form.period_from.data = date(today.year, 1, 1)
+    if form.period_to.data is None and request.method == "GET":
+        form.period_to.data = today
+
+
+def _verify_url(number: str) -> str:
+    return url_for("certificates.verify", number=number, _external=True)
+
+
+def _community(area_id: int) -> Area:
+    community = get_visible(Area, area_id, current_user, "area.manage")
+    if community.level != Level.community:
+        raise NotFound("not_found", _("Not found."))
+    return community
+
+
+def _id(text: str) -> int:
+    """An id typed into a URL or form, or NotFound: "²" passes str.isdigit() but not int()."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise NotFound("not_found", _("Not found."))
+    return int(text)
+
+
+def _verify_limit() -> str:
+    return current_app.config.get("CERTIFICATE_VERIFY_RATE_LIMIT", "60 per minute")
+
+
+@bp.route("/me/certificates", methods=["GET", "POST"])
+@login_required
+def mine():
+    communities = certificates.issuing_communities(current_user)
+    form = IssueForm()
+    form.community_id.choices = [SelectChoice(str(c.id), c.name) for c in communities]
+    _default_period(form)
+    if form.validate_on_submit():
+        community = next(c for c in communities if str(c.id) == form.community_id.data)
+        issued = attempt(form, lambda: certificates.issue_certificate(
+            current_user, current_user, community, period_from=form.period_from.data,
+            period_to=form.period_to.data), _("Certificate issued."))
+        if issued is not None:
+            return redirect(url_for("certificates.document", number=issued.number))
+    return render_template("certificates/mine.html", form=form, items=certificates.of_person(current_user))
+
+
+@bp.route("/areas/<int:area_id>/certificates")
+@login_required
+def register(area_id: int):
+    community = _community(area_id)
+    q = request.args.get("q", "").strip()
+    query = certificates.register(community, q)
+    total = certificates.count(query)
+    page = min(page_arg(), max(1, -(-total // PER_PAGE)))  # past the last page: the last page
+    items = db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return render_template("certificates/register.html", community=community, items=items, total=total, page=page,
+                           per_page=PER_PAGE, q=q,
+                           volunteer_number=certificates.volunteer_number)
+
+
+@bp.route("/areas/<int:area_id>/certificates.xlsx")
+@login_required
+def register_export(area_id: int):
+    community = get_visible(Area, area_id, current_user, "register.export")
+    community = _community(community.id)
+    now = utcnow()
+    query = certificates.register(community, request.args.get("q"))
+    return send_file(certificates.register_xlsx(query, now), as_attachment=True,
+                     download_name=f"certificates-{community.id}-{now:%Y%m%d}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.route("/areas/<int:area_id>/certificates/new", methods=["GET", "POST"])
+@login_required
+def issue_for(area_id: int):
+    community = _community(area_id)
+    form = StaffIssueForm()
+    form.person_id.data = form.person_id.data or request.args.get("person_id", "")
+    _default_period(form)
+    person = None
+    if form.person_id.data:
+        person = get_visible(User, _id(form.person_id.data), current_user, "person.view")
+    if form.validate_on_submit() and person is not None:
+        issued = attempt(form, lambda: certificates.issue_certificate(
+            current_user, person, community, period_from=form.period_from.data, period_to=form.period_to.data),
+            _("Certificate issued."))
+        if issued is not None:
+            return redirect(url_for("certificates.document", number=issued.number))
+    q = request.args.get("q", "")
+    candidates = org.find_people(current_user, q) if q else []
+    return render_template("certificates/issue.html", community=community, form=form, person=person, q=q,
+                           candidates=candidates, volunteer_number=certificates.volunteer_number)
+
+
+@bp.route("/certificates/<number>")
+@limiter.limit(_verify_limit)
+def verify(number: str):
+    """The public check: anyone holding the number, signed in or not."""
+    facts = certificates.verification(certificates.by_number(number))
+    return render_template("certificates/verify.html", facts=facts, local_date=certificates.local_date)
+
+
+@bp.route("/certificates/<number>/document")
+@login_required
+def document(number: str):
+    certificate = certificates.readable(current_user, number)
+    url = _verify_url(certificate.number)
+    return render_template(
+        "certificates/show.html", certificate=certificate, records=certificates.records_of(certificate),
+        verify_url=url, qr=Markup(certificates.qr_svg(url)),  # noqa: S704 - SVG made by qrcode from our own URL
+        volunteer_number=certificates.volunteer_number(certificate.person),
+        local_date=certificates.local_date, can_revoke=certificates.can_revoke(current_user, certificate),
+        revoke_form=RevokeForm())
+
+
+@bp.route("/certificates/<number>/pdf")
+@login_required
+def pdf(number: str):
+    certificate = certificates.readable(current_user, number)
+    data = certificates.certificate_pdf(certificate, _verify_url(certificate.number))
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                     download_name=f"certificate-{certificate.number}.pdf")
+
+
+@bp.route("/certificates/<number>/revoke", methods=["POST"])
+@login_required
+def revoke(number: str):
+    certificate = certificates.readable(current_user, number)
+    if not can(current_user, "area.manage", certificate):
+        raise NotFound("not_found", _("Not found."))
+    form = RevokeForm()
+    if form.validate_on_submit():
+        attempt(form, lambda: certificates.revoke_certificate(current_user, certificate, reason=form.reason.data),
+                _("Certificate revoked."))
+    else:
+        flash(_("Say why the certificate is revoked."), "error")
+    return redirect(url_for("certificates.document", number=certificate.number))

@@ -6,7 +6,7 @@ import click
 from flask import Blueprint
 from flask.cli import AppGroup
 
-from domain import accounts, demo, ledger
+from domain import accounts, demo, events, ledger
 from domain.errors import DomainError
 from models import db
 
@@ -67,3 +67,16 @@ def verify_ledger():
         raise SystemExit(1)
     click.echo("Ledger verified: every transaction balances, every balance equals its entries, no person below "
                "zero, lots cover balances, monthly totals match.")
+
+
+events_group = AppGroup("events", help="Events and check-in jobs.")
+bp.cli.add_command(events_group)
+
+
+@events_group.command("close")
+def close_events():
+    """Close events whose check-in window has ended: missing check-outs set to the end and flagged, each
+    attendance turned into a service record once. Safe to run again."""
+    closed, attendances = events.close_due()
+    db.session.commit()
+    click.echo(f"{closed} event(s) closed, {attendances} attendance(s) turned into service records.")

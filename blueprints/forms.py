@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import flash
+from flask import flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
@@ -33,6 +33,15 @@ def attempt(form: FlaskForm, action: Callable[[], object], done_message) -> obje
         return None
     flash(str(done_message), "success")
     return result
+
+
+#: Beyond any real list; keeps OFFSET within what every database accepts.
+MAX_PAGE = 100_000
+
+
+def page_arg() -> int:
+    """The `?page=` of a list, from 1 to MAX_PAGE whatever was sent."""
+    return min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
 
 
 class LoginForm(FlaskForm):

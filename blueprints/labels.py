@@ -6,7 +6,8 @@ from flask import Flask
 from flask_babel import format_datetime, get_locale
 
 from domain.access import can
-from domain.labels import level_name, role_name, txn_kind_name
+from domain.labels import level_name, role_name, service_status_name, txn_kind_name
+from domain.service import hours_text
 
 
 def local_time(value, style: str = "yyyy-MM-dd HH:mm") -> str:
@@ -14,7 +15,8 @@ def local_time(value, style: str = "yyyy-MM-dd HH:mm") -> str:
 
 
 def init_app(app: Flask) -> None:
-    for name in (level_name, role_name, txn_kind_name, local_time):
+    for name in (level_name, role_name, txn_kind_name, service_status_name, local_time):
         app.add_template_filter(name)
     app.add_template_global(can)
+    app.add_template_global(hours_text)
     app.add_template_global(get_locale)

@@ -23,7 +23,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from blueprints.forms import attempt
+from blueprints.forms import attempt, page_arg
 from domain import ledger, org, reports, rules
 from domain.access import get_visible
 from domain.errors import NotFound
@@ -67,14 +67,10 @@ def _community(area_id: int) -> Area:
     return community
 
 
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 @bp.route("/me/points")
 @login_required
 def mine():
-    page = _page()
+    page = page_arg()
     rows, total = ledger.history(current_user, page=page, per_page=PER_PAGE)
     return render_template("points/mine.html", balance=ledger.balance_of(current_user), rows=rows, total=total,
                            page=page, per_page=PER_PAGE, expiring=ledger.expiring(current_user))
@@ -103,7 +99,7 @@ def community_ledger(area_id: int):
     community = _community(area_id)
     form = _filter_form()
     query = _ledger_query(community, form)
-    page = _page()
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.execute(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     return render_template("points/ledger.html", community=community, form=form, rows=rows, total=total,

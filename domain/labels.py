@@ -1,10 +1,10 @@
-"""Display names of the codes (levels, roles, transaction kinds), translated: for pages and registers alike."""
+"""Display names of codes (levels, roles, transaction kinds, record states), translated, for pages and registers."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from models import Level, Role, TxnKind
+from models import Level, Role, ServiceStatus, TxnKind
 
 LEVEL_NAMES = {
     Level.district: _l("District"),
@@ -37,6 +37,14 @@ TXN_KIND_NAMES = {
 }
 
 
+SERVICE_STATUS_NAMES = {
+    ServiceStatus.submitted: _l("Waiting for approval"),
+    ServiceStatus.approved: _l("Approved"),
+    ServiceStatus.rejected: _l("Rejected"),
+    ServiceStatus.revoked: _l("Revoked"),
+}
+
+
 def level_name(level) -> str:
     return str(LEVEL_NAMES[Level(level)])
 
@@ -47,3 +55,7 @@ def role_name(role) -> str:
 
 def txn_kind_name(kind) -> str:
     return str(TXN_KIND_NAMES[TxnKind(kind)])
+
+
+def service_status_name(status) -> str:
+    return str(SERVICE_STATUS_NAMES[ServiceStatus(status)])

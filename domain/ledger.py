@@ -327,7 +327,8 @@ def history(person: User, *, page: int = 1, per_page: int = 50):
     query = (select(Entry, Transaction).join(Transaction, Entry.transaction_id == Transaction.id)
              .join(Account, Entry.account_id == Account.id).where(Account.owner_id == person.id))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.execute(query.order_by(Entry.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
+    rows = db.session.execute(query.order_by(Transaction.created_at.desc(), Entry.id.desc())
+                              .limit(per_page).offset((page - 1) * per_page)).all()
     return rows, total
 
 
@@ -411,4 +412,4 @@ def community_entries(community: Area, *, text: str | None = None, kind: TxnKind
         query = query.where(Transaction.created_at >= since)
     if until is not None:
         query = query.where(Transaction.created_at < until)
-    return query.order_by(Entry.id.desc())
+    return query.order_by(Transaction.created_at.desc(), Entry.id.desc())

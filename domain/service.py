@@ -220,16 +220,22 @@ def _bump_hours(record: ServiceRecord, sign: int) -> None:
         set_={"minutes": HoursMonthly.minutes + statement.excluded.minutes}))
 
 
-def points_for(record: ServiceRecord) -> int:
+def price_of(record: ServiceRecord) -> int:
     """The community's price of the record's hours, as in force when the service happened."""
     per_hour = rules.rule_value(record.community, f"service.per_hour.{record.category}", record.started_at)
     return record.credited_minutes * per_hour // 60
 
 
-def approve_record(actor: User, record: ServiceRecord, *, now: datetime | None = None) -> ServiceRecord:
-    """Approve and credit points once. Raises NotFound (scope), Forbidden(own_record), Conflict(already_decided)."""
-    now = now or utcnow()
-    _check_decider(actor, record)
+def points_for(record: ServiceRecord) -> int:
+    """What approving the record pays: an event's own rule for attendance, otherwise the price of its hours."""
+    if record.source == ServiceSource.event:
+        from domain import events  # events builds on this module
+
+        return events.points_for_record(record)
+    return price_of(record)
+
+
+def _approve(actor: User, record: ServiceRecord, now: datetime, action: str) -> ServiceRecord:
     with _atomic(record):
         _decide(record, actor, ServiceStatus.approved, None, now)
         points = points_for(record)
@@ -242,9 +248,22 @@ def approve_record(actor: User, record: ServiceRecord, *, now: datetime | None =
                                .execution_options(synchronize_session=False))
         _bump_hours(record, +1)
         db.session.refresh(record)
-    audit.record(actor, "service.approve", record, area_id=record.community_id, now=now,
+    audit.record(actor, action, record, area_id=record.community_id, now=now,
                  after={"points": points, "minutes": record.credited_minutes})
     return record
+
+
+def approve_record(actor: User, record: ServiceRecord, *, now: datetime | None = None) -> ServiceRecord:
+    """Approve and credit points once. Raises NotFound (scope), Forbidden(own_record), Conflict(already_decided)."""
+    now = now or utcnow()
+    _check_decider(actor, record)
+    return _approve(actor, record, now, "service.approve")
+
+
+def approve_automatically(record: ServiceRecord, *, by: User, now: datetime | None = None) -> ServiceRecord:
+    """An event's attendance approved as the event was set up to, with no staff decision: the organiser
+    stands as the decider. Credits once, like any approval. Raises Conflict(already_decided)."""
+    return _approve(by, record, now or utcnow(), "service.auto_approve")
 
 
 def reject_record(actor: User, record: ServiceRecord, *, reason: str, now: datetime | None = None) -> ServiceRecord:

@@ -3,6 +3,7 @@
 from models.area import ALLOWED_PARENTS, HEAD_TIERS, Area, Household, Level
 from models.audit import AuditEvent
 from models.base import db, utcnow
+from models.events import Attendance, CheckMethod, Event, EventKind, PointsMode, Registration, ScanNonce
 from models.ledger import (
     Account,
     AccountKind,
@@ -27,7 +28,7 @@ from models.service import (
     Team,
     TeamMember,
 )
-from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_phone
+from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_name, mask_phone
 
 __all__ = [
     "ALLOWED_PARENTS",
@@ -47,6 +48,13 @@ __all__ = [
     "TeamMember",
     "AppendOnlyError",
     "Area",
+    "Attendance",
+    "CheckMethod",
+    "Event",
+    "EventKind",
+    "PointsMode",
+    "Registration",
+    "ScanNonce",
     "AuditEvent",
     "Entry",
     "HeadPost",
@@ -62,6 +70,7 @@ __all__ = [
     "TxnKind",
     "User",
     "db",
+    "mask_name",
     "mask_phone",
     "utcnow",
 ]

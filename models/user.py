@@ -52,8 +52,18 @@ class User(UserMixin, db.Model):
     def masked_phone(self) -> str:
         return mask_phone(self.phone)
 
+    @property
+    def masked_name(self) -> str:
+        return mask_name(self.name)
+
     def has_role(self, *roles: Role) -> bool:
         return any(g.role in roles for g in self.grants)
+
+
+def mask_name(name: str) -> str:
+    """王小明 → 王**: the first character, then one star for each other one (public lists, notices)."""
+    name = (name or "").strip()
+    return name[:1] + "*" * (len(name) - 1)
 
 
 def mask_phone(phone: str) -> str:

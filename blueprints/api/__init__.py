@@ -58,13 +58,13 @@ def api_user() -> User:
 
 
 def init_app(app: Flask) -> None:
-    from blueprints.api import areas, auth, health, people, service
+    from blueprints.api import areas, auth, certificates, events, health, honours, market, people, service, tasks
 
     app.config.setdefault("API_SPEC_OPTIONS", {
         "security": [{"bearerAuth": []}],
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
     api = Api(app)
-    for module in (auth, health, areas, people, service):
+    for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -40,6 +40,12 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def assert_fits_the_screen(page) -> None:
+    """Nothing sticks out sideways: a page that scrolls horizontally is broken on a phone."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
+
+
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 

@@ -8,13 +8,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser import assert_fits_the_screen
+
 pytestmark = pytest.mark.browser
-
-
-def assert_fits_the_screen(page: Page) -> None:
-    """Nothing sticks out sideways: a page that scrolls horizontally is broken on a phone."""
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
 
 
 def test_staff_appoints_a_unit_head_from_the_tree(page: Page, sign_in, tree):

@@ -1,0 +1,295 @@
+"""Events and QR check-in for other clients: create events, show codes, check in and out, scan, upload offline."""
+
+from __future__ import annotations
+
+from flask import url_for
+from flask.views import MethodView
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from blueprints.api import Blueprint, api_user
+from domain import events
+from domain.access import get_visible
+from domain.errors import Invalid
+from models import Area, Event, EventKind, PointsMode, db
+
+blp = Blueprint("api_events", __name__, description="Events and QR check-in")
+
+_NONCE = fields.String(load_default=None, validate=validate.Length(min=1, max=events.NONCE_MAX),
+                       metadata={"description": "the scanner's id for this scan: a retry with it counts once"})
+_TOKEN = fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
+class EventIn(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in EventKind]))
+    area_id = fields.Integer(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    place = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    category = fields.String(load_default="other", validate=validate.Length(min=1, max=32),
+                             metadata={"description": "service category its hours count under"})
+    description = fields.String(load_default=None, validate=validate.Length(max=2000))
+    capacity = fields.Integer(load_default=None, validate=validate.Range(min=1, max=100_000))
+    registration = fields.Boolean(load_default=False)
+    points_per_hour = fields.Boolean(load_default=True,
+                                     metadata={"description": "true: the category's points per hour; "
+                                                              "false: points_fixed for attending"})
+    points_fixed = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10_000))
+    auto_approve = fields.Boolean(load_default=True)
+    poster = fields.Boolean(load_default=True, metadata={"description": "allow a printable code"})
+    opens_minutes = fields.Integer(load_default=30, validate=validate.Range(min=0, max=1440))
+    closes_minutes = fields.Integer(load_default=15, validate=validate.Range(min=0, max=1440))
+
+
+class EventOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    kind = fields.String()
+    area_id = fields.Integer()
+    community_id = fields.Integer()
+    place = fields.String()
+    description = fields.String(allow_none=True)
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    checkin_opens_at = fields.DateTime()
+    checkin_closes_at = fields.DateTime()
+    capacity = fields.Integer(allow_none=True)
+    registration = fields.Boolean()
+    category = fields.String()
+    points_mode = fields.String()
+    points_fixed = fields.Integer(allow_none=True)
+    auto_approve = fields.Boolean()
+    cancelled = fields.Boolean()
+    closed = fields.Boolean()
+    registered = fields.Integer()
+    checked_in = fields.Integer()
+    checked_out = fields.Integer()
+
+
+class CodeOut(Schema):
+    token = fields.String()
+    url = fields.String()
+    expires_at = fields.DateTime()
+
+
+class CheckinIn(Schema):
+    token = _TOKEN
+
+
+class CheckoutIn(Schema):
+    token = fields.String(load_default=None, validate=validate.Length(min=1, max=512))
+    event_id = fields.Integer(load_default=None)
+
+    @validates_schema
+    def one_of(self, data, **_kwargs):
+        if (data["token"] is None) == (data["event_id"] is None):
+            raise ValidationError("Send the event's code as token, or event_id.", "token")
+
+
+class ScanIn(Schema):
+    token = _TOKEN
+    nonce = _NONCE
+    action = fields.String(load_default="in", validate=validate.OneOf(["in", "out"]))
+
+
+class OfflineScanIn(ScanIn):
+    scanned_at = fields.AwareDateTime(required=True)
+
+
+class BatchIn(Schema):
+    scans = fields.List(fields.Nested(OfflineScanIn), required=True, validate=validate.Length(min=1, max=500))
+
+
+class AnswerOut(Schema):
+    status = fields.String(metadata={"description": "checked_in, already_checked_in, checked_out, "
+                                                    "already_checked_out"})
+    person_id = fields.Integer()
+    name = fields.String()
+    checked_in_at = fields.DateTime()
+    checked_out_at = fields.DateTime(allow_none=True)
+    minutes = fields.Integer(allow_none=True)
+
+
+class BatchItemOut(Schema):
+    nonce = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "an answer as for one scan, or the error code that refused it"})
+    name = fields.String(allow_none=True)
+    at = fields.DateTime(allow_none=True)
+    message = fields.String(allow_none=True)
+
+
+class BatchOut(Schema):
+    results = fields.List(fields.Nested(BatchItemOut))
+
+
+class AttendanceOut(Schema):
+    person_id = fields.Integer()
+    name = fields.String()
+    checked_in_at = fields.DateTime()
+    checked_in_method = fields.String()
+    checked_out_at = fields.DateTime(allow_none=True)
+    checked_out_method = fields.String(allow_none=True)
+    minutes = fields.Integer(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+def event_dict(event: Event) -> dict:
+    opens, closes = events.window(event)
+    numbers = events.counts(event)
+    return {**{name: getattr(event, name) for name in (
+        "id", "title", "area_id", "community_id", "place", "description", "starts_at", "ends_at", "capacity",
+        "registration", "category", "points_fixed", "auto_approve")},
+        "kind": event.kind.value, "points_mode": event.points_mode.value, "checkin_opens_at": opens,
+        "checkin_closes_at": closes, "cancelled": event.cancelled_at is not None,
+        "closed": event.closed_at is not None, "registered": numbers.registered,
+        "checked_in": numbers.checked_in, "checked_out": numbers.checked_out}
+
+
+def answer_dict(answer: events.Answer) -> dict:
+    attendance = answer.attendance
+    return {"status": answer.status, "person_id": attendance.person_id, "name": attendance.person.name,
+            "checked_in_at": attendance.checked_in_at, "checked_out_at": attendance.checked_out_at,
+            "minutes": attendance.minutes}
+
+
+def _form(body: dict) -> events.EventForm:
+    per_hour = body["points_per_hour"]
+    if not per_hour and body["points_fixed"] is None:
+        raise Invalid("points_invalid", "points_fixed is required when points_per_hour is false.",
+                      {"points_fixed": ["Required when points_per_hour is false."]})
+    return events.EventForm(
+        kind=body["kind"], title=body["title"], place=body["place"], starts_at=body["starts_at"],
+        ends_at=body["ends_at"], category=body["category"], description=body["description"],
+        capacity=body["capacity"], registration=body["registration"],
+        points_mode=(PointsMode.per_hour if per_hour else PointsMode.fixed).value, points_fixed=body["points_fixed"],
+        auto_approve=body["auto_approve"], poster=body["poster"], opens_minutes=body["opens_minutes"],
+        closes_minutes=body["closes_minutes"])
+
+
+def _committed(answer: events.Answer):
+    db.session.commit()
+    return answer_dict(answer), 201 if answer.created and answer.status == "checked_in" else 200
+
+
+@blp.route("/events")
+class Events(MethodView):
+    @blp.arguments(EventIn)
+    @blp.response(201, EventOut)
+    def post(self, body):
+        """Staff (or a head, for their own area) create an event."""
+        user = api_user()
+        area = get_visible(Area, body["area_id"], user, "area.view")
+        event = events.create_event(user, area, _form(body))
+        db.session.commit()
+        return event_dict(event)
+
+
+@blp.route("/events/<int:event_id>")
+class EventItem(MethodView):
+    @blp.response(200, EventOut)
+    def get(self, event_id):
+        """An event with its live counts."""
+        return event_dict(events.visible(api_user(), event_id))
+
+
+@blp.route("/events/<int:event_id>/checkin-code")
+class CheckinCode(MethodView):
+    @blp.response(200, CodeOut)
+    def get(self, event_id):
+        """The event's rotating code (a new one every 30 s, each valid at most 60 s) and the URL to put in a QR."""
+        event = events.organised(api_user(), event_id)
+        code = events.event_code(event)
+        return {"token": code.token, "url": url_for("events.checkin", t=code.token, _external=True),
+                "expires_at": code.expires_at}
+
+
+@blp.route("/events/<int:event_id>/attendance")
+class EventAttendance(MethodView):
+    @blp.response(200, AttendanceOut(many=True))
+    def get(self, event_id):
+        """Who checked in and out, with the minutes counted."""
+        event = events.organised(api_user(), event_id)
+        return [{"person_id": a.person_id, "name": a.person.name, "checked_in_at": a.checked_in_at,
+                 "checked_in_method": a.checked_in_method.value, "checked_out_at": a.checked_out_at,
+                 "checked_out_method": a.checked_out_method.value if a.checked_out_method else None,
+                 "minutes": a.minutes, "note": a.note} for a in events.attendances(event)]
+
+
+@blp.route("/events/<int:event_id>/registrations")
+class Registrations(MethodView):
+    @blp.response(201, EventOut)
+    def post(self, event_id):
+        """Register the caller for an event that takes registrations. 422 `event_full`, 409 `already_registered`."""
+        user = api_user()
+        event = events.visible(user, event_id)
+        events.register(user, event)
+        db.session.commit()
+        return event_dict(event)
+
+    @blp.response(200, EventOut)
+    def delete(self, event_id):
+        """Give the caller's place back. 409 `not_registered`."""
+        user = api_user()
+        event = events.visible(user, event_id)
+        events.unregister(user, event)
+        db.session.commit()
+        return event_dict(event)
+
+
+@blp.route("/checkins")
+class Checkins(MethodView):
+    @blp.arguments(CheckinIn)
+    @blp.response(201, AnswerOut)
+    @blp.alt_response(200, schema=AnswerOut, description="already checked in: the first time, nothing changed")
+    def post(self, body):
+        """Check the caller in with the event's code. 422 `token_expired`, `token_invalid`,
+        `outside_checkin_window`; 403 `not_in_scope`."""
+        return _committed(events.check_in_with_code(api_user(), body["token"]))
+
+
+@blp.route("/checkouts")
+class Checkouts(MethodView):
+    @blp.arguments(CheckoutIn)
+    @blp.response(200, AnswerOut)
+    def post(self, body):
+        """Check the caller out (with the event's code, or naming the event); `minutes` is computed here.
+        409 `not_checked_in`."""
+        user = api_user()
+        event = events.visible(user, body["event_id"]) if body["event_id"] is not None else None
+        answer = events.check_out_with_code(user, body["token"], event)
+        db.session.commit()
+        return answer_dict(answer)
+
+
+@blp.route("/events/<int:event_id>/scans")
+class Scans(MethodView):
+    @blp.arguments(ScanIn)
+    @blp.response(201, AnswerOut)
+    @blp.alt_response(200, schema=AnswerOut, description="already checked in (or a retried nonce): nothing changed")
+    def post(self, body, event_id):
+        """Staff or a head at the event scan a person's own code, to check them in or out."""
+        user = api_user()
+        event = events.scannable(user, event_id)
+        return _committed(events.scan(user, event, body["token"], action=body["action"], nonce=body["nonce"]))
+
+
+@blp.route("/events/<int:event_id>/scans/batch")
+class ScanBatch(MethodView):
+    @blp.arguments(BatchIn)
+    @blp.response(200, BatchOut)
+    def post(self, body, event_id):
+        """Scans kept offline, uploaded at once: each answered on its own; duplicates reported, never doubled."""
+        user = api_user()
+        event = events.scannable(user, event_id)
+        results = events.upload_offline(user, event, body["scans"])
+        db.session.commit()
+        return {"results": results}
+
+
+@blp.route("/me/qr")
+class MyCode(MethodView):
+    @blp.response(200, CodeOut)
+    def get(self):
+        """The caller's own check-in code: rotates every 30 s, each valid at most 60 s."""
+        code = events.personal_code(api_user())
+        return {"token": code.token, "url": "", "expires_at": code.expires_at}

@@ -1,0 +1,5 @@
+"""Honours for other clients."""
+
+from blueprints.api import Blueprint
+
+blp = Blueprint("api_honours", __name__, description="Honours")

@@ -1,0 +1,5 @@
+"""Honours: pages."""
+
+from flask import Blueprint
+
+bp = Blueprint("honours", __name__)

@@ -1,0 +1,1 @@
+"""Honour campaigns: nomination, consent, voting, review, public notice, objections, announcement."""

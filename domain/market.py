@@ -1,0 +1,1 @@
+"""The points market: catalogue, stock, redemption, pickup, cancel, expiry, reports."""

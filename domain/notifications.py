@@ -1,0 +1,1 @@
+"""Notifications in the site: the bell and its unread count."""

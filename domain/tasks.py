@@ -1,0 +1,1 @@
+"""Needs and tasks: post, claim, done, confirm, approve, reopen, escalate."""

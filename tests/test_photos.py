@@ -1,0 +1,107 @@
+"""Uploaded photos: only real images get in, re-encoded under a random name, and go out as attachments."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from io import BytesIO
+
+import pytest
+from PIL import Image
+
+from domain import photos
+from domain.errors import DomainError, NotFound
+
+
+@pytest.fixture
+def uploads(app, tmp_path):
+    app.config["UPLOAD_FOLDER"] = str(tmp_path)
+    with app.test_request_context():
+        yield tmp_path
+    app.config.pop("UPLOAD_FOLDER")
+
+
+def jpeg(size=(640, 480), **save) -> BytesIO:
+    out = BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(out, "JPEG", **save)
+    out.seek(0)
+    return out
+
+
+def refusal(data: bytes) -> str:
+    with pytest.raises(DomainError) as caught:
+        photos.save(BytesIO(data))
+    return caught.value.code
+
+
+def test_a_photo_is_re_encoded_without_its_metadata_under_a_random_name(uploads):
+    exif = Image.Exif()
+    exif[0x010F] = "Secret Camera Maker"
+    exif[0x0112] = 6  # rotated: the stored picture is turned upright
+    original = jpeg((640, 480), exif=exif.tobytes())
+    name = photos.save(original)
+    assert photos.NAME.fullmatch(name)
+    stored = (uploads / name).read_bytes()
+    assert b"Secret Camera Maker" not in stored
+    with Image.open(BytesIO(stored)) as image:
+        assert image.format == "JPEG" and image.size == (480, 640)
+    assert photos.save(jpeg()) != name
+
+
+def test_a_large_picture_is_scaled_down(uploads):
+    name = photos.save(jpeg((4000, 3000)))
+    with Image.open(uploads / name) as image:
+        assert max(image.size) == photos.MAX_SIDE
+
+
+def test_png_webp_and_gif_are_accepted(uploads):
+    for fmt in ("PNG", "WEBP", "GIF"):
+        out = BytesIO()
+        Image.new("RGB", (50, 50), (1, 2, 3)).save(out, fmt)
+        assert photos.NAME.fullmatch(photos.save(BytesIO(out.getvalue())))
+
+
+def test_a_renamed_html_file_and_other_non_images_are_refused(uploads):
+    assert refusal(b"<html><script>alert(1)</script></html>") == "photo_invalid"
+    assert refusal(b"") == "photo_invalid"
+    assert refusal(b"%PDF-1.4 not a picture") == "photo_invalid"
+    truncated = jpeg().getvalue()[:300]
+    assert refusal(truncated) == "photo_invalid"
+    # An SVG is an image to a browser but can carry script: refused.
+    assert refusal(b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>') == "photo_invalid"
+    assert list(uploads.iterdir()) == []
+
+
+def test_an_oversized_file_is_refused_before_decoding(uploads):
+    assert refusal(b"\xff\xd8" + b"0" * photos.MAX_BYTES) == "photo_too_large"
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge picture: a decompression bomb."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_refused(uploads):
+    assert refusal(_png_claiming(60_000, 60_000)) == "photo_too_large"
+    assert refusal(_png_claiming(10_000, 5_000)) == "photo_too_large"
+    assert list(uploads.iterdir()) == []
+
+
+def test_photos_go_out_as_attachments_that_run_nothing(uploads):
+    name = photos.save(jpeg())
+    response = photos.send(name)
+    assert response.mimetype == "image/jpeg"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    response.close()
+    for bad in ("../secret_key", name.replace(".jpg", ".html"), "x" * 32 + ".jpg", 7):
+        with pytest.raises(NotFound):
+            photos.send(bad)
+    photos.delete(name)
+    with pytest.raises(NotFound):
+        photos.send(name)
