@@ -172,7 +172,8 @@ def test_the_code_screen_rotates_by_itself(page: Page, sign_in, tree, running_ev
     screen = page.get_by_test_id("code-screen")
     image = screen.locator("img.qr")
     expect(image).to_have_attribute("src", re.compile(r"/code\.svg\?step=\d+$"))
-    assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0
+    # The SVG loads and draws (wait for it: the load is asynchronous, and a slow machine is slow).
+    page.wait_for_function("(img => img.complete && img.naturalWidth > 0)(document.querySelector('img.qr'))")
     step = int(image.get_attribute("data-step"))
     left = int(screen.locator("[data-countdown]").inner_text())
     assert 0 <= left <= 31
