@@ -165,12 +165,14 @@ def _register_blueprints(app: Flask) -> None:
         people,
         points,
         roster,
+        security,
         service,
         tasks,
         teams,
     )
 
     errors.init_app(app)
+    security.init_app(app)
     labels.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
