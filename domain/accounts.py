@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from datetime import timedelta
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -36,10 +38,33 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def check_password_rules(password: str) -> None:
+def check_password_rules(password: str, phone: str | None = None) -> None:
+    """At least 8 characters, any characters, no composition rules (NIST SP 800-63B); the most common
+    passwords, one character repeated, a run of digits and one's own phone number are refused. Nothing is
+    truncated: Argon2 hashes the whole password."""
     if len(password) < MIN_PASSWORD:
         raise Refused("password_too_short", _l("The password must have at least 8 characters."),
                       {"password": [_l("At least 8 characters.")]})
+    if _too_common(password) or (phone and phone in password):
+        raise Refused("password_too_common", _l("This password is too easy to guess. Choose another, e.g. a few "
+                                                "words you will remember."),
+                      {"password": [_l("Too easy to guess.")]})
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    lines = (Path(__file__).parent / "data" / "common-passwords.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def _too_common(password: str) -> bool:
+    lowered = password.lower()
+    if lowered in _common_passwords() or len(set(lowered)) == 1:
+        return True
+    if lowered.isdigit():  # a run such as 23456789 or 98765432
+        steps = {(int(b) - int(a)) % 10 for a, b in zip(lowered, lowered[1:], strict=False)}
+        return steps in ({1}, {9})
+    return False
 
 
 def normalise_phone(raw: str) -> str:
@@ -108,10 +133,11 @@ def revoke_token(token: ApiToken, now=None) -> None:
 def create_admin(phone: str, name: str, password: str) -> User:
     """The first administrator of an installation: scope is the whole tree.
 
-    Raises Conflict(phone_taken), Invalid(phone_invalid), Refused(password_too_short).
+    Raises Conflict(phone_taken), Invalid(phone_invalid), Refused(password_too_short,
+    password_too_common).
     """
     phone = normalise_phone(phone)
-    check_password_rules(password)
+    check_password_rules(password, phone)
     if db.session.scalar(select(User.id).where(User.phone == phone)) is not None:
         raise Conflict("phone_taken", _l("This phone number is already registered."))
     user = User(name=name.strip(), phone=phone, password_hash=hash_password(password))
@@ -127,7 +153,8 @@ def create_person(actor: User, *, name: str, phone: str, password: str | None = 
                   now=None) -> User:
     """Register a person with roles, each within the actor's scope.
 
-    Raises Invalid(phone_invalid, name_required), Conflict(phone_taken), Refused(password_too_short),
+    Raises Invalid(phone_invalid, name_required), Conflict(phone_taken), Refused(password_too_short,
+    password_too_common),
     Forbidden(role_not_allowed) for an admin role granted by a non-admin, NotFound for out-of-scope areas.
     """
     name = (name or "").strip()
@@ -135,7 +162,7 @@ def create_person(actor: User, *, name: str, phone: str, password: str | None = 
         raise Invalid("name_required", _l("A name is required."), {"name": [_l("Required.")]})
     phone = normalise_phone(phone)
     if password:
-        check_password_rules(password)
+        check_password_rules(password, phone)
     if household is not None:
         require(actor, "person.manage", household)
     for role, area in roles:
@@ -165,7 +192,7 @@ def create_person(actor: User, *, name: str, phone: str, password: str | None = 
 def set_password(actor: User, person: User, password: str) -> None:
     """Staff set a person's password (e.g. an imported resident's first one). Raises NotFound, Refused."""
     require(actor, "person.manage", person)
-    check_password_rules(password)
+    check_password_rules(password, person.phone)
     person.password_hash = hash_password(password)
     db.session.flush()
     audit.record(actor, "person.set_password", person)

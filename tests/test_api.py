@@ -207,6 +207,13 @@ class TestPeople:
                                json={"name": "短密", "phone": "13811112222", "password": "short", "roles": []})
         assert response.status_code == 422 and error_code(response) == "password_too_short"
 
+    @pytest.mark.parametrize("password", ["qq123456", "13811112222"])
+    def test_common_password_or_own_phone_is_422(self, client, tree, password):
+        response = client.post("/api/v1/people", headers=token_for(client, tree.staff_a),
+                               json={"name": "弱密", "phone": "13811112222", "password": password, "roles": []})
+        assert response.status_code == 422 and error_code(response) == "password_too_common"
+        assert response.get_json()["error"]["fields"]["password"]
+
     def test_roles_outside_scope_are_404(self, client, tree):
         response = client.post("/api/v1/people", headers=token_for(client, tree.staff_a), json={
             "name": "越界", "phone": "13811113333", "roles": [{"role": "staff", "area_id": tree.b.community.id}]})
