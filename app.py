@@ -10,6 +10,7 @@ from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside debug, see create_app
 
@@ -61,6 +62,15 @@ class TestConfig(Config):
     ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: an id beyond our 32-bit id columns matches nothing (404) instead of overflowing the
+    database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
     """Marks the session cookie Secure whenever the request itself came over HTTPS."""
 
@@ -93,6 +103,7 @@ def _tune_sqlite(engine) -> None:
 
 def create_app(config: type[Config] | dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = IdConverter
     app.config.from_object(Config)
     if isinstance(config, dict):
         app.config.update(config)
@@ -159,6 +170,7 @@ def _register_blueprints(app: Flask) -> None:
         events,
         home,
         honours,
+        insight,
         labels,
         market,
         org,
@@ -187,5 +199,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(tasks.bp)
     app.register_blueprint(market.bp)
     app.register_blueprint(honours.bp)
+    app.register_blueprint(insight.bp)
+    app.register_blueprint(insight.boards)
     app.register_blueprint(cli.bp)
     api.init_app(app)

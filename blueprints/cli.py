@@ -80,3 +80,108 @@ def close_events():
     closed, attendances = events.close_due()
     db.session.commit()
     click.echo(f"{closed} event(s) closed, {attendances} attendance(s) turned into service records.")
+
+
+tasks_group = AppGroup("tasks", help="Needs and tasks jobs.")
+bp.cli.add_command(tasks_group)
+
+
+@tasks_group.command("escalate")
+def escalate_tasks():
+    """Move needs unclaimed or unresolved past their category's time limit up a tier (unit head → building head →
+    grid head → community staff) and tell the next person. Safe to run again: run it every minute or few."""
+    from domain import tasks
+
+    moved, moves = tasks.escalate_due()
+    db.session.commit()
+    click.echo(f"{moved} need(s) moved up, {moves} move(s) in all.")
+
+
+market_group = AppGroup("market", help="Points market jobs.")
+bp.cli.add_command(market_group)
+
+
+@market_group.command("expire")
+def expire_redemptions():
+    """Expire reservations not picked up in time: points refunded and stock returned, once. Safe to run again."""
+    from domain import market
+
+    total = 0
+    while expired := market.expire_due():
+        db.session.commit()
+        total += expired
+    click.echo(f"{total} redemption(s) expired and refunded.")
+
+
+@market_group.command("verify")
+def verify_market():
+    """Check stock conservation, the per-person limit counters, debits and refunds; exit non-zero on drift."""
+    from domain import market
+
+    problems = market.verify()
+    db.session.rollback()
+    if problems:
+        click.echo(f"Market verification FAILED: {len(problems)} problem(s)")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+        raise SystemExit(1)
+    click.echo("Market verified: every stock equals initial + movements − held, limit counters match, each "
+               "redemption debited once and refunded only when cancelled or expired.")
+
+
+campaigns_group = AppGroup("campaigns", help="Honour campaign jobs.")
+bp.cli.add_command(campaigns_group)
+
+
+@campaigns_group.command("advance")
+def advance_campaigns():
+    """Move honour campaigns to their next phase when their date has come (and the rules allow). Safe to run again."""
+    from domain import honours
+    from models import Campaign
+
+    report = honours.advance_due()
+    click.echo(f"{len(report.moved)} phase change(s).")
+    for campaign_id, before, after in report.moved:
+        click.echo(f"  campaign {campaign_id}: {before.value} → {after.value}")
+    for campaign_id, phase, why in report.waiting:
+        title = db.session.get(Campaign, campaign_id).title
+        click.echo(f"  waiting: campaign {campaign_id} 《{title}》 ({phase.value}): {why}")
+    db.session.rollback()
+
+
+@campaigns_group.command("verify")
+def verify_campaigns():
+    """Check that every tally equals its vote rows and no voter went over their votes; exit non-zero on drift."""
+    from domain import honours
+
+    problems = honours.verify()
+    db.session.rollback()
+    if problems:
+        click.echo(f"Campaign verification FAILED: {len(problems)} problem(s)")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+        raise SystemExit(1)
+    click.echo("Campaigns verified: every tally equals its vote rows, no voter used more votes than allowed, every "
+               "honour with points has its transaction.")
+
+
+leaderboards_group = AppGroup("leaderboards", help="Leaderboard jobs.")
+bp.cli.add_command(leaderboards_group)
+
+
+@leaderboards_group.command("snapshot")
+@click.option("--month", help="The month to keep, as 2026-11 (Beijing time). Default: last month.")
+def snapshot_leaderboards(month: str | None):
+    """Keep every community's ranking (points and hours) of a month that is over, as published. Safe to run
+    again: a ranking kept once never changes. Run it early each month."""
+    from domain import leaderboards
+
+    try:
+        period = leaderboards.parse_period(month) if month else None
+        if period is not None and period.kind != "month":
+            raise click.BadParameter("give a month, e.g. 2026-11", param_hint="--month")
+        taken = leaderboards.snapshot(period.first if period else None)
+    except DomainError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    db.session.commit()
+    click.echo(f"{taken} ranking(s) kept.")

@@ -1,5 +1,537 @@
-"""The points market: pages."""
+"""The points market's pages: the shop on a phone, a reward, redeeming, my pickup codes; for staff the catalogue,
+stock, the pickup counter (camera or typed code), redemptions, the public monthly list, the liability report and
+the registers.
 
-from flask import Blueprint
+Every rule lives in domain/market.py; these views load what they name (404 outside the caller's scope), make one
+domain call and render, redirect or answer JSON. The counter's JSON answers (`pickup.json`) serve the scanner
+page's script with the session cookie; its POSTs carry the CSRF token in X-CSRFToken.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from datetime import datetime, time, timedelta
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, generate_csrf
+from flask_wtf.file import FileAllowed, FileField
+from sqlalchemy import func, select
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from blueprints.errors import error_response
+from blueprints.forms import attempt, page_arg
+from domain import categories, certificates, market, photos
+from domain.errors import DomainError, NotFound
+from domain.labels import (
+    LIMIT_PERIOD_NAMES,
+    REDEMPTION_STATUS_NAMES,
+    limit_period_name,
+    movement_kind_name,
+    redemption_status_name,
+)
+from domain.ledger import SHANGHAI
+from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, db, utcnow
 
 bp = Blueprint("market", __name__)
+PER_PAGE = 50
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.app_template_filter()
+def pickup_code(code: str) -> str:
+    return market.format_code(code)
+
+
+@bp.app_template_filter()
+def yuan(fen: int) -> str:
+    return market.yuan(fen)
+
+
+for _label in (redemption_status_name, limit_period_name, movement_kind_name):
+    bp.add_app_template_filter(_label)
+
+
+# --- forms ------------------------------------------------------------------------------------------------------
+
+
+class RewardPageForm(FlaskForm):
+    #: Named like the domain's error fields, so its messages land on the inputs.
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    category = SelectField(_l("Category"), validators=[DataRequired()])
+    price = IntegerField(_l("Price in points"), validators=[DataRequired(), NumberRange(1, market.MAX_PRICE)])
+    stock = IntegerField(_l("Stock (empty: unlimited, e.g. a service)"),
+                         validators=[Optional(), NumberRange(0, market.MAX_STOCK)])
+    per_person_limit = IntegerField(_l("Per person at most (empty: no limit)"),
+                                    validators=[Optional(), NumberRange(1, 1000)])
+    limit_period = SelectField(_l("In"), default="month", choices=[
+        SelectChoice(p.value, LIMIT_PERIOD_NAMES[p.value]) for p in LimitPeriod])
+    available_from = DateField(_l("From (empty: now)"), validators=[Optional()])
+    available_until = DateField(_l("Until (empty: no end)"), validators=[Optional()])
+    sponsor = StringField(_l("Sponsor (a local merchant who donates it; empty: bought by the community)"),
+                          validators=[Optional(), Length(max=100)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    photo = FileField(_l("Photo"), validators=[FileAllowed(["jpg", "jpeg", "png", "webp", "gif"])])
+    remove_photo = BooleanField(_l("Remove the photo"))
+
+    def reward_form(self) -> market.RewardForm:
+        return market.RewardForm(
+            name=self.name.data, price=self.price.data, category=self.category.data,
+            description=self.description.data, stock=self.stock.data, per_person_limit=self.per_person_limit.data,
+            limit_period=self.limit_period.data if self.per_person_limit.data else None,
+            available_from=self.available_from.data, available_until=self.available_until.data,
+            sponsor=self.sponsor.data)
+
+    def fill_from(self, reward: Reward) -> None:
+        for name in ("name", "category", "price", "stock", "per_person_limit", "available_from", "available_until",
+                     "sponsor", "description"):
+            getattr(self, name).data = getattr(reward, name)
+        self.limit_period.data = reward.limit_period.value if reward.limit_period else "month"
+
+    def upload(self):
+        return self.photo.data.stream if self.photo.data else None
+
+
+class StockForm(FlaskForm):
+    change = IntegerField(_l("How many more (a minus for fewer)"),
+                          validators=[DataRequired(), NumberRange(-market.MAX_STOCK, market.MAX_STOCK)])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+
+
+class RedeemForm(FlaskForm):
+    quantity = IntegerField(_l("How many"), default=1, validators=[DataRequired(), NumberRange(1, market.MAX_QUANTITY)])
+    #: A fresh key per form shown: pressing the button twice on a slow phone redeems once.
+    key = HiddenField()
+
+
+class CancelForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=500)])
+
+
+class PickupForm(FlaskForm):
+    pickup_code = StringField(_l("Pickup code"), validators=[DataRequired(), Length(max=32)])
+
+
+class ButtonForm(FlaskForm):
+    """A button that posts: only the CSRF token."""
+
+
+class RedemptionFilter(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Person or pickup code"), validators=[Optional(), Length(max=50)])
+    status = SelectField(_l("Status"), validators=[Optional()], choices=[SelectChoice("", _l("All"))] + [
+        SelectChoice(s.value, REDEMPTION_STATUS_NAMES[s.value]) for s in RedemptionStatus])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("To"), validators=[Optional()])
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return utcnow()
+
+
+def _categories(community: Area) -> list[SelectChoice]:
+    return [SelectChoice(c.code, c.name) for c in categories.categories(community, "reward")]
+
+
+def _json(view):
+    """The counter's JSON answers refuse as the API does: `{"error": {code, message}}` with the domain's status."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except DomainError as refusal:
+            db.session.rollback()
+            return error_response(refusal.status, refusal.code, refusal.message, refusal.fields)
+    return wrapped
+
+
+@bp.errorhandler(CSRFError)
+def csrf_refused(error: CSRFError):
+    """The counter's script asks for a fresh token when its old one is refused (a page open all day)."""
+    if request.path.endswith(".json"):
+        return error_response(400, "csrf_invalid", error.description)
+    return render_template("error.html", status=400, message=error.description), 400
+
+
+def _flash_errors(form: FlaskForm) -> None:
+    """A small form posted from a bigger page: say what was wrong there, by the field's label."""
+    for name, errors in form.errors.items():
+        flash(f"{getattr(form, name).label.text}: {errors[0]}", "error")
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _month_arg(now: datetime) -> tuple[int, int]:
+    """?month=2026-11, or this month (Beijing)."""
+    found = re.fullmatch(r"(\d{4})-(\d{2})", request.args.get("month", ""))
+    if found and 2000 <= int(found[1]) <= 2100 and 1 <= int(found[2]) <= 12:
+        return int(found[1]), int(found[2])
+    local = now.astimezone(SHANGHAI)
+    return local.year, local.month
+
+
+def _year_arg(now: datetime) -> int:
+    year = request.args.get("year", type=int)
+    return year if year is not None and 2000 <= year <= 2100 else now.astimezone(SHANGHAI).year
+
+
+def _xlsx(book, name: str) -> Response:
+    return send_file(book, as_attachment=True, download_name=name, mimetype=XLSX)
+
+
+def _answer(redemption: Redemption) -> dict:
+    """A pickup as the counter shows it: a headline, and who took what."""
+    return {"ok": True, "status": redemption.status.value, "headline": _("Hand it over"),
+            "detail": f"{redemption.person.name} · {redemption.reward.name} ×{redemption.quantity}",
+            "name": redemption.person.name, "reward": redemption.reward.name, "quantity": redemption.quantity,
+            "code": market.format_code(redemption.pickup_code), "id": redemption.id}
+
+
+# --- the shop ------------------------------------------------------------------------------------------------------
+
+
+@bp.route("/market")
+@login_required
+def index():
+    mine = market.markets_of(current_user)
+    if len(mine) == 1:
+        return redirect(url_for("market.shop", community_id=mine[0].id))
+    return render_template("market/index.html", communities=mine)
+
+
+@bp.route("/market/<int:community_id>")
+@login_required
+def shop(community_id: int):
+    community = market.market_of(current_user, community_id)
+    now = _now()
+    names = market.category_names(community)
+    chosen = request.args.get("category", "")
+    available = [r for r in market.catalogue(community) if market.is_available(r, now)]
+    rewards = [r for r in available if not chosen or r.category == chosen]
+    balance = market.balance(current_user, community)
+    return render_template(
+        "market/shop.html", community=community, offers=market.offers(current_user, rewards, now=now,
+                                                                      balance_now=balance),
+        balance=balance, names=names, chosen=chosen, manage=market.can_manage(current_user, community),
+        used=sorted({r.category for r in available}),
+        pending=db.session.scalar(select(func.count(Redemption.id)).where(
+            Redemption.person_id == current_user.id, Redemption.community_id == community.id,
+            Redemption.status == RedemptionStatus.reserved)) or 0)
+
+
+@bp.route("/market/rewards/<int:reward_id>")
+@login_required
+def reward(reward_id: int):
+    item = market.visible_reward(current_user, reward_id)
+    manage = market.can_manage(current_user, item.community)
+    form = RedeemForm()
+    form.key.data = str(uuid.uuid4())
+    return render_template(
+        "market/reward.html", reward=item, offer=market.offers(current_user, [item])[0], form=form,
+        balance=market.balance(current_user, item.community), manage=manage,
+        names=market.category_names(item.community), stock_form=StockForm(), button=ButtonForm(),
+        movements=market.movements(item) if manage else [], held=market.held_quantity(item) if manage else {})
+
+
+@bp.route("/market/rewards/<int:reward_id>/photo")
+@login_required
+def reward_photo(reward_id: int):
+    item = market.visible_reward(current_user, reward_id)
+    if not item.photo:
+        raise NotFound("not_found", _("There is no such photo."))
+    return photos.send(item.photo)
+
+
+@bp.route("/market/rewards/<int:reward_id>/redeem", methods=["POST"])
+@login_required
+def redeem(reward_id: int):
+    item = market.visible_reward(current_user, reward_id)
+    form = RedeemForm()
+    if form.validate_on_submit():
+        key = form.key.data or str(uuid.uuid4())
+        wanted = market.Request(f"page:{key}"[:market.KEY_MAX],
+                                market.fingerprint(reward_id=item.id, quantity=form.quantity.data))
+        done = attempt(form, lambda: market.redeem(current_user, item, form.quantity.data, request=wanted),
+                       _("Redeemed. Show the pickup code at the community service counter."))
+        if done is not None:
+            return redirect(url_for("market.redemption", redemption_id=done.redemption.id))
+    return redirect(url_for("market.reward", reward_id=item.id))
+
+
+@bp.route("/market/mine")
+@login_required
+def mine():
+    return render_template("market/mine.html", redemptions=market.redemptions_of(current_user), now=_now())
+
+
+@bp.route("/market/redemptions/<int:redemption_id>")
+@login_required
+def redemption(redemption_id: int):
+    item = market.visible_redemption(current_user, redemption_id)
+    return _no_store(Response(render_template(
+        "market/redemption.html", redemption=item, own=item.person_id == current_user.id,
+        manage=market.can_manage(current_user, item.reward.community), form=CancelForm(), now=_now())))
+
+
+@bp.route("/market/redemptions/<int:redemption_id>/status.json")
+@login_required
+def redemption_status(redemption_id: int):
+    item = market.visible_redemption(current_user, redemption_id)
+    return _no_store(jsonify({"status": item.status.value, "label": redemption_status_name(item.status)}))
+
+
+@bp.route("/market/redemptions/<int:redemption_id>/qr.svg")
+@login_required
+def redemption_qr(redemption_id: int):
+    """The pickup QR code: the pickup URL, so a staff phone's own camera app lands on the counter's page too."""
+    item = market.visible_redemption(current_user, redemption_id)
+    if item.status != RedemptionStatus.reserved:
+        raise NotFound("not_found", _("Not found."))
+    response = Response(certificates.qr_svg(url_for("market.pickup", code=item.pickup_code, _external=True)),
+                        mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.route("/market/redemptions/<int:redemption_id>/cancel", methods=["POST"])
+@login_required
+def cancel(redemption_id: int):
+    item = market.visible_redemption(current_user, redemption_id)
+    form = CancelForm()
+    if form.validate_on_submit():
+        attempt(form, lambda: market.cancel(current_user, item, reason=form.reason.data),
+                _("Cancelled. The points are back in your account.") if item.person_id == current_user.id
+                else _("Cancelled. The points are refunded."))
+    return redirect(request.form.get("next") if request.form.get("next", "").startswith("/market/")
+                    else url_for("market.redemption", redemption_id=item.id))
+
+
+# --- staff: the catalogue and the stock --------------------------------------------------------------------------
+
+
+@bp.route("/market/<int:community_id>/manage")
+@login_required
+def manage(community_id: int):
+    community = market.managed_market(current_user, community_id)
+    rewards = market.catalogue(community, include_inactive=True)
+    return render_template("market/manage.html", community=community, rewards=rewards,
+                           names=market.category_names(community), counts=market.status_counts(community),
+                           now=_now())
+
+
+@bp.route("/market/<int:community_id>/rewards/new", methods=["GET", "POST"])
+@login_required
+def new_reward(community_id: int):
+    community = market.managed_market(current_user, community_id)
+    form = RewardPageForm()
+    form.category.choices = _categories(community)
+    if form.validate_on_submit():
+        created = attempt(form, lambda: market.create_reward(current_user, community, form.reward_form(),
+                                                             photo=form.upload()),
+                          _("The reward is in the market."))
+        if created is not None:
+            return redirect(url_for("market.reward", reward_id=created.id))
+    return render_template("market/form.html", form=form, community=community, reward=None)
+
+
+@bp.route("/market/rewards/<int:reward_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_reward(reward_id: int):
+    item = market.managed_reward(current_user, reward_id)
+    form = RewardPageForm()
+    form.category.choices = _categories(item.community)
+    if request.method == "GET":
+        form.fill_from(item)
+    if form.validate_on_submit():
+        old_photo = item.photo
+        done = attempt(form, lambda: market.update_reward(current_user, item, form.reward_form(), photo=form.upload(),
+                                                          remove_photo=form.remove_photo.data), _("Saved."))
+        if done is not None:
+            if old_photo and done.photo != old_photo:
+                photos.delete(old_photo)  # only now: the change is committed
+            return redirect(url_for("market.reward", reward_id=item.id))
+    return render_template("market/form.html", form=form, community=item.community, reward=item)
+
+
+@bp.route("/market/rewards/<int:reward_id>/stock", methods=["POST"])
+@login_required
+def stock(reward_id: int):
+    item = market.managed_reward(current_user, reward_id)
+    form = StockForm()
+    if form.validate_on_submit():
+        attempt(form, lambda: market.move_stock(current_user, item, form.change.data, reason=form.reason.data),
+                _("Stock updated."))
+    else:
+        _flash_errors(form)
+    return redirect(url_for("market.reward", reward_id=item.id) + "#stock")
+
+
+@bp.route("/market/rewards/<int:reward_id>/withdraw", methods=["POST"], defaults={"action": "withdraw"})
+@bp.route("/market/rewards/<int:reward_id>/restore", methods=["POST"], defaults={"action": "restore"})
+@login_required
+def set_active(reward_id: int, action: str):
+    item = market.managed_reward(current_user, reward_id)
+    form = ButtonForm()
+    if form.validate_on_submit():
+        attempt(form, lambda: market.set_active(current_user, item, action == "restore"),
+                _("Back in the market.") if action == "restore" else _("Withdrawn from the market."))
+    return redirect(url_for("market.reward", reward_id=item.id))
+
+
+# --- staff: redemptions, the counter ---------------------------------------------------------------------------------
+
+
+def _filter_form() -> RedemptionFilter:
+    form = RedemptionFilter(request.args)
+    form.validate()
+    return form
+
+
+def _redemptions_query(community: Area, form: RedemptionFilter):
+    def day_start(day):
+        return datetime.combine(day, time(0), SHANGHAI) if day else None
+
+    return market.community_redemptions(
+        community, status=RedemptionStatus(form.status.data) if form.status.data else None,
+        text=(form.q.data or "").strip() or None, since=day_start(form.since.data),
+        until=day_start(form.until.data + timedelta(days=1)) if form.until.data else None)
+
+
+@bp.route("/market/<int:community_id>/redemptions")
+@login_required
+def redemptions(community_id: int):
+    community = market.managed_market(current_user, community_id)
+    form = _filter_form()
+    query = _redemptions_query(community, form)
+    page = page_arg()
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return render_template("market/redemptions.html", community=community, form=form, rows=rows, total=total,
+                           page=page, per_page=PER_PAGE, cancel_form=CancelForm(), now=_now())
+
+
+@bp.route("/market/<int:community_id>/redemptions.xlsx")
+@login_required
+def redemptions_register(community_id: int):
+    community = market.managed_market(current_user, community_id)
+    now = _now()
+    return _xlsx(market.redemptions_xlsx(_redemptions_query(community, _filter_form()), now),
+                 f"redemptions-{community.id}-{now:%Y%m%d}.xlsx")
+
+
+@bp.route("/market/<int:community_id>/stock.xlsx")
+@login_required
+def stock_register(community_id: int):
+    community = market.managed_market(current_user, community_id)
+    now = _now()
+    return _xlsx(market.movements_xlsx(community, now), f"stock-{community.id}-{now:%Y%m%d}.xlsx")
+
+
+@bp.route("/market/<int:community_id>/scan")
+@login_required
+def scanner(community_id: int):
+    community = market.managed_market(current_user, community_id)
+    return render_template("market/scan.html", community=community, form=PickupForm(),
+                           pending=market.pending_count(community))
+
+
+@bp.route("/market/<int:community_id>/pickup.json", methods=["GET", "POST"])
+@login_required
+@_json
+def pickup_json(community_id: int):
+    """POST: a scanned or typed pickup code, handed over. GET: a fresh CSRF token for a page open all day."""
+    community = market.managed_market(current_user, community_id)
+    if request.method == "GET":
+        return _no_store(jsonify({"csrf_token": generate_csrf()}))
+    body = request.get_json(silent=True)
+    code = body.get("pickup_code") if isinstance(body, dict) else None
+    if not isinstance(code, str):
+        return error_response(400, "validation_error", _("The request is not valid."),
+                              {"pickup_code": [_("Required.")]})
+    done = market.fulfil_by_code(current_user, community, code)
+    db.session.commit()
+    return jsonify(_answer(done))
+
+
+@bp.route("/market/<int:community_id>/pickup", methods=["POST"])
+@login_required
+def pickup_typed(community_id: int):
+    """The counter without a camera (or without JavaScript): the code typed in, handed over."""
+    community = market.managed_market(current_user, community_id)
+    form = PickupForm()
+    if form.validate_on_submit():
+        done = attempt(form, lambda: market.fulfil_by_code(current_user, community, form.pickup_code.data),
+                       _("Picked up. Hand the reward over."))
+        if done is not None:
+            return redirect(url_for("market.redemption", redemption_id=done.id))
+    return redirect(request.form.get("next") if request.form.get("next", "").startswith("/market/")
+                    else url_for("market.scanner", community_id=community.id))
+
+
+@bp.route("/market/pickup/<code>")
+@login_required
+def pickup(code: str):
+    """Where the pickup QR code leads: staff of the community see whom to hand what, with a button; the owner sees
+    their own redemption; nobody else learns the code exists."""
+    found = db.session.scalar(select(Redemption).where(Redemption.pickup_code == market.normalise_code(code)))
+    if found is None:
+        raise NotFound("not_found", _("Not found."))
+    if market.can_manage(current_user, found.reward.community):
+        return render_template("market/pickup.html", redemption=found, form=PickupForm(pickup_code=found.pickup_code),
+                               now=_now())
+    if found.person_id == current_user.id:
+        return redirect(url_for("market.redemption", redemption_id=found.id))
+    raise NotFound("not_found", _("Not found."))
+
+
+# --- staff and residents: the public list; staff: the liability report ---------------------------------------------
+
+
+@bp.route("/market/<int:community_id>/notice")
+@login_required
+def notice(community_id: int):
+    community = market.market_of(current_user, community_id)
+    now = _now()
+    year, month = _month_arg(now)
+    start, _end = market.month_bounds(year, month)
+    previous = (start - timedelta(days=1)).astimezone(SHANGHAI)
+    following = (start + timedelta(days=32)).astimezone(SHANGHAI)
+    this_month = now.astimezone(SHANGHAI)
+    return render_template(
+        "market/notice.html", community=community, lines=market.monthly_notice(community, year, month), year=year,
+        month=month, previous=f"{previous:%Y-%m}",
+        following=f"{following:%Y-%m}" if (following.year, following.month) <= (this_month.year, this_month.month)
+        else None, now=now)
+
+
+@bp.route("/market/<int:community_id>/report")
+@login_required
+def report(community_id: int):
+    community = market.managed_market(current_user, community_id)
+    now = _now()
+    year = _year_arg(now)
+    return render_template("market/report.html", community=community, report=market.liability(community, year, now=now),
+                           year=year, this_year=now.astimezone(SHANGHAI).year, now=now)

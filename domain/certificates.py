@@ -323,18 +323,40 @@ def wrap(text: str, font: str, size: float, width: float) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def certificate_pdf(certificate: Certificate, verify_url: str) -> bytes:
-    """The certificate as an A4 PDF with the Chinese CID font built into every PDF reader (no font file)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
-    from reportlab.lib.utils import ImageReader
+def pdf_font() -> str:
+    """The Chinese CID font built into every PDF reader (no font file), registered once; its name."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
 
     font = "STSong-Light"
     if font not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(font))
+    return font
+
+
+def draw_verification(pdf, verify_url: str, font: str, left: float, right: float) -> None:
+    """The foot of a certificate page: the note that it is free and how to verify it, the link, and its QR code."""
+    from reportlab.lib.units import mm
+    from reportlab.lib.utils import ImageReader
+
+    pdf.setFont(font, 8)
+    pdf.drawString(left, 18 * mm, _("This certificate is free of charge. Verify it by scanning the code or at:"))
+    pdf.drawString(left, 13 * mm, verify_url)
+    size = 34 * mm
+    qr_image = io.BytesIO()
+    qrcode.make(verify_url, border=1).save(qr_image, format="PNG")
+    qr_image.seek(0)
+    pdf.drawImage(ImageReader(qr_image), right - size, 22 * mm, size, size)
+    pdf.linkURL(verify_url, (right - size, 22 * mm, right, 22 * mm + size), relative=0)
+
+
+def certificate_pdf(certificate: Certificate, verify_url: str) -> bytes:
+    """The certificate as an A4 PDF with the Chinese CID font built into every PDF reader (no font file)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen import canvas
+
+    font = pdf_font()
     person, community = certificate.person, certificate.community
     records = records_of(certificate)
     buffer = io.BytesIO()
@@ -402,15 +424,7 @@ def certificate_pdf(certificate: Certificate, verify_url: str) -> bytes:
     for label, value in footer:
         pdf.drawString(left, y, fit(f"{label}：{value}", font, 11, right - left - 40 * mm))
         y -= 7 * mm
-    pdf.setFont(font, 8)
-    pdf.drawString(left, 18 * mm, _("This certificate is free of charge. Verify it by scanning the code or at:"))
-    pdf.drawString(left, 13 * mm, verify_url)
-    size = 34 * mm
-    qr_image = io.BytesIO()
-    qrcode.make(verify_url, border=1).save(qr_image, format="PNG")
-    qr_image.seek(0)
-    pdf.drawImage(ImageReader(qr_image), right - size, 22 * mm, size, size)
-    pdf.linkURL(verify_url, (right - size, 22 * mm, right, 22 * mm + size), relative=0)
+    draw_verification(pdf, verify_url, font, left, right)
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()

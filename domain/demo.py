@@ -29,7 +29,6 @@ from models import (
     Role,
     RoleGrant,
     Team,
-    TxnKind,
     User,
     db,
     utcnow,
@@ -84,7 +83,6 @@ SERVICES = [("elderly_care", "敬老助餐", "为独居老人送午餐"), ("envi
             ("environment", "垃圾分类督导", "在投放点指导居民分类"), ("patrol", "夜间巡逻", "小区夜间安全巡查"),
             ("culture", "义务理发", "为老人免费理发"), ("health", "陪同就医", "陪同行动不便的老人就医"),
             ("other", "政策宣传", "入户宣传医保缴费政策"), ("repairs", "家电维修", "上门维修电视和电饭煲")]
-REWARDS = ["兑换 大米 5kg", "兑换 食用油 1.8L", "兑换 洗衣液", "兑换 理发一次"]
 
 
 @dataclass(frozen=True)
@@ -172,6 +170,9 @@ def seed(now=None) -> bool:
         volunteers = _volunteers(community)
         _seed_service(staff, community, volunteers, now, rng, timeline)
         _seed_events(staff, community, volunteers, EVENTS[index], now, rng, timeline)
+        _seed_tasks(staff, community, now, timeline)
+        _seed_market(staff, community, volunteers, now, timeline)
+        _seed_honours(staff, community, people, index, now, timeline)
     # Each new year the points of the year before last expire (the default rule): at that moment, in order.
     for year in range(_local(now - timedelta(days=HISTORY_DAYS)).year + 1, _local(now).year + 1):
         new_year = datetime(year, 1, 1, tzinfo=SHANGHAI)
@@ -179,6 +180,7 @@ def seed(now=None) -> bool:
     db.session.flush()
     timeline.run()
     ledger.expire_points(now)
+    _seed_insight(now)
     return True
 
 
@@ -221,7 +223,7 @@ def _volunteers(community: Area) -> list[User]:
 def _seed_service(staff: User, community: Area, people: list[User], now: datetime, rng: random.Random,
                   timeline: _Timeline) -> None:
     """Teams out on their rounds, and eighteen months of service: mostly approved (with their points), some
-    waiting in the queue, one rejected, one late entry; then redemptions over time and a staff correction."""
+    waiting in the queue, one rejected, one late entry; and a staff correction (the market seeds redemptions)."""
     if len(people) < 12:
         return
     since = now - timedelta(days=HISTORY_DAYS + 20)
@@ -259,13 +261,6 @@ def _seed_service(staff: User, community: Area, people: list[User], now: datetim
         category="elderly_care", activity="敬老院慰问", place="敬老院", content="为老人表演节目"),
         team=crews[0], now=now)
     service.reject_record(staff, rejected[0], reason="当天未参加，队长误登记", now=now)
-    today = _local(now).date()
-    for person in people:
-        for n in range(rng.randint(1, 3)):
-            when = min(_at(today - timedelta(days=rng.randint(0, HISTORY_DAYS - 60)), time(rng.randint(9, 17))),
-                       now - timedelta(minutes=rng.randint(5, 120)))
-            timeline.at(when, partial(_redeem, person, community, rng.choice([20, 30, 40]), memo=rng.choice(REWARDS),
-                                      key=f"demo:{community.id}:{person.id}:r{n}", now=when))
     corrected = now - timedelta(days=3)
     timeline.at(corrected, partial(ledger.adjust, staff, people[0], community, 5, reason="补录：社区志愿服务日",
                                    key=f"demo:{community.id}:adj", now=corrected))
@@ -305,12 +300,6 @@ def _seed_team_service(staff: User, community: Area, team: Team, plan: _TeamPlan
         approved = min(_working_day_after(submitted, rng), now - timedelta(minutes=10))
         for record in records:
             timeline.at(approved, partial(service.approve_record, staff, record, now=approved))
-
-
-def _redeem(person: User, community: Area, amount: int, *, memo: str, key: str, now: datetime) -> None:
-    """Spend points on a reward, when the person has enough left at that moment."""
-    if ledger.person_account(person, community).balance >= amount + 10:
-        ledger.debit(person, community, amount, kind=TxnKind.redemption, key=key, memo=memo, now=now)
 
 
 @dataclass(frozen=True)
@@ -448,6 +437,115 @@ def _attend(staff: User, event: Event, comers: list[User], rng: random.Random) -
         events.check_out_with_code(person, events.event_code(event, now=left).token, now=left)
 
 
+#: Needs residents post (category, title, what is wrong, what was done about it), and the state each demo need is
+#: left in with how many days ago it was posted. "recorded": a head wrote it down at the door for a neighbour
+#: without a smartphone; staff approve it after a call.
+NEEDS = (
+    ("plumbing", "厨房水管漏水", "水槽下面的水管接头一直滴水，地上积了一层水。", "更换了水管接头和密封圈，试水不漏了。",
+     "approved", 55),
+    ("repairs", "楼道声控灯不亮", "三楼到五楼的楼道灯坏了一个星期，晚上上下楼看不清。", "联系物业换了三个声控灯泡。",
+     "approved", 44),
+    ("elderly_help", "独居老人需要助餐", "楼下王奶奶腿脚不便，子女在外地，想请人帮忙送午饭。",
+     "助老队排了班，队员每天中午送餐上门。", "approved", 33),
+    ("safety_hazard", "电动车在楼道充电", "一楼有人把电动车推进楼道拉线充电，晚上也不拔，担心起火。",
+     "上门劝导，车主已改到小区集中充电桩充电。", "approved", 26),
+    ("dispute", "楼上夜间噪音", "楼上邻居晚上十一点以后还在拖动家具，孩子睡不好。",
+     "楼栋长上门沟通，双方约定晚上十点以后不再搬动家具。", "approved", 17),
+    ("environment", "垃圾桶满了没人清运", "东门的垃圾桶两天没有清运，气味很大。", "联系环卫站加派清运车，已清理干净。",
+     "approved", 9),
+    ("policy", "咨询灵活就业医保缴费", "想问一下灵活就业人员今年医保怎么缴、去哪里办。",
+     "上门讲解了缴费标准，帮老人在手机上办好了缴费。", "recorded", 12),
+    ("plumbing", "卫生间下水道堵了", "马桶和地漏都不下水，家里有老人，比较着急。", "", "withdrawn", 20),
+    ("repairs", "单元门禁刷卡没反应", "单元门的门禁刷卡和密码都不好用，门一直关不上。", "报修物业更换了门禁控制板。",
+     "confirmed", 4),
+    ("elderly_help", "陪同老人去医院复查", "父亲周二要去市医院复查，我上班走不开，想请志愿者陪同。",
+     "志愿者陪同老人做完复查，取了药，送回家中。", "done", 2.5),
+    ("safety_hazard", "楼道堆放杂物", "二楼楼道堆了纸箱和旧家具，挡住了消防通道。", "和住户一起清理了一部分杂物。",
+     "reopened", 6),
+    ("other", "小区路灯不亮", "3号楼前的路灯坏了，晚上散步不安全。", "", "claimed", 1.2),
+    ("environment", "绿化带有人种菜", "楼前的绿化带被挖开种了菜，还浇粪水，味道很大。", "", "open", 3.5),
+    ("repairs", "单元门口台阶松动", "单元门口第二级台阶的石板松了，老人上下容易绊倒。", "", "open", 0.25),
+)
+
+
+def _seed_tasks(staff: User, community: Area, now: datetime, timeline: _Timeline) -> None:
+    """Needs in every state: resolved and paid over the last two months (by unit heads, building heads and the
+    teams), one recorded at the door, one withdrawn, and the ones in hand now — waiting for staff, for the resident
+    (the demo volunteer's), reopened, taken on, waiting (one moved up to the building head, one just posted in the
+    demo unit head's unit). Old notifications are read; the recent ones wait in the bells."""
+    from domain import tasks  # demo data of a later capability, loaded last
+    from models import Notification
+
+    rng = random.Random(f"tasks-{community.id}")  # noqa: S311 - demo data, not secrets
+    units = db.session.scalars(org.subtree(community, Level.unit).order_by(Area.id)).all()
+    heads = {post.area_id: post.user for post in org.current_heads(
+        [i for unit in units for i in unit.ancestor_ids]).values()}
+    dwellers = {unit.id: [u for u in db.session.scalars(
+        select(User).join(Household, User.household_id == Household.id).where(Household.unit_id == unit.id)
+        .order_by(Household.label)) if u.id != getattr(heads.get(unit.id), "id", None)] for unit in units}
+    units = [u for u in units if dwellers[u.id] and u.id in heads]
+    crews = {team.category: [m.user for m in teams.members(team)] for team in teams.teams_of(community)}
+
+    def claimant(category: str, unit: Area, asker: User) -> User:
+        building, grid = unit.ancestor_ids[-2], unit.ancestor_ids[-3]
+        crew = crews.get({"elderly_help": "elderly_care", "safety_hazard": "patrol"}.get(category, ""), [])
+        choice = {"dispute": heads.get(building), "policy": heads.get(grid)}.get(category) or \
+            (rng.choice(crew) if crew else heads[unit.id])
+        return choice if choice.id != asker.id else heads[unit.id]
+
+    def later(moment: datetime, low: int, high: int) -> datetime:
+        """Some hours after `moment`, in the daytime (08:00-20:59 Beijing), and before now."""
+        then = _local(moment + timedelta(hours=rng.randint(low, high), minutes=rng.randint(0, 59)))
+        if not 8 <= then.hour <= 20:
+            then = _at(then.date() + timedelta(days=1 if then.hour > 20 else 0), time(rng.randint(8, 9),
+                                                                                       rng.randint(0, 59)))
+        return min(then, now - timedelta(minutes=rng.randint(20, 60)))
+
+    made = []
+    for n, (category, title, description, result, state, days) in enumerate(NEEDS):
+        # The demo unit head's unit gets the newest need; the demo volunteer asked for the one waiting for them.
+        unit = units[0] if state in ("open", "done") and days < 3 else units[(n * 3 + 1) % len(units)]
+        asker = dwellers[unit.id][0] if state == "done" else rng.choice(dwellers[unit.id])
+        posted = now - timedelta(days=days) if days < 1 else \
+            _at(_local(now - timedelta(days=days)).date(), time(rng.randint(8, 20), rng.randint(0, 59)))
+        form = tasks.NeedForm(title=title, description=description, category=category)
+        if state == "recorded":
+            form = tasks.NeedForm(title=title, description=description, category=category, channel="door_to_door",
+                                  resident_name="张大爷")
+        task = tasks.post_need(heads[unit.id] if state == "recorded" else asker, unit, form, now=posted)
+        made.append(task)
+        if state == "open":
+            continue
+        if state == "withdrawn":
+            tasks.withdraw_task(asker, task, reason="自己找师傅修好了", now=posted + timedelta(hours=5))
+            continue
+        doer = claimant(category, unit, asker)
+        claimed = later(posted, 1, 6 if state == "claimed" else 20)
+        tasks.claim_task(doer, task, now=claimed)
+        if state == "claimed":
+            continue
+        done = later(claimed, 2, 30)
+        tasks.mark_done(doer, task, result, now=done)
+        if state == "reopened":
+            tasks.confirm_task(asker, task, resolved=False, note="清走的只是一部分，楼梯拐角还堆着旧沙发。",
+                               now=later(done, 1, 5))
+            continue
+        if state in ("confirmed", "approved"):
+            tasks.confirm_task(asker, task, resolved=True, note=rng.choice([None, "谢谢！", "很及时，感谢志愿者。"]),
+                               now=later(done, 1, 12))
+        if state in ("approved", "recorded"):
+            approved = _working_day_after(task.resolved_at or done, rng)
+            timeline.at(approved, partial(tasks.approve_task, staff, task, now=approved))
+    for task in made:
+        tasks.escalate_task(task, now=now)
+    # What people were told of needs more than three days ago they have read by now (after the approvals, which
+    # run at the end).
+    timeline.at(now, lambda: db.session.execute(
+        Notification.__table__.update().where(Notification.kind.startswith("task."), Notification.read_at.is_(None),
+                                              Notification.created_at < now - timedelta(days=3))
+        .values(read_at=now - timedelta(days=3))))
+
+
 def _resident(people: _People, phone: str, community: Area, household: Household | None = None) -> User:
     user = people.make(phone, household)
     user.grants.append(RoleGrant(role=Role.resident, area=community))
@@ -460,3 +558,206 @@ def logins_text() -> str:
     lines = [f"Demo logins (password for all: {DEMO_PASSWORD}):"]
     lines += [f"  {phone}  {who:<22} {where}" for phone, who, where in LOGINS]
     return "\n".join(lines)
+
+
+#: The market's shelf: (name, category, price, stock or None for a service, limit, period, sponsor, description).
+#: Sponsors are the local merchants (好商家) who donate what they sponsor; the rest the community buys.
+MARKET = (
+    ("东北大米 5kg", "goods", 60, 30, 1, "month", "好邻居粮油店", "当季新米，真空包装，一人每月限兑一袋。"),
+    ("金龙鱼食用油 1.8L", "goods", 50, 24, 1, "month", None, "社区统一采购。"),
+    ("立白洗衣液 2kg", "goods", 30, 40, 2, "month", "惠民生活超市", None),
+    ("纯棉毛巾两条装", "goods", 20, 50, None, None, None, None),
+    ("义务理发一次", "service", 20, None, 1, "month", "阿芳美发店", "每周二、周四上午在社区活动室，凭取货码理发。"),
+    ("家电上门维修一次（不含配件）", "service", 40, None, 1, "quarter", "老张家电维修部",
+     "电视、洗衣机、电饭煲等小家电，兑换后电话预约上门时间。"),
+    ("老年食堂午餐券（5 餐）", "privilege", 50, 60, 2, "month", "幸福里老年食堂",
+     "凭券在社区老年食堂就餐，三个月内有效。"),
+    ("社区活动室优先预约（半天）", "privilege", 20, None, 1, "quarter", None, "家庭聚会、兴趣小组活动可用。"),
+    ("惠民超市 20 元代金券", "goods", 40, 10, 1, "quarter", "惠民生活超市", "限在惠民生活超市使用，不找零。"),
+)
+
+
+VOLUNTEER = LOGINS[-1][0]
+
+
+def _seed_market(staff: User, community: Area, people: list[User], now: datetime, timeline: _Timeline) -> None:
+    """A shelf of goods, services and privileges (some donated by local merchants), restocked over half a year,
+    with redemptions in every state: most picked up at the counter a day or two later, some cancelled by the
+    resident, one cancelled by staff with a reason, some never picked up (expired and refunded by the job), and
+    the last ten days' still waiting for pickup — the demo volunteer's among them."""
+    from domain import market  # demo data of a later capability, loaded last
+
+    rng = random.Random(f"market-{community.id}")  # noqa: S311 - demo data, not secrets
+    opened = now - timedelta(days=200)
+    shelf = [market.create_reward(staff, community, market.RewardForm(
+        name=name, category=category, price=price, stock=stock, per_person_limit=limit, limit_period=period,
+        sponsor=sponsor, description=description), now=opened)
+        for name, category, price, stock, limit, period, sponsor, description in MARKET]
+    withdrawn = market.create_reward(staff, community, market.RewardForm(
+        name="中秋月饼礼盒", category="goods", price=80, stock=20, sponsor="稻香村社区店"), now=opened)
+    market.set_active(staff, withdrawn, False, now=opened + timedelta(days=60))
+    for month in range(1, 7):
+        for reward in (r for r in shelf if r.stock is not None and rng.random() < 0.5):
+            when = _at(_local(opened).date() + timedelta(days=30 * month + rng.randint(0, 5)), time(10))
+            timeline.at(when, partial(market.move_stock, staff, reward, rng.choice([10, 20]),
+                                      reason=f"{reward.sponsor or '社区采购'}补货", now=when))
+    timeline.at(opened + timedelta(days=75), partial(market.move_stock, staff, shelf[0], -2,
+                                                     reason="仓库漏水，两袋受潮报损", now=opened + timedelta(days=75)))
+    staff_cancel = True
+    for person in people:
+        for n in range(rng.randint(2, 4)):
+            # The demo volunteer's first: a haircut redeemed yesterday, its pickup code waiting on their phone.
+            first = person.phone == VOLUNTEER and n == 0
+            days = 1.5 if first else rng.uniform(0.5, 190)
+            when = now - timedelta(days=days, minutes=rng.randint(0, 600))
+            fate = "reserved" if first or (days < 10 and rng.random() < 0.7) else rng.choices(
+                ["fulfilled", "cancelled", "expired", "staff"], [80, 8, 7, 5 if staff_cancel else 0])[0]
+            staff_cancel = staff_cancel and fate != "staff"
+            made: dict = {}
+            reward, quantity = (shelf[4], 1) if first else (rng.choice(shelf), rng.choice([1, 1, 1, 2]))
+            timeline.at(when, partial(_demo_redeem, market, person, reward, quantity, made, when))
+            later = _working_day_after(when, rng)
+            if fate == "fulfilled" and later < now:
+                timeline.at(later, partial(_demo_settle, made, lambda r, at: market.fulfil(staff, r, r.pickup_code,
+                                                                                           now=at), later))
+            elif fate == "cancelled":
+                at = when + timedelta(hours=rng.randint(1, 20))
+                timeline.at(at, partial(_demo_settle, made, lambda r, at: market.cancel(r.person, r, now=at), at))
+            elif fate == "staff" and later < now:
+                timeline.at(later, partial(_demo_settle, made, lambda r, at: market.cancel(
+                    staff, r, reason="货品受潮无法发放，已电话告知居民改兑其他", now=at), later))
+            elif fate == "expired" and when + timedelta(days=14, hours=1) < now:
+                expiry = when + timedelta(days=14, hours=1)
+                timeline.at(expiry, partial(market.expire_due, now=expiry))
+
+
+def _demo_redeem(market, person: User, reward, quantity: int, made: dict, when: datetime) -> None:
+    """A redemption at its time, when the person can afford it then and the shelf has it."""
+    try:
+        with db.session.begin_nested():
+            made["redemption"] = market.redeem(person, reward, quantity, now=when).redemption
+    except DomainError:
+        pass
+
+
+def _demo_settle(made: dict, action, at: datetime) -> None:
+    """What happened to a redemption later (handed over, cancelled), when it was made at all and still waits."""
+    redemption = made.get("redemption")
+    if redemption is not None and redemption.status.value == "reserved" and at < redemption.expires_at:
+        action(redemption, at)
+
+
+HONOUR_REASONS = ["每天巡查楼道，及时清理堆放杂物和小广告", "组织邻里互助小组，常年帮独居老人买菜取药",
+                  "防汛期间连续值守三十多天，转移老人十余人次", "调解邻里纠纷十余起，居民都说他公道热心",
+                  "带头做垃圾分类督导，楼栋分类准确率全社区第一", "自费为楼道安装感应灯，夜里出行不再摸黑",
+                  "坚持入户走访，每户情况都记在小本子上", "教老年人用智能手机挂号、缴费，耐心细致"]
+#: Accounts made the day before they vote together for one nominee: the pattern staff are warned of.
+NEWCOMERS = ["钱小磊", "冯晓雨", "韩梦琪", "曹子轩", "邓雨桐"]
+
+
+def _seed_honours(staff: User, community: Area, people: _People, index: int, now: datetime,
+                  timeline: _Timeline) -> None:
+    """银融社区: last season's best heads, announced with their points and certificates, and this year's good
+    neighbours in the middle of voting (the demo volunteer still has all three votes; five accounts made the day
+    before voted for one nominee within minutes, flagged for staff). 五里堆社区: good neighbours on public notice."""
+    from domain import honours  # demo data of a later capability, loaded last
+
+    rng = random.Random(f"honours-{community.id}")  # noqa: S311 - demo data, not secrets
+    residents = list(db.session.scalars(
+        select(User).join(RoleGrant, RoleGrant.user_id == User.id)
+        .where(RoleGrant.area_id == community.id, RoleGrant.role == Role.resident).order_by(User.id)))
+    logins = {phone for phone, *_ in LOGINS}
+    heads = _heads(community)
+    neighbours = [p for p in residents if p.phone not in logins and p not in heads]
+
+    def schedule(base: datetime, **extra) -> honours.CampaignForm:
+        return honours.CampaignForm(nominate_from=base, nominate_until=base + timedelta(days=7),
+                                    vote_from=base + timedelta(days=7), vote_until=base + timedelta(days=14),
+                                    review_until=base + timedelta(days=17), **extra)
+
+    def run(campaign, nominees: list[User], base: datetime, decline: int | None = None) -> list:
+        """Nominations by neighbours in the first days, each answered the day after (one declines), voting
+        opened, and votes cast over the week, each nominee's an hour or more apart."""
+        standing = []
+        for n, person in enumerate(nominees):
+            at = base + timedelta(days=n % 5, hours=2 + n)
+            by = next(p for p in rng.sample(residents, len(residents)) if p.id != person.id)
+            nomination = honours.nominate(by, campaign, person, reason=HONOUR_REASONS[n % len(HONOUR_REASONS)],
+                                          now=at)
+            honours.answer(person, nomination, consent=n != decline, now=at + timedelta(days=1))
+            if n != decline:
+                standing.append(nomination)
+        honours.advance(staff, campaign, now=base + timedelta(days=7))
+        voters = [p for p in residents if p.phone not in logins]
+        for n, voter in enumerate(voters):
+            at = min(base + timedelta(days=7, minutes=70 * n + rng.randint(0, 30)), now - timedelta(minutes=30))
+            weights = [len(standing) - i for i in range(len(standing))]  # the first named draw more votes
+            for nomination in set(rng.choices(standing, weights, k=campaign.votes_per_voter)):
+                if nomination.nominee_id != voter.id:
+                    honours.cast_vote(voter, nomination, now=at)
+        return standing
+
+    def review(campaign, standing: list, base: datetime) -> None:
+        honours.advance(staff, campaign, now=base + timedelta(days=14))
+        at = base + timedelta(days=14, hours=3)
+        for tier in campaign.tiers:
+            group = sorted((n for n in standing if n.tier == tier), key=lambda n: (-n.votes, n.id))
+            for rank, nomination in enumerate(group):
+                chosen = rank < campaign.seats_for(tier)
+                honours.decide(staff, nomination, shortlist=chosen, now=at,
+                               note="得票靠前，服务记录扎实，居民评价好" if chosen else "得票较少，本次未入围")
+        honours.advance(staff, campaign, now=base + timedelta(days=15))
+
+    if index == 0:
+        base = now - timedelta(days=80)
+        best = honours.open_campaign(staff, community, schedule(
+            base, kind="best_head", title=f"{_local(base).year}年度{community.name}“最美三长”",
+            description="表彰履职尽责、热心服务居民的网格长、楼栋长和单元长。", seats={1: 1, 2: 2, 3: 3}),
+            now=base - timedelta(days=2))
+        standing = run(best, heads, base, decline=4)
+        review(best, standing, base)
+        target = honours.shortlist(best)[-1]
+        named = {n.nominee.name for n in honours.nominations(best)} | {target.nominator.name}
+        objector = next(p for p in neighbours if p.name not in named)
+        objection = honours.lodge_objection(objector, best, target, real_name=objector.name,
+                                            reason="这位单元长对楼道堆物劝导不够及时。",
+                                            now=best.notice_from + timedelta(days=1))
+        honours.handle_objection(staff, objection, upheld=False, note="经入户走访核实，堆物已于公示前清理完毕，"
+                                 "该单元长日常履职认真，不影响评选结果。", now=best.notice_from + timedelta(days=2))
+        announced = best.notice_until + timedelta(hours=9)
+        timeline.at(announced, partial(honours.advance, staff, best, now=announced))
+
+        base = now - timedelta(days=9)
+        good = honours.open_campaign(staff, community, schedule(
+            base, kind="good_neighbour", title=f"{_local(now).year}年度{community.name}“社区好人”",
+            description="推选身边乐于助人、孝老爱亲、热心公益的好邻居。", seats=5), now=base - timedelta(days=1))
+        standing = run(good, neighbours[:6], base)
+        burst = now - timedelta(hours=3)  # after the others' votes, so the flag holds only the five
+        homes = list(db.session.scalars(select(Household).join(Area, Household.unit_id == Area.id)
+                                        .where(Area.path.startswith(community.path)).order_by(Household.id)))
+        for n in range(5):
+            newcomer = people.make(f"1360000{n:04d}", homes[n], name=NEWCOMERS[n])
+            newcomer.grants.append(RoleGrant(role=Role.resident, area=community))
+            newcomer.created_at = burst - timedelta(days=1)
+            db.session.flush()
+            honours.cast_vote(newcomer, standing[-1], now=burst + timedelta(minutes=2 * n))
+    elif index == 1:
+        base = now - timedelta(days=15, hours=2)
+        good = honours.open_campaign(staff, community, schedule(
+            base, kind="good_neighbour", title=f"{_local(now).year}年度{community.name}“社区好人”", seats=3),
+            now=base - timedelta(days=1))
+        review(good, run(good, neighbours[:5], base), base)
+
+
+def _seed_insight(now: datetime) -> None:
+    """The monthly rankings each community published: every month of the history, kept on the 2nd of the month
+    after at 08:30 Beijing time, as `flask leaderboards snapshot` run by a timer would have kept them."""
+    from domain import leaderboards
+
+    first = ledger.month_of(now - timedelta(days=HISTORY_DAYS))
+    month = first
+    while month < ledger.month_of(now):
+        after = leaderboards.add_months(month, 1)
+        kept_at = datetime(after // 100, after % 100, 2, 8, 30, tzinfo=SHANGHAI)
+        leaderboards.snapshot(month, now=min(kept_at, now))
+        month = after

@@ -59,3 +59,131 @@ def txn_kind_name(kind) -> str:
 
 def service_status_name(status) -> str:
     return str(SERVICE_STATUS_NAMES[ServiceStatus(status)])
+
+
+# --- the points market ---------------------------------------------------------------------------------------
+
+REDEMPTION_STATUS_NAMES = {
+    "reserved": _l("Waiting for pickup"),
+    "fulfilled": _l("Picked up"),
+    "cancelled": _l("Cancelled"),
+    "expired": _l("Expired, not picked up"),
+}
+
+MOVEMENT_KIND_NAMES = {
+    "initial": _l("Initial stock"),
+    "restock": _l("Restock"),
+    "write_off": _l("Write-off"),
+}
+
+LIMIT_PERIOD_NAMES = {
+    "month": _l("a month"),
+    "quarter": _l("a quarter"),
+    "year": _l("a year"),
+}
+
+
+def redemption_status_name(status) -> str:
+    return str(REDEMPTION_STATUS_NAMES[str(status)])
+
+
+def movement_kind_name(kind) -> str:
+    return str(MOVEMENT_KIND_NAMES[str(kind)])
+
+
+def limit_period_name(period) -> str:
+    return str(LIMIT_PERIOD_NAMES[str(period)])
+
+
+# --- honours ------------------------------------------------------------------------------------------------------
+
+CAMPAIGN_KIND_NAMES = {
+    "best_head": _l("Best head"),
+    "good_neighbour": _l("Good neighbour"),
+    "custom": _l("Own title"),
+}
+
+PHASE_NAMES = {
+    "nomination": _l("Nomination"),
+    "voting": _l("Voting"),
+    "review": _l("Review"),
+    "notice": _l("Public notice"),
+    "announced": _l("Announced"),
+}
+
+NOMINATION_STATUS_NAMES = {
+    "pending": _l("Waiting for the nominee's consent"),
+    "confirmed": _l("Candidate"),
+    "declined": _l("Declined by the nominee"),
+    "withdrawn": _l("Withdrawn by the nominee"),
+    "lapsed": _l("Not answered in time"),
+    "shortlisted": _l("Shortlisted"),
+    "passed_over": _l("Not shortlisted"),
+    "removed": _l("Removed after an objection"),
+    "honoured": _l("Honoured"),
+}
+
+OBJECTION_STATUS_NAMES = {
+    "open": _l("Waiting to be handled"),
+    "upheld": _l("Upheld"),
+    "dismissed": _l("Dismissed"),
+}
+
+FLAG_STATUS_NAMES = {
+    "open": _l("Waiting for a decision"),
+    "kept": _l("Votes kept"),
+    "discounted": _l("Votes discounted"),
+}
+
+
+def campaign_kind_name(kind) -> str:
+    return str(CAMPAIGN_KIND_NAMES[str(kind)])
+
+
+def phase_name(phase) -> str:
+    return str(PHASE_NAMES[str(phase)])
+
+
+def nomination_status_name(status) -> str:
+    return str(NOMINATION_STATUS_NAMES[str(status)])
+
+
+def objection_status_name(status) -> str:
+    return str(OBJECTION_STATUS_NAMES[str(status)])
+
+
+def flag_status_name(status) -> str:
+    return str(FLAG_STATUS_NAMES[str(status)])
+
+
+# --- leaderboards, dashboards and registers -----------------------------------------------------------------------
+
+METRIC_NAMES = {
+    "points": _l("Points"),
+    "hours": _l("Service hours"),
+}
+
+EVENT_KIND_NAMES = {
+    "activity": _l("Volunteer activity"),
+    "training": _l("Training"),
+    "meeting": _l("Meeting"),
+}
+
+MEMBER_STATUS_NAMES = {
+    "requested": _l("Asked to join"),
+    "active": _l("Member"),
+    "declined": _l("Declined"),
+    "left": _l("Left"),
+}
+
+
+def metric_name(metric) -> str:
+    return str(METRIC_NAMES[str(metric)])
+
+
+def event_kind_label(kind) -> str:
+    return str(EVENT_KIND_NAMES[str(kind)])
+
+
+def member_status_name(status) -> str:
+    return str(MEMBER_STATUS_NAMES[str(status)])

@@ -18,11 +18,14 @@ from models.ledger import PointsRule
 DEFAULTS: dict[str, tuple[int, object]] = {
     "service.per_hour": (10, _l("Points per service hour")),
     "task.default": (5, _l("Points per finished task")),
+    "task.escalate_hours": (48, _l("Hours a need may wait at one tier before it moves up (0: never)")),
     "event.per_hour": (10, _l("Points per hour of event attendance")),
     "honour.award": (100, _l("Points for an honour")),
     "hours.rounding_minutes": (30, _l("Service time is rounded down to (minutes)")),
     "hours.daily_cap_minutes": (480, _l("Most service minutes counted per person per day")),
     "points.expiry_years": (1, _l("Points expire on 31 Dec this many years after the year earned (0: never)")),
+    "market.fen_per_point": (50, _l("Money value of one point in the market (fen; 100 fen = 1 yuan)")),
+    "market.pickup_days": (14, _l("Days to pick up a redeemed reward before it is cancelled and refunded")),
 }
 
 #: A change may take effect a little before "now", so a form submitted at 10:00:00 for 10:00 is not refused.
@@ -91,6 +94,7 @@ def category_keys(community: Area) -> dict[str, str]:
     can be worth more in one category than another."""
     keys = {f"service.per_hour.{c.code}": c.name for c in categories(community, "service")}
     keys |= {f"task.{c.code}": c.name for c in categories(community, "need")}
+    keys |= {f"task.escalate_hours.{c.code}": c.name for c in categories(community, "need")}
     return keys
 
 

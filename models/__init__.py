@@ -4,6 +4,21 @@ from models.area import ALLOWED_PARENTS, HEAD_TIERS, Area, Household, Level
 from models.audit import AuditEvent
 from models.base import db, utcnow
 from models.events import Attendance, CheckMethod, Event, EventKind, PointsMode, Registration, ScanNonce
+from models.honours import (
+    Ballot,
+    Campaign,
+    CampaignKind,
+    FlagStatus,
+    Honour,
+    Nomination,
+    NominationStatus,
+    Objection,
+    ObjectionStatus,
+    Phase,
+    Vote,
+    VoteFlag,
+)
+from models.insight import LeaderboardLine, LeaderboardSnapshot, Metric
 from models.ledger import (
     Account,
     AccountKind,
@@ -15,6 +30,16 @@ from models.ledger import (
     PointsRule,
     Transaction,
     TxnKind,
+)
+from models.market import (
+    IdempotencyKey,
+    LimitPeriod,
+    MovementKind,
+    Redemption,
+    RedemptionCounter,
+    RedemptionStatus,
+    Reward,
+    StockMovement,
 )
 from models.service import (
     Category,
@@ -28,6 +53,7 @@ from models.service import (
     Team,
     TeamMember,
 )
+from models.tasks import Channel, Notification, PhotoKind, Task, TaskClaim, TaskEvent, TaskPhoto, TaskStatus
 from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_name, mask_phone
 
 __all__ = [
@@ -59,6 +85,21 @@ __all__ = [
     "Entry",
     "HeadPost",
     "Household",
+    "LeaderboardLine",
+    "LeaderboardSnapshot",
+    "Metric",
+    "Ballot",
+    "Campaign",
+    "CampaignKind",
+    "FlagStatus",
+    "Honour",
+    "Nomination",
+    "NominationStatus",
+    "Objection",
+    "ObjectionStatus",
+    "Phase",
+    "Vote",
+    "VoteFlag",
     "Level",
     "Lot",
     "LotUse",
@@ -68,6 +109,22 @@ __all__ = [
     "RoleGrant",
     "Transaction",
     "TxnKind",
+    "Channel",
+    "Notification",
+    "PhotoKind",
+    "Task",
+    "TaskClaim",
+    "TaskEvent",
+    "TaskPhoto",
+    "TaskStatus",
+    "IdempotencyKey",
+    "LimitPeriod",
+    "MovementKind",
+    "Redemption",
+    "RedemptionCounter",
+    "RedemptionStatus",
+    "Reward",
+    "StockMovement",
     "User",
     "db",
     "mask_name",

@@ -273,3 +273,12 @@ def test_healthz_is_503_when_the_database_is_gone(tmp_path):
     response = app.test_client().get("/api/v1/healthz")
     assert response.status_code == 503
     assert response.json["db"] == "unreachable"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/events/{id}", "/api/v1/service-records/{id}", "/api/v1/people/{id}",
+                                  "/events/{id}", "/people/{id}"])
+@pytest.mark.parametrize("ident", [2**31, 2**63 - 1, 2**63, 10**30])
+def test_ids_beyond_any_row_are_404_not_an_overflow(client, tree, path, ident):
+    login(client, tree.staff_a)
+    response = client.get(path.format(id=ident), headers=token_for(client, tree.staff_a))
+    assert response.status_code == 404

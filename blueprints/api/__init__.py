@@ -58,13 +58,25 @@ def api_user() -> User:
 
 
 def init_app(app: Flask) -> None:
-    from blueprints.api import areas, auth, certificates, events, health, honours, market, people, service, tasks
+    from blueprints.api import (
+        areas,
+        auth,
+        certificates,
+        events,
+        health,
+        honours,
+        insight,
+        market,
+        people,
+        service,
+        tasks,
+    )
 
     app.config.setdefault("API_SPEC_OPTIONS", {
         "security": [{"bearerAuth": []}],
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
     api = Api(app)
-    for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours):
+    for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours, insight):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -1,5 +1,492 @@
-"""Honours for other clients."""
+"""Honours for other clients: open campaigns, nominate, consent, vote, review, object, announce, read results,
+verify an honour certificate by its number."""
 
-from blueprints.api import Blueprint
+from __future__ import annotations
 
-blp = Blueprint("api_honours", __name__, description="Honours")
+from flask import current_app
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from blueprints.api import Blueprint, api_user
+from blueprints.api.schemas import In, PageArgs, page_of
+from blueprints.ext import limiter
+from domain import honours
+from domain.access import get_visible
+from domain.errors import NotFound
+from models import Area, Campaign, CampaignKind, Nomination, Objection, User, VoteFlag, db
+
+blp = Blueprint("api_honours", __name__, description="Honour campaigns: nomination, voting, public notice, honours")
+
+_NOTE = fields.String(required=True, validate=validate.Length(max=honours.NOTE_MAX),
+                      metadata={"description": "required: why (kept in the audit trail)"})
+
+
+class CampaignIn(In):
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in CampaignKind]))
+    area_id = fields.Integer(required=True, metadata={"description": "a street, community, estate or grid"})
+    title = fields.String(load_default=None, validate=validate.Length(max=100),
+                          metadata={"description": "required for custom; defaults to the kind's name"})
+    description = fields.String(load_default=None, validate=validate.Length(max=2000))
+    nominate_from = fields.AwareDateTime(required=True)
+    nominate_until = fields.AwareDateTime(required=True)
+    vote_from = fields.AwareDateTime(required=True)
+    vote_until = fields.AwareDateTime(required=True)
+    review_until = fields.AwareDateTime(load_default=None, metadata={"description": "default: 3 days after voting"})
+    notice_days = fields.Integer(load_default=honours.NOTICE_DAYS,
+                                 metadata={"description": "public notice in working days (Mon–Fri)"})
+    announce_at = fields.AwareDateTime(load_default=None,
+                                       metadata={"description": "the schedule announces no earlier than this"})
+    seats = fields.Raw(load_default=None, metadata={
+        "description": 'best_head: {"grid": 1, "building": 8, "unit": 8} (the default); others: a number (10)'})
+    votes_per_voter = fields.Integer(load_default=honours.DEFAULT_VOTES)
+    points = fields.Integer(load_default=None,
+                            metadata={"description": "points for each winner; default: the community's rule"})
+    self_nomination = fields.Boolean(load_default=False)
+
+
+class CampaignOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    area_id = fields.Integer()
+    area_name = fields.String()
+    title = fields.String()
+    description = fields.String(allow_none=True)
+    phase = fields.String(metadata={"description": "nomination, voting, review, notice, announced"})
+    nominate_from = fields.DateTime()
+    nominate_until = fields.DateTime()
+    vote_from = fields.DateTime()
+    vote_until = fields.DateTime()
+    review_until = fields.DateTime()
+    notice_days = fields.Integer()
+    notice_from = fields.DateTime(allow_none=True)
+    notice_until = fields.DateTime(allow_none=True)
+    announce_at = fields.DateTime(allow_none=True)
+    announced_at = fields.DateTime(allow_none=True)
+    seats = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                        metadata={"description": "seats per head tier (1 grid, 2 building, 3 unit), or {\"0\": n}"})
+    votes_per_voter = fields.Integer()
+    points = fields.Integer()
+    self_nomination = fields.Boolean()
+    next_phase = fields.String(allow_none=True)
+    blockers = fields.List(fields.String(), metadata={"description": "what keeps staff from moving it on now"})
+    votes_left = fields.Integer(allow_none=True, metadata={"description": "the caller's, if they may vote"})
+
+
+CampaignPage = page_of(CampaignOut)
+
+
+class HonourPersonRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class HonourAreaRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class NominationIn(In):
+    nominee_id = fields.Integer(required=True)
+    reason = fields.String(required=True, validate=validate.Length(max=honours.REASON_MAX))
+
+
+class NominationOut(Schema):
+    id = fields.Integer()
+    campaign_id = fields.Integer()
+    nominee = fields.Nested(HonourPersonRef)
+    reason = fields.String()
+    tier = fields.Integer(metadata={"description": "seat group: head tier for best_head, else 0"})
+    tier_title = fields.String()
+    head_area = fields.Nested(HonourAreaRef, allow_none=True)
+    status = fields.String(metadata={"description": "pending, confirmed, declined, withdrawn, lapsed, shortlisted, "
+                                                    "passed_over, removed, honoured"})
+    votes = fields.Integer(allow_none=True, metadata={"description": "null while residents may not see the count"})
+    created_at = fields.DateTime()
+
+
+NominationPage = page_of(NominationOut)
+
+
+class ConsentIn(In):
+    consent = fields.Boolean(required=True)
+
+
+class VoteOut(Schema):
+    nomination_id = fields.Integer()
+    votes_left = fields.Integer()
+
+
+class ReviewDecisionIn(In):
+    shortlist = fields.Boolean(required=True)
+    note = _NOTE
+
+
+class FlagVoteOut(Schema):
+    vote_id = fields.Integer()
+    voter = fields.Nested(HonourPersonRef)
+    account_created_at = fields.DateTime()
+    voted_at = fields.DateTime()
+    discounted = fields.Boolean()
+
+
+class FlagOut(Schema):
+    id = fields.Integer()
+    nomination_id = fields.Integer()
+    pattern = fields.String(metadata={"description": "new_accounts_burst: ≥5 votes in 10 min from accounts under "
+                                                     "7 days old"})
+    status = fields.String(metadata={"description": "open, kept, discounted"})
+    created_at = fields.DateTime()
+    note = fields.String(allow_none=True)
+    votes = fields.List(fields.Nested(FlagVoteOut))
+
+
+class FlagDecisionIn(In):
+    discount = fields.Boolean(required=True, metadata={"description": "true: the votes stop counting"})
+    note = _NOTE
+
+
+class ObjectionIn(In):
+    nomination_id = fields.Integer(required=True)
+    reason = fields.String(required=True, validate=validate.Length(max=honours.REASON_MAX))
+    real_name = fields.String(load_default=None, validate=validate.Length(max=50),
+                              metadata={"description": "optional: when given, it must be the name the caller is "
+                                                       "registered under (the token already names the objector; "
+                                                       "anonymous objections are refused with 401)"})
+
+
+class ObjectionOut(Schema):
+    id = fields.Integer()
+    nomination_id = fields.Integer()
+    objector = fields.Nested(HonourPersonRef)
+    reason = fields.String()
+    status = fields.String(metadata={"description": "open, upheld, dismissed"})
+    created_at = fields.DateTime()
+    handling_note = fields.String(allow_none=True)
+    handled_at = fields.DateTime(allow_none=True)
+
+
+class HandlingIn(In):
+    upheld = fields.Boolean(required=True, metadata={"description": "true: the nominee comes off the list"})
+    note = _NOTE
+
+
+class TallyOut(Schema):
+    nomination_id = fields.Integer()
+    nominee = fields.Nested(HonourPersonRef)
+    tier = fields.Integer()
+    status = fields.String()
+    votes = fields.Integer(metadata={"description": "vote rows"})
+    flagged = fields.Integer()
+    discounted = fields.Integer()
+    counted = fields.Integer(metadata={"description": "votes − discounted"})
+
+
+class ListedOut(Schema):
+    nomination_id = fields.Integer()
+    nominee = fields.Nested(HonourPersonRef)
+    tier = fields.Integer()
+    tier_title = fields.String()
+    reason = fields.String()
+    status = fields.String()
+
+
+class WinnerOut(Schema):
+    number = fields.String(metadata={"description": "the certificate number, verifiable at /honours/{number}"})
+    person_id = fields.Integer()
+    name = fields.String()
+    title = fields.String()
+    tier = fields.Integer()
+    points = fields.Integer()
+    awarded_at = fields.DateTime()
+
+
+class NoticeOut(Schema):
+    days = fields.Integer()
+    from_ = fields.DateTime(data_key="from", allow_none=True)
+    until = fields.DateTime(allow_none=True)
+
+
+class ResultsOut(Schema):
+    campaign_id = fields.Integer()
+    phase = fields.String()
+    tallies = fields.List(fields.Nested(TallyOut), metadata={"description": "empty for residents until voting ends"})
+    shortlist = fields.List(fields.Nested(ListedOut))
+    winners = fields.List(fields.Nested(WinnerOut))
+    notice = fields.Nested(NoticeOut)
+
+
+class HonourCheckOut(Schema):
+    number = fields.String()
+    valid = fields.Boolean()
+    name = fields.String(metadata={"description": "masked: the first character, then one * per character"})
+    title = fields.String()
+    campaign = fields.String()
+    issuer = fields.String()
+    awarded_at = fields.DateTime()
+
+
+# --- serialising ----------------------------------------------------------------------------------------------------
+
+def _person(user: User) -> dict:
+    return {"id": user.id, "name": user.name}
+
+
+def campaign_dict(campaign: Campaign, user: User) -> dict:
+    step = honours.next_step(campaign)
+    may_vote = honours.lives_in(user, campaign.area)
+    return {**{name: getattr(campaign, name) for name in (
+        "id", "area_id", "title", "description", "nominate_from", "nominate_until", "vote_from", "vote_until",
+        "review_until", "notice_days", "notice_from", "notice_until", "announce_at", "announced_at", "seats",
+        "votes_per_voter", "points", "self_nomination")},
+        "kind": campaign.kind.value, "phase": campaign.phase.value, "area_name": campaign.area.name,
+        "next_phase": step.to.value if step else None, "blockers": list(step.blockers) if step else [],
+        "votes_left": honours.votes_left(campaign, user) if may_vote else None}
+
+
+def nomination_dict(nomination: Nomination, user: User) -> dict:
+    campaign = nomination.campaign
+    area = nomination.head_area
+    return {"id": nomination.id, "campaign_id": campaign.id, "nominee": _person(nomination.nominee),
+            "reason": nomination.reason, "tier": nomination.tier,
+            "tier_title": honours.tier_name(campaign, nomination.tier),
+            "head_area": {"id": area.id, "name": area.name} if area else None, "status": nomination.status.value,
+            "votes": nomination.votes if honours.shows_tallies(user, campaign) else None,
+            "created_at": nomination.created_at}
+
+
+def objection_dict(objection: Objection) -> dict:
+    return {"id": objection.id, "nomination_id": objection.nomination_id, "objector": _person(objection.objector),
+            "reason": objection.reason, "status": objection.status.value, "created_at": objection.created_at,
+            "handling_note": objection.handling_note, "handled_at": objection.handled_at}
+
+
+def flag_dict(flag: VoteFlag) -> dict:
+    return {"id": flag.id, "nomination_id": flag.nomination_id, "pattern": flag.pattern, "status": flag.status.value,
+            "created_at": flag.created_at, "note": flag.note,
+            "votes": [{"vote_id": v.id, "voter": _person(v.voter), "account_created_at": v.voter.created_at,
+                       "voted_at": v.created_at, "discounted": v.discounted} for v in honours.flag_votes(flag)]}
+
+
+def results_dict(campaign: Campaign, user: User) -> dict:
+    tallies = honours.tallies(campaign) if honours.shows_tallies(user, campaign) else []
+    listed = honours.shortlist(campaign) if campaign.phase.value in ("notice", "announced") \
+        or honours.can_manage(user, campaign) else []
+    return {
+        "campaign_id": campaign.id, "phase": campaign.phase.value,
+        "tallies": [{"nomination_id": t.nomination.id, "nominee": _person(t.nomination.nominee),
+                     "tier": t.nomination.tier, "status": t.nomination.status.value, "votes": t.votes,
+                     "flagged": t.flagged, "discounted": t.discounted, "counted": t.counted} for t in tallies],
+        "shortlist": [{"nomination_id": n.id, "nominee": _person(n.nominee), "tier": n.tier,
+                       "tier_title": honours.tier_name(campaign, n.tier), "reason": n.reason,
+                       "status": n.status.value} for n in listed],
+        "winners": [{"number": h.number, "person_id": h.person_id, "name": h.person.name,
+                     "title": honours.honour_title(h), "tier": h.tier, "points": h.points,
+                     "awarded_at": h.awarded_at} for h in honours.honours(campaign)],
+        "notice": {"days": campaign.notice_days, "from_": campaign.notice_from, "until": campaign.notice_until},
+    }
+
+
+def _paged(items: list, args: dict) -> dict:
+    page, per_page = args["page"], args["per_page"]
+    return {"items": items[(page - 1) * per_page:page * per_page], "page": page, "per_page": per_page,
+            "total": len(items)}
+
+
+def _nomination_in(user: User, campaign: Campaign, nomination_id: int) -> Nomination:
+    nomination = honours.load(Nomination, nomination_id)
+    if nomination is None or nomination.campaign_id != campaign.id or not honours.can_see_nomination(user, nomination):
+        raise NotFound("not_found", "Not found.")
+    return nomination
+
+
+# --- campaigns ---------------------------------------------------------------------------------------------------
+
+@blp.route("/campaigns")
+class Campaigns(MethodView):
+    @blp.arguments(CampaignIn)
+    @blp.response(201, CampaignOut)
+    def post(self, body):
+        """Staff open a campaign for their street, community, estate or grid."""
+        user = api_user()
+        area_id = body.pop("area_id")
+        if honours.load(Area, area_id) is None:
+            raise NotFound("not_found", "Not found.")
+        area = get_visible(Area, area_id, user, "area.view")
+        campaign = honours.open_campaign(user, area, honours.CampaignForm(**body))
+        db.session.commit()
+        return campaign_dict(campaign, user)
+
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, CampaignPage)
+    def get(self, args):
+        """Campaigns where the caller lives or holds a role, newest first."""
+        user = api_user()
+        return _paged([campaign_dict(c, user) for c in honours.campaigns_for(user)], args)
+
+
+@blp.route("/campaigns/<int:campaign_id>")
+class CampaignItem(MethodView):
+    @blp.response(200, CampaignOut)
+    def get(self, campaign_id):
+        """A campaign, its phase and what stands in the way of the next one."""
+        user = api_user()
+        return campaign_dict(honours.visible(user, campaign_id), user)
+
+
+@blp.route("/campaigns/<int:campaign_id>/advance")
+class Advance(MethodView):
+    @blp.response(200, CampaignOut)
+    def post(self, campaign_id):
+        """Staff move the campaign to its next phase now. 409 `phase_not_finished` (with why), `already_announced`."""
+        user = api_user()
+        campaign = honours.advance(user, honours.visible(user, campaign_id))
+        db.session.commit()
+        return campaign_dict(campaign, user)
+
+
+@blp.route("/campaigns/<int:campaign_id>/results")
+class Results(MethodView):
+    @blp.response(200, ResultsOut)
+    def get(self, campaign_id):
+        """Tallies (staff at once, residents after voting), the shortlist, the winners and the notice period."""
+        user = api_user()
+        return results_dict(honours.visible(user, campaign_id), user)
+
+
+# --- nominations and votes ---------------------------------------------------------------------------------------
+
+@blp.route("/campaigns/<int:campaign_id>/nominations")
+class Nominations(MethodView):
+    @blp.arguments(NominationIn)
+    @blp.response(201, NominationOut)
+    def post(self, body, campaign_id):
+        """Nominate someone: `pending` until they consent. 422 `nominee_not_eligible`, `phase_closed`;
+        409 `already_nominated`."""
+        user = api_user()
+        campaign = honours.visible(user, campaign_id)
+        nominee = honours.load(User, body["nominee_id"])
+        if nominee is None:
+            raise NotFound("not_found", "No such person.")
+        nomination = honours.nominate(user, campaign, nominee, reason=body["reason"])
+        db.session.commit()
+        return nomination_dict(nomination, user)
+
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, NominationPage)
+    def get(self, args, campaign_id):
+        """The nominations the caller may see: candidates who consented, their own, and all of them for staff."""
+        user = api_user()
+        campaign = honours.visible(user, campaign_id)
+        found = [n for n in honours.nominations(campaign) if honours.can_see_nomination(user, n)]
+        return _paged([nomination_dict(n, user) for n in found], args)
+
+
+@blp.route("/nominations/<int:nomination_id>/consent")
+class Consent(MethodView):
+    @blp.arguments(ConsentIn)
+    @blp.response(200, NominationOut)
+    def post(self, body, nomination_id):
+        """The nominee consents to stand (and be shown), or declines. 409 `already_answered`."""
+        user = api_user()
+        nomination = honours.answer(user, honours.visible_nomination(user, nomination_id), consent=body["consent"])
+        db.session.commit()
+        return nomination_dict(nomination, user)
+
+
+@blp.route("/nominations/<int:nomination_id>/votes")
+class Votes(MethodView):
+    @blp.response(201, VoteOut)
+    def post(self, nomination_id):
+        """One vote. 409 `already_voted`; 422 `no_votes_left`, `phase_closed`; 403 `own_nomination`, `not_in_scope`."""
+        user = api_user()
+        nomination = honours.visible_nomination(user, nomination_id)
+        honours.cast_vote(user, nomination)
+        db.session.commit()
+        return {"nomination_id": nomination.id, "votes_left": honours.votes_left(nomination.campaign, user)}
+
+
+@blp.route("/nominations/<int:nomination_id>/decision")
+class Decision(MethodView):
+    @blp.arguments(ReviewDecisionIn)
+    @blp.response(200, NominationOut)
+    def post(self, body, nomination_id):
+        """Staff shortlist a candidate or pass them over, with a note, during the review. 422 `seats_full`."""
+        user = api_user()
+        nomination = honours.decide(user, honours.visible_nomination(user, nomination_id),
+                                    shortlist=body["shortlist"], note=body["note"])
+        db.session.commit()
+        return nomination_dict(nomination, user)
+
+
+# --- flags and objections --------------------------------------------------------------------------------------
+
+@blp.route("/campaigns/<int:campaign_id>/flags")
+class Flags(MethodView):
+    @blp.response(200, FlagOut(many=True))
+    def get(self, campaign_id):
+        """Suspicious patterns of votes, with the votes as evidence (staff)."""
+        return [flag_dict(f) for f in honours.flags(honours.managed(api_user(), campaign_id))]
+
+
+@blp.route("/flags/<int:flag_id>/decision")
+class FlagDecision(MethodView):
+    @blp.arguments(FlagDecisionIn)
+    @blp.response(200, FlagOut)
+    def post(self, body, flag_id):
+        """Staff keep the flagged votes or discount them, with a note. 409 `already_decided`."""
+        user = api_user()
+        flag = honours.load(VoteFlag, flag_id)
+        if flag is None:
+            raise NotFound("not_found", "Not found.")
+        honours.managed(user, flag.campaign_id)
+        flag = honours.decide_flag(user, flag, discount=body["discount"], note=body["note"])
+        db.session.commit()
+        return flag_dict(flag)
+
+
+@blp.route("/campaigns/<int:campaign_id>/objections")
+class Objections(MethodView):
+    @blp.arguments(ObjectionIn)
+    @blp.response(201, ObjectionOut)
+    def post(self, body, campaign_id):
+        """A resident in scope objects to a shortlisted nominee during the public notice, under their real name.
+        401 without a token (no anonymous objections); 422 `phase_closed`, `real_name_required`."""
+        user = api_user()
+        campaign = honours.visible(user, campaign_id)
+        nomination = _nomination_in(user, campaign, body["nomination_id"])
+        objection = honours.lodge_objection(user, campaign, nomination, reason=body["reason"],
+                                            real_name=body["real_name"])
+        db.session.commit()
+        return objection_dict(objection)
+
+    @blp.response(200, ObjectionOut(many=True))
+    def get(self, campaign_id):
+        """Every objection with how it was handled (staff)."""
+        return [objection_dict(o) for o in honours.objections(honours.managed(api_user(), campaign_id))]
+
+
+@blp.route("/objections/<int:objection_id>/handling")
+class Handling(MethodView):
+    @blp.arguments(HandlingIn)
+    @blp.response(200, ObjectionOut)
+    def post(self, body, objection_id):
+        """Staff record how an objection was handled; upheld takes the nominee off the list. 409 `already_handled`."""
+        user = api_user()
+        objection = honours.load(Objection, objection_id)
+        if objection is None:
+            raise NotFound("not_found", "Not found.")
+        honours.managed(user, objection.campaign_id)
+        objection = honours.handle_objection(user, objection, upheld=body["upheld"], note=body["note"])
+        db.session.commit()
+        return objection_dict(objection)
+
+
+@blp.route("/honours/<string:number>")
+class HonourCheck(MethodView):
+    decorators = [limiter.limit(lambda: current_app.config.get("CERTIFICATE_VERIFY_RATE_LIMIT", "60 per minute"))]
+
+    @blp.doc(security=[])
+    @blp.response(200, HonourCheckOut)
+    def get(self, number):
+        """Verify an honour certificate by its number (public): a masked name, the title, the issuer. 404."""
+        return honours.verification(honours.by_number(number))

@@ -1,5 +1,336 @@
-"""Needs and tasks for other clients."""
+"""Needs and tasks for other clients: post a need, claim it, mark it done, confirm, approve, reopen; photos; and the
+caller's notifications (the bell)."""
 
-from blueprints.api import Blueprint
+from __future__ import annotations
 
-blp = Blueprint("api_tasks", __name__, description="Needs and tasks")
+from flask import request, url_for
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from blueprints.api import Blueprint, api_user
+from blueprints.api.schemas import In, PageArgs, page_of
+from domain import notifications, photos, tasks
+from domain.errors import Invalid, NotFound
+from models import Area, Channel, Task, TaskStatus, User, db
+
+blp = Blueprint("api_tasks", __name__, description="Needs and tasks (点单/接单), and notifications")
+
+_TEXT = validate.Length(min=1, max=tasks.TEXT_MAX)
+
+
+class NeedIn(In):
+    area_id = fields.Integer(required=True, metadata={"description": "normally the resident's unit"})
+    title = fields.String(required=True, validate=validate.Length(min=1, max=tasks.TITLE_MAX))
+    description = fields.String(required=True, validate=_TEXT)
+    category = fields.String(required=True, validate=validate.Length(min=1, max=32),
+                             metadata={"description": "a need category code: GET /categories?kind=need"})
+    channel = fields.String(load_default=Channel.online.value, validate=validate.OneOf([c.value for c in Channel]),
+                            metadata={"description": "online for one's own need; heads and staff recording for "
+                                                     "someone: door_to_door, online or consultation"})
+    resident_id = fields.Integer(load_default=None, allow_none=True,
+                                 metadata={"description": "recording for a resident with an account"})
+    resident_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=tasks.NAME_MAX),
+                                  metadata={"description": "recording for a resident without an account"})
+
+
+class NeedArgs(PageArgs):
+    status = fields.String(load_default="active", validate=validate.OneOf(list(tasks.STATUS_FILTERS)))
+    category = fields.String(load_default=None, validate=validate.Length(max=32))
+    older_than_days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=3650))
+
+
+class TaskNoteIn(In):
+    note = fields.String(required=True, validate=_TEXT, metadata={"description": "what was done"})
+
+
+class TaskConfirmIn(In):
+    resolved = fields.Boolean(required=True)
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=tasks.TEXT_MAX),
+                         metadata={"description": "required when not resolved: what is still wrong"})
+
+
+class TaskReasonIn(In):
+    reason = fields.String(required=True, validate=_TEXT)
+
+
+class TaskOptionalReasonIn(In):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=tasks.TEXT_MAX))
+
+
+class TaskPersonRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class TaskPhotoOut(Schema):
+    name = fields.String()
+    kind = fields.String(metadata={"description": "need or result"})
+    url = fields.String()
+
+
+class TaskHistoryOut(Schema):
+    at = fields.DateTime()
+    action = fields.String(metadata={"description": "posted, recorded, claimed, done, confirmed, not_resolved, "
+                                                    "approved, reopened, escalated, withdrawn, photo"})
+    actor = fields.Nested(TaskPersonRef, allow_none=True)
+    status_from = fields.String(allow_none=True)
+    status_to = fields.String(allow_none=True)
+    tier_from = fields.Integer(allow_none=True)
+    tier_to = fields.Integer(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class TaskOut(Schema):
+    id = fields.Integer()
+    community_id = fields.Integer()
+    area_id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    category = fields.String()
+    channel = fields.String()
+    status = fields.String(validate=validate.OneOf([s.value for s in TaskStatus]))
+    tier = fields.Integer(metadata={"description": "answerable now: 3 unit head, 2 building head, 1 grid head, "
+                                                   "0 community staff"})
+    tier_title = fields.String()
+    escalated = fields.Boolean()
+    due_at = fields.DateTime(allow_none=True, metadata={"description": "when it moves up if still waiting"})
+    posted_at = fields.DateTime()
+    asked_by = fields.String()
+    resident_id = fields.Integer(allow_none=True)
+    poster_id = fields.Integer()
+    claimant = fields.Nested(TaskPersonRef, allow_none=True)
+    claimed_at = fields.DateTime(allow_none=True)
+    done_at = fields.DateTime(allow_none=True)
+    done_note = fields.String(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    points = fields.Integer(allow_none=True)
+    photos = fields.List(fields.Nested(TaskPhotoOut))
+    actions = fields.List(fields.String(), metadata={"description": "what the caller may do now"})
+
+
+class TaskItemOut(TaskOut):
+    history = fields.List(fields.Nested(TaskHistoryOut))
+
+
+class TaskPhotosOut(Schema):
+    photos = fields.List(fields.Nested(TaskPhotoOut))
+
+
+class NotificationOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    text = fields.String()
+    url = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    read = fields.Boolean()
+
+
+class NotificationPage(Schema):
+    items = fields.List(fields.Nested(NotificationOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    unread = fields.Integer()
+
+
+class NotificationsUnreadOut(Schema):
+    unread = fields.Integer()
+
+
+TaskPage = page_of(TaskOut)
+
+
+def _person(user: User | None) -> dict | None:
+    return {"id": user.id, "name": user.name} if user is not None else None
+
+
+def task_dict(viewer: User, task: Task, *, with_history: bool = False, reach: tasks.Reach | None = None,
+              stored: list | None = None) -> dict:
+    """A task as the API shows it to `viewer`. For a list, pass what was read once for all: the viewer's reach
+    and the task's photos."""
+    out = {name: getattr(task, name) for name in (
+        "id", "community_id", "area_id", "title", "description", "category", "tier", "escalated", "due_at",
+        "posted_at", "resident_id", "poster_id", "claimed_at", "done_at", "done_note", "resolved_at", "points")}
+    out |= {"channel": task.channel.value, "status": task.status.value, "asked_by": task.asker_name,
+            "tier_title": tasks.tier_title(task.community, task.tier), "claimant": _person(task.claimant),
+            "actions": sorted(tasks.actions(viewer, task, reach)),
+            "photos": [{"name": p.name, "kind": p.kind.value,
+                        "url": url_for("api_tasks.TaskPhotoFile", task_id=task.id, name=p.name)}
+                       for p in (stored if stored is not None else tasks.photos_of(task))]}
+    if with_history:
+        out["history"] = [{"at": e.at, "action": e.action, "actor": _person(e.actor), "status_from": e.status_from,
+                           "status_to": e.status_to, "tier_from": e.tier_from, "tier_to": e.tier_to, "note": e.note}
+                          for e in tasks.history(task)]
+    return out
+
+
+def _done(user: User, task: Task) -> dict:
+    db.session.commit()
+    return task_dict(user, task, with_history=True)
+
+
+@blp.route("/needs")
+class Needs(MethodView):
+    @blp.arguments(NeedArgs, location="query")
+    @blp.response(200, TaskPage)
+    def get(self, args):
+        """The needs the caller sees (their own, their area's as a head, their teams', their community's as staff),
+        newest first."""
+        user = api_user()
+        query = tasks.board(user, status=args["status"], category=args["category"],
+                            older_than_days=args["older_than_days"])
+        items, total = tasks.page_of(query, args["page"], args["per_page"])
+        reach, stored = tasks.reach_of(user), tasks.photos_by_task([t.id for t in items])
+        return {"items": [task_dict(user, t, reach=reach, stored=stored[t.id]) for t in items], "page": args["page"],
+                "per_page": args["per_page"], "total": total}
+
+    @blp.arguments(NeedIn)
+    @blp.response(201, TaskItemOut)
+    def post(self, body):
+        """A resident posts a need about their home; a head or staff member records one for a resident of their area
+        (resident_id or resident_name) with the channel it came through. → `status: open`."""
+        user = api_user()
+        area = tasks.load(Area, body["area_id"])
+        if area is None:
+            raise NotFound("not_found", "Not found.")
+        resident = None
+        if body["resident_id"] is not None:
+            resident = tasks.load(User, body["resident_id"])
+            if resident is None:
+                raise Invalid("resident_invalid", "No such resident.", {"resident_id": ["No such resident."]})
+        form = tasks.NeedForm(title=body["title"], description=body["description"], category=body["category"],
+                              channel=body["channel"], resident=resident, resident_name=body["resident_name"])
+        task = tasks.post_need(user, area, form)
+        db.session.commit()
+        return task_dict(user, task, with_history=True), 201
+
+
+@blp.route("/tasks/<int:task_id>")
+class TaskItem(MethodView):
+    @blp.response(200, TaskItemOut)
+    def get(self, task_id):
+        """One need with its photos and full history. 404 outside the caller's reach."""
+        user = api_user()
+        return task_dict(user, tasks.visible(user, task_id), with_history=True)
+
+
+@blp.route("/tasks/<int:task_id>/claim")
+class Claim(MethodView):
+    @blp.response(200, TaskItemOut)
+    def post(self, task_id):
+        """Take the need on (head of its area, a fitting team's member, staff) → `claimed`. 409 `already_claimed`."""
+        user = api_user()
+        return _done(user, tasks.claim_task(user, tasks.visible(user, task_id)))
+
+
+@blp.route("/tasks/<int:task_id>/done")
+class Done(MethodView):
+    @blp.arguments(TaskNoteIn)
+    @blp.response(200, TaskItemOut)
+    def post(self, body, task_id):
+        """The claimant marks it done with a note → `done` (photos: POST /tasks/{id}/photos first).
+        403 `not_claimant`."""
+        user = api_user()
+        return _done(user, tasks.mark_done(user, tasks.visible(user, task_id), body["note"]))
+
+
+@blp.route("/tasks/<int:task_id>/confirm")
+class Confirm(MethodView):
+    @blp.arguments(TaskConfirmIn)
+    @blp.response(200, TaskItemOut)
+    def post(self, body, task_id):
+        """The resident who asked: resolved → `confirmed`; not resolved (with a note) → `reopened`. 403 `not_asker`."""
+        user = api_user()
+        return _done(user, tasks.confirm_task(user, tasks.visible(user, task_id), resolved=body["resolved"],
+                                              note=body["note"]))
+
+
+@blp.route("/tasks/<int:task_id>/approve")
+class Approve(MethodView):
+    @blp.arguments(TaskOptionalReasonIn)
+    @blp.response(200, TaskItemOut)
+    def post(self, _body, task_id):
+        """Staff of the area approve a confirmed task: the claimant is credited the category's points once.
+        409 `already_decided`, `awaiting_confirmation`; 403 `own_task`."""
+        user = api_user()
+        return _done(user, tasks.approve_task(user, tasks.visible(user, task_id)))
+
+
+@blp.route("/tasks/<int:task_id>/reopen")
+class Reopen(MethodView):
+    @blp.arguments(TaskReasonIn)
+    @blp.response(200, TaskItemOut)
+    def post(self, body, task_id):
+        """Staff of the area send a claimed, done or confirmed task back in line → `reopened`. 409 `already_decided`."""
+        user = api_user()
+        return _done(user, tasks.reopen_task(user, tasks.visible(user, task_id), reason=body["reason"]))
+
+
+@blp.route("/tasks/<int:task_id>/withdraw")
+class Withdraw(MethodView):
+    @blp.arguments(TaskOptionalReasonIn)
+    @blp.response(200, TaskItemOut)
+    def post(self, body, task_id):
+        """The resident who asked (before it is done), or staff with a reason → `withdrawn`."""
+        user = api_user()
+        return _done(user, tasks.withdraw_task(user, tasks.visible(user, task_id), reason=body["reason"]))
+
+
+@blp.route("/tasks/<int:task_id>/photos")
+class TaskPhotos(MethodView):
+    @blp.response(201, TaskPhotosOut)
+    def post(self, task_id):
+        """multipart/form-data, field `photos` (one or more JPEG, PNG, WebP or GIF pictures, 8 MB each, 4 per need and
+        4 of the result): the resident or recorder add photos of the need, the claimant photos of the result.
+        400 `photo_invalid`, `photo_too_large`, `too_many_photos`."""
+        user = api_user()
+        task = tasks.visible(user, task_id)
+        uploads = [f.stream for f in request.files.getlist("photos")]
+        if not uploads:
+            raise Invalid("photo_required", "Send the pictures as multipart field `photos`.",
+                          {"photos": ["Required."]})
+        tasks.add_photos(user, task, uploads)
+        db.session.commit()
+        return {"photos": task_dict(user, task)["photos"]}, 201
+
+
+@blp.route("/tasks/<int:task_id>/photos/<name>")
+class TaskPhotoFile(MethodView):
+    @blp.response(200, description="the picture (image/jpeg), as an attachment")
+    def get(self, task_id, name):
+        """A photo of a need the caller sees."""
+        return photos.send(tasks.photo_of(api_user(), task_id, name))
+
+
+@blp.route("/notifications")
+class Notifications(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, NotificationPage)
+    def get(self, args):
+        """The caller's notifications (the bell), newest first, with the unread count."""
+        user = api_user()
+        rows, total = notifications.inbox(user, page=args["page"], per_page=args["per_page"])
+        return {"items": [notifications.shown(n) for n in rows], "page": args["page"], "per_page": args["per_page"],
+                "total": total, "unread": notifications.unread_count(user)}
+
+
+@blp.route("/notifications/read")
+class ReadAll(MethodView):
+    @blp.response(200, NotificationsUnreadOut)
+    def post(self):
+        """Mark all the caller's notifications read."""
+        user = api_user()
+        notifications.mark_read(user)
+        db.session.commit()
+        return {"unread": notifications.unread_count(user)}
+
+
+@blp.route("/notifications/<int:notification_id>/read")
+class ReadOne(MethodView):
+    @blp.response(200, NotificationOut)
+    def post(self, notification_id):
+        """Mark one of the caller's notifications read. 404 for anyone else's."""
+        user = api_user()
+        found = notifications.mark_read(user, notification_id)
+        db.session.commit()
+        return notifications.shown(found)

@@ -1,20 +1,18 @@
 // The scanner page: staff or a head at an event scan volunteers' personal codes with the phone's camera.
 //
-// Frames of the <video> are drawn (scaled down) into a <canvas> and decoded by the vendored jsQR. Each new
+// The camera and the decoding are qr-camera.js's (frames decoded by the vendored jsQR). Each new
 // code is POSTed to the page's scan.json with a random nonce, so a retry counts once on the server. The same
 // code is ignored while it stays in view and for a few seconds after. When the network is gone (offline, a
 // timeout, a server error) the scan {token, nonce, action, scanned_at} is kept in localStorage and uploaded to
 // batch.json when the network is back (the `online` event, or a retry timer): the server checks each at the
 // time it was made, deduplicates by nonce and reports conflicts, which are shown here one by one.
 
+import { qrCamera } from "./qr-camera.js";
+
 const root = document.querySelector("[data-scanner]");
 
-const SAME_CODE_MS = 5000; // a code seen again within this time (while it stays in view) is not sent again
-const FRAME_MS = 150; // between two decodes: old phones need the breath
-const MAX_WIDTH = 640; // frames are scaled down to this width before decoding
 const TIMEOUT_MS = 8000; // a request slower than this counts as offline
 const RETRY_MS = 15000; // saved scans are retried this often
-const MAX_TOKEN = 512; // longer texts are not our codes
 const BATCH = 500; // the most scans uploaded in one request
 const LOG_LENGTH = 12;
 
@@ -32,7 +30,6 @@ function setUp() {
   const queueKey = "sanzhang.scans." + data.eventId;
   const video = root.querySelector("[data-video]");
   const canvas = root.querySelector("[data-canvas]");
-  const context = canvas.getContext("2d", { willReadFrequently: true });
   const answer = root.querySelector("[data-answer]");
   const headline = root.querySelector("[data-headline]");
   const detail = root.querySelector("[data-detail]");
@@ -41,7 +38,6 @@ function setUp() {
   const log = root.querySelector("[data-log]");
   const startButton = root.querySelector("[data-start-camera]");
   let csrf = data.csrf;
-  const lastSeen = new Map();
 
   // --- showing answers --------------------------------------------------------------------------------------
 
@@ -218,72 +214,16 @@ function setUp() {
 
   // --- the camera ---------------------------------------------------------------------------------------------
 
-  function spotted(token) {
-    const now = Date.now();
-    const before = lastSeen.get(token);
-    lastSeen.set(token, now);
-    if (before !== undefined && now - before < SAME_CODE_MS) return;
-    if (!token || token.length > MAX_TOKEN) return;
-    if (navigator.vibrate) navigator.vibrate(60);
-    submit(token);
-  }
-
-  function forgetOld() {
-    const now = Date.now();
-    lastSeen.forEach((at, token) => { if (now - at > 120000) lastSeen.delete(token); });
-  }
-
-  function decode() {
-    if (!document.hidden && video.readyState >= 2 && video.videoWidth && window.jsQR) {
-      const scale = Math.min(1, MAX_WIDTH / video.videoWidth);
-      const width = Math.round(video.videoWidth * scale);
-      const height = Math.round(video.videoHeight * scale);
-      if (canvas.width !== width || canvas.height !== height) {
-        canvas.width = width;
-        canvas.height = height;
-      }
-      context.drawImage(video, 0, 0, width, height);
-      const frame = context.getImageData(0, 0, width, height);
-      const found = window.jsQR(frame.data, width, height, { inversionAttempts: "dontInvert" });
-      if (found && found.data) spotted(found.data);
-    }
-    setTimeout(decode, FRAME_MS);
-  }
-
-  async function startCamera() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      statusLine.textContent = text.noCamera;
-      return;
-    }
-    statusLine.textContent = text.starting;
-    startButton.hidden = true;
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: false, video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } },
-      });
-      video.srcObject = stream;
-      await video.play();
-    } catch (error) {
-      statusLine.textContent = error && error.name === "NotAllowedError" ? text.denied : text.noCamera;
-      startButton.hidden = false;
-      return;
-    }
-    root.classList.add("camera-on");
-    statusLine.textContent = text.ready;
-  }
+  const camera = qrCamera({ root, video, canvas, statusLine, startButton }, text, submit);
 
   root.querySelectorAll("input[name=scan-action]").forEach((input) => {
     // Switching between in and out: the code in front of the camera counts again at once.
-    input.addEventListener("change", () => lastSeen.clear());
+    input.addEventListener("change", () => camera.forget());
   });
-  startButton.addEventListener("click", startCamera);
   window.addEventListener("online", upload);
   setInterval(upload, RETRY_MS);
-  setInterval(forgetOld, 60000);
   showQueue();
   upload();
-  startCamera();
-  decode();
 }
 
 if (root) setUp();

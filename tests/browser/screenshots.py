@@ -37,6 +37,8 @@ def demo_app(folder: Path):
     app = create_app({
         "SECRET_KEY": secrets.token_hex(32),
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'demo.db'}",
+        # The script signs in a dozen times within a minute from one address: more than the login limit allows.
+        "RATELIMIT_ENABLED": False,
     })
     with app.app_context():
         upgrade()
@@ -107,6 +109,10 @@ def take(base_url: str, out: Path, app=None) -> None:
             take_service(browser, base_url, out, desktop)
             if app is not None:
                 take_events(browser, base_url, out, desktop, app)
+            take_tasks(browser, base_url, out, desktop)
+            take_market(browser, base_url, out, desktop)
+            take_honours(browser, base_url, out, desktop)
+            take_insight(browser, base_url, out, desktop)
 
             desktop.goto("/")
             desktop.get_by_test_id("lang-switch").click()
@@ -245,6 +251,232 @@ def take_events(browser, base_url: str, out: Path, desktop: Page, app) -> None:
     desktop.get_by_test_id("show-code").click()
     expect(desktop.get_by_test_id("code-screen").locator("img.qr")).to_be_visible()
     shoot(desktop, out, "event-code-desktop")
+
+
+UNIT_HEAD_PHONE = "13900010002"  # unit head of 银融社区 第一网格 1号楼 1单元
+
+
+def leaking_pipe(path: Path) -> Path:
+    """A picture a resident might take of a leaking pipe under the sink, drawn, for the need form."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (1200, 900), (222, 214, 200))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 620, 1200, 900), fill=(150, 120, 90))
+    draw.rectangle((520, 0, 600, 520), fill=(170, 172, 176))
+    draw.rectangle((490, 500, 800, 560), fill=(170, 172, 176))
+    draw.ellipse((585, 480, 625, 580), fill=(120, 122, 126))
+    for x, y in ((600, 610), (590, 680), (610, 750)):
+        draw.ellipse((x - 12, y - 18, x + 12, y + 18), fill=(70, 130, 200))
+    draw.ellipse((430, 760, 830, 860), fill=(110, 150, 190))
+    image.save(path, "JPEG", quality=85)
+    return path
+
+
+def take_tasks(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """Needs and tasks: a resident asks for help from a phone (with a photo), the unit head's bell and board, staff's
+    board of needs to approve and a need's page with its history."""
+    resident = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"]).new_page()
+    sign_in(resident, VOLUNTEER_PHONE)
+    resident.get_by_test_id("home-needs").click()
+    resident.get_by_test_id("post-need").click()
+    resident.locator("select[name=category]").select_option("plumbing")
+    resident.locator("input[name=title]").fill("厨房水管漏水")
+    resident.locator("textarea[name=description]").fill("水槽下面的水管接头一直滴水，地上积了一层水。白天家里有人。")
+    with tempfile.TemporaryDirectory(prefix="sanzhang-photo-") as folder:
+        resident.locator("input[name=photos]").set_input_files(str(leaking_pipe(Path(folder) / "pipe.jpg")))
+        expect(resident.locator("[data-photo-preview] img")).to_have_count(1)
+    shoot(resident, out, "need-new-phone")
+    resident.get_by_test_id("submit-need").click()
+    expect(resident.get_by_test_id("next-step")).to_be_visible()
+    shoot(resident, out, "need-phone")
+    resident.context.close()
+
+    head = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"]).new_page()
+    sign_in(head, UNIT_HEAD_PHONE)
+    expect(head.get_by_test_id("bell-count")).to_be_visible()
+    head.get_by_test_id("bell").click()
+    expect(head.get_by_test_id("notifications")).to_be_visible()
+    shoot(head, out, "notifications-phone")
+    head.locator('header a[href="/needs"]').click()
+    expect(head.get_by_test_id("tasks")).to_be_visible()
+    shoot(head, out, "needs-board-phone")
+    head.context.close()
+
+    desktop.goto("/")
+    desktop.get_by_test_id("home-needs-to-approve").first.click()
+    expect(desktop.get_by_test_id("tasks")).to_be_visible()
+    shoot(desktop, out, "needs-board-desktop")
+    desktop.get_by_test_id("tasks").locator(".record-title a").first.click()
+    expect(desktop.get_by_test_id("history")).to_be_visible()
+    shoot(desktop, out, "need-desktop")
+
+
+def rice_bag(path: Path) -> Path:
+    """A picture of a bag of rice, drawn, for the reward form."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (1200, 900), (236, 232, 222))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((250, 760, 950, 860), fill=(205, 198, 184))
+    draw.rounded_rectangle((360, 170, 840, 810), radius=70, fill=(246, 240, 224), outline=(196, 182, 150), width=8)
+    draw.polygon([(380, 190), (600, 110), (820, 190)], fill=(236, 226, 200))
+    draw.rectangle((360, 420, 840, 560), fill=(190, 40, 36))
+    draw.ellipse((540, 445, 660, 535), fill=(245, 200, 60))
+    for x, y in ((430, 640), (500, 700), (700, 660), (760, 720), (600, 740), (470, 300), (720, 320)):
+        draw.ellipse((x - 9, y - 5, x + 9, y + 5), fill=(226, 214, 186))
+    image.save(path, "JPEG", quality=85)
+    return path
+
+
+def take_market(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """The points market: staff put a sponsor's rice on the shelf with a photo; the volunteer shops on a phone,
+    redeems and holds up the pickup code; staff scan it at the counter (a fake camera playing it); the catalogue,
+    the public list and the liability report on a desktop."""
+    desktop.goto("/")
+    desktop.get_by_test_id("home-run-market").first.click()
+    desktop.get_by_test_id("new-reward").click()
+    desktop.locator("input[name=name]").fill("五常大米 10kg")
+    desktop.locator("input[name=price]").fill("100")
+    desktop.locator("input[name=stock]").fill("20")
+    desktop.locator("input[name=per_person_limit]").fill("1")
+    desktop.locator("input[name=sponsor]").fill("好邻居粮油店")
+    desktop.locator("textarea[name=description]").fill("好邻居粮油店捐赠，当季新米。每人每月限兑一袋，凭取货码到社区服务站领取。")
+    with tempfile.TemporaryDirectory(prefix="sanzhang-photo-") as folder:
+        desktop.locator("input[name=photo]").set_input_files(str(rice_bag(Path(folder) / "rice.jpg")))
+        desktop.locator("form.reward-form button[type=submit]").click()
+    expect(desktop.locator("main h1")).to_have_text("五常大米 10kg")
+    shoot(desktop, out, "market-reward-desktop")
+    community_path = desktop.locator("nav.trail a").first.get_attribute("href")
+
+    volunteer = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"]).new_page()
+    sign_in(volunteer, VOLUNTEER_PHONE)
+    volunteer.get_by_test_id("home-market").click()
+    expect(volunteer.get_by_test_id("rewards")).to_be_visible()
+    shoot(volunteer, out, "market-phone")
+    volunteer.locator("li.reward-card[data-state=available] a").first.click()
+    volunteer.get_by_test_id("redeem").click()
+    expect(volunteer.get_by_test_id("pickup-qr")).to_be_visible()
+    shoot(volunteer, out, "market-ticket-phone")
+    code = volunteer.get_by_test_id("pickup-code").get_attribute("data-code")
+
+    with tempfile.TemporaryDirectory(prefix="sanzhang-camera-") as folder:
+        camera = launch_with_camera(browser.browser_type, write_y4m(Path(folder) / "qr.y4m",
+                                                                     f"{base_url}/market/pickup/{code}"))
+        try:
+            context = camera.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
+            context.grant_permissions(["camera"], origin=base_url)
+            counter = context.new_page()
+            sign_in(counter)
+            counter.goto(f"{community_path}/manage")
+            counter.get_by_test_id("open-counter").click()
+            expect(counter.get_by_test_id("scan-answer")).to_have_attribute("data-status", "fulfilled",
+                                                                             timeout=20_000)
+            shoot(counter, out, "market-counter-phone")
+            context.close()
+        finally:
+            camera.close()
+    expect(volunteer.get_by_test_id("redemption")).to_have_attribute("data-status", "fulfilled", timeout=20_000)
+    volunteer.context.close()
+
+    desktop.goto(f"{community_path}/manage")
+    expect(desktop.get_by_test_id("catalogue")).to_be_visible()
+    shoot(desktop, out, "market-manage-desktop")
+    desktop.goto(f"{community_path}/notice")
+    shoot(desktop, out, "market-notice-desktop")
+    desktop.goto(f"{community_path}/report")
+    expect(desktop.get_by_test_id("liability")).to_be_visible()
+    shoot(desktop, out, "market-liability-desktop")
+
+
+def take_honours(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """Honours: the volunteer votes in this year's good neighbours on a phone; staff review the candidates with
+    their figures and a flag of suspicious votes; anyone reads 五里堆's public notice and 银融's honour roll; the
+    honoured unit head opens their certificate."""
+    volunteer = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"]).new_page()
+    sign_in(volunteer, VOLUNTEER_PHONE)
+    volunteer.get_by_test_id("home-honours").click()
+    roll = volunteer.get_by_test_id("roll").first.get_attribute("href")
+    volunteer.locator("[data-testid=campaigns] a", has_text="社区好人").click()
+    volunteer.get_by_test_id("vote").first.click()
+    expect(volunteer.get_by_test_id("voted")).to_be_visible()
+    shoot(volunteer, out, "honours-vote-phone")
+    volunteer.context.close()
+
+    desktop.goto("/")
+    desktop.get_by_test_id("nav-honours").click()
+    desktop.locator("[data-testid=campaigns] a", has_text="社区好人").click()
+    desktop.get_by_test_id("review-link").click()
+    expect(desktop.get_by_test_id("flags")).to_be_visible()
+    shoot(desktop, out, "honours-review-desktop")
+
+    other = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["desktop"]).new_page()
+    sign_in(other, "13800000102")  # 五里堆社区 staff
+    other.get_by_test_id("nav-honours").click()
+    other.locator("[data-testid=campaigns] a", has_text="社区好人").click()
+    notice = other.get_by_test_id("notice-link").get_attribute("href")
+    other.context.close()
+    public = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"]).new_page()
+    public.goto(notice)
+    expect(public.get_by_test_id("listed")).to_be_visible()
+    shoot(public, out, "honours-notice-phone")
+    public.context.close()
+    public = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["desktop"]).new_page()
+    public.goto(roll)
+    expect(public.get_by_test_id("roll").first).to_be_visible()
+    shoot(public, out, "honours-roll-desktop")
+    public.context.close()
+
+    winner = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["desktop"]).new_page()
+    sign_in(winner, "13900010002")  # the unit head honoured last season
+    winner.get_by_test_id("nav-honours").click()
+    winner.locator("[data-testid=campaigns] a", has_text="最美三长").click()
+    winner.get_by_test_id("my-certificate").click()
+    expect(winner.get_by_test_id("honour-certificate")).to_be_visible()
+    shoot(winner, out, "honour-certificate-desktop")
+    winner.context.close()
+
+
+def take_insight(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """Leaderboards, dashboards, roll-ups and registers: the volunteer finds their place on a phone; community
+    staff open the dashboard (desktop, and the first screen on a phone) and the registers; street staff compare
+    their communities side by side."""
+    def drawn(page: Page) -> None:
+        expect(page.get_by_test_id("chart").first).to_have_attribute("data-drawn", "true")
+        page.wait_for_timeout(800)  # the charts' short animation
+
+    volunteer = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"]).new_page()
+    sign_in(volunteer, VOLUNTEER_PHONE)
+    volunteer.get_by_test_id("home-leaderboard").click()
+    volunteer.get_by_test_id("period-tabs").locator("a").last.click()
+    expect(volunteer.get_by_test_id("board")).to_be_visible()
+    shoot(volunteer, out, "leaderboard-phone")
+    volunteer.context.close()
+
+    desktop.goto("/")
+    desktop.get_by_test_id("home-dashboard").first.click()
+    drawn(desktop)
+    shoot(desktop, out, "dashboard-desktop")
+    desktop.goto("/")
+    desktop.get_by_test_id("home-registers").first.click()
+    expect(desktop.get_by_test_id("catalogue")).to_be_visible()
+    shoot(desktop, out, "registers-desktop")
+
+    staff = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"]).new_page()
+    sign_in(staff)
+    staff.get_by_test_id("home-dashboard").first.click()
+    drawn(staff)
+    staff.get_by_test_id("chart-block").first.scroll_into_view_if_needed()
+    staff.screenshot(path=str(out / "dashboard-phone.png"), animations="disabled")
+    print(f"  {out / 'dashboard-phone'}.png")
+    staff.context.close()
+
+    street = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["desktop"]).new_page()
+    sign_in(street, "13800000201")  # 东风街道 staff
+    street.get_by_test_id("home-rollup").first.click()
+    drawn(street)
+    shoot(street, out, "rollup-desktop")
+    street.context.close()
 
 
 def main(argv: list[str]) -> int:

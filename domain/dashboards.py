@@ -1,0 +1,545 @@
+"""Staff dashboards (数据看板) of an area, and the roll-up of the communities under a street or a district.
+
+A dashboard is a list of sections, each a few charts; every chart carries its own table (the same numbers, for
+reading and for the .xlsx download). Figures come from the per-month tables the other capabilities keep (hours,
+points), from counters and small grouped queries — never from scanning the ledger.
+
+Sections are pluggable. This module brings service and points, coverage, events and teams; other capabilities
+add theirs with `register_section(Section(...))` from their own module (needs and tasks, the market, honours),
+and the pages and the API pick them up. A section may also give roll-up figures: one value per community.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from statistics import median
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, distinct, func, select
+from sqlalchemy.orm import aliased
+
+from domain import reports
+from domain.access import require
+from domain.errors import Invalid, NotFound
+from domain.leaderboards import ABOVE_COMMUNITY, Scope, add_months, month_text, months_back, scope_of
+from domain.ledger import SHANGHAI, month_of
+from domain.org import community_of, head_title
+from models import (
+    Area,
+    Attendance,
+    Event,
+    HeadPost,
+    HoursMonthly,
+    Household,
+    Level,
+    MemberStatus,
+    MonthlyTotal,
+    ServiceRecord,
+    ServiceStatus,
+    Team,
+    TeamMember,
+    db,
+    utcnow,
+)
+
+#: Months a dashboard shows unless asked otherwise, and the most it may show.
+MONTHS = 12
+MAX_MONTHS = 36
+#: Teams on the "top teams" chart.
+TOP_TEAMS = 10
+
+
+# --- what a section produces -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: list
+    #: "bar" or "line".
+    kind: str = "bar"
+    #: Series with the same stack name are drawn on top of each other.
+    stack: str | None = None
+    #: 0: the left axis; 1: the right one (a second unit, e.g. points beside hours).
+    axis: int = 0
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart and the table under it: a column of categories (months, areas, teams) and one column per series."""
+
+    key: str
+    title: str
+    #: Header of the category column: "Month", "Grid", "Team" ...
+    category: str
+    x: list[str]
+    series: list[Series]
+    #: Bars lying down, for long category names (teams).
+    horizontal: bool = False
+    #: Axis names, left then right.
+    axes: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def headers(self) -> list[str]:
+        return [self.category, *(s.name for s in self.series)]
+
+    @property
+    def rows(self) -> list[list]:
+        return [[label, *(s.values[i] for s in self.series)] for i, label in enumerate(self.x)]
+
+    @property
+    def empty(self) -> bool:
+        return not self.x or not any(v for s in self.series for v in s.values)
+
+    def spec(self) -> dict:
+        """What static/js/charts.js draws, as plain JSON."""
+        return {"x": self.x, "horizontal": self.horizontal, "axes": list(self.axes),
+                "series": [{"name": s.name, "data": s.values, "kind": s.kind, "stack": s.stack, "axis": s.axis}
+                           for s in self.series]}
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "title": self.title, "note": self.note, "chart": self.spec(),
+                "table": {"headers": self.headers, "rows": self.rows}}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One line of a roll-up: a value per community, and the total over all of them."""
+
+    key: str
+    label: str
+    #: community id → value (missing: 0 for counts, nothing for ratios and medians).
+    values: dict[int, float | int | None]
+    total: float | int | None
+    #: Drawn on the section's roll-up chart.
+    charted: bool = False
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What a section is asked about: an area, the rows that count for it, the months shown (oldest first)."""
+
+    area: Area
+    scope: Scope
+    months: list[int]
+    now: datetime
+
+    @property
+    def first(self) -> int:
+        return self.months[0]
+
+    @property
+    def last(self) -> int:
+        return self.months[-1]
+
+    @property
+    def labels(self) -> list[str]:
+        return [month_text(m) for m in self.months]
+
+    @property
+    def since(self) -> datetime:
+        """The start of the first month shown, Beijing time."""
+        return month_start(self.first)
+
+    @property
+    def until(self) -> datetime:
+        """The start of the month after the last one shown."""
+        return month_start(add_months(self.last, 1))
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    charts: Callable[[Frame], list[Chart]]
+    #: Roll-up figures for the communities of a street or district: (frame over the street, communities) → figures.
+    rollup: Callable[[Frame, list[Area]], list[Figure]] | None = None
+    #: Place on the page: lower first. Built-in sections use 10–40; needs 50, market 60, honours 70.
+    order: int = 100
+
+
+_SECTIONS: dict[str, Section] = {}
+
+
+def register_section(section: Section) -> Section:
+    """Add (or replace, by key) a dashboard section. Call it once from the capability's own module."""
+    _SECTIONS[section.key] = section
+    return section
+
+
+def sections() -> list[Section]:
+    return sorted(_SECTIONS.values(), key=lambda s: (s.order, s.key))
+
+
+# --- small helpers sections share ------------------------------------------------------------------------------
+
+def month_start(month: int) -> datetime:
+    return datetime(month // 100, month % 100, 1, tzinfo=SHANGHAI)
+
+
+def hours(minutes) -> float:
+    """Minutes as hours with one decimal, for figures and charts (sums, not a person's credited hours)."""
+    return round((minutes or 0) / 60, 1)
+
+
+def by_month(frame: Frame, rows, width: int) -> dict[int, list]:
+    """Rows of (month, *`width` values) → month → values, for the frame's months (missing months: zeros)."""
+    found = {int(row[0]): list(row[1:]) for row in rows}
+    return {m: found.get(m, [0] * width) for m in frame.months}
+
+
+def frame_for(area: Area, *, months: int = MONTHS, now: datetime | None = None) -> Frame:
+    if not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
+        raise Invalid("months_invalid", _l("Show 1 to %(n)s months.", n=MAX_MONTHS),
+                      {"months": [_l("1 to %(n)s", n=MAX_MONTHS)]})
+    now = now or utcnow()
+    return Frame(area=area, scope=scope_of(area), months=months_back(now, months), now=now)
+
+
+def _in_months(frame: Frame, column) -> list:
+    return [column >= frame.first, column <= frame.last]
+
+
+# --- service and points ----------------------------------------------------------------------------------------
+
+def _hours_by_month(frame: Frame):
+    scope = frame.scope
+    return by_month(frame, db.session.execute(
+        select(HoursMonthly.month, func.sum(HoursMonthly.minutes),
+               func.count(distinct(HoursMonthly.person_id)))
+        .where(*scope.where(HoursMonthly.community_id, HoursMonthly.person_id),
+               *_in_months(frame, HoursMonthly.month), HoursMonthly.minutes > 0)
+        .group_by(HoursMonthly.month)), 2)
+
+
+def _points_by_month(frame: Frame):
+    scope = frame.scope
+    return by_month(frame, db.session.execute(
+        select(MonthlyTotal.month, func.sum(MonthlyTotal.earned), func.sum(MonthlyTotal.spent),
+               func.sum(MonthlyTotal.expired))
+        .where(*scope.where(MonthlyTotal.community_id, MonthlyTotal.person_id), *_in_months(frame, MonthlyTotal.month))
+        .group_by(MonthlyTotal.month)), 3)
+
+
+def _service_charts(frame: Frame) -> list[Chart]:
+    hour_rows = _hours_by_month(frame)
+    point_rows = _points_by_month(frame)
+    month = _("Month")
+    return [
+        Chart("hours_points", _("Service hours and points earned by month"), month, frame.labels, [
+            Series(_("Service hours"), [hours(hour_rows[m][0]) for m in frame.months]),
+            Series(_("Points earned"), [int(point_rows[m][0] or 0) for m in frame.months], kind="line", axis=1)],
+            axes=(_("Hours"), _("Points"))),
+        Chart("points_flow", _("Points issued, spent and expired"), month, frame.labels, [
+            Series(_("Points issued"), [int(point_rows[m][0] or 0) for m in frame.months]),
+            Series(_("Points spent"), [int(point_rows[m][1] or 0) for m in frame.months]),
+            Series(_("Points expired"), [int(point_rows[m][2] or 0) for m in frame.months])], axes=(_("Points"),)),
+        Chart("active_volunteers", _("Active volunteers by month"), month, frame.labels, [
+            Series(_("Volunteers with approved service"), [int(hour_rows[m][1] or 0) for m in frame.months],
+                   kind="line")], axes=(_("People"),),
+            note=_("People with at least one approved service record in the month.")),
+    ]
+
+
+def _per_community(rows) -> dict[int, list]:
+    return {int(row[0]): list(row[1:]) for row in rows}
+
+
+def _service_rollup(frame: Frame, communities: list[Area]) -> list[Figure]:
+    ids = [c.id for c in communities]
+    hour_rows = _per_community(db.session.execute(
+        select(HoursMonthly.community_id, func.sum(HoursMonthly.minutes), func.count(distinct(HoursMonthly.person_id)))
+        .where(HoursMonthly.community_id.in_(ids), *_in_months(frame, HoursMonthly.month), HoursMonthly.minutes > 0)
+        .group_by(HoursMonthly.community_id)))
+    active_total = db.session.scalar(
+        select(func.count(distinct(HoursMonthly.person_id)))
+        .where(HoursMonthly.community_id.in_(ids), *_in_months(frame, HoursMonthly.month), HoursMonthly.minutes > 0))
+    point_rows = _per_community(db.session.execute(
+        select(MonthlyTotal.community_id, func.sum(MonthlyTotal.earned), func.sum(MonthlyTotal.spent),
+               func.sum(MonthlyTotal.expired))
+        .where(MonthlyTotal.community_id.in_(ids), *_in_months(frame, MonthlyTotal.month))
+        .group_by(MonthlyTotal.community_id)))
+
+    def figure(key, label, rows, index, convert=int, charted=False, total=None):
+        values = {c: convert((rows.get(c) or [0] * (index + 1))[index] or 0) for c in ids}
+        return Figure(key, label, values, total if total is not None else round(sum(values.values()), 1), charted)
+
+    return [
+        figure("hours", _("Service hours"), hour_rows, 0, hours, charted=True),
+        figure("active_volunteers", _("Active volunteers"), hour_rows, 1, charted=True, total=active_total or 0),
+        figure("points_issued", _("Points issued"), point_rows, 0),
+        figure("points_spent", _("Points spent"), point_rows, 1),
+        figure("points_expired", _("Points expired"), point_rows, 2),
+    ]
+
+
+# --- coverage: households, heads, units without one ------------------------------------------------------------
+
+def _counts_under(group_ids: list[int], count, *joins_and_filters) -> dict[int, int]:
+    """For each group area, a count over the areas under it: one query with a path-prefix join."""
+    if not group_ids:
+        return {}
+    group, node = aliased(Area), aliased(Area)
+    query = select(group.id, count(node)).select_from(group) \
+        .join(node, node.path.startswith(group.path))
+    for step in joins_and_filters:
+        query = step(query, node)
+    return dict(db.session.execute(query.where(group.id.in_(group_ids)).group_by(group.id)).all())
+
+
+def _current_post(query, node):
+    return query.join(HeadPost, and_(HeadPost.area_id == node.id, HeadPost.until.is_(None)))
+
+
+def _coverage(group_ids: list[int]) -> dict[str, dict[int, int]]:
+    """Households, units, units with a head, and heads by tier (grid, building, unit), under each group area."""
+    def of_level(level):
+        return lambda query, node: query.where(node.level == level)
+
+    def households(query, node):
+        return query.join(Household, Household.unit_id == node.id)
+
+    count_ids = lambda node: func.count(node.id)  # noqa: E731 - one-line column maker
+    figures = {
+        "households": _counts_under(group_ids, lambda node: func.count(Household.id), households),
+        "units": _counts_under(group_ids, count_ids, of_level(Level.unit)),
+        "headed_units": _counts_under(group_ids, count_ids, of_level(Level.unit), _current_post),
+    }
+    for tier, level in ((1, Level.grid), (2, Level.building), (3, Level.unit)):
+        figures[f"heads_{tier}"] = _counts_under(group_ids, count_ids, of_level(level), _current_post)
+    return figures
+
+
+def _ratio(households: int, heads: int) -> float | None:
+    return round(households / heads, 1) if heads else None
+
+
+def _coverage_charts(frame: Frame) -> list[Chart]:
+    children = list(db.session.scalars(select(Area).where(Area.parent_id == frame.area.id).order_by(Area.name)))
+    if not children:
+        return []
+    ids = [c.id for c in children]
+    cover = _coverage(ids)
+    names = [c.name for c in children]
+    category = _("Area")
+
+    def column(key):
+        return [int(cover[key].get(i, 0)) for i in ids]
+
+    vacant = [u - h for u, h in zip(column("units"), column("headed_units"), strict=True)]
+    community = community_of(frame.area) if frame.area.level not in ABOVE_COMMUNITY else None
+    return [
+        Chart("heads", _("Heads by area, and units without a head"), category, names, [
+            Series(head_title(community, 1), column("heads_1"), stack="heads"),
+            Series(head_title(community, 2), column("heads_2"), stack="heads"),
+            Series(head_title(community, 3), column("heads_3"), stack="heads"),
+            Series(_("Units without a head"), vacant)], axes=(_("Count"),)),
+        Chart("households_per_head", _("Households per unit head"), category, names, [
+            Series(_("Households"), column("households")),
+            Series(_("Households per unit head"), [_ratio(h, u) for h, u in zip(
+                column("households"), column("heads_3"), strict=True)], kind="line", axis=1)],
+            axes=(_("Households"), _("Per head"))),
+    ]
+
+
+def _coverage_rollup(_frame: Frame, communities: list[Area]) -> list[Figure]:
+    ids = [c.id for c in communities]
+    cover = _coverage(ids)
+
+    def total(key):
+        return sum(cover[key].values())
+
+    heads = {i: sum(cover[f"heads_{t}"].get(i, 0) for t in (1, 2, 3)) for i in ids}
+    vacant = {i: cover["units"].get(i, 0) - cover["headed_units"].get(i, 0) for i in ids}
+    return [
+        Figure("households", _("Households"), {i: cover["households"].get(i, 0) for i in ids}, total("households")),
+        Figure("heads", _("Heads (all three tiers)"), heads, sum(heads.values()), charted=True),
+        Figure("units_without_head", _("Units without a head"), vacant, sum(vacant.values()), charted=True),
+        Figure("households_per_unit_head", _("Households per unit head"),
+               {i: _ratio(cover["households"].get(i, 0), cover["heads_3"].get(i, 0)) for i in ids},
+               _ratio(total("households"), total("heads_3"))),
+    ]
+
+
+# --- events and attendance -------------------------------------------------------------------------------------
+
+def _events_query(frame: Frame, community_ids):
+    query = (select(Event.id, Event.community_id, Event.starts_at, func.count(Attendance.id))
+             .outerjoin(Attendance, Attendance.event_id == Event.id)
+             .where(Event.community_id.in_(community_ids), Event.cancelled_at.is_(None),
+                    Event.starts_at >= frame.since, Event.starts_at < frame.until)
+             .group_by(Event.id, Event.community_id, Event.starts_at))
+    if frame.scope.people is not None:
+        query = query.join(Area, Event.area_id == Area.id).where(
+            Area.path.startswith(frame.area.path, autoescape=True))
+    return query
+
+
+def _events_charts(frame: Frame) -> list[Chart]:
+    counts = {m: [0, 0] for m in frame.months}
+    for _id, _community, starts_at, attended in db.session.execute(_events_query(frame, frame.scope.community_ids)):
+        bucket = counts.get(month_of(starts_at))
+        if bucket is not None:
+            bucket[0] += 1
+            bucket[1] += attended
+    return [Chart("events", _("Events and attendance by month"), _("Month"), frame.labels, [
+        Series(_("Events"), [counts[m][0] for m in frame.months]),
+        Series(_("Check-ins"), [counts[m][1] for m in frame.months], kind="line", axis=1)],
+        axes=(_("Events"), _("People")))]
+
+
+def _events_rollup(frame: Frame, communities: list[Area]) -> list[Figure]:
+    ids = [c.id for c in communities]
+    events = {i: 0 for i in ids}
+    attended = {i: 0 for i in ids}
+    for _id, community_id, _starts, count in db.session.execute(_events_query(frame, ids)):
+        events[community_id] += 1
+        attended[community_id] += count
+    return [Figure("events", _("Events"), events, sum(events.values()), charted=True),
+            Figure("check_ins", _("Check-ins"), attended, sum(attended.values()), charted=True)]
+
+
+# --- teams -----------------------------------------------------------------------------------------------------
+
+def _team_hours(frame: Frame, community_ids, limit: int | None):
+    scope = frame.scope
+    query = (select(Team.id, Team.community_id, Team.name, func.sum(ServiceRecord.credited_minutes),
+                    func.count(distinct(ServiceRecord.person_id)), func.count(ServiceRecord.id))
+             .join(ServiceRecord, ServiceRecord.team_id == Team.id)
+             .where(Team.community_id.in_(community_ids), ServiceRecord.status == ServiceStatus.approved,
+                    ServiceRecord.service_day >= frame.since.date(), ServiceRecord.service_day < frame.until.date())
+             .group_by(Team.id, Team.community_id, Team.name)
+             .order_by(func.sum(ServiceRecord.credited_minutes).desc(), Team.id))
+    if scope.people is not None:
+        query = query.where(ServiceRecord.person_id.in_(scope.people))
+    return db.session.execute(query.limit(limit) if limit else query).all()
+
+
+def _teams_charts(frame: Frame) -> list[Chart]:
+    rows = _team_hours(frame, frame.scope.community_ids, TOP_TEAMS)
+    return [Chart("top_teams", _("Top teams by service hours"), _("Team"), [r[2] for r in rows], [
+        Series(_("Service hours"), [hours(r[3]) for r in rows]),
+        Series(_("Volunteers who served"), [int(r[4]) for r in rows])],
+        horizontal=True, axes=(_("Hours"),),
+        note=_("Approved hours of the team's service in the months shown."))]
+
+
+def _teams_rollup(frame: Frame, communities: list[Area]) -> list[Figure]:
+    ids = [c.id for c in communities]
+    active = dict(db.session.execute(
+        select(Team.community_id, func.count(Team.id)).where(Team.community_id.in_(ids), Team.active.is_(True))
+        .group_by(Team.community_id)).all())
+    members = dict(db.session.execute(
+        select(Team.community_id, func.count(distinct(TeamMember.user_id)))
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(Team.community_id.in_(ids), Team.active.is_(True), TeamMember.status == MemberStatus.active)
+        .group_by(Team.community_id)).all())
+    team_hours: dict[int, float] = {i: 0.0 for i in ids}
+    for _id, community_id, _name, minutes, _people, _records in _team_hours(frame, ids, None):
+        team_hours[community_id] += minutes / 60
+    team_hours = {i: round(v, 1) for i, v in team_hours.items()}
+    return [Figure("teams", _("Active teams"), {i: active.get(i, 0) for i in ids}, sum(active.values())),
+            Figure("team_members", _("Team members"), {i: members.get(i, 0) for i in ids}, sum(members.values())),
+            Figure("team_hours", _("Team service hours"), team_hours, round(sum(team_hours.values()), 1))]
+
+
+register_section(Section("service", _l("Service and points"), _service_charts, _service_rollup, order=10))
+register_section(Section("coverage", _l("Heads and coverage"), _coverage_charts, _coverage_rollup, order=20))
+register_section(Section("events", _l("Events and attendance"), _events_charts, _events_rollup, order=30))
+register_section(Section("teams", _l("Volunteer teams"), _teams_charts, _teams_rollup, order=40))
+
+
+# --- the dashboard, one chart, the roll-up ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Dashboard:
+    frame: Frame
+    #: (section, its charts) in page order; a section with nothing to draw keeps its charts (they say so).
+    sections: list[tuple[Section, list[Chart]]] = field(default_factory=list)
+
+
+def dashboard(viewer, area: Area, *, months: int = MONTHS, now: datetime | None = None) -> Dashboard:
+    """Every section's charts for `area`. Raises NotFound outside the viewer's staff scope, Invalid(months_invalid)."""
+    require(viewer, "area.manage", area)
+    frame = frame_for(area, months=months, now=now)
+    return Dashboard(frame, [(section, section.charts(frame)) for section in sections()])
+
+
+def find_chart(viewer, area: Area, key: str, *, months: int = MONTHS, now: datetime | None = None) -> Chart:
+    """One chart of the dashboard by its key (for its .xlsx). Raises NotFound."""
+    for _section, charts in dashboard(viewer, area, months=months, now=now).sections:
+        for chart in charts:
+            if chart.key == key:
+                return chart
+    raise NotFound("not_found", _l("Not found."))
+
+
+def chart_xlsx(area: Area, chart: Chart, now: datetime):
+    """A chart's table as an .xlsx register: its title and area, the generated date, Chinese headers."""
+    return reports.write_xlsx(f"{area.name} {chart.title}", chart.headers, chart.rows, now)
+
+
+@dataclass(frozen=True)
+class Rollup:
+    frame: Frame
+    communities: list[Area]
+    #: The street each community lies in (for a district's roll-up).
+    streets: dict[int, Area]
+    #: (section, its figures, its chart of the charted figures).
+    sections: list[tuple[Section, list[Figure], Chart | None]]
+
+
+def _rollup_chart(section: Section, communities: list[Area], figures: list[Figure]) -> Chart | None:
+    charted = [f for f in figures if f.charted]
+    if not charted:
+        return None
+    return Chart(f"rollup_{section.key}", str(section.title), _("Community"), [c.name for c in communities],
+                 [Series(f.label, [f.values.get(c.id) or 0 for c in communities]) for f in charted])
+
+
+def rollup(viewer, area: Area, *, months: int = MONTHS, now: datetime | None = None) -> Rollup:
+    """The same figures for each community under a street or district, side by side.
+
+    Raises NotFound outside the viewer's staff scope or for an area that is not a street or district."""
+    require(viewer, "area.manage", area)
+    if area.level not in ABOVE_COMMUNITY:
+        raise NotFound("not_found", _l("Roll-ups are made for a street or a district."))
+    frame = frame_for(area, months=months, now=now)
+    communities = sorted(db.session.scalars(select(Area).where(Area.id.in_(frame.scope.community_ids))),
+                         key=lambda c: c.ancestor_ids)
+    streets = {}
+    if area.level == Level.district:
+        street_by_id = {s.id: s for s in db.session.scalars(
+            select(Area).where(Area.parent_id == area.id, Area.level == Level.street))}
+        streets = {c.id: street_by_id[c.parent_id] for c in communities if c.parent_id in street_by_id}
+    parts = []
+    for section in sections():
+        if section.rollup is None:
+            continue
+        figures = section.rollup(frame, communities) if communities else []
+        parts.append((section, figures, _rollup_chart(section, communities, figures)))
+    return Rollup(frame, communities, streets, parts)
+
+
+def rollup_xlsx(result: Rollup, now: datetime):
+    """The roll-up as one sheet: a line per figure, a column per community, and the total."""
+    headers = [_("Figure"), *(c.name for c in result.communities), _("Total")]
+
+    def rows():
+        for section, figures, _chart in result.sections:
+            for figure in figures:
+                yield [f"{section.title} · {figure.label}", *(figure.values.get(c.id) for c in result.communities),
+                       figure.total]
+
+    title = f"{result.frame.area.name} {_('Roll-up')} {result.frame.labels[0]}–{result.frame.labels[-1]}"
+    return reports.write_xlsx(title, headers, rows(), now)
+
+
+def median_hours(pairs) -> float | None:
+    """The median of (start, end) spans in hours, one decimal; None when there is none. For sections that report
+    how long something took (e.g. a need from posting to its first claim)."""
+    spans = [(end - start).total_seconds() / 3600 for start, end in pairs if start is not None and end is not None]
+    return round(median(spans), 1) if spans else None
