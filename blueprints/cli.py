@@ -6,9 +6,9 @@ import click
 from flask import Blueprint
 from flask.cli import AppGroup
 
-from domain import accounts, demo, events, ledger
+from domain import accounts, demo, events, honours, leaderboards, ledger, market, tasks
 from domain.errors import DomainError
-from models import db
+from models import Campaign, db
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
@@ -39,6 +39,17 @@ def seed_demo():
     click.echo(demo.logins_text())
 
 
+def _report(what: str, problems: list, verified: str) -> None:
+    """Print a verification's outcome; exit non-zero on any problem."""
+    db.session.rollback()
+    if problems:
+        click.echo(f"{what} verification FAILED: {len(problems)} problem(s)")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+        raise SystemExit(1)
+    click.echo(verified)
+
+
 points = AppGroup("points", help="Points jobs.")
 bp.cli.add_command(points)
 ledger_group = AppGroup("ledger", help="The points ledger.")
@@ -58,15 +69,8 @@ def expire_points():
 @ledger_group.command("verify")
 def verify_ledger():
     """Check every ledger invariant; exit non-zero on any drift."""
-    problems = ledger.verify()
-    db.session.rollback()
-    if problems:
-        click.echo(f"Ledger verification FAILED: {len(problems)} problem(s)")
-        for problem in problems:
-            click.echo(f"  - {problem}")
-        raise SystemExit(1)
-    click.echo("Ledger verified: every transaction balances, every balance equals its entries, no person below "
-               "zero, lots cover balances, monthly totals match.")
+    _report("Ledger", ledger.verify(), "Ledger verified: every transaction balances, every balance equals its "
+            "entries, no person below zero, lots cover balances, monthly totals match.")
 
 
 events_group = AppGroup("events", help="Events and check-in jobs.")
@@ -90,8 +94,6 @@ bp.cli.add_command(tasks_group)
 def escalate_tasks():
     """Move needs unclaimed or unresolved past their category's time limit up a tier (unit head → building head →
     grid head → community staff) and tell the next person. Safe to run again: run it every minute or few."""
-    from domain import tasks
-
     moved, moves = tasks.escalate_due()
     db.session.commit()
     click.echo(f"{moved} need(s) moved up, {moves} move(s) in all.")
@@ -104,8 +106,6 @@ bp.cli.add_command(market_group)
 @market_group.command("expire")
 def expire_redemptions():
     """Expire reservations not picked up in time: points refunded and stock returned, once. Safe to run again."""
-    from domain import market
-
     total = 0
     while expired := market.expire_due():
         db.session.commit()
@@ -116,17 +116,8 @@ def expire_redemptions():
 @market_group.command("verify")
 def verify_market():
     """Check stock conservation, the per-person limit counters, debits and refunds; exit non-zero on drift."""
-    from domain import market
-
-    problems = market.verify()
-    db.session.rollback()
-    if problems:
-        click.echo(f"Market verification FAILED: {len(problems)} problem(s)")
-        for problem in problems:
-            click.echo(f"  - {problem}")
-        raise SystemExit(1)
-    click.echo("Market verified: every stock equals initial + movements − held, limit counters match, each "
-               "redemption debited once and refunded only when cancelled or expired.")
+    _report("Market", market.verify(), "Market verified: every stock equals initial + movements − held, limit "
+            "counters match, each redemption debited once and refunded only when cancelled or expired.")
 
 
 campaigns_group = AppGroup("campaigns", help="Honour campaign jobs.")
@@ -136,9 +127,6 @@ bp.cli.add_command(campaigns_group)
 @campaigns_group.command("advance")
 def advance_campaigns():
     """Move honour campaigns to their next phase when their date has come (and the rules allow). Safe to run again."""
-    from domain import honours
-    from models import Campaign
-
     report = honours.advance_due()
     click.echo(f"{len(report.moved)} phase change(s).")
     for campaign_id, before, after in report.moved:
@@ -152,17 +140,8 @@ def advance_campaigns():
 @campaigns_group.command("verify")
 def verify_campaigns():
     """Check that every tally equals its vote rows and no voter went over their votes; exit non-zero on drift."""
-    from domain import honours
-
-    problems = honours.verify()
-    db.session.rollback()
-    if problems:
-        click.echo(f"Campaign verification FAILED: {len(problems)} problem(s)")
-        for problem in problems:
-            click.echo(f"  - {problem}")
-        raise SystemExit(1)
-    click.echo("Campaigns verified: every tally equals its vote rows, no voter used more votes than allowed, every "
-               "honour with points has its transaction.")
+    _report("Campaign", honours.verify(), "Campaigns verified: every tally equals its vote rows, no voter used more "
+            "votes than allowed, every honour with points has its transaction.")
 
 
 leaderboards_group = AppGroup("leaderboards", help="Leaderboard jobs.")
@@ -174,8 +153,6 @@ bp.cli.add_command(leaderboards_group)
 def snapshot_leaderboards(month: str | None):
     """Keep every community's ranking (points and hours) of a month that is over, as published. Safe to run
     again: a ranking kept once never changes. Run it early each month."""
-    from domain import leaderboards
-
     try:
         period = leaderboards.parse_period(month) if month else None
         if period is not None and period.kind != "month":
