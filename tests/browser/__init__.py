@@ -46,6 +46,14 @@ def assert_fits_the_screen(page) -> None:
     assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
 
 
+def image_width(page, selector: str) -> int:
+    """The drawn width of the image at `selector`, once it has loaded (images load asynchronously)."""
+    image = page.locator(selector).first
+    image.scroll_into_view_if_needed()  # images below the fold may load lazily
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    return image.evaluate("img => img.naturalWidth")
+
+
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 

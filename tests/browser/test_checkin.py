@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from domain import events
 from models import Area, Attendance, CheckMethod, Event, User, db, utcnow
-from tests.browser import DEVICES, assert_fits_the_screen
+from tests.browser import DEVICES, assert_fits_the_screen, image_width
 from tests.browser.camera import launch_with_camera, write_y4m
 from tests.browser.conftest import TIMEOUT_MS
 from tests.conftest import PASSWORD
@@ -172,8 +172,7 @@ def test_the_code_screen_rotates_by_itself(page: Page, sign_in, tree, running_ev
     screen = page.get_by_test_id("code-screen")
     image = screen.locator("img.qr")
     expect(image).to_have_attribute("src", re.compile(r"/code\.svg\?step=\d+$"))
-    # The SVG loads and draws (wait for it: the load is asynchronous, and a slow machine is slow).
-    page.wait_for_function("(img => img.complete && img.naturalWidth > 0)(document.querySelector('img.qr'))")
+    assert image_width(page, "img.qr") > 0  # the SVG loads and draws
     step = int(image.get_attribute("data-step"))
     left = int(screen.locator("[data-countdown]").inner_text())
     assert 0 <= left <= 31

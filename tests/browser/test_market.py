@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from domain import ledger, market
 from models import Area, Redemption, RedemptionStatus, Reward, TxnKind, User, db
-from tests.browser import DEVICES, assert_fits_the_screen
+from tests.browser import DEVICES, assert_fits_the_screen, image_width
 from tests.browser.camera import launch_with_camera, write_y4m
 from tests.browser.conftest import TIMEOUT_MS
 from tests.conftest import PASSWORD
@@ -64,7 +64,7 @@ def _redeem_on_the_phone(page: Page, tree, shelf) -> tuple[int, str]:
     ticket = page.get_by_test_id("redemption")
     expect(ticket).to_have_attribute("data-status", "reserved")
     expect(page.get_by_test_id("pickup-qr")).to_be_visible()
-    assert page.evaluate("document.querySelector('[data-testid=pickup-qr]').naturalWidth") > 0
+    assert image_width(page, "[data-testid=pickup-qr]") > 0
     assert_fits_the_screen(page)
     expect(page.locator("script:not([src])")).to_have_count(0)  # ready for a strict CSP
     code = page.get_by_test_id("pickup-code").get_attribute("data-code")

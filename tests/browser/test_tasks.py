@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from domain import ledger, photos
 from models import Task, TaskPhoto, TaskStatus, Transaction, TxnKind, User, db
-from tests.browser import DEVICES, assert_fits_the_screen
+from tests.browser import DEVICES, assert_fits_the_screen, image_width
 from tests.browser.conftest import TIMEOUT_MS
 from tests.conftest import PASSWORD
 from tests.test_tasks import setup_need
@@ -87,9 +87,7 @@ def test_a_need_goes_round_the_whole_loop_and_the_points_appear(page: Page, sign
     page.get_by_test_id("submit-need").click()
     state(page, "open")
     expect(page.locator(".photos img")).to_have_count(1)
-    page.locator(".photos img").scroll_into_view_if_needed()  # loaded lazily, when in view
-    page.wait_for_function("document.querySelector('.photos img').naturalWidth > 0")
-    assert page.evaluate("document.querySelector('.photos img').naturalWidth") == photos.MAX_SIDE
+    assert image_width(page, ".photos img") == photos.MAX_SIDE
     expect(page.locator("script:not([src])")).to_have_count(0)
     assert_fits_the_screen(page)
     need_url = re.sub(r"^https?://[^/]+", "", page.url)
