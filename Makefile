@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 PORT ?= 5000
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
-.PHONY: run serve test lint install install-test browsers translations screenshots
+.PHONY: run serve test lint install install-test browsers translations screenshots wrk bench bench-city fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,31 @@ browsers:
 	  else echo "Cannot install $$missing here: browser tests will be skipped."; fi; \
 	fi
 
+# The load generator of the benchmarks comes from Debian, like the browsers.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing wrk from Debian ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null; \
+	  else echo "Install wrk (Debian: apt-get install wrk) to run the benchmarks."; exit 1; fi; }
+
+# Benchmarks (bench/run.py): not part of `make test` or CI. SQLite, and PostgreSQL too when BENCH_DATABASE_URL
+# names a server (scratch databases *_bench_* are created there and dropped after); BENCH_BACKENDS=postgresql
+# for PostgreSQL alone.
+BENCH_ARGS ?= --rounds 3 --seconds 3
+bench: install wrk
+	$(BIN)/python bench/run.py --scale district $(BENCH_ARGS)
+
+bench-city: install wrk
+	$(BIN)/python bench/run.py --scale city $(BENCH_ARGS)
+
 test: install-test browsers
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+
+# The API fuzzed from its OpenAPI description for longer than `make test` does (FUZZ_EXAMPLES per operation).
+FUZZ_EXAMPLES ?= 200
+fuzz: install-test
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -n auto tests/test_fuzz.py $(PYTEST_ARGS)
 
 # Refreshes the README's screenshots from a throwaway demo database.
 screenshots: install-test browsers

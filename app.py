@@ -35,13 +35,23 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    #: Absolute time-out of a page session, counted from sign-in (seconds); see blueprints/auth.py.
     PERMANENT_SESSION_LIFETIME = 8 * 3600
+    #: A page session without a request for this long (seconds) has ended.
+    SESSION_IDLE_TIMEOUT = 2 * 3600
+    #: The session cookie is sent again only when it changed: the last-seen time changes at most once a minute.
+    SESSION_REFRESH_EACH_REQUEST = False
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = "10 per minute"
+    #: Per person (else per address), shared by the page and API routes of each kind. Generous for real use: a
+    #: staff member scans a queue of 100 volunteers in about 3 minutes; a script flooding codes is stopped.
+    SCAN_RATE_LIMIT = "120 per minute;2000 per hour"
+    VOTE_RATE_LIMIT = "30 per minute;300 per day"
+    NEED_RATE_LIMIT = "20 per minute;200 per day"
     #: Argon2id parameters; the library's defaults (RFC 9106 low-memory profile) in production.
     ARGON2_PARAMS: dict = {}
     #: Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
@@ -51,6 +61,8 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
+    #: The bench-only baselines of bench/run.py (blueprints/bench.py); never set in production.
+    BENCH_ENDPOINTS = os.environ.get("BENCH_ENDPOINTS") == "1"
 
 
 class TestConfig(Config):
@@ -129,8 +141,9 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
+    from blueprints import auth as auth_pages
     from blueprints.ext import babel, csrf, limiter, login_manager, migrate, select_locale
-    from models import User, db
+    from models import db
 
     db.init_app(app)
     with app.app_context():
@@ -145,11 +158,8 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
-
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+    login_manager.user_loader(auth_pages.load_session_user)
+    login_manager.unauthorized_handler(auth_pages.ask_to_sign_in)
 
     @app.before_request
     def mark_read_only():
@@ -163,6 +173,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (
         api,
+        audit,
         auth,
         certificates,
         cli,
@@ -176,6 +187,7 @@ def _register_blueprints(app: Flask) -> None:
         org,
         people,
         points,
+        privacy,
         roster,
         security,
         service,
@@ -190,6 +202,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(org.bp)
     app.register_blueprint(people.bp)
+    app.register_blueprint(privacy.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(points.bp)
     app.register_blueprint(roster.bp)
     app.register_blueprint(teams.bp)
@@ -203,3 +217,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(insight.boards)
     app.register_blueprint(cli.bp)
     api.init_app(app)
+    if app.config["BENCH_ENDPOINTS"]:
+        from blueprints import bench
+
+        app.register_blueprint(bench.bp)

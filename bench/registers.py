@@ -2,82 +2,49 @@
 
 Two communities are filled straight through the models: 1,000 residents each, and enough events with everyone
 checked in and out to give the rows asked for (200 events × 1,000 people = 200,000 rows). Each register is then
-written by `registers.write` — rows streamed from the database with yield_per into a write-only workbook — in a
-fresh process of its own, which reports the time, the file size, its resident memory before writing and its
-peak while writing (Linux /proc: VmRSS, and VmHWM reset just before), and with --trace the peak of Python's own
-allocations (tracemalloc, which makes writing several times slower). Flat memory means the big register costs
-about what the small one does.
+made in a fresh process of its own, twice: by `registers.write` (rows streamed from the database into the
+workbook), and as the download staff get (GET /areas/<id>/registers/events.xlsx through the app, the body read
+8 KB at a time as a server sends it). Each reports the wall and CPU time, the file size, the resident memory
+before and its peak during the work (Linux /proc: VmRSS, and VmHWM reset just before), and with --trace the
+peak of Python's own allocations (tracemalloc, which makes writing several times slower). Flat memory means the
+big register costs about what the small one does; the last line gives the ratios.
 
     .venv/bin/python bench/registers.py                       # SQLite file in a temporary folder
     .venv/bin/python bench/registers.py --trace
     .venv/bin/python bench/registers.py --database-url postgresql://postgres@127.0.0.1:5432/test
 
-With --database-url a fresh database "<name>_registers_bench" is created on that server and dropped after.
+With --database-url a fresh database "<name>_registers_bench" is created on that server and dropped after
+(bench/common.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+import common
+from sqlalchemy import insert
 
-import psycopg  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
-
-from app import create_app, database_url  # noqa: E402
-from domain import registers  # noqa: E402
-from models import Area, Attendance, CheckMethod, Event, EventKind, Household, Level, User, db  # noqa: E402
+from domain import registers
+from models import Area, Attendance, CheckMethod, Event, EventKind, Household, Level, User, db
 
 PEOPLE = 1_000
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = ["秀英", "桂兰", "建国", "志强", "丽娟", "海燕", "国华", "红梅", "德明", "淑珍"]
 
 
-@contextlib.contextmanager
-def fresh_database(url: str | None):
-    """A SQLAlchemy URL of an empty database, removed afterwards."""
-    if url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.db"
-        return
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'postgres'}_registers_bench"
-    admin = urlunsplit(parts._replace(scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield database_url(urlunsplit(parts._replace(path=f"/{name}")))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def area(level: Level, name: str, parent: Area | None) -> Area:
-    row = Area(level=level, name=name, parent=parent)
-    db.session.add(row)
-    db.session.flush()
-    row.path = f"{parent.path if parent else '/'}{row.id}/"
-    return row
-
-
-def community_with_attendance(street: Area, name: str, rows: int, index: int) -> Area:
-    """A community of PEOPLE residents in one unit, and events until there are `rows` attendances."""
-    community = area(Level.community, name, street)
-    grid = area(Level.grid, "第一网格", community)
-    unit = area(Level.unit, "1单元", area(Level.building, "1号楼", grid))
+def community_with_attendance(street: Area | None, name: str, rows: int, index: int) -> tuple[Area, User]:
+    """A community (and its staff) of PEOPLE residents in one unit, and events until there are `rows`
+    attendances."""
+    community, staff = common.seed_community(name, street, staff_phone=f"1380000010{index}")
+    grid = common.area(Level.grid, "第一网格", community)
+    unit = common.area(Level.unit, "1单元", common.area(Level.building, "1号楼", grid))
     home = Household(unit_id=unit.id, label="101")
     db.session.add(home)
     db.session.flush()
@@ -103,76 +70,82 @@ def community_with_attendance(street: Area, name: str, rows: int, index: int) ->
              "checked_out_method": CheckMethod.event_code, "minutes": 120}
             for i, person in enumerate(comers)])
     db.session.commit()
-    return community
+    return community, staff
 
 
-def _rss(field: str) -> int:
-    """This process's resident memory in kB: VmRSS now, or VmHWM, its peak since the last reset."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def measure(url: str, area_id: int, trace: bool) -> dict:
-    """Write one register in this (fresh) process and say what it cost."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-only"})
+def measure(url: str, area_id: int, phone: str, http: bool, trace: bool) -> dict:
+    """Make one register in this (fresh) process and say what it cost."""
+    app = common.make_app(url)
     with app.app_context():
         target = db.session.get(Area, area_id)
-        register = next(r for r in registers._REGISTERS.values() if r.key == "events")
-        db.session.scalar(db.select(Event.id).limit(1))  # connect before measuring
-        before = _rss("VmRSS")
-        Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
+        register = registers.streamed(db.session.scalar(db.select(User).filter_by(phone=phone)), target, "events")
+        client = app.test_client()
+        if http and client.post("/login", data={"phone": phone, "password": common.PASSWORD}).status_code != 302:
+            raise SystemExit(f"{phone} could not sign in")
+        before = common.rss_kb()
+        common.reset_peak_rss()
         if trace:
             tracemalloc.start()
-        started = time.perf_counter()
-        book = registers.write(register, target)
-        seconds = time.perf_counter() - started
+        started, cpu = time.perf_counter(), time.process_time()
+        if http:
+            response = client.get(f"/areas/{area_id}/registers/events.xlsx", buffered=False)
+            if response.status_code != 200:
+                raise SystemExit(f"the register answered {response.status}")
+            size = sum(len(chunk) for chunk in response.response)
+            response.close()
+        else:
+            book = registers.write(register, target)
+            size = book.seek(0, 2)
+            book.close()
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         traced = tracemalloc.get_traced_memory()[1] if trace else None
         if trace:
             tracemalloc.stop()
-        book.seek(0, 2)
-        size = book.tell()
-        book.close()
-        peak = _rss("VmHWM")
-    return {"seconds": seconds, "bytes": size, "rss_before_kb": before, "rss_peak_kb": peak, "traced": traced}
+        peak = common.rss_kb("VmHWM")
+    return {"seconds": seconds, "cpu": cpu, "bytes": size, "rss_before_kb": before, "rss_peak_kb": peak,
+            "traced": traced}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--small", type=int, default=2_000)
-    parser.add_argument("--database-url", help="a PostgreSQL server to use instead of a temporary SQLite file")
+    common.add_database_argument(parser)
     parser.add_argument("--trace", action="store_true", help="also measure Python's peak allocations (slower)")
-    parser.add_argument("--measure", nargs=2, metavar=("URL", "AREA_ID"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", nargs=4, metavar=("URL", "AREA_ID", "PHONE", "HOW"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure[0], int(args.measure[1]), args.trace)))
+        url, area_id, phone, how = args.measure
+        print(json.dumps(measure(url, int(area_id), phone, how == "http", args.trace)))
         return
 
-    with fresh_database(args.database_url) as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-only"})
-        with app.app_context():
-            upgrade()
-            print(f"database: {db.engine.dialect.name}")
-            started = time.perf_counter()
-            street = area(Level.street, "东风街道", area(Level.district, "示范区", None))
-            big = community_with_attendance(street, "银融社区", args.rows, 1)
-            small = community_with_attendance(street, "南湖社区", args.small, 2)
-            print(f"filled {args.rows + args.small:,} attendances in {time.perf_counter() - started:.1f} s")
-            targets = [(args.rows, big.id), (args.small, small.id)]
-            db.session.remove()
-            db.engine.dispose()
-        print(f"{'register':<18} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'file MB':>8} {'RSS before':>11} "
-              f"{'RSS peak':>9} {'growth':>8}" + (f" {'tracemalloc peak':>17}" if args.trace else ""))
-        for rows, area_id in targets:
-            command = [sys.executable, __file__, "--measure", url, str(area_id)] + (["--trace"] if args.trace else [])
-            result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-            growth = (result["rss_peak_kb"] - result["rss_before_kb"]) / 1024
-            print(f"{'events+attendance':<18} {rows:>9,} {result['seconds']:>8.2f} {rows / result['seconds']:>9,.0f} "
-                  f"{result['bytes'] / 1e6:>8.1f} {result['rss_before_kb'] / 1024:>9.1f} MB "
-                  f"{result['rss_peak_kb'] / 1024:>6.1f} MB {growth:>5.1f} MB"
-                  + (f" {result['traced'] / 1e6:>14.1f} MB" if args.trace else ""))
+    with common.scratch_app(args.database_url, "registers_bench") as app:
+        started = time.perf_counter()
+        big, big_staff = community_with_attendance(None, "银融社区", args.rows, 1)
+        small, small_staff = community_with_attendance(big.parent, "南湖社区", args.small, 2)
+        print(f"filled {args.rows + args.small:,} attendances in {time.perf_counter() - started:.1f} s")
+        targets = [(args.rows, big.id, big_staff.phone), (args.small, small.id, small_staff.phone)]
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        db.session.remove()
+        db.engine.dispose()
+        print(f"{'events+attendance':<18} {'rows':>9} {'seconds':>8} {'CPU s':>7} {'rows/s':>9} {'file MB':>8} "
+              f"{'RSS before':>11} {'RSS peak':>9} {'growth':>8}"
+              + (f" {'tracemalloc peak':>17}" if args.trace else ""))
+        peaks: dict[str, list[int]] = {}
+        for how in ("write", "http"):
+            for rows, area_id, phone in targets:
+                command = [sys.executable, __file__, "--measure", url, str(area_id), phone, how]
+                result = json.loads(subprocess.run(command + (["--trace"] if args.trace else []), check=True,
+                                                   capture_output=True, text=True).stdout)
+                peaks.setdefault(how, []).append(result["rss_peak_kb"])
+                growth = (result["rss_peak_kb"] - result["rss_before_kb"]) / 1024
+                print(f"{'registers.write' if how == 'write' else 'GET .xlsx':<18} {rows:>9,} "
+                      f"{result['seconds']:>8.2f} {result['cpu']:>7.2f} {rows / result['seconds']:>9,.0f} "
+                      f"{result['bytes'] / 1e6:>8.1f} {result['rss_before_kb'] / 1024:>8.1f} MB "
+                      f"{result['rss_peak_kb'] / 1024:>6.1f} MB {growth:>5.1f} MB"
+                      + (f" {result['traced'] / 1e6:>14.1f} MB" if args.trace else ""))
+        print(f"peak RSS, {args.rows:,} rows / {args.small:,} rows: "
+              + ", ".join(f"{how} {big / small:.2f}×" for how, (big, small) in peaks.items()))
 
 
 if __name__ == "__main__":

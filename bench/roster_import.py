@@ -6,31 +6,23 @@ grid, building and unit (living in their area), about one volunteer in ten, and 
     .venv/bin/python bench/roster_import.py                       # SQLite file in a temporary folder
     .venv/bin/python bench/roster_import.py --database-url postgresql://postgres@127.0.0.1:5432/test
 
-With --database-url a fresh database "<name>_roster_bench" is created on that server and dropped after.
+With --database-url a fresh database "<name>_roster_bench" is created on that server and dropped after
+(bench/common.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import random
-import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+import common
+from openpyxl import Workbook
 
-import psycopg  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-from openpyxl import Workbook  # noqa: E402
-
-from app import create_app, database_url  # noqa: E402
-from domain import roster  # noqa: E402
-from models import Area, Level, Role, RoleGrant, User, db  # noqa: E402
+from domain import roster
+from models import Area, User, db
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
 GIVEN = "秀英桂兰建国志强丽娟海燕国华红梅德明淑珍文斌玉兰春生美玲立新翠花永福慧敏振华晓东"
@@ -85,41 +77,6 @@ def workbook_bytes(rows: list[list]) -> bytes:
     return out.getvalue()
 
 
-@contextlib.contextmanager
-def fresh_database(url: str | None):
-    """A SQLAlchemy URL of an empty database, removed afterwards."""
-    if url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.db"
-        return
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'postgres'}_roster_bench"
-    admin = urlunsplit(parts._replace(scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield database_url(urlunsplit(parts._replace(path=f"/{name}")))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def community_and_staff() -> tuple[Area, User]:
-    district = Area(level=Level.district, name="示范区")
-    street = Area(level=Level.street, name="东风街道", parent=district)
-    community = Area(level=Level.community, name="银融社区", parent=street)
-    for area in (district, street, community):
-        db.session.add(area)
-        db.session.flush()
-        area.path = f"{area.parent.path if area.parent else '/'}{area.id}/"
-    staff = User(name="社区干部", phone="13800000101")
-    staff.grants.append(RoleGrant(role=Role.staff, area=community))
-    db.session.add(staff)
-    db.session.commit()
-    return community, staff
-
-
 def report(label: str, rows: int, seconds: float) -> None:
     print(f"{label:<28} {seconds:8.2f} s {rows / seconds:10,.0f} rows/s")
 
@@ -127,7 +84,7 @@ def report(label: str, rows: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--database-url", help="a PostgreSQL server to use instead of a temporary SQLite file")
+    common.add_database_argument(parser)
     parser.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
     args = parser.parse_args()
 
@@ -144,42 +101,36 @@ def main() -> None:
     print(f"generated {len(rows):,} rows, {len(data) / 1e6:.1f} MB of {args.format} "
           f"in {time.perf_counter() - started:.1f} s")
 
-    with fresh_database(args.database_url) as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-only"})
-        with app.app_context():
-            upgrade()
-            print(f"database: {db.engine.dialect.name} {db.engine.url.render_as_string(hide_password=True)}")
-            community, staff = community_and_staff()
+    with common.scratch_app(args.database_url, "roster_bench"):
+        community, staff = common.seed_community()
 
-            t0 = time.perf_counter()
-            parsed = roster.parse_roster(f"bench.{args.format}", data)
-            t1 = time.perf_counter()
-            plan = roster.plan_roster(community, parsed)
-            t2 = time.perf_counter()
-            result = roster.write_roster(staff, plan)
-            db.session.commit()
-            t3 = time.perf_counter()
-            report("parse", len(parsed.rows), t1 - t0)
-            report("validate (plan)", len(parsed.rows), t2 - t1)
-            report("parse + validate", len(parsed.rows), t2 - t0)
-            report("write + commit", len(parsed.rows), t3 - t2)
-            report("first import, total", len(parsed.rows), t3 - t0)
-            print("   ", {k: v for k, v in result.as_dict().items() if v})
+        t0 = time.perf_counter()
+        parsed = roster.parse_roster(f"bench.{args.format}", data)
+        t1 = time.perf_counter()
+        plan = roster.plan_roster(community, parsed)
+        t2 = time.perf_counter()
+        result = roster.write_roster(staff, plan)
+        db.session.commit()
+        t3 = time.perf_counter()
+        report("parse", len(parsed.rows), t1 - t0)
+        report("validate (plan)", len(parsed.rows), t2 - t1)
+        report("parse + validate", len(parsed.rows), t2 - t0)
+        report("write + commit", len(parsed.rows), t3 - t2)
+        report("first import, total", len(parsed.rows), t3 - t0)
+        print("   ", {k: v for k, v in result.as_dict().items() if v})
 
-            # A fresh session, as the next request would have: nothing cached from the first import.
-            ids = community.id, staff.id
-            db.session.remove()
-            community, staff = db.session.get(Area, ids[0]), db.session.get(User, ids[1])
-            t4 = time.perf_counter()
-            again = roster.import_roster(staff, community, f"bench.{args.format}", data)
-            db.session.commit()
-            t5 = time.perf_counter()
-            report("re-import (no change)", len(parsed.rows), t5 - t4)
-            if again.changed:
-                raise SystemExit(f"the re-import changed something: {again}")
-            print(f"    rows unchanged: {again.rows_unchanged:,} of {again.rows:,}")
-        with app.app_context():
-            db.engine.dispose()
+        # A fresh session, as the next request would have: nothing cached from the first import.
+        ids = community.id, staff.id
+        db.session.remove()
+        community, staff = db.session.get(Area, ids[0]), db.session.get(User, ids[1])
+        t4 = time.perf_counter()
+        again = roster.import_roster(staff, community, f"bench.{args.format}", data)
+        db.session.commit()
+        t5 = time.perf_counter()
+        report("re-import (no change)", len(parsed.rows), t5 - t4)
+        if again.changed:
+            raise SystemExit(f"the re-import changed something: {again}")
+        print(f"    rows unchanged: {again.rows_unchanged:,} of {again.rows:,}")
 
 
 if __name__ == "__main__":

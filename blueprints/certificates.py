@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length
 
 from blueprints.ext import limiter
 from blueprints.forms import attempt, page_arg
-from domain import certificates, org
+from domain import certificates, org, qr
 from domain.access import can, get_visible
 from domain.errors import NotFound
 from domain.ledger import SHANGHAI
@@ -152,7 +152,7 @@ def document(number: str):
     url = _verify_url(certificate.number)
     return render_template(
         "certificates/show.html", certificate=certificate, records=certificates.records_of(certificate),
-        verify_url=url, qr=Markup(certificates.qr_svg(url)),  # noqa: S704 - SVG made by qrcode from our own URL
+        verify_url=url, qr=Markup(qr.svg(url)),  # noqa: S704 - SVG made by qrcode from our own URL
         volunteer_number=certificates.volunteer_number(certificate.person),
         local_date=certificates.local_date, can_revoke=certificates.can_revoke(current_user, certificate),
         revoke_form=RevokeForm())

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import re
+import time
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import Flask, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 
 from domain.errors import DomainError
 from models import db
@@ -40,6 +46,29 @@ def handle_domain_error(error: DomainError):
     return redirect(request.referrer or url_for("home.index"))
 
 
+def json_errors(view):
+    """A page's JSON answers (the scanner's, the counter's) refuse as the API does: `{"error": {code, message}}`
+    with the domain's status, instead of a flash and a redirect meant for people."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except DomainError as refusal:
+            db.session.rollback()
+            return error_response(refusal.status, refusal.code, refusal.message, refusal.fields)
+        except ValidationError as invalid:
+            db.session.rollback()
+            return error_response(422, "validation_error", _("The request is not valid."), invalid.messages)
+    return wrapped
+
+
+def csrf_refused(error: CSRFError):
+    """A page's script asks for a fresh token when its old one is refused (a scanner or counter open for hours)."""
+    if request.path.endswith(".json"):
+        return error_response(400, "csrf_invalid", error.description)
+    return render_template("error.html", status=400, message=error.description), 400
+
+
 def handle_http_exception(error: HTTPException):
     if not wants_json():
         return render_template("error.html", status=error.code, message=error.description), error.code
@@ -59,6 +88,19 @@ def handle_http_exception(error: HTTPException):
                           None, headers)
 
 
+def rate_limited(_error: TooManyRequests):
+    """429 with Retry-After: JSON for the API and the pages' scripts (the scanner), a short page for people."""
+    from blueprints.ext import limiter
+
+    current = limiter.current_limit
+    seconds = max(1, math.ceil(current.reset_at - time.time())) if current is not None else 60
+    headers = {"Retry-After": str(seconds)}
+    if wants_json() or request.path.endswith(".json"):
+        return error_response(429, "too_many_requests",
+                              _("Too many requests: try again in %(seconds)s seconds.", seconds=seconds), None, headers)
+    return make_response(render_template("error.html", status=429, message=""), 429, headers)
+
+
 def handle_unexpected(error: Exception):
     db.session.rollback()
     return handle_http_exception(InternalServerError())
@@ -67,5 +109,6 @@ def handle_unexpected(error: Exception):
 def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(TooManyRequests, rate_limited)
     if not app.testing:
         app.register_error_handler(Exception, handle_unexpected)

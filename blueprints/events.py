@@ -9,11 +9,9 @@ token in the X-CSRFToken header. No script is inline: the pages pass what their 
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime, timedelta
+from math import ceil
 
-import qrcode
-import qrcode.image.svg
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import LazyString, format_datetime
 from flask_babel import gettext as _
@@ -21,7 +19,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, generate_csrf
-from marshmallow import ValidationError
 from wtforms import (
     BooleanField,
     DateField,
@@ -37,9 +34,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from blueprints.api.events import BatchIn, ScanIn
-from blueprints.errors import error_response
+from blueprints.errors import csrf_refused, json_errors
+from blueprints.ext import limited
 from blueprints.forms import attempt
-from domain import categories, events
+from domain import categories, events, qr
 from domain.access import get_visible
 from domain.errors import DomainError, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
@@ -138,50 +136,31 @@ def _time(moment: datetime | None) -> str:
     return format_datetime(moment, "HH:mm") if moment else ""
 
 
-def _json_errors(view):
-    """The page's JSON answers refuse as the API does: `{"error": {code, message}}` with the domain's status."""
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        try:
-            return view(*args, **kwargs)
-        except DomainError as refusal:
-            db.session.rollback()
-            return error_response(refusal.status, refusal.code, refusal.message, refusal.fields)
-        except ValidationError as invalid:
-            db.session.rollback()
-            return error_response(422, "validation_error", _("The request is not valid."), invalid.messages)
-    return wrapped
-
-
-@bp.errorhandler(CSRFError)
-def csrf_refused(error: CSRFError):
-    """The scanner's script asks for a fresh token when its old one is refused (a page open for hours)."""
-    if request.path.endswith(".json"):
-        return error_response(400, "csrf_invalid", error.description)
-    return render_template("error.html", status=400, message=error.description), 400
-
-
-@functools.lru_cache(maxsize=256)
-def _qr_svg(text: str) -> bytes:
-    """One QR code as SVG. About 12 ms each: every code is drawn once per 30-second step, whoever shows it."""
-    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
-    return image.to_string(encoding="utf-8")
+bp.register_error_handler(CSRFError, csrf_refused)
 
 
 def _svg_response(text: str, max_age: int) -> Response:
-    response = Response(_qr_svg(text), mimetype="image/svg+xml")
+    """The QR image of `text` (drawn once per process: domain/qr.py), kept by the browser for `max_age` seconds;
+    a browser asking again with the ETag it holds gets 304, and nothing is drawn."""
+    tag = qr.etag(text)
+    if request.if_none_match.contains(tag):
+        response = Response(status=304)
+    else:
+        response = Response(qr.svg(text), mimetype="image/svg+xml")
+    response.set_etag(tag)
     response.headers["Cache-Control"] = f"private, max-age={max_age}"
     return response
 
 
-def _step_arg() -> datetime:
-    """The start of the 30-second step named by ?step=, which must be this step or one next to it."""
+def _step_arg() -> tuple[datetime, int]:
+    """The start of the 30-second step named by ?step=, which must be this step or one next to it, and the whole
+    seconds left until that step ends (0 once it has): how long its image may be kept."""
     now = _now()
     current = int(now.timestamp()) // events.STEP
     step = request.args.get("step", current, type=int)
     if step is None or abs(step - current) > 1:
         raise NotFound("not_found", _("Not found."))
-    return datetime.fromtimestamp(step * events.STEP, tz=UTC)
+    return datetime.fromtimestamp(step * events.STEP, tz=UTC), max(0, (step + 1) * events.STEP - ceil(now.timestamp()))
 
 
 def _rotation(code: events.Code, now: datetime, image_endpoint: str, **values) -> dict:
@@ -287,7 +266,7 @@ def show(event_id: int):
 
 @bp.route("/events/<int:event_id>/counts.json")
 @login_required
-@_json_errors
+@json_errors
 def counts(event_id: int):
     event = events.visible(current_user, event_id)
     numbers = events.counts(event)
@@ -357,7 +336,7 @@ def code(event_id: int):
 
 @bp.route("/events/<int:event_id>/code.json")
 @login_required
-@_json_errors
+@json_errors
 def code_json(event_id: int):
     event = events.organised(current_user, event_id)
     now = _now()
@@ -374,7 +353,8 @@ def code_image(event_id: int):
     event = events.organised(current_user, event_id)
     if event.cancelled_at is not None or event.closed_at is not None:
         raise NotFound("not_found", _("Not found."))
-    return _svg_response(_checkin_url(events.event_code(event, _step_arg()).token), 90)
+    step, max_age = _step_arg()
+    return _svg_response(_checkin_url(events.event_code(event, step).token), max_age)
 
 
 def _poster_event(event_id: int) -> Event:
@@ -399,6 +379,7 @@ def poster_image(event_id: int):
 
 
 @bp.route("/c")
+@limited("scans", "SCAN_RATE_LIMIT")
 @login_required
 def checkin():
     """Where the event's QR code leads: sign in first if needed (login_required keeps the URL), then checked in.
@@ -437,7 +418,8 @@ def my_code_json():
 @bp.route("/me/code.svg")
 @login_required
 def my_code_image():
-    return _svg_response(events.personal_code(current_user, _step_arg()).token, 90)
+    step, max_age = _step_arg()
+    return _svg_response(events.personal_code(current_user, step).token, max_age)
 
 
 # --- the scanner ----------------------------------------------------------------------------------------------------
@@ -478,8 +460,9 @@ def scanner(event_id: int):
 
 
 @bp.route("/events/<int:event_id>/scan.json", methods=["GET", "POST"])
+@limited("scans", "SCAN_RATE_LIMIT", methods=["POST"])
 @login_required
-@_json_errors
+@json_errors
 def scan_json(event_id: int):
     """POST: one scanned personal code, with the scanner's nonce. GET: a fresh CSRF token for a page open long."""
     event = events.scannable(current_user, event_id)
@@ -494,8 +477,9 @@ def scan_json(event_id: int):
 
 
 @bp.route("/events/<int:event_id>/scans/batch.json", methods=["POST"])
+@limited("scans", "SCAN_RATE_LIMIT")
 @login_required
-@_json_errors
+@json_errors
 def scan_batch_json(event_id: int):
     """Scans kept by the page while offline: each answered on its own; duplicates reported, never doubled."""
     event = events.scannable(current_user, event_id)
@@ -513,6 +497,7 @@ def scan_batch_json(event_id: int):
 
 
 @bp.route("/events/<int:event_id>/manual", methods=["POST"])
+@limited("scans", "SCAN_RATE_LIMIT")
 @login_required
 def manual(event_id: int):
     """A resident without a smartphone, found by name or phone, checked in or out by hand, with a reason."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from flask import flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import DateField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from domain.errors import DomainError
@@ -77,3 +77,5 @@ class PersonForm(FlaskForm):
     household_id = SelectField(_l("Household"), coerce=str, validate_choice=False)
     role = SelectField(_l("Role"), validate_choice=False)
     area_id = SelectField(_l("Area of the role"), coerce=str, validate_choice=False)
+    birth_date = DateField(_l("Date of birth (optional; needed for a child under 14)"), validators=[Optional()])
+    guardian_phone = StringField(_l("Guardian's phone (for a child under 14)"), validators=[Optional(), Length(max=20)])

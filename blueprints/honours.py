@@ -28,9 +28,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from blueprints.ext import limiter
+from blueprints.ext import limited, limiter
 from blueprints.forms import attempt
-from domain import certificates, honours, photos, rules
+from domain import certificates, honours, photos, qr, rules
 from domain.access import get_visible
 from domain.errors import DomainError, NotFound
 from domain.labels import (
@@ -356,6 +356,7 @@ def withdraw(nomination_id: int):
 
 
 @bp.route("/nominations/<int:nomination_id>/vote", methods=["POST"])
+@limited("votes", "VOTE_RATE_LIMIT")
 @login_required
 def vote(nomination_id: int):
     found = honours.visible_nomination(current_user, nomination_id)
@@ -482,7 +483,7 @@ def certificate(number: str):
     url = _verify_url(honour.number)
     return render_template("honours/certificate.html", honour=honour, verify_url=url,
                            statement=honours.certificate_statement(honour),
-                           qr=Markup(certificates.qr_svg(url)),  # noqa: S704 - SVG made by qrcode from our own URL
+                           qr=Markup(qr.svg(url)),  # noqa: S704 - SVG made by qrcode from our own URL
                            local_date=certificates.local_date)
 
 

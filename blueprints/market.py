@@ -9,7 +9,6 @@ page's script with the session cookie; its POSTs carry the CSRF token in X-CSRFT
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 from datetime import datetime, time, timedelta
@@ -34,10 +33,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from blueprints.errors import error_response
+from blueprints.errors import csrf_refused, error_response, json_errors
 from blueprints.forms import attempt, page_arg
-from domain import categories, certificates, market, photos
-from domain.errors import DomainError, NotFound
+from domain import categories, market, photos, qr
+from domain.errors import NotFound
 from domain.labels import (
     LIMIT_PERIOD_NAMES,
     REDEMPTION_STATUS_NAMES,
@@ -153,24 +152,7 @@ def _categories(community: Area) -> list[SelectChoice]:
     return [SelectChoice(c.code, c.name) for c in categories.categories(community, "reward")]
 
 
-def _json(view):
-    """The counter's JSON answers refuse as the API does: `{"error": {code, message}}` with the domain's status."""
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        try:
-            return view(*args, **kwargs)
-        except DomainError as refusal:
-            db.session.rollback()
-            return error_response(refusal.status, refusal.code, refusal.message, refusal.fields)
-    return wrapped
-
-
-@bp.errorhandler(CSRFError)
-def csrf_refused(error: CSRFError):
-    """The counter's script asks for a fresh token when its old one is refused (a page open all day)."""
-    if request.path.endswith(".json"):
-        return error_response(400, "csrf_invalid", error.description)
-    return render_template("error.html", status=400, message=error.description), 400
+bp.register_error_handler(CSRFError, csrf_refused)
 
 
 def _flash_errors(form: FlaskForm) -> None:
@@ -310,7 +292,7 @@ def redemption_qr(redemption_id: int):
     item = market.visible_redemption(current_user, redemption_id)
     if item.status != RedemptionStatus.reserved:
         raise NotFound("not_found", _("Not found."))
-    response = Response(certificates.qr_svg(url_for("market.pickup", code=item.pickup_code, _external=True)),
+    response = Response(qr.svg(url_for("market.pickup", code=item.pickup_code, _external=True)),
                         mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
@@ -460,7 +442,7 @@ def scanner(community_id: int):
 
 @bp.route("/market/<int:community_id>/pickup.json", methods=["GET", "POST"])
 @login_required
-@_json
+@json_errors
 def pickup_json(community_id: int):
     """POST: a scanned or typed pickup code, handed over. GET: a fresh CSRF token for a page open all day."""
     community = market.managed_market(current_user, community_id)

@@ -56,7 +56,7 @@ def area(area_id: int):
 @bp.route("/areas/<int:area_id>/children", methods=["POST"])
 @login_required
 def add_child(area_id: int):
-    parent = get_visible(Area, area_id, current_user, "area.view")
+    parent = get_visible(Area, area_id, current_user, "area.manage")
     form = AreaForm()
     form.level.choices = [SelectChoice(lv.value) for lv in _child_levels(parent)]
     if form.validate_on_submit():
@@ -71,7 +71,7 @@ def add_child(area_id: int):
 @bp.route("/areas/<int:area_id>/households", methods=["POST"])
 @login_required
 def add_household(area_id: int):
-    unit = get_visible(Area, area_id, current_user, "area.view")
+    unit = get_visible(Area, area_id, current_user, "area.manage")
     form = HouseholdForm()
     if form.validate_on_submit():
         if attempt(form, lambda: org.add_household(current_user, unit, form.label.data), _("Added.")):
@@ -82,7 +82,7 @@ def add_household(area_id: int):
 @bp.route("/areas/<int:area_id>/appoint", methods=["POST"])
 @login_required
 def appoint(area_id: int):
-    area = get_visible(Area, area_id, current_user, "area.view")
+    area = get_visible(Area, area_id, current_user, "area.manage")
     form = AppointForm()
     if not form.validate_on_submit() or not form.person_id.data.isdigit():
         abort(400)

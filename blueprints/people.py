@@ -7,11 +7,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField, SelectChoice
+from wtforms import HiddenField, PasswordField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
 from blueprints.forms import PersonForm, attempt
-from domain import accounts, org
+from domain import accounts, org, privacy
 from domain.access import MANAGERS, can, get_visible, scope_clause
 from domain.errors import NotFound
 from domain.labels import level_name, role_name
@@ -22,6 +22,11 @@ bp = Blueprint("people", __name__)
 
 class PasswordForm(FlaskForm):
     password = PasswordField(validators=[DataRequired(), Length(max=200)])
+
+
+class ActiveForm(FlaskForm):
+    action = HiddenField(validators=[DataRequired()])
+    reason = StringField(validators=[Length(max=500)])
 
 
 @bp.route("/people")
@@ -55,12 +60,17 @@ def new():
     if not form.area_id.choices:
         raise NotFound("not_found", _("Not found."))
     if form.validate_on_submit():
+        # An area outside the caller's scope is not found (404), as everywhere, rather than a message on the form.
+        chosen = form.area_id.data or ""
+        area_id = int(chosen) if chosen.isascii() and chosen.isdigit() and len(chosen) < 10 else 0
+        area = get_visible(Area, area_id, current_user, "area.manage")
+
         def create():
             household = accounts.get_household(int(form.household_id.data)) if form.household_id.data else None
-            area = get_visible(Area, int(form.area_id.data), current_user, "area.manage")
-            return accounts.create_person(current_user, name=form.name.data, phone=form.phone.data,
-                                          password=form.password.data or None, household=household,
-                                          roles=[(Role(form.role.data), area)])
+            return privacy.add_person(current_user, name=form.name.data, phone=form.phone.data,
+                                      password=form.password.data or None, household=household,
+                                      roles=[(Role(form.role.data), area)], birth_date=form.birth_date.data,
+                                      guardian=privacy.find_guardian(current_user, form.guardian_phone.data))
         person = attempt(form, create, _("Added."))
         if person is not None:
             return redirect(url_for("people.show", person_id=person.id))
@@ -85,6 +95,20 @@ def set_password(person_id: int):
     person = get_visible(User, person_id, current_user, "person.view")
     form = PasswordForm()
     if form.validate_on_submit():
-        attempt(form, lambda: accounts.set_password(current_user, person, form.password.data),
+        attempt(form, lambda: privacy.set_password(current_user, person, form.password.data),
                 _("Password set."))
+    return redirect(url_for("people.show", person_id=person.id))
+
+
+@bp.route("/people/<int:person_id>/active", methods=["POST"])
+@login_required
+def set_active(person_id: int):
+    """Disable a person (every session and API token ends at once) or enable them again."""
+    person = get_visible(User, person_id, current_user, "person.view")
+    form = ActiveForm()
+    if form.validate_on_submit():
+        enable = form.action.data == "enable"
+        attempt(form, lambda: accounts.set_active(current_user, person, enable, reason=form.reason.data),
+                _("Enabled: the person can sign in again.") if enable
+                else _("Disabled: the person is signed out everywhere and cannot sign in."))
     return redirect(url_for("people.show", person_id=person.id))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from blueprints.ext import limited
 from blueprints.forms import attempt, page_arg
 from domain import categories, notifications, org, photos, rules, tasks
 from domain.errors import NotFound
@@ -216,6 +217,7 @@ def register():
 
 
 @bp.route("/needs/new", methods=["GET", "POST"])
+@limited("needs", "NEED_RATE_LIMIT", methods=["POST"])
 @login_required
 def new():
     """Post a need about one's home (a resident, online), or record one for a resident (`?mode=record`: heads and

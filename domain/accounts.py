@@ -6,20 +6,20 @@ import functools
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from domain import audit
-from domain.access import is_admin, require
+from domain.access import can, is_admin, require
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
-from models import ApiToken, Area, Household, Role, RoleGrant, User, db, utcnow
+from models import ApiToken, Area, Household, RevokedSession, Role, RoleGrant, User, db, utcnow
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 MIN_PASSWORD = 8
@@ -130,6 +130,88 @@ def revoke_token(token: ApiToken, now=None) -> None:
     db.session.flush()
 
 
+def live_tokens(user: User, now=None) -> int:
+    """How many API tokens of the user still work."""
+    now = now or utcnow()
+    return db.session.scalar(select(func.count()).select_from(ApiToken).where(
+        ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now))
+
+
+def session_user(user_id: int, version: int, session_id: str) -> User | None:
+    """The user of a page session, or None when the session has ended: signed out (its id revoked),
+    signed out everywhere or disabled (the user's session version moved on), or the user is inactive.
+    One query: this runs on every signed-in request."""
+    revoked = select(RevokedSession.session_id).where(RevokedSession.session_id == session_id).exists()
+    row = db.session.execute(select(User, revoked).where(User.id == user_id)).first()
+    if row is None:
+        return None
+    user, is_revoked = row
+    if is_revoked or not user.active or user.session_version != version:
+        return None
+    return user
+
+
+def end_session(user: User, session_id: str, expires_at: datetime, now=None) -> None:
+    """Sign-out of one page session: its id is refused from now until `expires_at`, its absolute time-out,
+    after which the cookie is refused anyway. Rows past their time-out are cleared on the way."""
+    now = now or utcnow()
+    db.session.execute(delete(RevokedSession).where(RevokedSession.expires_at < now))
+    if expires_at <= now or db.session.get(RevokedSession, session_id) is not None:
+        return
+    db.session.add(RevokedSession(session_id=session_id, user_id=user.id, expires_at=expires_at))
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        pass  # the same session signed out twice at once: one row is all it takes
+
+
+def end_everything(user: User, now) -> int:
+    """Every page session of the user ends (the version moves on) and every API token is revoked.
+    Returns the number of tokens revoked."""
+    user.session_version = User.session_version + 1  # one guarded statement, whatever runs alongside
+    revoked = db.session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    db.session.flush()
+    return revoked.rowcount
+
+
+def sign_out_everywhere(user: User, now=None) -> None:
+    """The person ends all their sessions, on every device, and revokes all their API tokens."""
+    now = now or utcnow()
+    tokens = end_everything(user, now)
+    audit.record(user, "person.sign_out_everywhere", user, after={"tokens_revoked": tokens}, now=now)
+
+
+def set_active(actor: User, person: User, active: bool, *, reason: str | None = None, now=None) -> None:
+    """Staff disable a person (they left, lost their phone ...) or enable them again. Disabling ends every
+    session and revokes every API token of the person at once; a disabled person cannot sign in.
+
+    Raises NotFound (outside scope), Forbidden(person_not_yours) when the person holds a role outside the
+    actor's reach (an administrator, staff elsewhere), Refused(cannot_disable_self), Invalid(reason_required).
+    """
+    require(actor, "person.manage", person)
+    if person.id == actor.id:
+        raise Refused("cannot_disable_self", _l("You cannot disable yourself."))
+    if not is_admin(actor) and any(g.area is None or not can(actor, "area.manage", g.area) for g in person.grants):
+        raise Forbidden("person_not_yours", _l("This person also holds roles outside your areas: ask staff "
+                                               "above you."))
+    reason = (reason or "").strip()
+    if not active and not reason:
+        raise Invalid("reason_required", _l("Say why the person is disabled."), {"reason": [_l("Required.")]})
+    if active and person.anonymised_at is not None:
+        raise Refused("anonymised", _l("This person has been anonymised: the account cannot be used again."))
+    if person.active == active:
+        return
+    now = now or utcnow()
+    person.active = active
+    tokens = 0 if active else end_everything(person, now)
+    audit.record(actor, "person.enable" if active else "person.disable", person,
+                 area_id=audit.person_area_id(person), before={"active": not active},
+                 after={"active": active, "tokens_revoked": tokens}, reason=reason or None, now=now)
+    db.session.flush()
+
+
 def create_admin(phone: str, name: str, password: str) -> User:
     """The first administrator of an installation: scope is the whole tree.
 
@@ -185,7 +267,7 @@ def create_person(actor: User, *, name: str, phone: str, password: str | None = 
         raise Conflict("phone_taken", _l("This phone number is already registered.")) from None
     area_id = household.unit_id if household is not None else next((a.id for _, a in roles if a), None)
     audit.record(actor, "person.create", user, area_id=area_id, now=now,
-                 after={"name": name, "roles": [f"{r}@{a.id if a else '*'}" for r, a in roles]})
+                 after={"name": user.masked_name, "roles": [f"{r}@{a.id if a else '*'}" for r, a in roles]})
     return user
 
 
@@ -195,7 +277,7 @@ def set_password(actor: User, person: User, password: str) -> None:
     check_password_rules(password, person.phone)
     person.password_hash = hash_password(password)
     db.session.flush()
-    audit.record(actor, "person.set_password", person)
+    audit.record(actor, "person.set_password", person, area_id=audit.person_area_id(person))
 
 
 def get_household(household_id: int) -> Household:

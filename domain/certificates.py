@@ -9,21 +9,18 @@ it and sees only a masked name, the hours, the period and the issuer.
 
 from __future__ import annotations
 
-import base64
 import io
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import qrcode
-import qrcode.image.svg
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from domain import audit, reports
+from domain import audit, qr, reports
 from domain.access import can, require
 from domain.errors import Conflict, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
@@ -279,19 +276,7 @@ def register_xlsx(query, now: datetime):
     return reports.write_xlsx(_("Certificates register"), headers, rows(), now)
 
 
-# --- QR code and PDF -------------------------------------------------------------------------------------------
-
-def qr_svg(url: str) -> str:
-    """The verification link as an inline SVG QR code (for the printable page)."""
-    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
-    return image.to_string(encoding="unicode")
-
-
-def qr_png_data_uri(url: str) -> str:
-    buffer = io.BytesIO()
-    qrcode.make(url, border=2).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
+# --- PDF -------------------------------------------------------------------------------------------------------
 
 def local_date(value: date | datetime) -> str:
     if isinstance(value, datetime):
@@ -343,10 +328,7 @@ def draw_verification(pdf, verify_url: str, font: str, left: float, right: float
     pdf.drawString(left, 18 * mm, _("This certificate is free of charge. Verify it by scanning the code or at:"))
     pdf.drawString(left, 13 * mm, verify_url)
     size = 34 * mm
-    qr_image = io.BytesIO()
-    qrcode.make(verify_url, border=1).save(qr_image, format="PNG")
-    qr_image.seek(0)
-    pdf.drawImage(ImageReader(qr_image), right - size, 22 * mm, size, size)
+    pdf.drawImage(ImageReader(io.BytesIO(qr.png(verify_url, border=1))), right - size, 22 * mm, size, size)
     pdf.linkURL(verify_url, (right - size, 22 * mm, right, 22 * mm + size), relative=0)
 
 

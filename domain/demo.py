@@ -181,6 +181,7 @@ def seed(now=None) -> bool:
     timeline.run()
     ledger.expire_points(now)
     _seed_insight(now)
+    _seed_privacy(people, now)
     return True
 
 
@@ -761,3 +762,32 @@ def _seed_insight(now: datetime) -> None:
         kept_at = datetime(after // 100, after % 100, 2, 8, 30, tzinfo=SHANGHAI)
         leaderboards.snapshot(month, now=min(kept_at, now))
         month = after
+
+
+def _seed_privacy(people: _People, now: datetime) -> None:
+    """In 银融社区: some residents agreed to be named in honour notices, a family registered a child with a guardian,
+    and a volunteer who moved away was anonymised by staff — their points and hours stay, under the new name."""
+    from domain import privacy  # demo data of a later capability, loaded last
+    from models import Account, Nomination
+
+    community = db.session.scalar(select(Area).where(Area.name == COMMUNITIES[0][1], Area.level == Level.community))
+    staff = db.session.scalar(select(User).where(User.phone == LOGINS[1][0]))
+    volunteers = _volunteers(community)
+    for person in volunteers[::4]:
+        person.honour_consent = person.public_consent
+    busy = (set(db.session.scalars(select(Team.leader_id))) | set(db.session.scalars(select(Nomination.nominee_id)))
+            | set(db.session.scalars(select(Nomination.nominator_id)))
+            | set(db.session.scalars(select(HeadPost.user_id).where(HeadPost.until.is_(None))))
+            | {p.id for p in db.session.scalars(select(User).where(User.phone.in_([phone for phone, *_ in LOGINS])))})
+    earners = set(db.session.scalars(select(Account.owner_id).where(Account.community_id == community.id,
+                                                                    Account.balance > 0)))
+    leaver = next(p for p in reversed(volunteers) if p.id not in busy and p.id in earners)
+    guardian = next(p for p in volunteers if p.id not in busy and p.id != leaver.id and p.household is not None)
+    child = people.make("13600009001", guardian.household, name=guardian.name[0] + "小宝")
+    child.password_hash, child.public_consent = None, False
+    child.birth_date = privacy.local_today(now).replace(year=privacy.local_today(now).year - 9, day=1)
+    child.guardian = guardian
+    child.grants.append(RoleGrant(role=Role.resident, area=community))
+    db.session.flush()
+    privacy.anonymise(staff, leaver, reason="已搬离本社区，家属来社区办理注销", now=now - timedelta(days=3))
+

@@ -150,7 +150,9 @@ def _profile(person: User):
     path = _area_names([household.unit_id]).get(household.unit_id, "") if household else ""
     yield {"name": person.name, "phone": person.phone, "volunteer_number": volunteer_number(person),
            "household": f"{path} {household.label}".strip() if household else None,
-           "public_consent": person.public_consent, "active": person.active, "created_at": person.created_at}
+           "public_consent": person.public_consent, "honour_consent": person.honour_consent,
+           "birth_date": person.birth_date, "guardian_id": person.guardian_id, "active": person.active,
+           "created_at": person.created_at}
 
 
 def _roles(person: User):
@@ -276,7 +278,9 @@ def _section(key: str, title, columns: list[tuple[str, object]], rows, order: in
 
 _section("profile", _l("Profile"), [
     ("name", _l("Full name")), ("phone", _l("Phone")), ("volunteer_number", _l("Volunteer number")),
-    ("household", _l("Household")), ("public_consent", _l("Shown on public lists")), ("active", _l("Active")),
+    ("household", _l("Household")), ("public_consent", _l("Shown on public lists")),
+    ("honour_consent", _l("May be named in honour notices")), ("birth_date", _l("Date of birth")),
+    ("guardian_id", _l("Guardian (person number)")), ("active", _l("Active")),
     ("created_at", _l("Registered"))], _profile, 10)
 _section("roles", _l("Roles"), [("role", _l("Role")), ("area", _l("Area")), ("since", _l("Since"))], _roles, 20)
 _section("head_posts", _l("Head posts"), [

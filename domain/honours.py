@@ -603,7 +603,8 @@ def nominate(actor: User, campaign: Campaign, nominee: User, *, reason: str, pho
              now: datetime | None = None) -> Nomination:
     """A resident in scope (or a head or staff) nominates someone with a reason and up to three photos.
 
-    A self-nomination (where the campaign allows it) counts as consent. Raises Forbidden(not_in_scope),
+    A self-nomination (where the campaign allows it) counts as consent, as does the nominee's profile consent to
+    be named in honour notices. Raises Forbidden(not_in_scope),
     Invalid(reason_required, too_many_photos), Refused(phase_closed, self_nomination_not_allowed,
     nominee_not_eligible), Conflict(already_nominated).
     """
@@ -620,12 +621,14 @@ def nominate(actor: User, campaign: Campaign, nominee: User, *, reason: str, pho
     if own and not campaign.self_nomination:
         raise Refused("self_nomination_not_allowed", _l("This campaign does not take self-nominations."))
     eligible = eligibility(campaign, nominee)
-    status = NominationStatus.confirmed if own else NominationStatus.pending
+    # Consent given in the profile ("may be named in honour notices") stands for this nomination too.
+    consented = own or nominee.honour_consent
+    status = NominationStatus.confirmed if consented else NominationStatus.pending
     inserted = db.session.execute(
         ledger._insert(Nomination).values(
             campaign_id=campaign.id, nominee_id=nominee.id, nominator_id=actor.id, reason=reason, photos=photos,
             tier=eligible.tier, head_area_id=eligible.head_area.id if eligible.head_area else None, status=status,
-            votes=0, created_at=now, answered_at=now if own else None)
+            votes=0, created_at=now, answered_at=now if consented else None)
         .on_conflict_do_nothing(index_elements=["campaign_id", "nominee_id"]).returning(Nomination.id)).scalar()
     if inserted is None:
         raise Conflict("already_nominated", _l("This person has already been nominated in this campaign."))
@@ -1231,3 +1234,7 @@ def honour_pdf(honour: Honour, verify_url: str) -> bytes:
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()
+
+
+# The honours' sections of the dashboard, the registers and the personal export, once everything above exists.
+from domain import honours_insight  # noqa: E402, F401

@@ -924,3 +924,6 @@ def held_quantity(reward: Reward) -> dict[str, int]:
                                      .group_by(Redemption.status)).all())
     return {str(k): int(v) for k, v in counts.items()}
 
+
+# The market's sections of the dashboard, the registers and the personal export, once everything above exists.
+from domain import market_insight  # noqa: E402, F401

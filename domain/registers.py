@@ -1,9 +1,10 @@
 """Registers (台账): every list staff export as .xlsx, in one catalogue, streamed so size does not matter.
 
 Each register is a `Register` entry: its title, the area levels it is made for and where its download is.
-Registers written here (teams and members, events and attendance) give their headers and a row generator, and
-are streamed row by row from the database (`yield_per`) into a write-only workbook (`reports.write_xlsx`), so a
-200,000-row register never sits in memory whole (see bench/registers.py). Registers that other pages already
+Registers written here (teams and members, events and attendance) give their headers and a row generator of
+plain values, and are streamed from the database as plain tuples (`yield_per`: a server-side cursor on
+PostgreSQL) straight into the workbook's zip (`reports.write_xlsx`, domain/xlsx.py), so a 200,000-row register
+never sits in memory whole and takes seconds, not a minute (see bench/registers.py). Registers that other pages already
 make (heads, points ledger, service hours, certificates) are listed with their own download route. Other
 capabilities add theirs with `add_register(Register(...))` from their own module (needs, redemptions and stock,
 honours), and the registers page lists them.
@@ -12,14 +13,12 @@ honours), and the registers page lists them.
 from __future__ import annotations
 
 import functools
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
@@ -29,6 +28,7 @@ from domain.errors import NotFound
 from domain.events import method_name
 from domain.labels import event_kind_label, member_status_name
 from domain.leaderboards import ABOVE_COMMUNITY, scope_of
+from domain.reports import write_sheets as write_sheets  # several lists in one workbook (domain/export.py)
 from domain.service import hours_text
 from domain.teams import category_names
 from models import (
@@ -105,29 +105,10 @@ def write(register: Register, area: Area, now: datetime | None = None):
     return reports.write_xlsx(f"{area.name} {register.title}", register.headers(), register.rows(area), now)
 
 
-def write_sheets(sheets: Iterable[tuple[str, list[str], Iterable[Iterable]]], now: datetime):
-    """Several lists in one streamed workbook, a sheet each: (title, headers, rows). Titles must be unique."""
-    book = Workbook(write_only=True)
-    for title, headers, rows in sheets:
-        sheet = book.create_sheet(_sheet_name(title))
-        sheet.append([title, _("Generated %(at)s", at=reports.local(now))])
-        sheet.append(headers)
-        for row in rows:
-            sheet.append(list(row))
-    out = tempfile.TemporaryFile()
-    book.save(out)
-    out.seek(0)
-    return out
-
-
-def _sheet_name(title: str) -> str:
-    for bad in "[]:*?/\\":
-        title = title.replace(bad, " ")
-    return title[:31]
-
-
 def _stream(query):
-    return db.session.execute(query.execution_options(yield_per=BATCH))
+    """The query's rows as plain tuples, BATCH at a time (a server-side cursor on PostgreSQL), without the ORM's
+    row handling: registers select columns, never objects."""
+    return db.session.connection().execute(query.execution_options(yield_per=BATCH))
 
 
 def _area_path_names(area: Area) -> dict[int, str]:
@@ -190,11 +171,12 @@ def _events_rows(area: Area):
     if scope.people is not None:
         query = query.where(held.path.startswith(area.path, autoescape=True))
     names = _area_path_names(area)
-    # A few labels, translated once each rather than once a row.
+    # A few labels, translated once each rather than once a row; an event's date once for all its rows.
     kind_name, how = functools.cache(event_kind_label), functools.cache(lambda m: method_name(m) if m else "")
+    day = functools.lru_cache(maxsize=256)(lambda at: reports.local(at)[:10])
     for (starts_at, title, kind, held_id, place, person, phone, checked_in, how_in, checked_out, how_out,
          minutes) in _stream(query):
-        yield [reports.local(starts_at)[:10], title, kind_name(kind), names.get(held_id, ""),
+        yield [day(starts_at), title, kind_name(kind), names.get(held_id, ""),
                place, person or "", mask_phone(phone) if phone else "", reports.local(checked_in),
                how(how_in), reports.local(checked_out), how(how_out), minutes if minutes is not None else ""]
 

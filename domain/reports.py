@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import chain
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from openpyxl import Workbook
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
-from domain import org
+from domain import org, xlsx
 from domain.labels import txn_kind_name
 from models import Area, HeadPost, User, db
 
@@ -19,21 +19,21 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def local(dt: datetime | None) -> str:
-    return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if dt else ""
+    """2026-11-20 20:00: Shanghai time to the minute ("" for None). isoformat: twice as fast as strftime, and a
+    register calls this for every timestamp of every row."""
+    return dt.astimezone(SHANGHAI).isoformat(" ", "minutes")[:16] if dt else ""
 
 
 def write_xlsx(title: str, headers: list[str], rows: Iterable[Iterable], now: datetime):
-    """A write-only workbook in a temporary file, returned open at its start."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31])
-    sheet.append([title, _("Generated %(at)s", at=local(now))])
-    sheet.append(headers)
-    for row in rows:
-        sheet.append(list(row))
-    out = tempfile.TemporaryFile()
-    book.save(out)
-    out.seek(0)
-    return out
+    """A register as an .xlsx temporary file, returned open at its start: title, generated date, headers, rows."""
+    return write_sheets([(title, headers, rows)], now)
+
+
+def write_sheets(sheets: Iterable[tuple[str, list[str], Iterable[Iterable]]], now: datetime):
+    """Several lists in one streamed workbook, a sheet each: (title, headers, rows). Titles must differ in their
+    first 31 characters (a sheet's name)."""
+    generated = _("Generated %(at)s", at=local(now))
+    return xlsx.write((title, chain([[title, generated], headers], rows)) for title, headers, rows in sheets)
 
 
 def _path_names(area: Area, names: dict[int, str]) -> str:
@@ -49,6 +49,7 @@ def heads_register_rows(area: Area) -> Iterator[list]:
         .join(User, HeadPost.user_id == User.id)
         .where(HeadPost.until.is_(None), HeadPost.area_id.in_(select(in_tree.c.id)))
         .order_by(Area.path)
+        .options(lazyload("*"))  # none of the joined relationships (a head's household and grants ...) is shown
     )
     names = dict(db.session.execute(
         select(Area.id, Area.name).where(Area.id.in_(area.ancestor_ids) | Area.path.startswith(area.path))
@@ -72,7 +73,7 @@ def heads_register(area: Area, now: datetime):
 def ledger_register(query, now: datetime):
     """The staff ledger as filtered on the page, every row, as .xlsx."""
     def rows():
-        for entry, txn, person in db.session.execute(query.execution_options(yield_per=1000)):
+        for entry, txn, person in db.session.execute(query.options(lazyload("*")).execution_options(yield_per=1000)):
             yield [local(txn.created_at), person.name, person.masked_phone, txn_kind_name(txn.kind), entry.amount,
                    entry.balance_after, txn.memo or "", txn.id]
 

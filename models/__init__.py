@@ -53,6 +53,7 @@ from models.service import (
     Team,
     TeamMember,
 )
+from models.session import RevokedSession
 from models.tasks import Channel, Notification, PhotoKind, Task, TaskClaim, TaskEvent, TaskPhoto, TaskStatus
 from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_name, mask_phone
 
@@ -123,6 +124,7 @@ __all__ = [
     "Redemption",
     "RedemptionCounter",
     "RedemptionStatus",
+    "RevokedSession",
     "Reward",
     "StockMovement",
     "User",

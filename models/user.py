@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.area import Area, Household
@@ -32,11 +32,23 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"), nullable=True, index=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    #: Moved on to end every page session of the person at once (sign out everywhere, disabled): a session
+    #: signed in under another version is refused.
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     #: Consent to appear (masked) on public lists: leaderboards, notices, honour rolls.
     public_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: Consent to be named (masked) in honour notices: a nomination of this person counts as consented.
+    honour_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0")
+    #: Only to tell whether the person is under 14; NULL when not recorded (adults need not give it).
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: The adult who consents for a person under 14 (PIPL art. 31) and acts for them.
+    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True, index=True)
+    #: Set when staff anonymised the person after they left: name and phone are placeholders from then on.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     household: Mapped[Household | None] = relationship(lazy="joined")
+    guardian: Mapped[User | None] = relationship(remote_side=[id], lazy="select")
     grants: Mapped[list[RoleGrant]] = relationship(
         back_populates="user", lazy="selectin", cascade="all, delete-orphan"
     )
@@ -50,7 +62,8 @@ class User(UserMixin, db.Model):
 
     @property
     def masked_phone(self) -> str:
-        return mask_phone(self.phone)
+        # An anonymised person's phone is a placeholder, not a number: nothing to show.
+        return "—" if self.anonymised_at is not None else mask_phone(self.phone)
 
     @property
     def masked_name(self) -> str:

@@ -260,3 +260,28 @@ def run_concurrently(app, work, count: int) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+_fuzz_runs: dict[str, dict] = {}
+_failed: set[str] = set()
+
+
+def pytest_runtest_logreport(report):
+    """Collects what each Schemathesis operation ran (tests/test_fuzz.py records it), from xdist workers too."""
+    if report.failed:
+        _failed.add(report.nodeid)
+    run = dict(report.user_properties).get("fuzz")
+    if run is not None:
+        _fuzz_runs[report.nodeid] = run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz run's figures: the proof the issue asks to see in CI's output."""
+    if _fuzz_runs:
+        first = next(iter(_fuzz_runs.values()))
+        terminalreporter.write_sep("=", "Schemathesis")
+        terminalreporter.write_line(
+            f"{len(_fuzz_runs)} operations, {sum(r['cases'] for r in _fuzz_runs.values())} cases run "
+            f"({sum(r['accepted'] for r in _fuzz_runs.values())} answered 2xx) "
+            f"with up to {first['examples']} generated examples each, seed {first['seed']}: "
+            f"{len(_failed & _fuzz_runs.keys())} failing operations")

@@ -291,9 +291,11 @@ def test_a_capability_plugs_its_own_section_in(town, client, monkeypatch):
 
     monkeypatch.setitem(dashboards._SECTIONS, "needs", Section("needs", "需求与办结", charts, rollup, order=50))
     result = dashboards.dashboard(town.staff, town.a, months=2, now=NOW)
-    assert [s.key for s, _charts in result.sections] == ["service", "coverage", "events", "teams", "needs"]
+    assert [s.key for s, _charts in result.sections] == ["service", "coverage", "events", "teams", "needs", "market",
+                                                         "honours"]
     assert rows(result, "needs_by_status") == [["2026-10", 7], ["2026-11", 7]]
-    figures = dashboards.rollup(town.street_staff, town.tree.street, months=1, now=NOW).sections[-1][1]
+    rolled = dashboards.rollup(town.street_staff, town.tree.street, months=1, now=NOW).sections
+    figures = next(found for section, found, _chart in rolled if section.key == "needs")
     assert figures[0].values == {town.a.id: 7, town.b.id: 7}
     db.session.commit()
     login(client, town.tree.staff_a)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask, request
 from flask_login import current_user
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -12,9 +12,11 @@ from webargs.flaskparser import FlaskParser
 from blueprints.ext import csrf
 from domain import accounts
 from domain.errors import Unauthenticated
-from models import User
+from models import ApiToken, User
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+#: Where the request's bearer token is kept once looked up.
+TOKEN_KEY = "sanzhang.api_token"  # noqa: S105 - a dictionary key, not a secret
 
 
 class ErrorDetail(Schema):
@@ -37,21 +39,37 @@ class Api(SmorestApi):
 class Parser(FlaskParser):
     #: A body or query that does not match its schema is malformed: 400, as API.md says.
     DEFAULT_VALIDATION_STATUS = 400
+    #: Query parameters follow their schema's `unknown` (RAISE): a misspelt filter is refused, never silently ignored.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
 
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = Parser()
 
 
+def bearer_token() -> ApiToken | None:
+    """The valid bearer token this request carries, else None. Looked up once per request (the rate limiter asks
+    before the view does), and kept with the request itself: an app context may outlive one request."""
+    if TOKEN_KEY not in request.environ:
+        header = request.headers.get("Authorization", "")
+        found = accounts.token_user(header[len("Bearer "):].strip()) if header.startswith("Bearer ") else None
+        request.environ[TOKEN_KEY] = found[1] if found else None
+    return request.environ[TOKEN_KEY]
+
+
+def bearer_caller() -> User | None:
+    """The person whose valid bearer token this request carries, else None."""
+    token = bearer_token()
+    return token.user if token is not None else None
+
+
 def api_user() -> User:
     """The caller: a bearer token, or for reads only, the page session. Raises Unauthenticated."""
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        found = accounts.token_user(header[len("Bearer "):].strip())
-        if found is None:
+    if request.headers.get("Authorization", "").startswith("Bearer "):
+        user = bearer_caller()
+        if user is None:
             raise Unauthenticated("invalid_token", "The token is wrong, expired or revoked.")
-        g.api_token = found[1]
-        return found[0]
+        return user
     if request.method in SAFE_METHODS and current_user.is_authenticated:
         return current_user
     raise Unauthenticated("unauthenticated", "Sign in first: send Authorization: Bearer <token>.")

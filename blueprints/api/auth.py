@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import current_app, g
+from flask import current_app
 from flask.views import MethodView
 
-from blueprints.api import Blueprint, api_user
+from blueprints.api import Blueprint, api_user, bearer_token
 from blueprints.api import serialise as ser
 from blueprints.api.schemas import LedgerPage, MeOut, PageArgs, TokenIn, TokenOut
 from blueprints.ext import limiter
@@ -38,7 +38,7 @@ class Token(MethodView):
     def delete(self):
         """Revoke the token in use."""
         api_user()
-        token = g.get("api_token")
+        token = bearer_token()
         if token is None:
             raise Unauthenticated("unauthenticated", "Send the token to revoke as Authorization: Bearer.")
         accounts.revoke_token(token)

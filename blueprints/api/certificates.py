@@ -9,6 +9,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from blueprints.api import Blueprint
+from blueprints.api.schemas import Hours
 from blueprints.ext import limiter
 from domain import certificates
 
@@ -19,7 +20,7 @@ class CertificateCheckOut(Schema):
     number = fields.String()
     valid = fields.Boolean(metadata={"description": "false once the certificate has been revoked"})
     name = fields.String(metadata={"description": "masked: the first character, then one * per character"})
-    hours = fields.Decimal(as_string=True, places=1, metadata={"description": "certified hours, e.g. \"12.5\""})
+    hours = Hours(metadata={"description": "certified hours, e.g. \"12.5\""})
     period_from = fields.Date()
     period_to = fields.Date()
     issuer = fields.String(metadata={"description": "the issuing community"})

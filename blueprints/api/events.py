@@ -7,6 +7,8 @@ from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from blueprints.api import Blueprint, api_user
+from blueprints.api.schemas import Id
+from blueprints.ext import limited
 from domain import events
 from domain.access import get_visible
 from domain.errors import Invalid
@@ -22,7 +24,7 @@ _TOKEN = fields.String(required=True, validate=validate.Length(min=1, max=512))
 class EventIn(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=100))
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in EventKind]))
-    area_id = fields.Integer(required=True)
+    area_id = Id(required=True)
     starts_at = fields.AwareDateTime(required=True)
     ends_at = fields.AwareDateTime(required=True)
     place = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -78,7 +80,7 @@ class CheckinIn(Schema):
 
 class CheckoutIn(Schema):
     token = fields.String(load_default=None, validate=validate.Length(min=1, max=512))
-    event_id = fields.Integer(load_default=None)
+    event_id = Id(load_default=None)
 
     @validates_schema
     def one_of(self, data, **_kwargs):
@@ -238,6 +240,8 @@ class Registrations(MethodView):
 
 @blp.route("/checkins")
 class Checkins(MethodView):
+    decorators = [limited("scans", "SCAN_RATE_LIMIT")]
+
     @blp.arguments(CheckinIn)
     @blp.response(201, AnswerOut)
     @blp.alt_response(200, schema=AnswerOut, description="already checked in: the first time, nothing changed")
@@ -249,6 +253,8 @@ class Checkins(MethodView):
 
 @blp.route("/checkouts")
 class Checkouts(MethodView):
+    decorators = [limited("scans", "SCAN_RATE_LIMIT")]
+
     @blp.arguments(CheckoutIn)
     @blp.response(200, AnswerOut)
     def post(self, body):
@@ -263,6 +269,8 @@ class Checkouts(MethodView):
 
 @blp.route("/events/<int:event_id>/scans")
 class Scans(MethodView):
+    decorators = [limited("scans", "SCAN_RATE_LIMIT")]
+
     @blp.arguments(ScanIn)
     @blp.response(201, AnswerOut)
     @blp.alt_response(200, schema=AnswerOut, description="already checked in (or a retried nonce): nothing changed")
@@ -275,6 +283,8 @@ class Scans(MethodView):
 
 @blp.route("/events/<int:event_id>/scans/batch")
 class ScanBatch(MethodView):
+    decorators = [limited("scans", "SCAN_RATE_LIMIT")]
+
     @blp.arguments(BatchIn)
     @blp.response(200, BatchOut)
     def post(self, body, event_id):

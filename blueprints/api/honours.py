@@ -8,8 +8,8 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints.api import Blueprint, api_user
-from blueprints.api.schemas import In, PageArgs, page_of
-from blueprints.ext import limiter
+from blueprints.api.schemas import Id, In, PageArgs, page_of
+from blueprints.ext import limited, limiter
 from domain import honours
 from domain.access import get_visible
 from domain.errors import NotFound
@@ -23,7 +23,7 @@ _NOTE = fields.String(required=True, validate=validate.Length(max=honours.NOTE_M
 
 class CampaignIn(In):
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in CampaignKind]))
-    area_id = fields.Integer(required=True, metadata={"description": "a street, community, estate or grid"})
+    area_id = Id(required=True, metadata={"description": "a street, community, estate or grid"})
     title = fields.String(load_default=None, validate=validate.Length(max=100),
                           metadata={"description": "required for custom; defaults to the kind's name"})
     description = fields.String(load_default=None, validate=validate.Length(max=2000))
@@ -86,7 +86,7 @@ class HonourAreaRef(Schema):
 
 
 class NominationIn(In):
-    nominee_id = fields.Integer(required=True)
+    nominee_id = Id(required=True)
     reason = fields.String(required=True, validate=validate.Length(max=honours.REASON_MAX))
 
 
@@ -146,7 +146,7 @@ class FlagDecisionIn(In):
 
 
 class ObjectionIn(In):
-    nomination_id = fields.Integer(required=True)
+    nomination_id = Id(required=True)
     reason = fields.String(required=True, validate=validate.Length(max=honours.REASON_MAX))
     real_name = fields.String(load_default=None, validate=validate.Length(max=50),
                               metadata={"description": "optional: when given, it must be the name the caller is "
@@ -360,7 +360,8 @@ class Nominations(MethodView):
     @blp.arguments(NominationIn)
     @blp.response(201, NominationOut)
     def post(self, body, campaign_id):
-        """Nominate someone: `pending` until they consent. 422 `nominee_not_eligible`, `phase_closed`;
+        """Nominate someone: `pending` until they consent (`confirmed` at once when their profile consents to
+        honour notices). 422 `nominee_not_eligible`, `phase_closed`;
         409 `already_nominated`."""
         user = api_user()
         campaign = honours.visible(user, campaign_id)
@@ -395,6 +396,8 @@ class Consent(MethodView):
 
 @blp.route("/nominations/<int:nomination_id>/votes")
 class Votes(MethodView):
+    decorators = [limited("votes", "VOTE_RATE_LIMIT")]
+
     @blp.response(201, VoteOut)
     def post(self, nomination_id):
         """One vote. 409 `already_voted`; 422 `no_votes_left`, `phase_closed`; 403 `own_nomination`, `not_in_scope`."""

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints.api import Blueprint, api_user
-from blueprints.api.schemas import AreaRef, In
+from blueprints.api.schemas import AreaRef, Hours, Id, In
 from domain import dashboards, export, leaderboards
 from domain.access import get_visible
 from domain.errors import NotFound
@@ -19,7 +19,8 @@ blp = Blueprint("api_insight", __name__, description="Leaderboards, dashboards a
 
 
 class LeaderboardArgs(In):
-    area_id = fields.Integer(load_default=None, metadata={"description": "default: the widest area your roles cover"})
+    area_id = Id(strict=False, load_default=None,
+                 metadata={"description": "default: the widest area your roles cover"})
     period = fields.String(load_default=None, validate=validate.Length(max=8),
                            metadata={"description": "2026-11 (a month), 2026 (a year) or all; default: this month "
                                                     "(Beijing time)"})
@@ -34,8 +35,8 @@ class LineOut(Schema):
                                                   "lists, otherwise 'a volunteer' in the caller's language"})
     named = fields.Boolean(metadata={"description": "whether `name` is the person's (masked) name"})
     value = fields.Integer(metadata={"description": "points, or minutes for metric=hours"})
-    hours = fields.Decimal(as_string=True, places=1, allow_none=True,
-                           metadata={"description": "for metric=hours: the minutes in hours, rounded down to 0.5"})
+    hours = Hours(allow_none=True,
+                  metadata={"description": "for metric=hours: the minutes in hours, rounded down to 0.5"})
     me = fields.Boolean(metadata={"description": "this line is the caller"})
 
 

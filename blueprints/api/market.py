@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from blueprints.api import Blueprint, api_user
-from blueprints.api.schemas import In, PageArgs, page_of
+from blueprints.api.schemas import Id, In, PageArgs, page_of
 from domain import market
 from domain.errors import Invalid
 from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, User, db, utcnow
@@ -34,8 +34,8 @@ class RewardIn(In):
     description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     available_from = fields.Date(load_default=None, allow_none=True)
     available_until = fields.Date(load_default=None, allow_none=True)
-    community_id = fields.Integer(load_default=None, allow_none=True,
-                                  metadata={"description": "default: the one community you run"})
+    community_id = Id(load_default=None, allow_none=True,
+                      metadata={"description": "default: the one community you run"})
 
 
 class RewardOut(Schema):
@@ -61,7 +61,7 @@ RewardPage = page_of(RewardOut)
 
 
 class RewardArgs(PageArgs):
-    community_id = fields.Integer(load_default=None, metadata={"description": "default: your community"})
+    community_id = Id(strict=False, load_default=None, metadata={"description": "default: your community"})
 
 
 class StockIn(In):
@@ -71,7 +71,7 @@ class StockIn(In):
 
 
 class RedemptionIn(In):
-    reward_id = fields.Integer(required=True)
+    reward_id = Id(required=True)
     quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=market.MAX_QUANTITY))
 
 
@@ -97,8 +97,8 @@ RedemptionPage = page_of(RedemptionOut)
 
 
 class RedemptionArgs(PageArgs):
-    community_id = fields.Integer(load_default=None,
-                                  metadata={"description": "staff: the community's redemptions; default: your own"})
+    community_id = Id(strict=False, load_default=None,
+                      metadata={"description": "staff: the community's redemptions; default: your own"})
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in RedemptionStatus]))
     pickup_code = fields.String(load_default=None, validate=validate.Length(min=1, max=32),
                                 metadata={"description": "staff at the counter: find a code"})

@@ -7,9 +7,9 @@ from flask.views import MethodView
 from blueprints.api import Blueprint, api_user
 from blueprints.api import serialise as ser
 from blueprints.api.schemas import PersonIn, PersonOut
-from domain import accounts
+from domain import privacy
 from domain.access import get_visible
-from models import Area, Household, Role, db
+from models import Area, Household, Role, User, db
 
 blp = Blueprint("api_people", __name__, description="People")
 
@@ -19,13 +19,16 @@ class People(MethodView):
     @blp.arguments(PersonIn)
     @blp.response(201, PersonOut)
     def post(self, body):
-        """Register a person; 409 `phone_taken` when the phone is already registered."""
+        """Register a person; 409 `phone_taken` when the phone is already registered; a child under 14 needs
+        `birth_date` and `guardian_id` (422 `guardian_required`, `minor_no_password`)."""
         user = api_user()
         household = (get_visible(Household, body["household_id"], user, "area.view")
                      if body["household_id"] else None)
         roles = [(Role(r["role"]), get_visible(Area, r["area_id"], user, "area.view") if r["area_id"] else None)
                  for r in body["roles"]]
-        person = accounts.create_person(user, name=body["name"], phone=body["phone"],
-                                        password=body["password"], household=household, roles=roles)
+        guardian = get_visible(User, body["guardian_id"], user, "person.view") if body["guardian_id"] else None
+        person = privacy.add_person(user, name=body["name"], phone=body["phone"], password=body["password"],
+                                    household=household, roles=roles, birth_date=body["birth_date"],
+                                    guardian=guardian)
         db.session.commit()
         return ser.person(user, person)

@@ -15,6 +15,31 @@ class In(Schema):
         unknown = RAISE
 
 
+ID_MAX = 2**31 - 1  # our id columns are 32-bit
+
+
+class Id(fields.Integer):
+    """An id a client sends; in a body a JSON integer, not a string of digits (strict). An id no row can have (0,
+    negative, beyond 32 bits, e.g. 10**20) reads as 0, which matches nothing: not found (404) like any missing id,
+    instead of an overflow in the database driver (a 500)."""
+
+    def __init__(self, *, strict: bool = True, **kwargs):
+        super().__init__(strict=strict, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        number = super()._deserialize(value, attr, data, **kwargs)
+        return number if 0 < number <= ID_MAX else 0
+
+
+class Hours(fields.Decimal):
+    """Hours as exact text with one decimal place ("12.5"), described in the OpenAPI document as the string it is
+    (apispec would call any Decimal a number)."""
+
+    def __init__(self, *, metadata: dict | None = None, **kwargs):
+        super().__init__(as_string=True, places=1, metadata={"type": "string", "pattern": r"^-?[0-9]+\.[0-9]$",
+                                                             **(metadata or {})}, **kwargs)
+
+
 class PageArgs(In):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
@@ -54,7 +79,7 @@ class PersonOut(Schema):
 
 class MeOut(PersonOut):
     balance = fields.Integer(metadata={"description": "points"})
-    hours = fields.Decimal(as_string=True, places=1, metadata={"description": "approved service hours"})
+    hours = Hours(metadata={"description": "approved service hours"})
     star_level = fields.Integer()
 
 
@@ -108,7 +133,7 @@ AreaPage = page_of(AreaOut)
 
 
 class AreaIn(In):
-    parent_id = fields.Integer(required=True, allow_none=True)
+    parent_id = Id(required=True, allow_none=True)
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
@@ -116,19 +141,23 @@ class AreaIn(In):
 
 class RoleIn(In):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    area_id = fields.Integer(required=True, allow_none=True)
+    area_id = Id(required=True, allow_none=True)
 
 
 class PersonIn(In):
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
     phone = fields.String(required=True, validate=validate.Length(min=1, max=32))
     password = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
-    household_id = fields.Integer(load_default=None, allow_none=True)
+    household_id = Id(load_default=None, allow_none=True)
     roles = fields.List(fields.Nested(RoleIn), load_default=list, validate=validate.Length(max=20))
+    birth_date = fields.Date(load_default=None, allow_none=True,
+                             metadata={"description": "needed for a child under 14, who also needs a guardian"})
+    guardian_id = Id(load_default=None, allow_none=True,
+                                 metadata={"description": "an adult already registered; 422 `guardian_required`"})
 
 
 class HeadIn(In):
-    user_id = fields.Integer(required=True)
+    user_id = Id(required=True)
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
@@ -155,11 +184,11 @@ class ServiceRecordIn(In):
     activity = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
                              metadata={"description": "activity name; defaults to the category's name"})
     recipients = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    team_id = fields.Integer(load_default=None, allow_none=True)
-    person_ids = fields.List(fields.Integer(), load_default=None, allow_none=True,
+    team_id = Id(load_default=None, allow_none=True)
+    person_ids = fields.List(Id(), load_default=None, allow_none=True,
                              validate=validate.Length(min=1, max=200),
                              metadata={"description": "whose service; default: the caller"})
-    community_id = fields.Integer(load_default=None, allow_none=True,
+    community_id = Id(load_default=None, allow_none=True,
                                   metadata={"description": "organising community; default: the team's, else yours"})
     late = fields.Boolean(load_default=False, metadata={"description": "a late entry, for staff to check"})
 
@@ -178,7 +207,7 @@ class ServiceRecordOut(Schema):
     ended_at = fields.DateTime()
     minutes = fields.Integer(metadata={"description": "computed by the server from start and end"})
     credited_minutes = fields.Integer(metadata={"description": "minutes that count, rounded down by the rules"})
-    hours = fields.Decimal(as_string=True, places=1)
+    hours = Hours()
     status = fields.String(validate=validate.OneOf(["submitted", "approved", "rejected", "revoked"]))
     late = fields.Boolean()
     points = fields.Integer(allow_none=True)

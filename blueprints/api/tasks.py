@@ -8,7 +8,8 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints.api import Blueprint, api_user
-from blueprints.api.schemas import In, PageArgs, page_of
+from blueprints.api.schemas import Id, In, PageArgs, page_of
+from blueprints.ext import limited
 from domain import notifications, photos, tasks
 from domain.errors import Invalid, NotFound
 from models import Area, Channel, Task, TaskStatus, User, db
@@ -19,7 +20,7 @@ _TEXT = validate.Length(min=1, max=tasks.TEXT_MAX)
 
 
 class NeedIn(In):
-    area_id = fields.Integer(required=True, metadata={"description": "normally the resident's unit"})
+    area_id = Id(required=True, metadata={"description": "normally the resident's unit"})
     title = fields.String(required=True, validate=validate.Length(min=1, max=tasks.TITLE_MAX))
     description = fields.String(required=True, validate=_TEXT)
     category = fields.String(required=True, validate=validate.Length(min=1, max=32),
@@ -27,7 +28,7 @@ class NeedIn(In):
     channel = fields.String(load_default=Channel.online.value, validate=validate.OneOf([c.value for c in Channel]),
                             metadata={"description": "online for one's own need; heads and staff recording for "
                                                      "someone: door_to_door, online or consultation"})
-    resident_id = fields.Integer(load_default=None, allow_none=True,
+    resident_id = Id(load_default=None, allow_none=True,
                                  metadata={"description": "recording for a resident with an account"})
     resident_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=tasks.NAME_MAX),
                                   metadata={"description": "recording for a resident without an account"})
@@ -171,6 +172,8 @@ def _done(user: User, task: Task) -> dict:
 
 @blp.route("/needs")
 class Needs(MethodView):
+    decorators = [limited("needs", "NEED_RATE_LIMIT", methods=["POST"])]
+
     @blp.arguments(NeedArgs, location="query")
     @blp.response(200, TaskPage)
     def get(self, args):

@@ -134,6 +134,7 @@ function setUp() {
       camera.forget();
     });
   });
+  root.dataset.ready = "true"; // the typed form now goes through the script (tests wait for this)
 }
 
 if (root) setUp();

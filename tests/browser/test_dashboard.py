@@ -10,9 +10,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from domain import service, teams
-from models import Area, User, db, utcnow
+from models import Area, TaskStatus, User, db, utcnow
 from tests.browser import assert_fits_the_screen
 from tests.test_dashboards import event, team_service
+from tests.test_insight_sections import campaign, honour, need, nominate, redeem, reward, vote
 from tests.test_leaderboards import earn, serve
 
 pytestmark = pytest.mark.browser
@@ -30,7 +31,8 @@ PAINTED = """() => [...document.querySelectorAll('[data-chart]')].map((box) => {
 
 @pytest.fixture
 def history(app, tree, make_user):
-    """Three months of a community's life: service approved, points, an event with check-ins, a team."""
+    """Three months of a community's life: service approved, points, an event with check-ins, a team, needs, the
+    market and an honour."""
     with app.app_context():
         staff, community = db.session.get(User, tree.staff_a.id), db.session.get(Area, tree.a.community.id)
         people = [db.session.get(User, u.id) for u in (tree.volunteer_a, tree.head_a)]
@@ -44,6 +46,14 @@ def history(app, tree, make_user):
         teams.add_member(staff, team, people[1])
         records, done = team_service(people[0], people[1:], community, team, now - timedelta(days=5), 60)
         service.approve_record(staff, records[0], now=done)
+        # A need taken on and resolved, a redemption, a campaign with a vote and a winner.
+        unit = db.session.get(Area, tree.a.unit.id)
+        need(community, unit, people[1], now - timedelta(days=6), claimed=3, resolved=20, status=TaskStatus.approved)
+        redeem(people[0], reward(community, staff, "东北大米 5kg", 60, stock=10), 1, now - timedelta(days=2))
+        held = campaign(community, staff, "社区好人", now - timedelta(days=15))
+        nomination = nominate(held, people[0], people[1], now - timedelta(days=14))
+        vote(nomination, people[1], now - timedelta(days=8))
+        honour(nomination, community, now - timedelta(days=1))
         db.session.commit()
 
 

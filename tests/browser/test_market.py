@@ -129,6 +129,7 @@ def test_the_counter_takes_a_typed_code_and_refuses_it_twice(page: Page, app, tr
         redemption_id, code = redemption.id, redemption.pickup_code
     _sign_in(page, tree.staff_a)
     page.goto(f"/market/{shelf.community}/scan")
+    expect(page.get_by_test_id("scanner")).to_have_attribute("data-ready", "true")
     answer = page.get_by_test_id("scan-answer")
     field = page.locator("input[name=pickup_code]")
     field.fill(f"{code[:4].lower()} {code[4:]}")

@@ -1,0 +1,46 @@
+-- wrk script for bench/run.py: POSTs a JSON body with its own bearer token and Idempotency-Key.
+-- Usage: wrk ... -s bench/post.lua URL -- POOL_FILE THREADS ROUND
+-- POOL_FILE holds one request per line, "token<TAB>json body"; each thread takes every THREADS-th line, so no
+-- two threads send the same one. A thread that runs out starts again ("wrapped", reported at the end).
+
+local threads = {}
+local counter = 0
+
+function setup(thread)
+   thread:set("id", counter)
+   counter = counter + 1
+   table.insert(threads, thread)
+end
+
+function init(args)
+   pool, index, wrapped, round = {}, 0, 0, args[3]
+   local every, n = tonumber(args[2]), 0
+   for line in io.lines(args[1]) do
+      if n % every == id then
+         local token, body = line:match("([^\t]*)\t(.*)")
+         table.insert(pool, { token, body })
+      end
+      n = n + 1
+   end
+end
+
+function request()
+   index = index + 1
+   if index > #pool then
+      index, wrapped = 1, wrapped + 1
+   end
+   local item = pool[index]
+   return wrk.format("POST", nil, {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. item[1],
+      ["Idempotency-Key"] = string.format("b%s-%d-%d-%d", round, id, wrapped, index),
+   }, item[2])
+end
+
+function done(summary, latency, requests)
+   local total = 0
+   for _, thread in ipairs(threads) do
+      total = total + (thread:get("wrapped") or 0)
+   end
+   io.write(string.format("wrapped %d\n", total))
+end

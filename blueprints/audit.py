@@ -1,0 +1,92 @@
+"""The audit trail page: staff read the decisions taken in their community (a street's staff: its communities)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField, SelectChoice, SelectField, StringField
+from wtforms.validators import Length, Optional
+
+from blueprints.forms import page_arg
+from domain import audit
+from domain.access import MANAGERS, get_visible, is_admin
+from domain.errors import NotFound
+from domain.tasks import page_of
+from models import Area, AuditEvent, db
+
+bp = Blueprint("audit", __name__)
+
+PER_PAGE = 50
+
+#: object type → (endpoint, its argument, where the value comes from: the object's id or a key of after/before).
+OBJECT_PAGES = {
+    "user": ("people.show", "person_id", "id"),
+    "area": ("org.area", "area_id", "id"),
+    "task": ("tasks.show", "task_id", "id"),
+    "event": ("events.show", "event_id", "id"),
+    "attendance": ("events.show", "event_id", "event_id"),
+    "reward": ("market.reward", "reward_id", "id"),
+    "redemption": ("market.redemption", "redemption_id", "id"),
+    "team": ("teams.show", "team_id", "id"),
+    "campaign": ("honours.show", "campaign_id", "id"),
+    "nomination": ("honours.nomination", "nomination_id", "id"),
+    "honour": ("honours.verify", "number", "number"),
+    "certificate": ("certificates.verify", "number", "number"),
+}
+
+
+class TrailFilter(FlaskForm):
+    class Meta:
+        csrf = False
+
+    action = SelectField(_l("Action"), validators=[Optional()], validate_choice=False)
+    actor = StringField(_l("Who (name or phone)"), validators=[Optional(), Length(max=50)])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("To"), validators=[Optional()])
+
+
+def object_url(event: AuditEvent) -> str | None:
+    """The page of the audited object, where it has one; the page itself still checks who may see it."""
+    page = OBJECT_PAGES.get(event.object_type)
+    if page is None:
+        return None
+    endpoint, argument, source = page
+    value = event.object_id if source == "id" else {**(event.before or {}), **(event.after or {})}.get(source)
+    return url_for(endpoint, **{argument: value}) if value is not None else None
+
+
+def _managed_areas() -> list[Area]:
+    if is_admin(current_user):
+        return list(db.session.scalars(select(Area).where(Area.parent_id.is_(None)).order_by(Area.name)))
+    return [g.area for g in current_user.grants if g.role in MANAGERS and g.area is not None]
+
+
+@bp.route("/audit")
+@login_required
+def index():
+    """The trail of the one area the staff member manages, or a choice between several."""
+    areas = _managed_areas()
+    if not areas:
+        raise NotFound("not_found", _("Not found."))
+    if len(areas) == 1:
+        return redirect(url_for("audit.trail", area_id=areas[0].id))
+    return render_template("audit/choose.html", areas=areas)
+
+
+@bp.route("/areas/<int:area_id>/audit")
+@login_required
+def trail(area_id: int):
+    area = get_visible(Area, area_id, current_user, "area.manage")
+    form = TrailFilter(request.args)
+    form.action.choices = [SelectChoice("", _("All actions"))] + [
+        SelectChoice(a, audit.action_name(a)) for a in audit.actions_in(area)]
+    form.validate()
+    page = page_arg()
+    events, total = page_of(audit.trail(area, action=form.action.data or None, actor=form.actor.data,
+                                        day_from=form.since.data, day_to=form.until.data), page, PER_PAGE)
+    return render_template("audit/trail.html", area=area, form=form, events=events, total=total, page=page,
+                           per_page=PER_PAGE, object_url=object_url, action_name=audit.action_name)
