@@ -22,6 +22,17 @@ bp = Blueprint("audit", __name__)
 
 PER_PAGE = 50
 
+#: What each kind of audited object is called on the page (the table's name otherwise).
+OBJECT_NAMES = {
+    "user": _l("Person"), "area": _l("Area"), "household": _l("Household"), "headpost": _l("Head post"),
+    "task": _l("Need"), "event": _l("Event"), "attendance": _l("Attendance"), "reward": _l("Reward"),
+    "redemption": _l("Redemption"), "stockmovement": _l("Stock movement"), "team": _l("Team"),
+    "teammember": _l("Team member"), "servicerecord": _l("Service record"), "transaction": _l("Points transaction"),
+    "campaign": _l("Campaign"), "nomination": _l("Nomination"), "objection": _l("Objection"),
+    "voteflag": _l("Flagged votes"), "honour": _l("Honour"), "certificate": _l("Certificate"),
+    "pointsrule": _l("Points rule"), "category": _l("Category"),
+}
+
 #: object type → (endpoint, its argument, where the value comes from: the object's id or a key of after/before).
 OBJECT_PAGES = {
     "user": ("people.show", "person_id", "id"),
@@ -47,6 +58,12 @@ class TrailFilter(FlaskForm):
     actor = StringField(_l("Who (name or phone)"), validators=[Optional(), Length(max=50)])
     since = DateField(_l("From"), validators=[Optional()])
     until = DateField(_l("To"), validators=[Optional()])
+
+
+def object_name(event: AuditEvent) -> str:
+    """The kind of object and its number, e.g. 服务记录 #130."""
+    kind = str(OBJECT_NAMES.get(event.object_type, event.object_type))
+    return f"{kind} #{event.object_id}" if event.object_id is not None else kind
 
 
 def object_url(event: AuditEvent) -> str | None:
@@ -89,4 +106,5 @@ def trail(area_id: int):
     events, total = page_of(audit.trail(area, action=form.action.data or None, actor=form.actor.data,
                                         day_from=form.since.data, day_to=form.until.data), page, PER_PAGE)
     return render_template("audit/trail.html", area=area, form=form, events=events, total=total, page=page,
-                           per_page=PER_PAGE, object_url=object_url, action_name=audit.action_name)
+                           per_page=PER_PAGE, object_url=object_url, object_name=object_name,
+                           action_name=audit.action_name)

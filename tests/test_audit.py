@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from blueprints.audit import object_url
+from blueprints.audit import object_name, object_url
 from domain import accounts, audit, certificates, events, honours, ledger, market, org, privacy, service, tasks
 from models import AppendOnlyError, Area, AuditEvent, Objection, Phase, Task, TxnKind, User, db, utcnow
 from tests.conftest import login
@@ -269,3 +269,10 @@ def test_objects_link_to_their_pages_where_they_have_one(app):
         assert object_url(AuditEvent(object_type="certificate", object_id=2, before={"number": "ZM1"})) == \
             "/certificates/ZM1"
         assert object_url(AuditEvent(object_type="transaction", object_id=1)) is None
+
+
+def test_objects_are_named_in_the_pages_language(app):
+    with app.test_request_context():
+        assert object_name(AuditEvent(object_type="servicerecord", object_id=130)) == "服务记录 #130"
+        assert object_name(AuditEvent(object_type="area", object_id=None)) == "区域"
+        assert object_name(AuditEvent(object_type="somethingnew", object_id=1)) == "somethingnew #1"
