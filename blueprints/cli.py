@@ -12,8 +12,24 @@ from models import Campaign, db
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
-users = AppGroup("users", help="Manage user accounts.")
-bp.cli.add_command(users)
+
+def _group(name: str, help: str) -> AppGroup:
+    group = AppGroup(name, help=help)
+    bp.cli.add_command(group)
+    return group
+
+
+def _in_batches(job) -> int:
+    """Runs a job that works a batch at a time (returning how many it did) until nothing is left, committing each
+    batch; returns the total."""
+    total = 0
+    while done := job():
+        db.session.commit()
+        total += done
+    return total
+
+
+users = _group("users", "Manage user accounts.")
 
 
 @users.command("create-admin")
@@ -50,20 +66,14 @@ def _report(what: str, problems: list, verified: str) -> None:
     click.echo(verified)
 
 
-points = AppGroup("points", help="Points jobs.")
-bp.cli.add_command(points)
-ledger_group = AppGroup("ledger", help="The points ledger.")
-bp.cli.add_command(ledger_group)
+points = _group("points", "Points jobs.")
+ledger_group = _group("ledger", "The points ledger.")
 
 
 @points.command("expire")
 def expire_points():
     """Expire points past their date (31 Dec of the year after they were earned). Safe to run again."""
-    total = 0
-    while posted := ledger.expire_points():
-        db.session.commit()
-        total += posted
-    click.echo(f"{total} expiry transaction(s) posted.")
+    click.echo(f"{_in_batches(ledger.expire_points)} expiry transaction(s) posted.")
 
 
 @ledger_group.command("verify")
@@ -73,8 +83,7 @@ def verify_ledger():
             "entries, no person below zero, lots cover balances, monthly totals match.")
 
 
-events_group = AppGroup("events", help="Events and check-in jobs.")
-bp.cli.add_command(events_group)
+events_group = _group("events", "Events and check-in jobs.")
 
 
 @events_group.command("close")
@@ -86,8 +95,7 @@ def close_events():
     click.echo(f"{closed} event(s) closed, {attendances} attendance(s) turned into service records.")
 
 
-tasks_group = AppGroup("tasks", help="Needs and tasks jobs.")
-bp.cli.add_command(tasks_group)
+tasks_group = _group("tasks", "Needs and tasks jobs.")
 
 
 @tasks_group.command("escalate")
@@ -99,18 +107,13 @@ def escalate_tasks():
     click.echo(f"{moved} need(s) moved up, {moves} move(s) in all.")
 
 
-market_group = AppGroup("market", help="Points market jobs.")
-bp.cli.add_command(market_group)
+market_group = _group("market", "Points market jobs.")
 
 
 @market_group.command("expire")
 def expire_redemptions():
     """Expire reservations not picked up in time: points refunded and stock returned, once. Safe to run again."""
-    total = 0
-    while expired := market.expire_due():
-        db.session.commit()
-        total += expired
-    click.echo(f"{total} redemption(s) expired and refunded.")
+    click.echo(f"{_in_batches(market.expire_due)} redemption(s) expired and refunded.")
 
 
 @market_group.command("verify")
@@ -120,8 +123,7 @@ def verify_market():
             "counters match, each redemption debited once and refunded only when cancelled or expired.")
 
 
-campaigns_group = AppGroup("campaigns", help="Honour campaign jobs.")
-bp.cli.add_command(campaigns_group)
+campaigns_group = _group("campaigns", "Honour campaign jobs.")
 
 
 @campaigns_group.command("advance")
@@ -144,8 +146,7 @@ def verify_campaigns():
             "votes than allowed, every honour with points has its transaction.")
 
 
-leaderboards_group = AppGroup("leaderboards", help="Leaderboard jobs.")
-bp.cli.add_command(leaderboards_group)
+leaderboards_group = _group("leaderboards", "Leaderboard jobs.")
 
 
 @leaderboards_group.command("snapshot")

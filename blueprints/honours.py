@@ -398,10 +398,7 @@ def decide(nomination_id: int):
 @bp.route("/flags/<int:flag_id>/decide", methods=["POST"])
 @login_required
 def decide_flag(flag_id: int):
-    flag = honours.load(VoteFlag, flag_id)
-    if flag is None:
-        raise NotFound("not_found", _("Not found."))
-    honours.managed(current_user, flag.campaign_id)
+    flag = honours.managed_row(current_user, VoteFlag, flag_id)
     form = NoteForm()
     discount = request.form.get("discount") == "1"
     _post(form, lambda: honours.decide_flag(current_user, flag, discount=discount, note=form.note.data),
@@ -412,10 +409,7 @@ def decide_flag(flag_id: int):
 @bp.route("/objections/<int:objection_id>/handle", methods=["POST"])
 @login_required
 def handle(objection_id: int):
-    objection = honours.load(Objection, objection_id)
-    if objection is None:
-        raise NotFound("not_found", _("Not found."))
-    honours.managed(current_user, objection.campaign_id)
+    objection = honours.managed_row(current_user, Objection, objection_id)
     form = NoteForm()
     upheld = request.form.get("upheld") == "1"
     _post(form, lambda: honours.handle_objection(current_user, objection, upheld=upheld, note=form.note.data),

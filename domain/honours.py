@@ -57,6 +57,7 @@ from models import (
     TxnKind,
     User,
     db,
+    load,
     mask_name,
     utcnow,
 )
@@ -113,16 +114,6 @@ notifications.register("honours.awarded", _l("Congratulations: you have been hon
 
 # --- who is who -------------------------------------------------------------------------------------------------
 
-#: Ids are 32-bit integers: a larger one, typed into a URL or a body, is simply not there (PostgreSQL would refuse
-#: to compare it rather than find nothing).
-MAX_ID = 2**31 - 1
-
-
-def load(model, ident):
-    """The row with this id, or None, whatever number was sent."""
-    return db.session.get(model, ident) if isinstance(ident, int) and 0 < ident <= MAX_ID else None
-
-
 def lives_in(person: User | None, area: Area) -> bool:
     """One of the area's residents: a household under it, or a resident's role (resident, volunteer, head, team
     leader) on an area under it. Staff roles make nobody a resident."""
@@ -156,6 +147,16 @@ def managed(user: User, campaign_id: int) -> Campaign:
     campaign = visible(user, campaign_id)
     _require_manager(user, campaign)
     return campaign
+
+
+def managed_row(user: User, model, ident):
+    """A campaign's flag or objection that the user runs the campaign of. Raises NotFound (missing or out of reach),
+    Forbidden(not_staff) as `managed` does."""
+    row = load(model, ident)
+    if row is None:
+        raise NotFound("not_found", _l("Not found."))
+    managed(user, row.campaign_id)
+    return row
 
 
 def _require_manager(user: User, campaign: Campaign) -> None:

@@ -19,7 +19,7 @@ from werkzeug.routing import BuildError
 
 from domain import ledger
 from domain.errors import NotFound
-from models import Notification, User, db, utcnow
+from models import Notification, User, db, load, utcnow
 
 #: kind → message with %(name)s placeholders filled from the notification's params.
 MESSAGES: dict[str, object] = {}
@@ -86,7 +86,7 @@ def mark_read(user: User, notification_id: int | None = None, *, now: datetime |
         db.session.execute(update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
                            .values(read_at=now).execution_options(synchronize_session=False))
         return None
-    found = db.session.get(Notification, notification_id) if 0 < notification_id < 2**31 else None
+    found = load(Notification, notification_id)
     if found is None or found.user_id != user.id:
         raise NotFound("not_found", _l("Not found."))
     db.session.execute(update(Notification).where(Notification.id == found.id, Notification.read_at.is_(None))

@@ -31,7 +31,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from domain import audit, categories, ledger, notifications, org, photos, reports, rules
 from domain.access import MANAGERS, can, scope_clause
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from models import Area, HeadPost, Level, Role, RoleGrant, TxnKind, User, db, utcnow
+from models import Area, HeadPost, Level, Role, RoleGrant, TxnKind, User, db, load, utcnow
 from models.service import MemberStatus, Team, TeamMember
 from models.tasks import Channel, PhotoKind, Task, TaskClaim, TaskEvent, TaskPhoto, TaskStatus
 
@@ -148,18 +148,6 @@ def can_see(user: User, task: Task) -> bool:
 
 def is_manager(user: User, task: Task) -> bool:
     return can(user, "area.manage", task.area)
-
-
-#: Ids are 32-bit integers on PostgreSQL: a larger number in a URL or a body names nothing (and must not reach
-#: the database, which would refuse it with an error rather than an empty answer).
-MAX_ID = 2**31 - 1
-
-
-def load(model, ident):
-    """The row with this id, or None (also for ids no row can have)."""
-    if not isinstance(ident, int) or isinstance(ident, bool) or not 0 < ident <= MAX_ID:
-        return None
-    return db.session.get(model, ident)
 
 
 def visible(user: User, task_id: int) -> Task:

@@ -2,7 +2,7 @@
 
 from models.area import ALLOWED_PARENTS, HEAD_TIERS, Area, Household, Level
 from models.audit import AuditEvent
-from models.base import db, utcnow
+from models.base import MAX_ID, db, load, utcnow
 from models.events import Attendance, CheckMethod, Event, EventKind, PointsMode, Registration, ScanNonce
 from models.honours import (
     Ballot,
@@ -60,6 +60,7 @@ from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_name, ma
 __all__ = [
     "ALLOWED_PARENTS",
     "HEAD_TIERS",
+    "MAX_ID",
     "Account",
     "AccountKind",
     "ApiToken",
@@ -129,6 +130,7 @@ __all__ = [
     "StockMovement",
     "User",
     "db",
+    "load",
     "mask_name",
     "mask_phone",
     "utcnow",

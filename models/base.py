@@ -24,6 +24,20 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
+#: Ids are 32-bit integers on PostgreSQL: a larger number names nothing, and must not reach the database (which
+#: refuses it with an error rather than an empty answer). Routes (app.IdConverter), API bodies (schemas.Id) and
+#: `load` all stop at it.
+MAX_ID = 2**31 - 1
+
+
+def load(model, ident):
+    """The row of `model` with this id, or None, whatever was sent: also for a number no row can have (0,
+    negative, beyond 32 bits) and for anything that is not a whole number."""
+    if not isinstance(ident, int) or isinstance(ident, bool) or not 0 < ident <= MAX_ID:
+        return None
+    return db.session.get(model, ident)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

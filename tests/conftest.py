@@ -6,9 +6,12 @@ worker gets its own database, migrated with the project's real Alembic migration
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
+import shutil
+import tempfile
 from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
 
@@ -65,10 +68,15 @@ def backend_url(request, tmp_path_factory):
             yield url
 
 
+#: Photos the tests upload go to a folder of this run's own, removed at its end, never to instance/uploads.
+UPLOADS = tempfile.mkdtemp(prefix="sanzhang-test-uploads-")
+atexit.register(shutil.rmtree, UPLOADS, ignore_errors=True)
+
+
 def make_app(url: str, **overrides):
     """A test app on the database at `url`, with config overrides (e.g. rate limits on)."""
     settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
-    return create_app({**settings, "SQLALCHEMY_DATABASE_URI": url, **overrides})
+    return create_app({**settings, "SQLALCHEMY_DATABASE_URI": url, "UPLOAD_FOLDER": UPLOADS, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +110,7 @@ def _wipe() -> None:
 @pytest.fixture
 def app(session_app):
     yield session_app
+    session_app.config["UPLOAD_FOLDER"] = UPLOADS  # a test that pointed it elsewhere leaves no trace
     with session_app.app_context():
         db.session.rollback()
         _wipe()

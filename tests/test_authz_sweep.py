@@ -71,7 +71,7 @@ from models import (
     db,
     utcnow,
 )
-from tests.conftest import PASSWORD, _wipe, login, token_for
+from tests.conftest import PASSWORD, UPLOADS, _wipe, login, token_for
 
 # --- the world: a street with two sibling communities, people of every role, one object of each kind -----------
 
@@ -879,7 +879,7 @@ def world(session_app, tmp_path_factory):
         db.session.rollback()
         _wipe()
         db.session.remove()
-    session_app.config.pop("UPLOAD_FOLDER")
+    session_app.config["UPLOAD_FOLDER"] = UPLOADS
 
 
 def rules_for(endpoint: str) -> tuple[Rule, ...]:

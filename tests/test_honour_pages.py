@@ -30,7 +30,7 @@ from models import (
     db,
     utcnow,
 )
-from tests.conftest import login
+from tests.conftest import UPLOADS, login
 
 #: When each phase began, counted back from now, so that the campaign is in that phase at the real time.
 STARTS = {Phase.nomination: timedelta(minutes=30), Phase.voting: timedelta(days=7, minutes=30),
@@ -84,7 +84,7 @@ def uploads(app, tmp_path):
     """Photos go to a folder of the test's own."""
     app.config["UPLOAD_FOLDER"] = str(tmp_path)
     yield tmp_path
-    app.config.pop("UPLOAD_FOLDER")
+    app.config["UPLOAD_FOLDER"] = UPLOADS
 
 
 @pytest.fixture

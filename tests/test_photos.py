@@ -11,6 +11,7 @@ from PIL import Image
 
 from domain import photos
 from domain.errors import DomainError, NotFound
+from tests.conftest import UPLOADS
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def uploads(app, tmp_path):
     app.config["UPLOAD_FOLDER"] = str(tmp_path)
     with app.test_request_context():
         yield tmp_path
-    app.config.pop("UPLOAD_FOLDER")
+    app.config["UPLOAD_FOLDER"] = UPLOADS
 
 
 def jpeg(size=(640, 480), **save) -> BytesIO:

@@ -438,10 +438,7 @@ class FlagDecision(MethodView):
     def post(self, body, flag_id):
         """Staff keep the flagged votes or discount them, with a note. 409 `already_decided`."""
         user = api_user()
-        flag = honours.load(VoteFlag, flag_id)
-        if flag is None:
-            raise NotFound("not_found", "Not found.")
-        honours.managed(user, flag.campaign_id)
+        flag = honours.managed_row(user, VoteFlag, flag_id)
         flag = honours.decide_flag(user, flag, discount=body["discount"], note=body["note"])
         db.session.commit()
         return flag_dict(flag)
@@ -475,10 +472,7 @@ class Handling(MethodView):
     def post(self, body, objection_id):
         """Staff record how an objection was handled; upheld takes the nominee off the list. 409 `already_handled`."""
         user = api_user()
-        objection = honours.load(Objection, objection_id)
-        if objection is None:
-            raise NotFound("not_found", "Not found.")
-        honours.managed(user, objection.campaign_id)
+        objection = honours.managed_row(user, Objection, objection_id)
         objection = honours.handle_objection(user, objection, upheld=body["upheld"], note=body["note"])
         db.session.commit()
         return objection_dict(objection)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from models import Level, Role
+from models import MAX_ID, Level, Role
 
 LEVELS = [level.value for level in Level]
 ROLES = [role.value for role in Role]
@@ -15,7 +15,6 @@ class In(Schema):
         unknown = RAISE
 
 
-ID_MAX = 2**31 - 1  # our id columns are 32-bit
 
 
 class Id(fields.Integer):
@@ -28,7 +27,7 @@ class Id(fields.Integer):
 
     def _deserialize(self, value, attr, data, **kwargs):
         number = super()._deserialize(value, attr, data, **kwargs)
-        return number if 0 < number <= ID_MAX else 0
+        return number if 0 < number <= MAX_ID else 0
 
 
 class Hours(fields.Decimal):

@@ -12,9 +12,11 @@ import re
 import threading
 
 import pytest
+from playwright.sync_api import Page
 
 from models import db
 from tests.browser import CHROMIUM, DEVICES, launch_chromium, serve
+from tests.browser.camera import launch_with_camera, write_y4m
 from tests.conftest import PASSWORD, make_app
 
 #: Playwright waits this long (ms) for an element or a navigation before a test fails.
@@ -96,3 +98,24 @@ def sign_in(page):
         return page
 
     return sign_in_as
+
+
+@pytest.fixture
+def camera(browser, live_server, tmp_path):
+    """Opens a phone-sized page in a Chromium whose camera shows `text` as a QR code, camera allowed for the
+    live server's exact origin. The video file is written just before the launch: a personal code lives 60 s."""
+    launched = []
+
+    def open_page(text: str) -> Page:
+        chromium = launch_with_camera(browser.browser_type, write_y4m(tmp_path / "qr.y4m", text))
+        launched.append(chromium)
+        context = chromium.new_context(base_url=live_server, locale="zh-CN", **DEVICES["phone"])
+        context.set_default_timeout(TIMEOUT_MS)
+        context.grant_permissions(["camera"], origin=live_server)
+        return context.new_page()
+
+    yield open_page
+    for chromium in launched:
+        for context in chromium.contexts:
+            context.close()
+        chromium.close()

@@ -14,9 +14,7 @@ from sqlalchemy import select
 
 from domain import events
 from models import Area, Attendance, CheckMethod, Event, User, db, utcnow
-from tests.browser import DEVICES, assert_fits_the_screen, image_width
-from tests.browser.camera import launch_with_camera, write_y4m
-from tests.browser.conftest import TIMEOUT_MS
+from tests.browser import assert_fits_the_screen, image_width
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -36,27 +34,6 @@ def running_event(app, tree) -> SimpleNamespace:
                              starts_at=now - timedelta(minutes=10), ends_at=now + timedelta(hours=1)))
         db.session.commit()
         return SimpleNamespace(id=event.id, title=event.title)
-
-
-@pytest.fixture
-def camera(browser, live_server, tmp_path):
-    """Opens a phone-sized page in a Chromium whose camera shows `text` as a QR code, camera allowed for the
-    live server's exact origin. The video file is written just before the launch: a personal code lives 60 s."""
-    launched = []
-
-    def open_page(text: str) -> Page:
-        chromium = launch_with_camera(browser.browser_type, write_y4m(tmp_path / "qr.y4m", text))
-        launched.append(chromium)
-        context = chromium.new_context(base_url=live_server, locale="zh-CN", **DEVICES["phone"])
-        context.set_default_timeout(TIMEOUT_MS)
-        context.grant_permissions(["camera"], origin=live_server)
-        return context.new_page()
-
-    yield open_page
-    for chromium in launched:
-        for context in chromium.contexts:
-            context.close()
-        chromium.close()
 
 
 def _sign_in(page: Page, user) -> None:

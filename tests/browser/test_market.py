@@ -12,9 +12,7 @@ from playwright.sync_api import Page, expect
 
 from domain import ledger, market
 from models import Area, Redemption, RedemptionStatus, Reward, TxnKind, User, db
-from tests.browser import DEVICES, assert_fits_the_screen, image_width
-from tests.browser.camera import launch_with_camera, write_y4m
-from tests.browser.conftest import TIMEOUT_MS
+from tests.browser import assert_fits_the_screen, image_width
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -70,27 +68,6 @@ def _redeem_on_the_phone(page: Page, tree, shelf) -> tuple[int, str]:
     code = page.get_by_test_id("pickup-code").get_attribute("data-code")
     assert re.fullmatch(r"[23456789A-HJ-NP-Z]{8}", code)
     return int(page.url.rstrip("/").rsplit("/", 1)[1]), code
-
-
-@pytest.fixture
-def camera(browser, live_server, tmp_path):
-    """Opens a phone-sized page in a Chromium whose camera shows `text` as a QR code, camera allowed for the
-    live server's exact origin."""
-    launched = []
-
-    def open_page(text: str) -> Page:
-        chromium = launch_with_camera(browser.browser_type, write_y4m(tmp_path / "qr.y4m", text))
-        launched.append(chromium)
-        context = chromium.new_context(base_url=live_server, locale="zh-CN", **DEVICES["phone"])
-        context.set_default_timeout(TIMEOUT_MS)
-        context.grant_permissions(["camera"], origin=live_server)
-        return context.new_page()
-
-    yield open_page
-    for chromium in launched:
-        for context in chromium.contexts:
-            context.close()
-        chromium.close()
 
 
 @pytest.mark.parametrize("device", ["phone"])
