@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import os
-from contextvars import ContextVar
 from pathlib import Path
 
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside debug, see create_app
-
-#: True inside requests that only read: SQLite then opens a deferred transaction instead of
-#: taking the write lock up front.
-read_only_request: ContextVar[bool] = ContextVar("read_only_request", default=False)
-
 
 def database_url(raw: str | None) -> str | None:
     """DATABASE_URL as given by operators ('postgresql://...') mapped to the psycopg 3 driver."""
@@ -45,7 +38,9 @@ class Config:
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL") or "memory://"
-    RATELIMIT_HEADERS_ENABLED = True
+    #: No X-RateLimit-* headers on every answer: they cost two more Redis round trips per limited request (a
+    #: third of a check-in's time, py-spy). A refusal still says when to come back (429 with Retry-After).
+    RATELIMIT_HEADERS_ENABLED = False
     LOGIN_RATE_LIMIT = "10 per minute"
     #: Per person (else per address), shared by the page and API routes of each kind. Generous for real use: a
     #: staff member scans a queue of 100 volunteers in about 3 minutes; a script flooding codes is stopped.
@@ -97,24 +92,6 @@ def _instance_secret(app: Flask) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-def _tune_sqlite(engine) -> None:
-    """WAL, foreign keys, a busy timeout, durable commits, and BEGIN IMMEDIATE for writers."""
-
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None  # the driver must not issue its own BEGIN
-        cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=FULL"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def on_begin(connection):
-        # A deferred transaction that has read and then writes fails at once with "database is
-        # locked" when another writer is active; taking the lock up front makes writers queue.
-        connection.exec_driver_sql("BEGIN" if read_only_request.get() else "BEGIN IMMEDIATE")
-
-
 def create_app(config: type[Config] | dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.url_map.converters["int"] = IdConverter
@@ -126,6 +103,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'sanzhang.db'}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from models import sqlite
+
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = sqlite.engine_options(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     if app.config["SECRET_KEY"] == DEV_SECRET:
         app.config["SECRET_KEY"] = _instance_secret(app) or DEV_SECRET
     if app.config["SECRET_KEY"] == DEV_SECRET and not (app.debug or app.testing):
@@ -145,12 +126,13 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     from blueprints import auth as auth_pages
     from blueprints.ext import babel, csrf, limiter, login_manager, migrate, select_locale
-    from models import db
+    from models import db, sqlite
+    from models.base import read_only
 
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            _tune_sqlite(db.engine)
+            sqlite.tune(db.engine, read_only)
     migrate.init_app(app, db, render_as_batch=True,
                      directory=str(Path(__file__).resolve().parent / "migrations"))
     csrf.init_app(app)
@@ -165,11 +147,11 @@ def _init_extensions(app: Flask) -> None:
 
     @app.before_request
     def mark_read_only():
-        read_only_request.set(request.method in ("GET", "HEAD", "OPTIONS"))
+        read_only.set(request.method in ("GET", "HEAD", "OPTIONS"))
 
     @app.teardown_request
     def unmark_read_only(_exc):
-        read_only_request.set(False)
+        read_only.set(False)
 
 
 def _register_blueprints(app: Flask) -> None:

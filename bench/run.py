@@ -11,7 +11,13 @@ measures interleaved round by round, so the machine's noise falls on every measu
   me, board, dash     GET /api/v1/me, /api/v1/leaderboards (a community, this month), /api/v1/areas/<id>/dashboard,
                       at the community scale and at the asked one (the same community in both: bench/city.py)
   roster import       20,000 rows through domain.roster vs the same people bulk-loaded (COPY / executemany)
+  export              the events register (台账) of 200,000 attendances vs of 2,000, downloaded over HTTP as staff
+                      download it: time, and the serving worker's peak resident memory
   rss                 resident memory of each warmed worker
+
+Rate limits are counted in Redis, as in production (--redis-url, default redis://127.0.0.1:6379/14, a database
+the tests leave alone; emptied before each backend's run); when it cannot be reached the run goes on with each
+worker counting in its own memory, and says so.
 
 It prints a table and writes bench/results/<scale>-<time>.json; the last line sums up the ratios.
 
@@ -36,10 +42,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -70,6 +78,8 @@ SECRET = "bench-" + secrets.token_hex(16)
 WORKERS = 4
 #: Events opened for each round of check-ins: every (person, event) pair is checked in once.
 EVENTS_PER_ROUND = 20
+#: The register rows the big export is compared with (the issue's 2,000).
+EXPORT_SMALL_ROWS = 2_000
 
 
 # --- the database's side --------------------------------------------------------------------------------------
@@ -147,19 +157,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def rate_limit_storage(redis_url: str | None) -> str | None:
+    """`redis_url` emptied (only that database), for the servers to keep their rate-limit counters in as production
+    does; None when no URL is given or Redis cannot be reached (with a warning): each worker then counts alone."""
+    if not redis_url:
+        return None
+    import redis  # Flask-Limiter's Redis storage brings it
+
+    try:
+        with redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5) as client:
+            client.flushdb()
+    except (redis.RedisError, ValueError) as error:
+        print(f"WARNING: Redis at {redis_url} is not reachable ({error}): rate limits are counted in each worker's "
+              "memory, not shared as in production", file=sys.stderr, flush=True)
+        return None
+    return redis_url
+
+
 @contextmanager
-def server(url: str):
-    """gunicorn as `make serve` runs it (4 sync workers), on 127.0.0.1, with the bench endpoints on."""
+def server(url: str, redis_url: str | None, workers: int = WORKERS):
+    """gunicorn as `make serve` runs it (sync workers, 4 unless told), on 127.0.0.1, with the bench endpoints on;
+    rate limits counted in `redis_url` (as production counts them across processes), else in each worker's memory."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET, "BENCH_ENDPOINTS": "1"}
-    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    else:
+        env.pop("REDIS_URL", None)
     process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "--no-control-socket", "--workers", str(WORKERS),
+        [str(ROOT / ".venv/bin/gunicorn"), "--no-control-socket", "--workers", str(workers),
          "--bind", f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_workers(base, process)
+        _wait_for_workers(base, process, workers)
         yield base, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
@@ -177,17 +208,17 @@ def _hello(base: str) -> str | None:
         return None
 
 
-def _wait_for_workers(base: str, process: subprocess.Popen, limit: float = 180) -> None:
+def _wait_for_workers(base: str, process: subprocess.Popen, workers: int, limit: float = 180) -> None:
     """Until every worker has booted and answered (on a busy machine booting takes a while)."""
     seen: set[str] = set()
     deadline = time.monotonic() + limit
-    with ThreadPoolExecutor(2 * WORKERS) as pool:
-        while len(seen) < WORKERS:
+    with ThreadPoolExecutor(2 * workers) as pool:
+        while len(seen) < workers:
             if process.poll() is not None:
                 raise RuntimeError(f"gunicorn stopped: {process.stderr.read()[-2000:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(seen)} of {WORKERS} workers answered in {limit} s")
-            seen.update(pid for pid in pool.map(_hello, [base] * 2 * WORKERS) if pid)
+                raise RuntimeError(f"only {len(seen)} of {workers} workers answered in {limit} s")
+            seen.update(pid for pid in pool.map(_hello, [base] * 2 * workers) if pid)
             time.sleep(0.2)
 
 
@@ -203,14 +234,24 @@ def drain(base: str, limit: float = 60) -> None:
                 return
 
 
+def workers_of(master: int) -> list[int]:
+    """The gunicorn workers: the master's children."""
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory now (VmRSS), or its peak (VmHWM) since it started or `reset_peak`."""
+    return int(re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
+
+
+def reset_peak(pid: int) -> None:
+    """Start the process's VmHWM again from its current resident memory (Linux)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def worker_rss_mb(master: int) -> list[float]:
-    """VmRSS of each gunicorn worker (the master's children)."""
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    sizes = []
-    for pid in children:
-        status = Path(f"/proc/{pid}/status").read_text()
-        sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
-    return sizes
+    """VmRSS of each gunicorn worker."""
+    return [memory_mb(pid) for pid in workers_of(master)]
 
 
 def _ms(text: str) -> float:
@@ -262,7 +303,8 @@ def median_of(runs: list[dict]) -> dict:
         "errors": sum(r["errors"] for r in runs), "wrapped": sum(r["wrapped"] for r in runs), "rounds": len(runs)}
 
 
-def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds: int) -> dict[str, dict]:
+def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds: int,
+            redis_url: str | None) -> dict[str, dict]:
     """Every measure of every database (scale name -> what city.built yielded), each served by its own gunicorn,
     all of them running at once and measured round by round in turn (writes on `writes_on` only); medians per
     measure, worker RSS at the end."""
@@ -274,7 +316,7 @@ def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds:
             community = built["first_community_id"]
             fixtures[name] = f = Fixtures(built["url"], community)
             stack.callback(f.close)
-            bases[name], masters[name] = stack.enter_context(server(built["url"]))
+            bases[name], masters[name] = stack.enter_context(server(built["url"], redis_url))
             base = bases[name]
             reads[name] = {
                 "me": (f"{base}/api/v1/me", f.reader),
@@ -365,6 +407,62 @@ def _bulk_roster(community: Area, table: list[list]) -> None:
         raw.close()
 
 
+# --- a big register export vs a small one ------------------------------------------------------------------------
+
+def export_big_vs_small(server_url: str | None, rows: int, redis_url: str | None) -> dict:
+    """The events register (台账) of a community with `rows` attendances and of one with EXPORT_SMALL_ROWS (filled as
+    bench/registers.py fills them), each downloaded by its staff as a page does: signed in through /login, GET
+    /areas/<id>/registers/events.xlsx, the body read as it comes. One gunicorn worker serves, so the one whose
+    memory is read is the one that served; it has made a small register first (the first one imports openpyxl).
+    Per register: the download's wall time, the file's size, the worker's RSS before and its peak (VmHWM, reset
+    just before)."""
+    import registers  # bench/registers.py: this script's folder is on the path
+
+    with common.scratch_app(server_url, f"bench_export_{os.getpid()}") as app:
+        started = time.perf_counter()
+        big, big_staff = registers.community_with_attendance(None, "银融社区", rows, 1)
+        small, small_staff = registers.community_with_attendance(big.parent, "南湖社区", EXPORT_SMALL_ROWS, 2)
+        measured: dict = {"fill_s": round(time.perf_counter() - started, 1)}
+        targets = {"big": (rows, big.id, big_staff.phone), "small": (EXPORT_SMALL_ROWS, small.id, small_staff.phone)}
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        db.session.remove()
+        db.engine.dispose()
+        with server(url, redis_url, workers=1) as (base, master):
+            worker = workers_of(master)[0]
+            openers = {kind: _signed_in(base, phone) for kind, (_rows, _area, phone) in targets.items()}
+            _download(openers["small"], base, targets["small"][1])  # warm: imports, queries compiled
+            for kind in ("small", "big"):
+                count, area_id, _phone = targets[kind]
+                before = memory_mb(worker)
+                reset_peak(worker)
+                seconds, size = _download(openers[kind], base, area_id)
+                peak = memory_mb(worker, "VmHWM")
+                measured[kind] = {"rows": count, "seconds": round(seconds, 2), "file_mb": round(size / 1e6, 1),
+                                  "rss_before_mb": round(before, 1), "rss_peak_mb": round(peak, 1)}
+    return measured
+
+
+def _signed_in(base: str, phone: str) -> urllib.request.OpenerDirector:
+    """An HTTP client with the session cookie of `phone` (bench/common.py's PASSWORD), signed in through the page."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with opener.open(f"{base}/login", timeout=60) as answer:
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', answer.read().decode()).group(1)
+    form = urllib.parse.urlencode({"phone": phone, "password": common.PASSWORD, "csrf_token": token}).encode()
+    with opener.open(f"{base}/login", data=form, timeout=60) as answer:
+        if urllib.parse.urlsplit(answer.url).path == "/login":
+            raise RuntimeError(f"{phone} could not sign in")
+    return opener
+
+
+def _download(opener: urllib.request.OpenerDirector, base: str, area_id: int) -> tuple[float, int]:
+    """Seconds to fetch the events register of an area to its last byte, and its size."""
+    started, size = time.perf_counter(), 0
+    with opener.open(f"{base}/areas/{area_id}/registers/events.xlsx", timeout=600) as answer:
+        while chunk := answer.read(64 * 1024):
+            size += len(chunk)
+    return time.perf_counter() - started, size
+
+
 # --- the whole run -----------------------------------------------------------------------------------------------
 
 def ratio(a: float, b: float) -> float:
@@ -372,8 +470,9 @@ def ratio(a: float, b: float) -> float:
 
 
 def run_backend(backend: str, server_url: str | None, scale: str, args) -> dict:
-    """Both scales generated, then served and measured side by side; then the roster import."""
-    result: dict = {"scales": {}}
+    """Both scales generated, then served and measured side by side; then the roster import and the export."""
+    redis_url = rate_limit_storage(args.redis_url)
+    result: dict = {"scales": {}, "rate_limits": "redis" if redis_url else "memory"}
     with ExitStack() as stack:
         databases = {}
         for scale_name in dict.fromkeys(["community", scale]):
@@ -381,7 +480,7 @@ def run_backend(backend: str, server_url: str | None, scale: str, args) -> dict:
                 city.built(scale_name, server_url, f"bench_{scale_name}_{os.getpid()}", verify=False))
             print(f"[{backend}] {scale_name}: generated in {built['generate_s']} s "
                   f"({built['rows']['ledger_entry']:,} ledger entries)", flush=True)
-        result["scales"] = measure(databases, scale, rounds=args.rounds, seconds=args.seconds)
+        result["scales"] = measure(databases, scale, rounds=args.rounds, seconds=args.seconds, redis_url=redis_url)
         for scale_name, built in databases.items():
             result["scales"][scale_name]["generate_s"] = built["generate_s"]
     print_table(backend, result)
@@ -390,6 +489,9 @@ def run_backend(backend: str, server_url: str | None, scale: str, args) -> dict:
         r = result["roster"]
         print(f"[{backend}] roster import {r['rows']:,} rows: {r['import_s']} s ({r['import_rows_s']:,}/s) vs raw "
               f"bulk insert {r['raw_s']} s ({r['raw_rows_s']:,}/s)", flush=True)
+    if args.export_rows:
+        result["export"] = export_big_vs_small(server_url, args.export_rows, redis_url)
+        print_export(backend, result["export"])
     return result
 
 
@@ -407,8 +509,29 @@ def summarise(result: dict, scale: str) -> dict:
         summary[f"{name}_p50_{scale}/community"] = ratio(big[name]["p50"], small[name]["p50"])
     if "roster" in result:
         summary["roster_import/raw"] = ratio(result["roster"]["import_rows_s"], result["roster"]["raw_rows_s"])
+    if "export" in result:
+        large, little = result["export"]["big"], result["export"]["small"]
+        summary[f"export_rss_{_thousands(large['rows'])}/{_thousands(little['rows'])}"] = ratio(
+            large["rss_peak_mb"], little["rss_peak_mb"])
+        summary[f"export_{_thousands(large['rows'])}_s"] = large["seconds"]
     summary["worker_rss_mb"] = big["rss_mb"]["max"]
     return summary
+
+
+def _thousands(rows: int) -> str:
+    return f"{rows // 1000}k" if rows % 1000 == 0 else str(rows)
+
+
+def print_export(backend: str, export: dict) -> None:
+    print(f"\n{backend}: {'export (events register)':<26}{'rows':>9}{'seconds':>9}{'file MB':>9}"
+          f"{'RSS before':>12}{'RSS peak':>10}")
+    for m in (export["big"], export["small"]):
+        print(f"{'':<{len(backend) + 28}}{m['rows']:>9,}{m['seconds']:>9.2f}{m['file_mb']:>9.1f}"
+              f"{m['rss_before_mb']:>9.1f} MB{m['rss_peak_mb']:>7.1f} MB")
+    big, small = export["big"], export["small"]
+    print(f"{'':<{len(backend) + 2}}worker peak RSS, {big['rows']:,} rows / {small['rows']:,} rows: "
+          f"{ratio(big['rss_peak_mb'], small['rss_peak_mb'])}×; the registers filled in {export['fill_s']} s",
+          flush=True)
 
 
 def print_table(backend: str, result: dict) -> None:
@@ -435,6 +558,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--roster-rows", type=int, default=20_000, help="0: skip the roster import")
+    parser.add_argument("--export-rows", type=int, default=200_000,
+                        help=f"rows of the big register export, measured against {EXPORT_SMALL_ROWS:,} (0: skip it)")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+                        help="where the servers count rate limits, as production does: this Redis database is "
+                             "emptied first ('': each worker counts in its own memory)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `make bench` installs it (apt-get install wrk)")
@@ -450,7 +578,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.scale}-{started:%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps({"scale": args.scale, "started": started.isoformat(), "workers": WORKERS,
-                               "rounds": args.rounds, "seconds": args.seconds, "results": results,
+                               "rounds": args.rounds, "seconds": args.seconds, "export_rows": args.export_rows,
+                               "results": results,
                                "summary": summaries}, indent=2, ensure_ascii=False))
     print(f"\nwritten: {out.relative_to(ROOT)}")
     print(" | ".join(f"{backend}: " + ", ".join(f"{k} {v}" for k, v in s.items()) for backend, s in summaries.items()))

@@ -33,6 +33,27 @@ OBJECT_NAMES = {
     "pointsrule": _l("Points rule"), "category": _l("Category"),
 }
 
+#: What each recorded value is called in the before/after columns (the stored key otherwise).
+FIELD_NAMES = {
+    "active": _l("Sign-in allowed"), "amount": _l("Points"), "category": _l("Category"), "change": _l("Change"),
+    "claimant_id": _l("Claimed by (person #)"), "code": _l("Code"), "effective_from": _l("In force from"),
+    "ends_at": _l("Ends"), "event_id": _l("Event #"), "file": _l("File"), "from": _l("From"),
+    "guardian_id": _l("Guardian (person #)"), "key": _l("Rule"), "kind": _l("Kind"), "label": _l("Door"),
+    "leader_id": _l("Leader (person #)"), "level": _l("Level"), "minor": _l("Under 14"), "minutes": _l("Minutes"),
+    "name": _l("Name"), "nomination_id": _l("Nomination #"), "number": _l("Number"),
+    "parent_id": _l("Parent area #"), "person_id": _l("Person #"), "phase": _l("Phase"), "phone": _l("Phone"),
+    "points": _l("Points"), "quantity": _l("Quantity"), "reward_id": _l("Reward #"), "roles": _l("Roles"),
+    "seats": _l("Places"), "starts_at": _l("Starts"), "status": _l("Status"), "stock": _l("Stock"),
+    "team_id": _l("Team #"), "tier": _l("Head tier"), "title": _l("Title"), "to": _l("To"),
+    "tokens_revoked": _l("API tokens revoked"), "user_id": _l("Person #"), "value": _l("Value"),
+    "votes": _l("Votes"), "votes_per_voter": _l("Votes per voter"),
+}
+
+
+def field_name(key: str) -> str:
+    return str(FIELD_NAMES.get(key, key))
+
+
 #: object type → (endpoint, its argument, where the value comes from: the object's id or a key of after/before).
 OBJECT_PAGES = {
     "user": ("people.show", "person_id", "id"),
@@ -106,5 +127,5 @@ def trail(area_id: int):
     events, total = page_of(audit.trail(area, action=form.action.data or None, actor=form.actor.data,
                                         day_from=form.since.data, day_to=form.until.data), page, PER_PAGE)
     return render_template("audit/trail.html", area=area, form=form, events=events, total=total, page=page,
-                           per_page=PER_PAGE, object_url=object_url, object_name=object_name,
+                           per_page=PER_PAGE, object_url=object_url, object_name=object_name, field_name=field_name,
                            action_name=audit.action_name)

@@ -29,6 +29,7 @@ from blueprints.ext import LANGUAGES, limiter
 from blueprints.forms import LoginForm
 from domain import accounts
 from models import db, utcnow
+from models.base import reads_apart
 
 bp = Blueprint("auth", __name__)
 
@@ -86,7 +87,8 @@ def load_session_user(user_id: str):
         _end_here(_("Your session has expired. Please sign in again."))
         return None
     try:
-        user = accounts.session_user(int(user_id), session.get(VERSION), str(session.get(SESSION_ID)))
+        with reads_apart():
+            user = accounts.session_user(int(user_id), session.get(VERSION), str(session.get(SESSION_ID)))
     except (TypeError, ValueError):
         user = None
     if user is None:

@@ -21,6 +21,7 @@ from blueprints.ext import csrf
 from domain.events import STEP
 from domain.ledger import SHANGHAI, month_of
 from domain.market import ALPHABET, CODE_LENGTH, periods
+from domain.rules import DEFAULTS
 from models import db
 
 bp = Blueprint("bench", __name__, url_prefix="/bench")
@@ -34,14 +35,22 @@ def hello():
 
 
 class Raw:
-    """One pooled DBAPI connection in one transaction; SQL written once with %s, run on either driver."""
+    """One pooled DBAPI connection; SQL written once with %s, run on either driver. On SQLite the reads before
+    the writes (the caller's token, the event or the reward) run in a deferred transaction of their own and the
+    write transaction takes the lock up front (`write`), as the app does (models.base.reads_apart); on
+    PostgreSQL it is all one transaction."""
 
     def __init__(self):
         self.connection = db.engine.raw_connection()
         self.sqlite = db.engine.dialect.name == "sqlite"
         self.cursor = self.connection.cursor()
         if self.sqlite:
-            self.cursor.execute("BEGIN IMMEDIATE")
+            self.cursor.execute("BEGIN")
+
+    def write(self) -> None:
+        if self.sqlite:  # in the writers' queue, as the app's writes are (models/sqlite.py)
+            self.cursor.execute("COMMIT")
+            self.connection.driver_connection.begin_immediate()
 
     def value(self, moment: datetime):
         return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else moment
@@ -65,9 +74,7 @@ class Raw:
 
     def close(self, commit: bool) -> None:
         try:
-            if self.sqlite:
-                self.cursor.execute("COMMIT" if commit else "ROLLBACK")
-            elif commit:
+            if commit:
                 self.connection.commit()
             else:
                 self.connection.rollback()
@@ -127,6 +134,7 @@ def raw_checkin():
         return _refused(raw, "outside_checkin_window")
     if registration or not any(p.startswith(community_path) for p in paths):
         return _refused(raw, "not_in_scope", 403)
+    raw.write()
     inserted = raw.one("INSERT INTO attendance (event_id, person_id, checked_in_at, checked_in_method) "
                        "VALUES (%s, %s, %s, 'event_code') ON CONFLICT (event_id, person_id) DO NOTHING RETURNING id",
                        payload[1], person, raw.value(now))
@@ -158,6 +166,7 @@ def raw_redemption():
     community, price, sponsor, active, _path = reward
     if not active:
         return _refused(raw, "reward_not_available")
+    raw.write()
     points = price * quantity
     at = raw.value(now)
     if key is not None and raw.one(
@@ -172,11 +181,14 @@ def raw_redemption():
     if raw.run("UPDATE reward SET stock = stock - %s WHERE id = %s AND stock >= %s", quantity, reward_id,
                quantity) != 1:
         return _refused(raw, "out_of_stock")
+    rule = raw.one("SELECT value FROM points_rule WHERE community_id = %s AND \"key\" = 'market.pickup_days' AND "
+                   "effective_from <= %s ORDER BY effective_from DESC, id DESC LIMIT 1", community, at)
+    pickup_days = max(1, rule[0] if rule else DEFAULTS["market.pickup_days"][0])
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     (redemption,) = raw.one(
         "INSERT INTO redemption (reward_id, community_id, person_id, quantity, points, sponsor, status, pickup_code, "
         "reserved_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, 'reserved', %s, %s, %s) RETURNING id",
-        reward_id, community, person, quantity, points, sponsor, code, at, raw.value(now + timedelta(days=14)))
+        reward_id, community, person, quantity, points, sponsor, code, at, raw.value(now + timedelta(days=pickup_days)))
     accounts = dict(raw.all("SELECT kind, id FROM ledger_account WHERE community_id = %s AND "
                             "(owner_id = %s OR (owner_id IS NULL AND kind = 'spent'))", community, person))
     if "person" not in accounts:

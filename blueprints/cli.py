@@ -6,7 +6,7 @@ import click
 from flask import Blueprint
 from flask.cli import AppGroup
 
-from domain import accounts, demo, events, honours, leaderboards, ledger, market, tasks
+from domain import accounts, events, honours, leaderboards, ledger, market, tasks
 from domain.errors import DomainError
 from models import Campaign, db
 
@@ -49,6 +49,8 @@ def create_admin(phone: str, name: str, password: str):
 @bp.cli.command("seed-demo")
 def seed_demo():
     """Load the demo district (does nothing when it is already there)."""
+    from domain import demo  # here, not at the top: only this command needs it (~1.5 MB a worker)
+
     created = demo.seed()
     db.session.commit()
     click.echo("Demo district loaded." if created else "Demo district already present.")

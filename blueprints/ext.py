@@ -1,18 +1,62 @@
 """Flask extensions other than the database, bound to the app in `create_app`."""
 
-from flask import current_app, request, session
+import click
+from flask import Flask, current_app, request, session
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
-from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 
 LANGUAGES = ("zh", "en")
 
+
+class LazyMigrate:
+    """Flask-Migrate, imported on first use: it brings Alembic, Mako and Pygments (~8 MB a worker) that only
+    `flask db` and the migration helpers (`flask_migrate.upgrade`) need, never a request. `init_app` takes
+    Flask-Migrate's arguments."""
+
+    def init_app(self, app: Flask, db, **options) -> None:
+        app.extensions["migrate"] = _PendingMigrate(app, db, options)
+        app.cli.add_command(_MigrationCommands("db", help="Perform database migrations."))
+
+
+class _PendingMigrate:
+    """Stands in `app.extensions["migrate"]` until something reads it, then binds Flask-Migrate for real (which
+    puts its own state there) and answers from that."""
+
+    def __init__(self, app: Flask, db, options: dict):
+        self.app, self.db, self.options = app, db, options
+
+    def __getattr__(self, name: str):
+        from flask_migrate import Migrate
+
+        Migrate(**self.options).init_app(self.app, self.db)
+        return getattr(self.app.extensions["migrate"], name)
+
+
+class _MigrationCommands(click.Group):
+    """`flask db`: Flask-Migrate's command group, imported only when a `flask db` command runs."""
+
+    @staticmethod
+    def _commands() -> click.Group:
+        from flask_migrate.cli import db
+
+        return db
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        return self._commands().make_context(info_name, args, parent=parent, **extra)
+
+    def list_commands(self, ctx):
+        return self._commands().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        return self._commands().get_command(ctx, name)
+
+
 csrf = CSRFProtect()
 login_manager = LoginManager()
-migrate = Migrate()
+migrate = LazyMigrate()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 

@@ -23,6 +23,7 @@ from models import (
     User,
     db,
 )
+from models.area import path_under
 
 MANAGERS = frozenset({Role.staff, Role.admin})
 ANY_ROLE = frozenset(Role)
@@ -94,7 +95,7 @@ def scope_clause(user: User, roles: frozenset[Role], path_column) -> ColumnEleme
         return true()
     if not grants:
         return false()
-    return or_(*(path_column.startswith(g.area.path, autoescape=True) for g in grants))
+    return or_(*(path_under(path_column, g.area.path) for g in grants))
 
 
 def people_in_scope(user: User, roles: frozenset[Role]):

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
 
 from models import Area, AuditEvent, User, db
+from models.area import path_under
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -108,7 +109,7 @@ def action_name(action: str) -> str:
 
 
 def _in_area(area: Area):
-    return AuditEvent.area_id.in_(select(Area.id).where(Area.path.startswith(area.path, autoescape=True)))
+    return AuditEvent.area_id.in_(select(Area.id).where(path_under(Area.path, area.path)))
 
 
 def actions_in(area: Area) -> list[str]:

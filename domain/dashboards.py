@@ -44,6 +44,7 @@ from models import (
     db,
     utcnow,
 )
+from models.area import path_under
 
 #: Months a dashboard shows unless asked otherwise, and the most it may show.
 MONTHS = 12
@@ -278,13 +279,16 @@ def _service_rollup(frame: Frame, communities: list[Area]) -> list[Figure]:
 
 # --- coverage: households, heads, units without one ------------------------------------------------------------
 
-def _counts_under(group_ids: list[int], count, *joins_and_filters) -> dict[int, int]:
-    """For each group area, a count over the areas under it: one query with a path-prefix join."""
+def _counts_under(within: Area, group_ids: list[int], count, *joins_and_filters) -> dict[int, int]:
+    """For each group area (under `within`), a count over the areas under it: one query with a path-range join.
+
+    The areas counted are also bound by `within`'s own path, a range PostgreSQL can estimate: with the join alone
+    it guesses thousands of areas per group and reads all of a table (households) instead of an index."""
     if not group_ids:
         return {}
     group, node = aliased(Area), aliased(Area)
     query = select(group.id, count(node)).select_from(group) \
-        .join(node, node.path.startswith(group.path))
+        .join(node, and_(path_under(node.path, group.path), path_under(node.path, within.path)))
     for step in joins_and_filters:
         query = step(query, node)
     return dict(db.session.execute(query.where(group.id.in_(group_ids)).group_by(group.id)).all())
@@ -294,8 +298,9 @@ def _current_post(query, node):
     return query.join(HeadPost, and_(HeadPost.area_id == node.id, HeadPost.until.is_(None)))
 
 
-def _coverage(group_ids: list[int]) -> dict[str, dict[int, int]]:
-    """Households, units, units with a head, and heads by tier (grid, building, unit), under each group area."""
+def _coverage(within: Area, group_ids: list[int]) -> dict[str, dict[int, int]]:
+    """Households, units, units with a head, and heads by tier (grid, building, unit), under each group area (all
+    of them under `within`)."""
     def of_level(level):
         return lambda query, node: query.where(node.level == level)
 
@@ -304,12 +309,12 @@ def _coverage(group_ids: list[int]) -> dict[str, dict[int, int]]:
 
     count_ids = lambda node: func.count(node.id)  # noqa: E731 - one-line column maker
     figures = {
-        "households": _counts_under(group_ids, lambda node: func.count(Household.id), households),
-        "units": _counts_under(group_ids, count_ids, of_level(Level.unit)),
-        "headed_units": _counts_under(group_ids, count_ids, of_level(Level.unit), _current_post),
+        "households": _counts_under(within, group_ids, lambda node: func.count(Household.id), households),
+        "units": _counts_under(within, group_ids, count_ids, of_level(Level.unit)),
+        "headed_units": _counts_under(within, group_ids, count_ids, of_level(Level.unit), _current_post),
     }
     for tier, level in ((1, Level.grid), (2, Level.building), (3, Level.unit)):
-        figures[f"heads_{tier}"] = _counts_under(group_ids, count_ids, of_level(level), _current_post)
+        figures[f"heads_{tier}"] = _counts_under(within, group_ids, count_ids, of_level(level), _current_post)
     return figures
 
 
@@ -322,7 +327,7 @@ def _coverage_charts(frame: Frame) -> list[Chart]:
     if not children:
         return []
     ids = [c.id for c in children]
-    cover = _coverage(ids)
+    cover = _coverage(frame.area, ids)
     names = [c.name for c in children]
     category = _("Area")
 
@@ -345,9 +350,9 @@ def _coverage_charts(frame: Frame) -> list[Chart]:
     ]
 
 
-def _coverage_rollup(_frame: Frame, communities: list[Area]) -> list[Figure]:
+def _coverage_rollup(frame: Frame, communities: list[Area]) -> list[Figure]:
     ids = [c.id for c in communities]
-    cover = _coverage(ids)
+    cover = _coverage(frame.area, ids)
 
     def total(key):
         return sum(cover[key].values())
@@ -374,7 +379,7 @@ def _events_query(frame: Frame, community_ids):
              .group_by(Event.id, Event.community_id, Event.starts_at))
     if frame.scope.people is not None:
         query = query.join(Area, Event.area_id == Area.id).where(
-            Area.path.startswith(frame.area.path, autoescape=True))
+            path_under(Area.path, frame.area.path))
     return query
 
 

@@ -33,6 +33,7 @@ from models import (
     db,
     utcnow,
 )
+from models.area import path_under
 
 DEMO_CODE = "DEMO-DISTRICT"
 DEMO_PASSWORD = "demo12345"  # noqa: S105 - published on purpose: demo logins are printed
@@ -362,7 +363,7 @@ EVENTS: dict[int, list[_EventPlan]] = {
 def _heads(community: Area) -> list[User]:
     return list(db.session.scalars(
         select(User).join(HeadPost, HeadPost.user_id == User.id).join(Area, HeadPost.area_id == Area.id)
-        .where(Area.path.startswith(community.path), HeadPost.until.is_(None)).order_by(Area.path, User.id)))
+        .where(path_under(Area.path, community.path), HeadPost.until.is_(None)).order_by(Area.path, User.id)))
 
 
 def _seed_events(staff: User, community: Area, people: list[User], plans: list[_EventPlan], now: datetime,
@@ -735,7 +736,7 @@ def _seed_honours(staff: User, community: Area, people: _People, index: int, now
         standing = run(good, neighbours[:6], base)
         burst = now - timedelta(hours=3)  # after the others' votes, so the flag holds only the five
         homes = list(db.session.scalars(select(Household).join(Area, Household.unit_id == Area.id)
-                                        .where(Area.path.startswith(community.path)).order_by(Household.id)))
+                                        .where(path_under(Area.path, community.path)).order_by(Household.id)))
         for n in range(5):
             newcomer = people.make(f"1360000{n:04d}", homes[n], name=NEWCOMERS[n])
             newcomer.grants.append(RoleGrant(role=Role.resident, area=community))

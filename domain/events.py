@@ -14,7 +14,9 @@ automatically or queued, as the event says — whose points go through the ledge
 
 from __future__ import annotations
 
+import functools
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +24,8 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from domain import audit, categories, ledger, reports, service
 from domain.access import MANAGERS, can, scope_clause
@@ -30,6 +33,8 @@ from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, R
 from domain.org import community_of
 from domain.teams import belongs_to, communities_of
 from models import Area, Household, Level, Role, RoleGrant, ServiceSource, User, db, utcnow
+from models.area import path_under
+from models.base import reads_apart
 from models.events import (
     Attendance,
     CheckMethod,
@@ -286,12 +291,16 @@ def _payload(token: str) -> list:
     return payload if isinstance(payload, list) else []
 
 
+#: A scanned code's event with its community (the scope check needs it) in one round trip; built once.
+_EVENT_WITH_COMMUNITY = select(Event).where(Event.id == bindparam("event_id")).options(joinedload(Event.community))
+
+
 def read_event_code(token: str, now: datetime) -> tuple[Event, bool]:
     """The event a scanned event code is for, and whether it is the poster's. Raises Refused(token_*)."""
     payload = _payload(token)
     if len(payload) not in (2, 3) or payload[0] not in ("e", "p") or not isinstance(payload[1], int):
         raise _invalid()
-    event = db.session.get(Event, payload[1])
+    event = db.session.scalar(_EVENT_WITH_COMMUNITY, {"event_id": payload[1]})
     if event is None:
         raise _invalid()
     try:
@@ -398,9 +407,16 @@ def _insert_once(model, unique: list[str], **values) -> bool:
 
 def _take_place(event: Event, counter) -> bool:
     """One conditional UPDATE: add one to the counter unless the capacity is reached."""
-    return db.session.execute(
-        update(Event).where(Event.id == event.id, or_(Event.capacity.is_(None), counter < Event.capacity))
-        .values({counter.key: counter + 1}).execution_options(synchronize_session=False)).rowcount == 1
+    return db.session.execute(_place_taker(counter.key), {"event_id": event.id}).rowcount == 1
+
+
+@functools.cache
+def _place_taker(counter: str):
+    """The UPDATE of `_take_place`, built once on the table (see ledger._balance_update)."""
+    table = Event.__table__
+    return (update(table).where(table.c.id == bindparam("event_id"),
+                                or_(table.c.capacity.is_(None), table.c[counter] < table.c.capacity))
+            .values({counter: table.c[counter] + 1}))
 
 
 # --- checking in and out ---------------------------------------------------------------------------------------
@@ -424,18 +440,21 @@ def _attendance(event: Event, person: User) -> Attendance | None:
 
 
 def _check_in(event: Event, person: User, at: datetime, method: CheckMethod, by: User | None) -> Answer:
-    """Insert the one attendance, or answer with the first one. The UNIQUE pair decides, not a read."""
-    existing = _attendance(event, person)
-    if existing is not None:
-        return Answer("already_checked_in", existing, False)
+    """Insert the one attendance, or answer with the first one. The UNIQUE pair decides, not a read: one
+    INSERT … ON CONFLICT DO NOTHING RETURNING the row, then the attendee counter; nothing read before or after."""
     _check_scope(event, person)
-    with db.session.begin_nested():
-        inserted = _insert_once(Attendance, ["event_id", "person_id"], event_id=event.id, person_id=person.id,
-                                checked_in_at=at, checked_in_method=method, checked_in_by_id=by.id if by else None)
-        if inserted and not event.registration and not _take_place(event, Event.attendees):
+    insert = ledger._insert(Attendance).values(
+        event_id=event.id, person_id=person.id, checked_in_at=at, checked_in_method=method,
+        checked_in_by_id=by.id if by else None).on_conflict_do_nothing(index_elements=["event_id", "person_id"])
+    counted = not event.registration  # registrations count places when people register
+    # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
+    with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
+        attendance = db.session.scalar(insert.returning(Attendance))
+        if attendance is not None and counted and not _take_place(event, Event.attendees):
             raise Refused("event_full", _l("The event is full."))
-    attendance = _attendance(event, person)
-    return Answer("checked_in" if inserted else "already_checked_in", attendance, inserted)
+    if attendance is None:
+        return Answer("already_checked_in", _attendance(event, person), False)
+    return Answer("checked_in", attendance, True)
 
 
 def minutes_between(event: Event, checked_in_at: datetime, checked_out_at: datetime) -> int:
@@ -464,7 +483,8 @@ def check_in_with_code(person: User, token: str, *, now: datetime | None = None)
     """A person scanned the event's code. Raises Refused(token_invalid, token_expired,
     outside_checkin_window, event_cancelled, event_full), Forbidden(not_in_scope, not_registered)."""
     now = now or utcnow()
-    event, _poster = read_event_code(token, now)
+    with reads_apart():  # on SQLite the write lock is then held for the writes alone
+        event, _poster = read_event_code(token, now)
     _check_open(event, now)
     return _check_in(event, person, now, CheckMethod.event_code, None)
 
@@ -759,7 +779,7 @@ def creatable_areas(user: User, limit: int = 50) -> list[Area]:
     for path in dict.fromkeys(wide):
         query = select(Area).where(Area.level == Level.community)
         if path is not None:
-            query = query.where(Area.path.startswith(path, autoescape=True))
+            query = query.where(path_under(Area.path, path))
         for area in db.session.scalars(query.order_by(Area.name).limit(limit)):
             found.setdefault(area.id, area)
     return [area for area in found.values() if can_create(user, area)][:limit]
@@ -771,7 +791,7 @@ def find_for_scan(event: Event, text: str, limit: int = 20) -> list[User]:
     text = (text or "").strip()
     if not text:
         return []
-    under = Area.path.startswith(event.community.path, autoescape=True)
+    under = path_under(Area.path, event.community.path)
     by_household = select(User.id).join(Household, User.household_id == Household.id) \
         .join(Area, Household.unit_id == Area.id).where(under)
     by_grant = select(RoleGrant.user_id).join(Area, RoleGrant.area_id == Area.id).where(under)

@@ -61,6 +61,7 @@ from models import (
     mask_name,
     utcnow,
 )
+from models.area import path_under
 from models.honours import (
     PUBLIC_STATUSES,
     Ballot,
@@ -192,7 +193,7 @@ def head_post_in(person: User, area: Area) -> HeadPost | None:
     return db.session.scalar(
         select(HeadPost).join(Area, HeadPost.area_id == Area.id)
         .where(HeadPost.user_id == person.id, HeadPost.until.is_(None),
-               Area.path.startswith(area.path, autoescape=True))
+               path_under(Area.path, area.path))
         .order_by(HeadPost.tier, HeadPost.id).limit(1))
 
 
@@ -223,7 +224,7 @@ def creatable_areas(user: User, limit: int = 50) -> list[Area]:
     for path in dict.fromkeys(wide):
         query = select(Area).where(Area.level.in_([Level.street, Level.community]))
         if path is not None:
-            query = query.where(Area.path.startswith(path, autoescape=True))
+            query = query.where(path_under(Area.path, path))
         for area in db.session.scalars(query.order_by(Area.path).limit(limit)):
             found.setdefault(area.id, area)
     return list(found.values())[:limit]
@@ -579,7 +580,7 @@ def heads_in(campaign: Campaign) -> list[HeadPost]:
     return list(db.session.scalars(
         select(HeadPost).join(Area, HeadPost.area_id == Area.id)
         .where(HeadPost.until.is_(None), HeadPost.tier.in_(tiers),
-               Area.path.startswith(campaign.area.path, autoescape=True))
+               path_under(Area.path, campaign.area.path))
         .order_by(HeadPost.tier, Area.path, HeadPost.id)))
 
 
@@ -1072,7 +1073,7 @@ def honour_roll(area: Area, limit: int = 500) -> list[Honour]:
     """Honours of the people of the area's communities, newest first: the public honour roll."""
     return list(db.session.scalars(
         select(Honour).join(Area, Honour.community_id == Area.id)
-        .where(Area.path.startswith(area.path, autoescape=True))
+        .where(path_under(Area.path, area.path))
         .order_by(Honour.awarded_at.desc(), Honour.tier, Honour.id).limit(limit)))
 
 

@@ -21,6 +21,7 @@ from domain.ledger import month_of
 from domain.org import community_of, head_title
 from domain.sql_insight import in_frame, monthly
 from models import Area, Campaign, CampaignKind, Honour, Nomination, Objection, User, Vote, db, mask_phone
+from models.area import path_under
 
 #: Campaigns on the dashboard's campaigns chart: the latest.
 TOP_CAMPAIGNS = 10
@@ -39,7 +40,7 @@ def _joined(model, *columns):
 def _rows(model, area: Area, *columns):
     """A select of `columns` over the rows of `model` of the campaigns held in `area`."""
     query, place = _joined(model, *columns)
-    return query.where(place.path.startswith(area.path, autoescape=True))
+    return query.where(path_under(place.path, area.path))
 
 
 def _counted_vote():
@@ -104,7 +105,7 @@ def _rollup(frame: Frame, communities: list[Area]) -> list[Figure]:
     def figure(key, label, model, *where, charted=False):
         query, place = _joined(model, community.id, func.count())
         values = dict(db.session.execute(
-            query.join(community, and_(community.id.in_(ids), place.path.startswith(community.path)))
+            query.join(community, and_(community.id.in_(ids), path_under(place.path, community.path)))
             .where(*where).group_by(community.id)).all())
         total = db.session.scalar(_rows(model, frame.area, func.count()).where(*where))
         return Figure(key, label, {i: values.get(i, 0) for i in ids}, total or 0, charted)
@@ -138,7 +139,7 @@ def _register_rows(area: Area):
              .outerjoin(headed, Nomination.head_area_id == headed.id)
              .outerjoin(off, off.c.nomination_id == Nomination.id)
              .outerjoin(Honour, Honour.nomination_id == Nomination.id)
-             .where(held.path.startswith(area.path, autoescape=True))
+             .where(path_under(held.path, area.path))
              .order_by(Campaign.nominate_from, Campaign.id, Nomination.tier, Nomination.votes.desc(), Nomination.id))
     titles: dict[tuple[int, int], str] = {}
     for (_id, title, kind, held_name, held_id, phase, nominate_from, vote_until, nominee, phone, tier, heads,

@@ -38,6 +38,7 @@ from models import (
     db,
     utcnow,
 )
+from models.area import path_under
 
 #: Places shown on a board unless the caller asks for another number; and the most that may be asked for.
 TOP = 10
@@ -117,12 +118,13 @@ def parse_metric(text: str | None) -> Metric:
 
 # --- the area a board or a figure covers ------------------------------------------------------------------------
 
+
 def people_under(area: Area) -> Select:
     """Ids of the people who belong under `area`: their household is there, or one of their roles sits there."""
     by_home = (select(User.id).join(Household, User.household_id == Household.id)
-               .join(Area, Household.unit_id == Area.id).where(Area.path.startswith(area.path, autoescape=True)))
+               .join(Area, Household.unit_id == Area.id).where(path_under(Area.path, area.path)))
     by_role = (select(RoleGrant.user_id).join(Area, RoleGrant.area_id == Area.id)
-               .where(Area.path.startswith(area.path, autoescape=True)))
+               .where(path_under(Area.path, area.path)))
     return by_home.union(by_role)
 
 
@@ -149,7 +151,7 @@ class Scope:
 def scope_of(area: Area) -> Scope:
     if area.level == Level.community or area.level in ABOVE_COMMUNITY:
         ids = tuple(db.session.scalars(select(Area.id).where(
-            Area.level == Level.community, Area.path.startswith(area.path, autoescape=True)).order_by(Area.path)))
+            Area.level == Level.community, path_under(Area.path, area.path)).order_by(Area.path)))
         return Scope(area, ids, None)
     community = community_of(area)
     return Scope(area, (community.id,) if community else (), people_under(area))

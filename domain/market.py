@@ -16,6 +16,7 @@ counters. `verify` checks `stock = initial + movements − reserved and fulfille
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -28,8 +29,8 @@ from typing import IO
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from domain import audit, categories, ledger, photos, reports, rules
 from domain.access import can
@@ -405,11 +406,11 @@ class Redeemed:
     replayed: bool
 
 
-def _replay(person: User, request: Request) -> Redeemed | None:
-    row = db.session.scalar(select(IdempotencyKey).where(
-        IdempotencyKey.user_id == person.id, IdempotencyKey.scope == "redemption", IdempotencyKey.key == request.key))
-    if row is None:
-        return None
+def _replay(person: User, request: Request) -> Redeemed:
+    """The answer to a request whose key was claimed first by another (committed) request of the person."""
+    row = db.session.scalars(select(IdempotencyKey).where(
+        IdempotencyKey.user_id == person.id, IdempotencyKey.scope == "redemption", IdempotencyKey.key == request.key)
+    ).one()
     if not hmac.compare_digest(row.fingerprint, request.fingerprint):
         raise Refused("idempotency_key_reused",
                       _l("This Idempotency-Key was already used for a different request."))
@@ -423,12 +424,20 @@ class _KeyTaken(Exception):
 def _claim(person: User, request: Request, now: datetime) -> None:
     """Claim the key with one INSERT … ON CONFLICT DO NOTHING: a concurrent twin waits inside the database
     until the first commits (then it replays) or rolls back (then it goes on)."""
-    statement = ledger._insert(IdempotencyKey).values(
-        user_id=person.id, scope="redemption", key=request.key, fingerprint=request.fingerprint, created_at=now)
-    inserted = db.session.execute(statement.on_conflict_do_nothing(index_elements=["user_id", "scope", "key"])
-                                  .returning(IdempotencyKey.id)).scalar()
+    inserted = db.session.execute(_claim_key(ledger._dialect()), {
+        "user_id": person.id, "key": request.key, "fingerprint": request.fingerprint, "created_at": now}).scalar()
     if inserted is None:
         raise _KeyTaken
+
+
+@functools.cache
+def _claim_key(dialect: str):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id of a redemption's key, built once (see ledger._balance_update)."""
+    table = IdempotencyKey.__table__
+    return ledger._insert(table, dialect).values(
+        user_id=bindparam("user_id"), scope="redemption", key=bindparam("key"), fingerprint=bindparam("fingerprint"),
+        created_at=bindparam("created_at", type_=table.c.created_at.type),
+    ).on_conflict_do_nothing(index_elements=["user_id", "scope", "key"]).returning(table.c.id)
 
 
 def _limit_refusal(reward: Reward) -> Refused:
@@ -442,16 +451,27 @@ def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
     limit = reward.per_person_limit
     if limit is not None and quantity > limit:
         raise _limit_refusal(reward)
+    dialect = ledger._dialect()
     for period, key in periods(now).items():
-        statement = ledger._insert(RedemptionCounter).values(person_id=person.id, reward_id=reward.id, period=key,
-                                                             quantity=quantity)
-        guard = RedemptionCounter.quantity + quantity <= limit if limit is not None \
-            and period == reward.limit_period else None
-        statement = statement.on_conflict_do_update(
-            index_elements=["person_id", "reward_id", "period"],
-            set_={"quantity": RedemptionCounter.quantity + statement.excluded.quantity}, where=guard)
-        if db.session.execute(statement.returning(RedemptionCounter.id)).scalar() is None:
+        guarded = limit is not None and period == reward.limit_period
+        if db.session.execute(_counter_upsert(dialect, guarded), {
+                "person_id": person.id, "reward_id": reward.id, "period": key, "quantity": quantity,
+                "limit": limit}).scalar() is None:
             raise _limit_refusal(reward)
+
+
+@functools.cache
+def _counter_upsert(dialect: str, guarded: bool):
+    """Add to a counter, built once on the table (see ledger._balance_update); `guarded`: not beyond :limit."""
+    table = RedemptionCounter.__table__
+    statement = ledger._insert(table, dialect).values(
+        person_id=bindparam("person_id"), reward_id=bindparam("reward_id"), period=bindparam("period"),
+        quantity=bindparam("quantity"))
+    return statement.on_conflict_do_update(
+        index_elements=["person_id", "reward_id", "period"],
+        set_={"quantity": table.c.quantity + statement.excluded.quantity},
+        where=table.c.quantity + bindparam("quantity") <= bindparam("limit") if guarded else None,
+    ).returning(table.c.id)
 
 
 def _uncount(redemption: Redemption) -> None:
@@ -464,15 +484,25 @@ def _uncount(redemption: Redemption) -> None:
             .execution_options(synchronize_session=False))
 
 
+_REWARDS, _REDEMPTIONS, _KEYS = Reward.__table__, Redemption.__table__, IdempotencyKey.__table__
+# The redemption's statements built once on the tables (see ledger._balance_update).
+_TAKE_STOCK = (update(_REWARDS)
+               .where(_REWARDS.c.id == bindparam("reward_id"), _REWARDS.c.stock >= bindparam("quantity"))
+               .values(stock=_REWARDS.c.stock - bindparam("quantity")).returning(_REWARDS.c.stock))
+_PAID_BY = (update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == bindparam("redemption_id"))
+            .values(transaction_id=bindparam("txn_id")))
+_KEY_ANSWERED = (update(_KEYS).where(_KEYS.c.user_id == bindparam("owner"), _KEYS.c.scope == "redemption",
+                                     _KEYS.c.key == bindparam("given_key")).values(redemption_id=bindparam("answer")))
+
+
 def _take_stock(reward: Reward, quantity: int) -> None:
     """One guarded UPDATE: the stock goes down only if enough is there. Raises Refused(out_of_stock)."""
     if reward.unlimited:
         return
-    taken = db.session.execute(update(Reward).where(Reward.id == reward.id, Reward.stock >= quantity)
-                               .values(stock=Reward.stock - quantity)
-                               .execution_options(synchronize_session=False)).rowcount
-    if taken != 1:
+    left = db.session.execute(_TAKE_STOCK, {"reward_id": reward.id, "quantity": quantity}).scalar()
+    if left is None:
         raise Refused("out_of_stock", _l("Sorry, %(name)s is out of stock.", name=reward.name))
+    set_committed_value(reward, "stock", left)
 
 
 def _return_stock(redemption: Redemption) -> None:
@@ -498,18 +528,14 @@ def format_code(code: str) -> str:
 
 
 def _insert_redemption(values: dict) -> Redemption:
-    """Insert with a fresh random code; a clash with an existing code (about one in 10¹¹) draws another."""
+    """Insert with a fresh random code; a clash with an existing code (about one in 10¹¹) draws another. One
+    INSERT … ON CONFLICT (pickup_code) DO NOTHING RETURNING the row: no savepoint, nothing read back."""
     for _attempt in range(5):
-        code = new_code()
-        redemption = Redemption(pickup_code=code, **values)
-        try:
-            with db.session.begin_nested():
-                db.session.add(redemption)
-                db.session.flush()
+        statement = ledger._insert(Redemption).values(pickup_code=new_code(), **values)
+        redemption = db.session.scalar(statement.on_conflict_do_nothing(index_elements=["pickup_code"])
+                                       .returning(Redemption))
+        if redemption is not None:
             return redemption
-        except IntegrityError:
-            if db.session.scalar(select(Redemption.id).where(Redemption.pickup_code == code)) is None:
-                raise
     raise RuntimeError("no free pickup code after 5 draws")
 
 
@@ -534,20 +560,17 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
     now = now or utcnow()
     if request is not None:
         check_key(request.key)
-        replay = _replay(person, request)
-        if replay is not None:
-            return replay
     community = reward.community
-    if not can_shop(person, community):
-        raise _not_found()
-    check_quantity(quantity)
-    if not is_available(reward, now):
-        raise Refused("reward_not_available", _l("This reward is not in the market now."))
-    points = reward.price * quantity
     try:
         with db.session.begin_nested():
             if request is not None:
-                _claim(person, request, now)
+                _claim(person, request, now)  # first: a retry replays even if the reward has changed since
+            if not can_shop(person, community):
+                raise _not_found()
+            check_quantity(quantity)
+            if not is_available(reward, now):
+                raise Refused("reward_not_available", _l("This reward is not in the market now."))
+            points = reward.price * quantity
             _count(person, reward, quantity, now)
             _take_stock(reward, quantity)
             redemption = _insert_redemption(dict(
@@ -555,17 +578,15 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
                 sponsor=reward.sponsor, status=RedemptionStatus.reserved, reserved_at=now,
                 expires_at=now + timedelta(days=pickup_days(community, now))))
             txn = ledger.debit(person, community, points, kind=TxnKind.redemption, key=f"redemption:{redemption.id}",
-                               source=("redemption", redemption.id), memo=f"{reward.name} ×{quantity}", now=now)
-            redemption.transaction_id = txn.id
+                               source=("redemption", redemption.id), memo=f"{reward.name} ×{quantity}",
+                               fresh_key=True, now=now)
+            db.session.execute(_PAID_BY, {"redemption_id": redemption.id, "txn_id": txn.id})
+            set_committed_value(redemption, "transaction_id", txn.id)
             if request is not None:
-                db.session.execute(update(IdempotencyKey).where(
-                    IdempotencyKey.user_id == person.id, IdempotencyKey.scope == "redemption",
-                    IdempotencyKey.key == request.key).values(redemption_id=redemption.id)
-                    .execution_options(synchronize_session=False))
-            db.session.flush()
+                db.session.execute(_KEY_ANSWERED, {"owner": person.id, "given_key": request.key,
+                                                   "answer": redemption.id})
     except _KeyTaken:
         return _replay(person, request)
-    db.session.refresh(reward, ["stock"])
     return Redeemed(redemption, False)
 
 

@@ -22,6 +22,7 @@ from models import (
     db,
     utcnow,
 )
+from models.area import path_under
 
 DEFAULT_TITLES = {1: _l("Grid head"), 2: _l("Building head"), 3: _l("Unit head")}
 
@@ -193,7 +194,7 @@ def ancestors(area: Area) -> list[Area]:
 
 def subtree(area: Area, level: Level | None = None):
     """A select of the areas under `area` (itself included), optionally of one level."""
-    query = select(Area).where(Area.path.startswith(area.path, autoescape=True))
+    query = select(Area).where(path_under(Area.path, area.path))
     if level is not None:
         query = query.where(Area.level == level)
     return query
@@ -249,10 +250,10 @@ def find_people(actor: User, text: str, limit: int = 50) -> list[User]:
 def count_under(area: Area) -> dict[str, int]:
     """Figures for a staff home page: areas by level, households, current heads under `area`."""
     levels = dict(db.session.execute(
-        select(Area.level, func.count()).where(Area.path.startswith(area.path, autoescape=True))
+        select(Area.level, func.count()).where(path_under(Area.path, area.path))
         .group_by(Area.level)
     ).all())
-    in_tree = select(Area.id).where(Area.path.startswith(area.path, autoescape=True)).scalar_subquery()
+    in_tree = select(Area.id).where(path_under(Area.path, area.path)).scalar_subquery()
     household_count = db.session.scalar(select(func.count()).select_from(Household)
                                         .where(Household.unit_id.in_(in_tree)))
     head_count = db.session.scalar(select(func.count()).select_from(HeadPost)

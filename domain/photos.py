@@ -17,7 +17,6 @@ from typing import IO
 
 from flask import Response, current_app, send_file
 from flask_babel import lazy_gettext as _l
-from PIL import Image, ImageOps
 
 from domain.errors import Invalid, NotFound
 
@@ -43,6 +42,8 @@ def _not_an_image() -> Invalid:
 
 def save(stream: IO[bytes]) -> str:
     """Store the photo in `stream` and return its new name. Raises Invalid(photo_invalid, photo_too_large)."""
+    from PIL import Image, ImageOps  # here, not at the top: only uploads need Pillow (~2 MB a worker)
+
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise Invalid("photo_too_large", _l("The photo is larger than %(mb)s MB.", mb=MAX_BYTES // 2**20))

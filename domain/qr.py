@@ -12,9 +12,6 @@ import functools
 import hashlib
 import io
 
-import qrcode
-import qrcode.image.svg
-
 #: Images kept per process. An SVG is about 18 KB: 128 of them are about 2.3 MB, the codes of 128 screens or
 #: people in one step.
 CACHED = 128
@@ -23,6 +20,8 @@ CACHED = 128
 @functools.lru_cache(maxsize=CACHED)
 def svg(text: str) -> str:
     """The QR code of `text` as an SVG document (no XML declaration, so it also goes inline in a page)."""
+    import qrcode.image.svg  # here, not at the top: qrcode and its SVG writer cost a worker ~4 MB
+
     image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
     return image.to_string(encoding="unicode")
 
@@ -30,6 +29,8 @@ def svg(text: str) -> str:
 @functools.lru_cache(maxsize=CACHED)
 def png(text: str, border: int = 2) -> bytes:
     """The QR code of `text` as a PNG image, with a quiet zone of `border` modules."""
+    import qrcode  # lazily, as in `svg` (it brings Pillow too)
+
     buffer = io.BytesIO()
     qrcode.make(text, border=border).save(buffer, format="PNG")
     return buffer.getvalue()

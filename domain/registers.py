@@ -45,6 +45,7 @@ from models import (
     mask_phone,
     utcnow,
 )
+from models.area import path_under
 
 #: Rows fetched from the database at a time while a register streams.
 BATCH = 1000
@@ -114,7 +115,7 @@ def _stream(query):
 def _area_path_names(area: Area) -> dict[int, str]:
     """Names of the area, its ancestors and everything under it: for path columns without a query per row."""
     return dict(db.session.execute(select(Area.id, Area.name).where(
-        Area.id.in_(area.ancestor_ids) | Area.path.startswith(area.path, autoescape=True))).all())
+        Area.id.in_(area.ancestor_ids) | path_under(Area.path, area.path))).all())
 
 
 # --- teams and members (志愿服务队及队员台账) ------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def _events_rows(area: Area):
              .where(Event.community_id.in_(scope.community_ids), Event.cancelled_at.is_(None))
              .order_by(Event.starts_at, Event.id, Attendance.checked_in_at, Attendance.id))
     if scope.people is not None:
-        query = query.where(held.path.startswith(area.path, autoescape=True))
+        query = query.where(path_under(held.path, area.path))
     names = _area_path_names(area)
     # A few labels, translated once each rather than once a row; an event's date once for all its rows.
     kind_name, how = functools.cache(event_kind_label), functools.cache(lambda m: method_name(m) if m else "")

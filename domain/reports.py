@@ -14,6 +14,7 @@ from sqlalchemy.orm import lazyload
 from domain import org, xlsx
 from domain.labels import txn_kind_name
 from models import Area, HeadPost, User, db
+from models.area import path_under
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -52,7 +53,7 @@ def heads_register_rows(area: Area) -> Iterator[list]:
         .options(lazyload("*"))  # none of the joined relationships (a head's household and grants ...) is shown
     )
     names = dict(db.session.execute(
-        select(Area.id, Area.name).where(Area.id.in_(area.ancestor_ids) | Area.path.startswith(area.path))
+        select(Area.id, Area.name).where(Area.id.in_(area.ancestor_ids) | path_under(Area.path, area.path))
     ).all())
     communities: dict[int, Area | None] = {}
     for post, post_area, person in db.session.execute(query.execution_options(yield_per=1000)):

@@ -32,6 +32,7 @@ from domain import audit, categories, ledger, notifications, org, photos, report
 from domain.access import MANAGERS, can, scope_clause
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from models import Area, HeadPost, Level, Role, RoleGrant, TxnKind, User, db, load, utcnow
+from models.area import path_under
 from models.service import MemberStatus, Team, TeamMember
 from models.tasks import Channel, PhotoKind, Task, TaskClaim, TaskEvent, TaskPhoto, TaskStatus
 
@@ -696,7 +697,7 @@ def _visible_clause(user: User):
     clauses = [Task.resident_id == user.id, Task.poster_id == user.id,
                scope_clause(user, MANAGERS, TaskArea.path)]
     reach = reach_of(user)
-    clauses += [TaskArea.path.startswith(post.area.path, autoescape=True) for post in reach.posts]
+    clauses += [path_under(TaskArea.path, post.area.path) for post in reach.posts]
     for team in reach.teams:
         fits = [c.code for c in categories.categories(team.community, "need", include_hidden=True)
                 if team.category in team_categories(c.code)]
@@ -803,7 +804,7 @@ def recordable_areas(user: User, limit: int = 500) -> list[Area]:
     if not roots:
         return []
     found = db.session.scalars(
-        select(Area).where(or_(*(Area.path.startswith(r.path, autoescape=True) for r in roots)),
+        select(Area).where(or_(*(path_under(Area.path, r.path) for r in roots)),
                            Area.level.in_((Level.community, Level.estate, Level.grid, Level.building, Level.unit)))
         .order_by(Area.path).limit(limit)).all()
     return list(found)
@@ -912,7 +913,7 @@ def register_xlsx(query: Select, now: datetime | None = None):
             if task.community_id not in categories_of:
                 categories_of[task.community_id] = category_names(task.community)
                 places |= dict(db.session.execute(select(Area.id, Area.name).where(
-                    Area.path.startswith(task.community.path, autoescape=True))).all())
+                    path_under(Area.path, task.community.path))).all())
             yield [task.id, reports.local(task.posted_at), task.community.name,
                    area_label(task.area, places, task.community),
                    categories_of[task.community_id].get(task.category, task.category), task.title,

@@ -18,6 +18,7 @@ from domain.dashboards import Chart, Figure, Frame, Section, Series
 from domain.sql_insight import count_where, in_frame, median_hours, monthly
 from domain.tasks import WAITING, area_names, category_names, channel_name, claim_outcome_name, status_name
 from models import Area, Level, Task, TaskClaim, TaskStatus, User, db
+from models.area import path_under
 
 #: Areas whose needs are counted by the grids under them.
 BY_GRID = (Level.community, Level.estate)
@@ -27,7 +28,7 @@ CAPACITIES = {"head": _l("As a head"), "team": _l("With a team"), "staff": _l("A
 
 def _groups(area: Area) -> list[Area]:
     """The areas a dashboard splits needs by: the grids of a community, else the areas right under it, else itself."""
-    query = select(Area).where(Area.path.startswith(area.path, autoescape=True), Area.level == Level.grid) \
+    query = select(Area).where(path_under(Area.path, area.path), Area.level == Level.grid) \
         if area.level in BY_GRID else select(Area).where(Area.parent_id == area.id)
     return list(db.session.scalars(query.order_by(Area.id))) or [area]
 
@@ -36,7 +37,7 @@ def _in_scope(frame: Frame, place) -> list:
     """Needs of the frame's area: of its communities, and under the area itself when it lies inside one."""
     clauses = [Task.community_id.in_(frame.scope.community_ids)]
     if frame.scope.people is not None:
-        clauses.append(place.path.startswith(frame.area.path, autoescape=True))
+        clauses.append(path_under(place.path, frame.area.path))
     return clauses
 
 
@@ -47,7 +48,7 @@ def _posted_in(frame: Frame, groups: list[Area]):
 
     def base(*columns):
         return (select(*columns).select_from(Task).join(place, Task.area_id == place.id)
-                .outerjoin(group, and_(group.id.in_([g.id for g in groups]), place.path.startswith(group.path)))
+                .outerjoin(group, and_(group.id.in_([g.id for g in groups]), path_under(place.path, group.path)))
                 .where(*_in_scope(frame, place), *in_frame(frame, Task.posted_at)))
     return base, group
 

@@ -19,9 +19,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import IO
 
-from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
-
 #: Characters a worksheet cannot hold (control characters other than tab and line breaks).
 ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")
 #: The longest text a cell holds.
@@ -41,6 +38,8 @@ def write(sheets: Iterable[tuple[str, Iterable[Iterable]]]) -> IO[bytes]:
     numbers (int, float, Decimal), booleans or None (an empty cell); text is written as text (never a formula),
     without the control characters a worksheet refuses, and cut at 32,767 characters. Sheet names are cleaned
     of the characters Excel refuses and cut at 31; they must differ. Raises TypeError for any other value."""
+    from openpyxl import Workbook  # here, not at the top: only exports need it, and it costs a worker ~7 MB
+
     sheets = list(sheets)
     book = Workbook(write_only=True)
     for name, _rows in sheets:
@@ -75,6 +74,8 @@ def sheet_name(title: str) -> str:
 
 
 def _write_rows(out: IO[bytes], rows: Iterable[Iterable]) -> None:
+    from openpyxl.utils import get_column_letter  # lazily, as in `write`
+
     columns: list[str] = []
     chunk: list[str] = []
     size = 0

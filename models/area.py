@@ -5,8 +5,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ColumnElement, ForeignKey, Index, Integer, String, UniqueConstraint, and_, literal
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import Grouping
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from models.base import UTCDateTime, db, utcnow
 
@@ -41,7 +44,8 @@ class Area(db.Model):
     __tablename__ = "area"
     __table_args__ = (
         UniqueConstraint("parent_id", "name"),
-        # text_pattern_ops lets PostgreSQL use the index for `path LIKE '/1/5/%'` whatever the collation.
+        # text_pattern_ops: PostgreSQL serves `path_under` (its `~>=~`/`~<~` range) from this index whatever the
+        # database's collation.
         Index("ix_area_path", "path", postgresql_ops={"path": "text_pattern_ops"}),
     )
 
@@ -53,7 +57,7 @@ class Area(db.Model):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     #: Optional external code, e.g. the city's grid code, for syncing with other systems.
     code: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
-    #: Materialised path of ids, "/1/5/23/": everything under X is `path LIKE X.path || '%'`.
+    #: Materialised path of ids, "/1/5/23/": everything under X is `path_under(Area.path, X.path)` in SQL.
     path: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     #: Community settings (head titles, later points and market rules); empty on other levels.
     settings: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
@@ -75,6 +79,60 @@ class Area(db.Model):
 
     def contains(self, other: Area) -> bool:
         return other.path.startswith(self.path)
+
+
+# --- "under this area" in SQL --------------------------------------------------------------------------------------
+
+#: The character right after the digits and "/" a path is made of: everything under "/1/5/" sorts in
+#: ["/1/5/", "/1/5/:").
+PATH_END = ":"
+
+
+class PathUnder(ColumnElement[bool]):
+    """`path` (an area's path column) lies under `prefix` (a path, or another area's path column): the area
+    itself or one of its descendants.
+
+    Said as a range, `path >= prefix AND path < prefix || ':'`, not as `path LIKE prefix || '%'`: SQLite serves a
+    LIKE from an index only in a case-sensitive mode and PostgreSQL only for a pattern known when it plans (not for
+    another row's path, nor in a cached generic plan), so a LIKE reads every area of the city. The range reads only
+    the area's own subtree from ix_area_path, on both. PostgreSQL compares with `~>=~` and `~<~`, the byte-order
+    operators of that index's `text_pattern_ops`, whatever the database's collation."""
+
+    type = Boolean()
+    _is_implicitly_boolean = True
+    inherit_cache = True
+    _traverse_internals = [("path", InternalTraversal.dp_clauseelement),
+                           ("low", InternalTraversal.dp_clauseelement),
+                           ("high", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, path, prefix):
+        self.path = path
+        if isinstance(prefix, str):
+            self.low, self.high = literal(prefix, String), literal(prefix + PATH_END, String)
+        else:
+            # In parentheses: PostgreSQL's `~<~` would bind tighter than `||`.
+            self.low, self.high = prefix, Grouping(prefix.concat(PATH_END))
+
+
+def _grouped(compiler, clause, **kw) -> str:
+    """In parentheses, so that NOT or a comparison around the condition takes it whole."""
+    return f"({compiler.process(clause, **kw)})"
+
+
+@compiles(PathUnder)
+def _path_under(element: PathUnder, compiler, **kw) -> str:
+    return _grouped(compiler, and_(element.path >= element.low, element.path < element.high), **kw)
+
+
+@compiles(PathUnder, "postgresql")
+def _path_under_postgresql(element: PathUnder, compiler, **kw) -> str:
+    return _grouped(compiler, and_(element.path.op("~>=~", is_comparison=True)(element.low),
+                                   element.path.op("~<~", is_comparison=True)(element.high)), **kw)
+
+
+def path_under(path, prefix) -> PathUnder:
+    """The SQL condition "the area of `path` is the area of `prefix` or lies under it", served by ix_area_path."""
+    return PathUnder(path, prefix)
 
 
 class Household(db.Model):

@@ -1,5 +1,8 @@
 """The SQLAlchemy handle shared by every model, and small column helpers."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
@@ -22,6 +25,33 @@ class Base(DeclarativeBase):
 
 # expire_on_commit=False: no reload round trip after each commit (see NOTES: ~15 % on hot paths).
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+#: True while a request only reads: SQLite then opens a deferred transaction instead of taking the write lock up
+#: front (BEGIN IMMEDIATE, see models/sqlite.py).
+read_only: ContextVar[bool] = ContextVar("read_only", default=False)
+
+
+@contextmanager
+def reads_apart() -> Iterator[None]:
+    """Reads a write request makes before it writes (who the bearer token is), in a transaction of their own.
+
+    On SQLite a writing request takes the one write lock at its first statement, and everyone else's writes
+    queue behind it until it commits: looking the caller up inside it would hold the lock through
+    authentication and the rate limiter. Here the reads run deferred and end at once, and the write lock is
+    taken by the first statement after. Objects read stay usable (expire_on_commit=False). Inside a transaction
+    already begun, or on PostgreSQL (row locks, no database-wide lock), it does nothing.
+    """
+    session = db.session()
+    if session.in_transaction() or db.engine.dialect.name != "sqlite":
+        yield
+        return
+    marked = read_only.set(True)
+    try:
+        yield
+    finally:
+        read_only.reset(marked)
+        if session.in_transaction():
+            session.commit()
 
 
 #: Ids are 32-bit integers on PostgreSQL: a larger number names nothing, and must not reach the database (which

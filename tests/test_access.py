@@ -3,10 +3,13 @@
 import re
 
 import pytest
+from sqlalchemy import select
 
-from domain.access import can
-from models import Area, User, db
+from domain import org
+from domain.access import MANAGERS, can, scope_clause
+from models import Area, Household, User, db
 from tests.conftest import login, token_for
+from tests.test_leaderboards import reads_a_path_range, sibling_sorting_after
 
 # (who, url template, expected status). {a.*} is community A's tree, {b.*} community B's.
 PAGE_CASES = [
@@ -109,6 +112,30 @@ def test_can_follows_the_tree(dbs, tree):
     # A person may always look at themself, but not manage themself.
     head = db.session.merge(tree.head_a)
     assert can(head, "person.see_phone", head) and not can(head, "person.manage", head)
+
+
+def test_a_sibling_whose_path_begins_with_the_same_digits_is_outside_the_scope(app, tree, make_area, make_user):
+    """Community A at "/1/2/3/" and a sibling at "/1/2/37/": the text of one path begins with the other's digits,
+    yet neither community's staff reaches into the other, through the scope clause most lists are filtered by."""
+    sibling = sibling_sorting_after(make_area, tree.a.community)
+    unit = make_area("unit", make_area("building", make_area("grid", sibling)))
+    with app.app_context():
+        household = Household(unit_id=unit.id, label="101")
+        db.session.add(household)
+        db.session.commit()
+    neighbour = make_user("邻居丁", roles=[("resident", sibling)], household=household)
+    staff_sibling = make_user("邻社干部", roles=[("staff", sibling)])
+    with app.app_context():
+        areas = db.session.scalars(select(Area)).all()
+        for staff, own in ((tree.staff_a, tree.a.community), (staff_sibling, sibling)):
+            staff = db.session.merge(staff)
+            in_scope = select(Area.id).where(scope_clause(staff, MANAGERS, Area.path))
+            assert set(db.session.scalars(in_scope)) == {a.id for a in areas if a.path.startswith(own.path)}
+            assert reads_a_path_range(in_scope)  # only the subtree is read, whatever the city's size
+        people_a = {u.id for u in org.find_people(db.session.merge(tree.staff_a), "")}
+        people_sibling = {u.id for u in org.find_people(db.session.merge(staff_sibling), "")}
+    assert neighbour.id in people_sibling and neighbour.id not in people_a
+    assert tree.volunteer_a.id in people_a and tree.volunteer_a.id not in people_sibling
 
 
 def test_signed_out_api_scope_is_401(client, tree):

@@ -229,6 +229,8 @@ def test_the_page_shows_only_the_own_communitys_events(app, client, tree):
     page = client.get(f"/areas/{tree.a.community.id}/audit")
     assert page.status_code == 200 and "银融的调整" in page.text and "南湖的调整" not in page.text
     assert 'data-testid="nav-audit"' in page.text
+    # The recorded values are labelled in the page's language, not by their stored keys.
+    assert "<dt>居民编号</dt>" in page.text and "<dt>积分</dt>" in page.text and "person_id" not in page.text
     assert f'href="/people/{tree.volunteer_a.id}"' not in page.text  # the object of points.adjust is a transaction
     assert client.get(f"/areas/{tree.b.community.id}/audit").status_code == 404
     assert client.get("/audit").headers["Location"].endswith(f"/areas/{tree.a.community.id}/audit")

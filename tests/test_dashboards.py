@@ -17,7 +17,7 @@ from domain.ledger import SHANGHAI
 from domain.service import Occasion
 from models import Attendance, CheckMethod, Event, EventKind, Household, db
 from tests.conftest import login, token_for
-from tests.test_leaderboards import NOW, build_town, earn, serve, spend, xlsx_rows
+from tests.test_leaderboards import NOW, build_town, earn, serve, sibling_sorting_after, spend, xlsx_rows
 
 
 @pytest.fixture
@@ -157,6 +157,59 @@ def test_top_teams_by_approved_hours(town, make_user):
     result = dashboards.dashboard(town.staff, town.a, months=1, now=NOW)
     top = chart(result, "top_teams")
     assert top.horizontal and top.rows == [["银发助老队", 4.0, 2], ["平安巡逻队", 1.0, 1]]
+
+
+# --- a community among many ------------------------------------------------------------------------------------------
+
+def everything(viewer, area) -> list:
+    """Every chart of an area's dashboard, as the API gives it."""
+    return [(section.key, [c.as_dict() for c in charts])
+            for section, charts in dashboards.dashboard(viewer, area, months=3, now=NOW).sections]
+
+
+def big_sibling(town, make_area, make_user):
+    """A community next to A whose path sorts right after A's ("/1/2/3/" and "/1/2/37/": its id begins with A's)
+    and which has more of everything: grids, buildings, units, households, heads, service, points, events."""
+    sibling = sibling_sorting_after(make_area, town.a)
+    people = []
+    for g in range(2):
+        grid = make_area("grid", sibling, name=f"邻居第{g + 1}网格")
+        for b in range(2):
+            building = make_area("building", grid, name=f"{b + 1}号楼")
+            for u in range(3):
+                unit = make_area("unit", building, name=f"{u + 1}单元")
+                homes = [Household(unit_id=unit.id, label=f"{u + 1}0{h}") for h in range(2)]
+                db.session.add_all(homes)
+                db.session.flush()
+                people.append(make_user(f"邻居{g}{b}{u}", roles=[("volunteer", sibling)], household=homes[0]))
+                org.appoint_head(town.street_staff, unit, people[-1], now=NOW)
+            org.appoint_head(town.street_staff, building, people[-1], now=NOW)
+        org.appoint_head(town.street_staff, grid, people[-1], now=NOW)
+    for n, person in enumerate(people):
+        serve(town.street_staff, person, sibling, datetime(2026, 11, 2 + n, 2, 0, tzinfo=UTC), 60 + n)
+        earn(person, sibling, 10 + n, at=datetime(2026, 10, 2 + n, tzinfo=UTC))
+    event(sibling, sibling, datetime(2026, 10, 10, 1, 0, tzinfo=UTC), town.street_staff, people)
+    return sibling
+
+
+def test_a_communitys_dashboard_is_the_same_beside_a_big_sibling(town, make_area, make_user):
+    # Area figures are read by path ranges now ("everything under A" sorts between "/1/2/3/" and "/1/2/3/:"):
+    # a sibling whose path begins with A's digits must stay out, and so must its rows.
+    serve(town.staff, town.near, town.a, datetime(2026, 11, 8, 2, 0, tzinfo=UTC), 60)
+    earn(town.far, town.a, 25, at=datetime(2026, 10, 5, tzinfo=UTC))
+    org.appoint_head(town.staff, town.grid1, town.grid_head, now=NOW)
+    event(town.a, town.grid1, datetime(2026, 10, 10, 1, 0, tzinfo=UTC), town.staff, [town.near])
+    before = everything(town.staff, town.a), everything(town.staff, town.grid1)
+    sibling = big_sibling(town, make_area, make_user)
+    assert (everything(town.staff, town.a), everything(town.staff, town.grid1)) == before
+    theirs = dashboards.dashboard(town.street_staff, sibling, months=3, now=NOW)
+    assert rows(theirs, "heads") == [["邻居第1网格", 1, 2, 6, 0], ["邻居第2网格", 1, 2, 6, 0]]
+    assert rows(theirs, "households_per_head") == [["邻居第1网格", 12, 2.0], ["邻居第2网格", 12, 2.0]]
+    assert rows(theirs, "active_volunteers")[-1] == ["2026-11", 12]
+    street = dashboards.rollup(town.street_staff, town.tree.street, months=3, now=NOW)
+    coverage = next(figures for section, figures, _chart in street.sections if section.key == "coverage")
+    households = next(f for f in coverage if f.key == "households")
+    assert (households.values[town.a.id], households.values[sibling.id]) == (2, 24)
 
 
 # --- scope, the pages and the API ----------------------------------------------------------------------------------

@@ -33,8 +33,8 @@ from models import (
     db,
 )
 from tests.conftest import login, token_for
-from tests.test_dashboards import chart, rows
-from tests.test_leaderboards import NOW, build_town, xlsx_rows
+from tests.test_dashboards import chart, everything, rows
+from tests.test_leaderboards import NOW, build_town, sibling_sorting_after, xlsx_rows
 
 NOV = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
 #: The kind of the campaigns below, as charts name it.
@@ -325,6 +325,27 @@ def test_another_communitys_figures_never_appear(needs, campaigns, shop):
     text = json.dumps([c.as_dict() for _s, charts in mine.sections for c in charts], ensure_ascii=False)
     assert "南湖" not in text and "居民丙" not in text
     assert len(rows(mine, "campaigns")) == 2  # not the one held over the whole street
+
+
+def test_a_neighbour_whose_path_begins_like_ours_stays_out(needs, campaigns, shop, make_area, make_user):
+    # "/1/2/3/" and "/1/2/37/": the neighbour's needs, campaigns and redemptions sort right after ours by path.
+    t = needs
+    before = everything(t.staff, t.a), everything(t.staff, t.grid1)
+    neighbour = sibling_sorting_after(make_area, t.a)
+    grid = make_area("grid", neighbour, name="邻居网格")
+    person = make_user("邻居丁", roles=[("resident", neighbour)])
+    for hours in (1, 2, 3):
+        need(neighbour, grid, person, OCT, claimed=hours, resolved=10 * hours, status=TaskStatus.approved)
+    held = campaign(grid, t.street_staff, "邻居好人", OCT)
+    vote(nominate(held, person, t.street_staff, OCT + timedelta(days=1)), t.street_staff, OCT + timedelta(days=8))
+    redeem(person, reward(neighbour, t.street_staff, "邻居大米", 10), 3, OCT)
+    assert (everything(t.staff, t.a), everything(t.staff, t.grid1)) == before
+    theirs = dashboards.dashboard(t.street_staff, neighbour, months=3, now=NOW)
+    assert rows(theirs, "needs_hours") == [["邻居网格", 2.0, 20.0]]
+    assert rows(theirs, "campaigns") == [[f"{GOOD} 2026-10 · 邻居网格", 1, 0]]
+    assert rows(theirs, "top_rewards") == [["邻居大米", 3, 1]]
+    street = figures(dashboards.rollup(t.street_staff, db.session.merge(t.tree.street), months=3, now=NOW))
+    assert (street["needs_posted"].values[neighbour.id], street["nominations"].values[neighbour.id]) == (3, 1)
 
 
 # --- registers -------------------------------------------------------------------------------------------------------

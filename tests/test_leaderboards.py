@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from domain import leaderboards, ledger, service
 from domain.errors import Invalid, NotFound, Refused
 from domain.leaderboards import parse_period
 from domain.service import Occasion
 from models import Area, Household, LeaderboardLine, LeaderboardSnapshot, TxnKind, User, db
+from models.area import path_under
 from tests.conftest import login, run_concurrently, token_for
 
 #: 2026-11-20 20:00 in Beijing.
@@ -238,6 +241,55 @@ def test_my_boards_go_from_my_widest_role_down_to_my_unit(town):
     assert [a.id for a in scopes] == [tree.a.community.id, tree.a.grid.id, tree.a.building.id, tree.a.unit.id]
     assert leaderboards.default_scope(town.resident_b).id == tree.b.community.id
     assert [a.id for a in leaderboards.scopes_for(db.session.merge(tree.admin))] == [tree.district.id]
+
+
+def sibling_sorting_after(make_area, area: Area) -> Area:
+    """A new area beside `area` whose path begins with `area`'s digits ("/1/2/3/" and "/1/2/37/"), so that in path
+    order it comes right after everything under `area`."""
+    for _ in range(300):
+        sibling = make_area(area.level, area.parent)
+        if str(sibling.id).startswith(str(area.id)):
+            return sibling
+    raise AssertionError(f"no id beginning with {area.id} within 300 areas")
+
+
+def test_path_under_is_the_area_and_everything_under_it(town, make_area):
+    neighbour = sibling_sorting_after(make_area, town.a)
+    make_area("building", make_area("grid", neighbour))
+    areas = db.session.scalars(select(Area)).all()
+    for area in areas:
+        under = {a.id for a in areas if a.path.startswith(area.path)}
+        assert set(db.session.scalars(select(Area.id).where(path_under(Area.path, area.path)))) == under
+        assert set(db.session.scalars(select(Area.id).where(~path_under(Area.path, area.path)))) == \
+            {a.id for a in areas} - under
+    group, node = aliased(Area), aliased(Area)
+    pairs = db.session.execute(select(group.id, node.id).join(node, path_under(node.path, group.path))).all()
+    assert set(pairs) == {(g.id, n.id) for g in areas for n in areas if n.path.startswith(g.path)}
+
+
+def reads_a_path_range(query) -> bool:
+    """Whether the database's plan for a query reads a range of ix_area_path (not all of it, nor the whole table).
+    PostgreSQL is told to read whole tables only when nothing else serves: the test's tables are tiny and it would
+    rather scan them."""
+    connection = db.session.connection()
+    compiled = query.compile(dialect=connection.dialect)
+    params = tuple(compiled.params[k] for k in compiled.positiontup) if compiled.positiontup else compiled.params
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        lines = [row[0] for row in connection.exec_driver_sql(f"EXPLAIN {compiled}", params)]
+        found = [n for n, line in enumerate(lines) if "ix_area_path" in line]
+        return any("Index Cond: (((path)::text ~>=~" in lines[n + 1] for n in found if n + 1 < len(lines))
+    details = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)]
+    return any(re.fullmatch(r"SEARCH \S+ USING (COVERING )?INDEX ix_area_path \(path>\? AND path<\?\)", d)
+               for d in details)
+
+
+def test_an_areas_subtree_is_read_from_a_range_of_the_path_index(town):
+    assert reads_a_path_range(select(Area.id).where(path_under(Area.path, town.a.path)))
+    group, node = aliased(Area), aliased(Area)
+    per_group = (select(group.id, func.count(node.id)).join(node, path_under(node.path, group.path))
+                 .where(group.parent_id == town.a.id).group_by(group.id))
+    assert reads_a_path_range(per_group)
 
 
 # --- months in Beijing time ----------------------------------------------------------------------------------------

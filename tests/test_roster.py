@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import zipfile
 
@@ -10,8 +11,8 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from domain import org, roster
-from domain.errors import Invalid, NotFound, Refused
+from domain import org, roster, xlsx_read
+from domain.errors import Conflict, Invalid, NotFound, Refused
 from models import Area, AuditEvent, HeadPost, Household, Level, Role, RoleGrant, User, db
 from tests.conftest import login
 
@@ -185,6 +186,126 @@ def test_row_numbers_are_those_the_spreadsheet_shows(dbs, tree):
     with pytest.raises(Refused) as refused:
         roster.import_roster(tree.staff_a, db.session.get(Area, tree.a.community.id), "r.xlsx", data)
     assert problems_of(refused.value) == {(5, "phone")}
+
+
+# --- .xlsx files as Excel and WPS write them --------------------------------------------------------
+
+
+def _with_phonetic_guide(data: bytes, text: str, guide: str) -> bytes:
+    """The workbook with the shared string `text` given a phonetic guide (rPh), as Chinese Excel adds to names."""
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == "xl/sharedStrings.xml":
+                content = content.replace(f"<t>{text}</t>".encode(),
+                                          f"<t>{text}</t><rPh sb=\"0\" eb=\"1\"><t>{guide}</t></rPh>".encode())
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def test_xlsx_cells_are_read_as_excel_shows_them(dbs, tree):
+    """Empty cells left out of the sheet, numbers stored as floats, rich text, a phonetic guide, a notes sheet
+    left active, a chart sheet first: the roster reads what the user sees on the first worksheet."""
+    book = Workbook()
+    book.create_chartsheet("图表", 0)
+    sheet = book.worksheets[0]
+    sheet.append(HEADER)
+    sheet.append(["第一网格", "1号楼", "1单元", 101, "赵雅芝", 13911116001.0, "居民", 2])
+    sheet.append(["第一网格", "1号楼", "1单元", "102", "钱  多", 13911116002, "志愿者", None])
+    sheet["H3"] = None
+    sheet["E4"], sheet["F4"], sheet["G4"] = "孙 丽", "139 1111 6003", "居民"  # row 4: grid .. door left empty
+    book.active = book.index(book.create_sheet("说明"))
+    out = io.BytesIO()
+    book.save(out)
+    data = _with_phonetic_guide(out.getvalue(), "赵雅芝", "zhào yǎ zhī")
+
+    parsed = roster.parse_roster("r.xlsx", data)
+    assert [(row.number, row.cells) for row in parsed.rows[:2]] == [
+        (2, {"grid": "第一网格", "building": "1号楼", "unit": "1单元", "household": "101", "name": "赵雅芝",
+             "phone": "13911116001", "role": "居民", "size": "2"}),
+        (3, {"grid": "第一网格", "building": "1号楼", "unit": "1单元", "household": "102", "name": "钱多",
+             "phone": "13911116002", "role": "志愿者", "size": ""}),
+    ]
+    assert parsed.rows[2].number == 4 and parsed.rows[2].cells["grid"] == ""
+    assert parsed.rows[2].cells["name"] == "孙丽"
+    with pytest.raises(Refused) as refused:
+        roster.import_roster(tree.staff_a, db.session.get(Area, tree.a.community.id), "r.xlsx", data)
+    assert problems_of(refused.value) == {(4, "grid"), (4, "building"), (4, "unit"), (4, "household")}
+
+
+def test_xlsx_rows_are_the_values_openpyxl_reads(dbs):
+    """The fast reader against openpyxl itself, on text, numbers, booleans, errors and gaps."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["a", 1, 2.5, True, None, "=1+1", "  x  "])
+    sheet["C3"], sheet["AX3"], sheet["AY3"] = 1.5e10, "last column read", "past the last"
+    sheet["A5"] = "#N/A"
+    out = io.BytesIO()
+    book.save(out)
+    expected = {}
+    for number, row in enumerate(load_workbook(out, read_only=True, data_only=True).worksheets[0]
+                                 .iter_rows(values_only=True), start=1):
+        values = list(row[:roster.MAX_COLUMNS])
+        while values and values[-1] is None:
+            values.pop()
+        if values:
+            expected[number] = values
+    read = dict(xlsx_read.sheet_rows(out.getvalue(), roster.MAX_COLUMNS))
+    assert read == expected
+    assert read[1][:4] == ["a", 1, 2.5, True] and read[3][-1] == "last column read"
+
+
+# --- bulk writing -----------------------------------------------------------------------------------------
+
+
+def test_bulk_rows_are_whole_and_later_rows_get_fresh_ids(dbs, tree):
+    """Ids taken up front: each head's audit event names its post, and what is added afterwards by the ORM
+    (another area, person, post) does not collide with the imported rows on either database."""
+    do_import(tree, GOOD)
+    posts = {p.id: p for p in db.session.scalars(select(HeadPost))}
+    appointed = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "head.appoint")).all()
+    assert len(appointed) == 3
+    for event in appointed:
+        post = posts[event.object_id]
+        assert (event.object_type, event.area_id, event.actor_id) == ("headpost", post.area_id, tree.staff_a.id)
+        assert event.before is None and event.after == {"user_id": post.user_id, "tier": post.tier}
+    unit = child(child(child(tree.a.community.id, "第二网格").id, "5号楼").id, "2单元")
+    later = org.create_area(tree.staff_a, parent=unit.parent, level="unit", name="3单元")
+    assert later.id > unit.id and later.path == f"{unit.parent.path}{later.id}/"
+    newcomer = User(name="后来人", phone="13911116100", active=True, public_consent=False,
+                    household_id=person("13911110005").household_id)
+    db.session.add(newcomer)
+    db.session.flush()
+    assert newcomer.id > person("13911110006").id
+    assert org.appoint_head(tree.staff_a, later, newcomer).id > max(posts)
+
+
+def test_phone_taken_while_the_file_was_checked_is_a_conflict(dbs, tree):
+    """Someone registered between the checks and the write: the database's unique phone stops the import,
+    reported as a conflict to upload again, not a 500."""
+    community = db.session.get(Area, tree.a.community.id)
+    plan = roster.plan_roster(community, roster.parse_roster("r.csv", csv_bytes(GOOD)))
+    db.session.add(User(name="抢先", phone="13911110005", active=True, public_consent=False))
+    db.session.flush()
+    with pytest.raises(Conflict) as conflict:
+        roster.write_roster(tree.staff_a, plan)
+    assert conflict.value.code == "roster_conflict"
+
+
+def test_import_leaves_the_cycle_collector_as_it_found_it(dbs, tree):
+    assert gc.isenabled()
+    do_import(tree, GOOD)
+    assert gc.isenabled()
+    with pytest.raises(Refused):
+        do_import(tree, [_row(phone="123")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        do_import(tree, GOOD)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # --- bad rows ------------------------------------------------------------------------------------------

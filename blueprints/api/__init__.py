@@ -13,6 +13,7 @@ from blueprints.ext import csrf
 from domain import accounts
 from domain.errors import Unauthenticated
 from models import ApiToken, User
+from models.base import reads_apart
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Where the request's bearer token is kept once looked up.
@@ -52,7 +53,8 @@ def bearer_token() -> ApiToken | None:
     before the view does), and kept with the request itself: an app context may outlive one request."""
     if TOKEN_KEY not in request.environ:
         header = request.headers.get("Authorization", "")
-        found = accounts.token_user(header[len("Bearer "):].strip()) if header.startswith("Bearer ") else None
+        with reads_apart():
+            found = accounts.token_user(header[len("Bearer "):].strip()) if header.startswith("Bearer ") else None
         request.environ[TOKEN_KEY] = found[1] if found else None
     return request.environ[TOKEN_KEY]
 

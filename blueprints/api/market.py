@@ -12,6 +12,7 @@ from blueprints.api.schemas import Id, In, PageArgs, page_of
 from domain import market
 from domain.errors import Invalid
 from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, User, db, utcnow
+from models.base import reads_apart
 
 blp = Blueprint("api_market", __name__, description="The points market")
 
@@ -230,7 +231,8 @@ class Redemptions(MethodView):
         user = api_user()
         key = request.headers.get("Idempotency-Key")
         wanted = market.Request(market.check_key(key), market.fingerprint(**body)) if key is not None else None
-        reward = market.visible_reward(user, body["reward_id"])
+        with reads_apart():  # on SQLite the write lock is then held for the writes alone
+            reward = market.visible_reward(user, body["reward_id"])
         done = market.redeem(user, reward, body["quantity"], request=wanted)
         db.session.commit()
         headers = {"Idempotent-Replayed": "true"} if done.replayed else {}
