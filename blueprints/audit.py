@@ -12,7 +12,7 @@ from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from blueprints.forms import page_arg
-from domain import audit
+from domain import audit, labels
 from domain.access import MANAGERS, get_visible, is_admin
 from domain.errors import NotFound
 from domain.tasks import page_of
@@ -52,6 +52,20 @@ FIELD_NAMES = {
 
 def field_name(key: str) -> str:
     return str(FIELD_NAMES.get(key, key))
+
+
+#: Recorded values that are codes, shown by their names (the code when it is not a known one).
+VALUE_NAMES = {"level": labels.level_name, "roles": lambda roles: "、".join(map(labels.role_name, roles)),
+               "phase": labels.phase_name}
+
+
+def field_value(key: str, value) -> str:
+    if value is None:
+        return "—"
+    try:
+        return str(VALUE_NAMES[key](value)) if key in VALUE_NAMES else str(value)
+    except (KeyError, ValueError, TypeError):
+        return str(value)
 
 
 #: object type → (endpoint, its argument, where the value comes from: the object's id or a key of after/before).
@@ -128,4 +142,5 @@ def trail(area_id: int):
                                         day_from=form.since.data, day_to=form.until.data), page, PER_PAGE)
     return render_template("audit/trail.html", area=area, form=form, events=events, total=total, page=page,
                            per_page=PER_PAGE, object_url=object_url, object_name=object_name, field_name=field_name,
+                           field_value=field_value,
                            action_name=audit.action_name)

@@ -273,6 +273,16 @@ def test_objects_link_to_their_pages_where_they_have_one(app):
         assert object_url(AuditEvent(object_type="transaction", object_id=1)) is None
 
 
+def test_recorded_codes_are_shown_by_their_names(app):
+    from blueprints.audit import field_value
+
+    with app.test_request_context():
+        assert field_value("level", "unit") == "单元"
+        assert field_value("roles", ["head", "resident"]) == "三长、居民"
+        assert field_value("level", "no-such-level") == "no-such-level"  # an unknown code is shown as it is
+        assert field_value("name", None) == "—"
+
+
 def test_objects_are_named_in_the_pages_language(app):
     with app.test_request_context():
         assert object_name(AuditEvent(object_type="servicerecord", object_id=130)) == "服务记录 #130"
