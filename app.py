@@ -12,6 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside debug, see create_app
 
+
 def database_url(raw: str | None) -> str | None:
     """DATABASE_URL as given by operators ('postgresql://...') mapped to the psycopg 3 driver."""
     if not raw:

@@ -43,6 +43,7 @@ from domain.errors import DomainError, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
 from domain.org import community_of
 from models import Area, Attendance, Event, EventKind, Level, PointsMode, User, db, utcnow
+from models.base import writes_on_get
 
 bp = Blueprint("events", __name__)
 
@@ -381,6 +382,7 @@ def poster_image(event_id: int):
 @bp.route("/c")
 @limited("scans", "SCAN_RATE_LIMIT")
 @login_required
+@writes_on_get
 def checkin():
     """Where the event's QR code leads: sign in first if needed (login_required keeps the URL), then checked in.
 

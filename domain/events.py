@@ -412,7 +412,7 @@ def _take_place(event: Event, counter) -> bool:
 
 @functools.cache
 def _place_taker(counter: str):
-    """The UPDATE of `_take_place`, built once on the table (see ledger._balance_update)."""
+    """The UPDATE of `_take_place`, built once on the table (see the note above ledger._balance_update)."""
     table = Event.__table__
     return (update(table).where(table.c.id == bindparam("event_id"),
                                 or_(table.c.capacity.is_(None), table.c[counter] < table.c.capacity))
@@ -441,7 +441,11 @@ def _attendance(event: Event, person: User) -> Attendance | None:
 
 def _check_in(event: Event, person: User, at: datetime, method: CheckMethod, by: User | None) -> Answer:
     """Insert the one attendance, or answer with the first one. The UNIQUE pair decides, not a read: one
-    INSERT … ON CONFLICT DO NOTHING RETURNING the row, then the attendee counter; nothing read before or after."""
+    INSERT … ON CONFLICT DO NOTHING RETURNING the row, then the attendee counter; no read-back of the row (only a
+    repeat reads the first one). The scope is checked first, so someone who has left the community since their
+    check-in hears so rather than "already checked in". A refusal after the insert (the event filled up) leaves
+    the row to the caller's rollback, as every caller does on a refusal; a savepoint undoes it here only where
+    the event has a capacity (2 statements saved on every other check-in)."""
     _check_scope(event, person)
     insert = ledger._insert(Attendance).values(
         event_id=event.id, person_id=person.id, checked_in_at=at, checked_in_method=method,

@@ -101,6 +101,8 @@ ACCOUNTS, LOTS, MONTHLY = Account.__table__, Lot.__table__, MonthlyTotal.__table
 
 @functools.cache
 def _balance_update(guarded: bool):
+    """Add :amount to an account's balance, RETURNING the new one; `guarded`: not below zero (:at_least). Like the
+    other prebuilt statements of the hot paths: built once on the table (see the note above)."""
     statement = update(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("account_id"))
     if guarded:
         statement = statement.where(ACCOUNTS.c.balance >= bindparam("at_least"))
@@ -204,7 +206,8 @@ def post_transaction(*, community: Area, kind: TxnKind, postings: list[Posting],
     """Post one balanced transaction and return it; the same key again returns the first one unchanged.
 
     `fresh_key`: the key names a row this transaction has just created (`redemption:<new id>`), so it cannot have
-    been posted before: no look-up and no savepoint for a twin (a clash would be a bug, and raises).
+    been posted before: no look-up and no savepoint of its own (a clash would be a bug, and raises). A refusal
+    may then leave part of the posting written: the caller's savepoint must cover it (market.redeem's does).
 
     Raises Invalid(unbalanced) when amounts do not sum to zero, Refused(insufficient_points) when a person
     would go below zero (nothing is written), Conflict(`duplicate_code`) instead of replaying when given.

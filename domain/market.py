@@ -432,7 +432,8 @@ def _claim(person: User, request: Request, now: datetime) -> None:
 
 @functools.cache
 def _claim_key(dialect: str):
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id of a redemption's key, built once (see ledger._balance_update)."""
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id of a redemption's key, built once (see the note above
+    ledger._balance_update)."""
     table = IdempotencyKey.__table__
     return ledger._insert(table, dialect).values(
         user_id=bindparam("user_id"), scope="redemption", key=bindparam("key"), fingerprint=bindparam("fingerprint"),
@@ -462,7 +463,8 @@ def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
 
 @functools.cache
 def _counter_upsert(dialect: str, guarded: bool):
-    """Add to a counter, built once on the table (see ledger._balance_update); `guarded`: not beyond :limit."""
+    """Add to a counter, built once on the table (see the note above ledger._balance_update); `guarded`: not
+    beyond :limit."""
     table = RedemptionCounter.__table__
     statement = ledger._insert(table, dialect).values(
         person_id=bindparam("person_id"), reward_id=bindparam("reward_id"), period=bindparam("period"),
@@ -485,7 +487,7 @@ def _uncount(redemption: Redemption) -> None:
 
 
 _REWARDS, _REDEMPTIONS, _KEYS = Reward.__table__, Redemption.__table__, IdempotencyKey.__table__
-# The redemption's statements built once on the tables (see ledger._balance_update).
+# The redemption's statements built once on the tables (see the note above ledger._balance_update).
 _TAKE_STOCK = (update(_REWARDS)
                .where(_REWARDS.c.id == bindparam("reward_id"), _REWARDS.c.stock >= bindparam("quantity"))
                .values(stock=_REWARDS.c.stock - bindparam("quantity")).returning(_REWARDS.c.stock))

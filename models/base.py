@@ -1,5 +1,6 @@
 """The SQLAlchemy handle shared by every model, and small column helpers."""
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -39,19 +40,35 @@ def reads_apart() -> Iterator[None]:
     queue behind it until it commits: looking the caller up inside it would hold the lock through
     authentication and the rate limiter. Here the reads run deferred and end at once, and the write lock is
     taken by the first statement after. Objects read stay usable (expire_on_commit=False). Inside a transaction
-    already begun, or on PostgreSQL (row locks, no database-wide lock), it does nothing.
+    already begun, with changes waiting to be flushed (they must not be committed here), or on PostgreSQL (row
+    locks, no database-wide lock), it does nothing.
     """
     session = db.session()
-    if session.in_transaction() or db.engine.dialect.name != "sqlite":
+    if session.in_transaction() or session.new or session.dirty or session.deleted \
+            or db.engine.dialect.name != "sqlite":
         yield
         return
     marked = read_only.set(True)
     try:
         yield
-    finally:
+    except BaseException:
         read_only.reset(marked)
-        if session.in_transaction():
-            session.commit()
+        session.rollback()
+        raise
+    read_only.reset(marked)
+    if session.in_transaction():
+        session.commit()
+
+
+def writes_on_get(view):
+    """A GET view that writes on purpose (the check-in link a phone's camera opens): its writes take SQLite's write
+    lock up front, as a POST's do, instead of running in a read transaction (which fails at once when another
+    writer got in first)."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        read_only.set(False)
+        return view(*args, **kwargs)
+    return wrapped
 
 
 #: Ids are 32-bit integers on PostgreSQL: a larger number names nothing, and must not reach the database (which

@@ -1,9 +1,10 @@
 """SQLite under real concurrency: 64 connections at once check in, redeem and read, and none of them ever sees
 "database is locked"; commits are durable (synchronous=FULL, WAL).
 
-Writers take the write lock up front (BEGIN IMMEDIATE) and queue on the busy timeout; a request's reads before its
-writes (who the bearer token is) run in a deferred transaction of their own (models.base.reads_apart); pure reads
-never take the lock. A write that upgraded a read transaction would fail at once under this load.
+Writers wait their turn in the writers' queue (models/sqlite.py) and take the write lock up front (BEGIN IMMEDIATE);
+a request's reads before its writes (who the bearer token is, the event) run in a deferred transaction of their own
+(models.base.reads_apart); pure reads never take the lock. A write that upgraded a read transaction would fail at
+once under this load.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from bench import common
 from domain import accounts, events, ledger
 from models import Reward, Role, RoleGrant, User, db
+from models.base import read_only, reads_apart
 from models.events import Attendance
 from models.ledger import TxnKind
 from models.market import Redemption
-from tests.conftest import make_app
+from tests.conftest import PASSWORD, make_app
 
 CONNECTIONS = 64
 ROUNDS = 3
@@ -39,7 +41,9 @@ def crowd(tmp_path):
         upgrade()
         community, staff = common.seed_community()
         now = datetime.now(UTC)
-        people = [User(name=f"志愿者{i}", phone=f"1370001{i:04d}", active=True) for i in range(CONNECTIONS)]
+        password = accounts.hash_password(PASSWORD)
+        people = [User(name=f"志愿者{i}", phone=f"1370001{i:04d}", password_hash=password, active=True)
+                  for i in range(CONNECTIONS)]
         db.session.add_all(people)
         db.session.flush()
         db.session.add_all(RoleGrant(user_id=p.id, role=Role.volunteer, area_id=community.id) for p in people)
@@ -54,13 +58,13 @@ def crowd(tmp_path):
         db.session.add(reward)
         db.session.commit()
         codes = [events.event_code(event).token for event in opened]
-        yield app, tokens, codes, reward.id, community.id
+        yield app, tokens, codes, reward.id, [p.phone for p in people]
         db.session.remove()
         db.engine.dispose()
 
 
 def test_64_connections_write_and_read_at_once_without_database_is_locked(crowd):
-    app, tokens, codes, reward_id, _community_id = crowd
+    app, tokens, codes, reward_id, _phones = crowd
     barrier = threading.Barrier(CONNECTIONS)
     answers: list[tuple[str, int, str]] = []
     crashed: list[BaseException] = []
@@ -104,9 +108,85 @@ def test_64_connections_write_and_read_at_once_without_database_is_locked(crowd)
         assert ledger.verify() == []
 
 
-def test_sqlite_commits_are_durable_and_writers_queue(crowd):
+def test_64_people_open_the_check_in_link_at_once(crowd):
+    """The link an event's QR code holds is a GET that writes: it too queues and takes the lock up front."""
+    app, _tokens, codes, _reward_id, phones = crowd
+    barrier = threading.Barrier(CONNECTIONS)
+    answers: list = []
+
+    def scan(phone: str) -> None:
+        # Signed in from the thread: a request in the test's own thread would share the fixture's app context,
+        # and with it one database session that outlives the request.
+        client = app.test_client()
+        try:
+            assert client.post("/login", data={"phone": phone, "password": PASSWORD}).status_code == 302
+            barrier.wait()
+            answers.extend(client.get(f"/c?t={code}").status_code for code in codes)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            answers.append(error)
+
+    threads = [threading.Thread(target=scan, args=(phone,)) for phone in phones]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Counter(answers) == {200: CONNECTIONS * ROUNDS}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Attendance)) == CONNECTIONS * ROUNDS
+
+
+def test_the_check_in_link_writes_in_a_transaction_that_took_the_lock_up_front(crowd):
+    app, _tokens, codes, _reward_id, phones = crowd
+    client = app.test_client()
+    sent: list[str] = []
+
+    def began(_connection):
+        sent.append("BEGIN" if read_only.get() else "BEGIN IMMEDIATE")
+
+    def statement(_connection, _cursor, sql, *_args):
+        sent.append(sql)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "begin", began)
+    event.listen(engine, "before_cursor_execute", statement)
+    answers = []
+
+    def visit() -> None:  # in a thread of its own: not inside the fixture's app context and its session
+        answers.append(client.post("/login", data={"phone": phones[0], "password": PASSWORD}).status_code)
+        sent.clear()
+        answers.append(client.get(f"/c?t={codes[0]}").status_code)
+
+    try:
+        visitor = threading.Thread(target=visit)
+        visitor.start()
+        visitor.join()
+    finally:
+        event.remove(engine, "begin", began)
+        event.remove(engine, "before_cursor_execute", statement)
+    assert answers == [302, 200]
+    insert = next(i for i, sql in enumerate(sent) if sql.startswith("INSERT INTO attendance"))
+    assert [sql for sql in sent[:insert] if sql.startswith("BEGIN")][-1] == "BEGIN IMMEDIATE", sent[:insert + 1]
+
+
+def test_sqlite_commits_are_durable(crowd):
     app = crowd[0]
     with app.app_context():
         assert db.session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert db.session.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_reads_apart_end_their_own_transaction_and_never_commit_pending_changes(app, backend):
+    with app.app_context():
+        with reads_apart():
+            db.session.scalar(select(func.count()).select_from(User))
+        # On SQLite the read transaction has ended (the write lock will be taken by the next statement alone);
+        # on PostgreSQL nothing was done apart.
+        assert db.session().in_transaction() == (backend == "postgresql")
+        db.session.rollback()
+        db.session.add(User(name="未提交", phone="13700009999", active=True))
+        with reads_apart():
+            db.session.scalar(select(func.count()).select_from(User))
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(User).where(User.phone == "13700009999")) == 0
