@@ -158,15 +158,17 @@ def free_port() -> int:
 
 
 def rate_limit_storage(redis_url: str | None) -> str | None:
-    """`redis_url` emptied (only that database), for the servers to keep their rate-limit counters in as production
-    does; None when no URL is given or Redis cannot be reached (with a warning): each worker then counts alone."""
+    """`redis_url` cleared of earlier rate-limit counters (Flask-Limiter's `LIMITS*` keys, nothing else), for the
+    servers to keep theirs in as production does; None when no URL is given or Redis cannot be reached (with a
+    warning): each worker then counts alone."""
     if not redis_url:
         return None
     import redis  # Flask-Limiter's Redis storage brings it
 
     try:
         with redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5) as client:
-            client.flushdb()
+            for key in client.scan_iter(match="LIMITS*", count=1000):
+                client.delete(key)
     except (redis.RedisError, ValueError) as error:
         print(f"WARNING: Redis at {redis_url} is not reachable ({error}): rate limits are counted in each worker's "
               "memory, not shared as in production", file=sys.stderr, flush=True)
