@@ -40,12 +40,11 @@ def reads_apart() -> Iterator[None]:
     queue behind it until it commits: looking the caller up inside it would hold the lock through
     authentication and the rate limiter. Here the reads run deferred and end at once, and the write lock is
     taken by the first statement after. Objects read stay usable (expire_on_commit=False). Inside a transaction
-    already begun, with changes waiting to be flushed (they must not be committed here), or on PostgreSQL (row
-    locks, no database-wide lock), it does nothing.
+    already begun (as any change waiting to be flushed begins one: nothing pending is ever committed here), or
+    on PostgreSQL (row locks, no database-wide lock), it does nothing.
     """
     session = db.session()
-    if session.in_transaction() or session.new or session.dirty or session.deleted \
-            or db.engine.dialect.name != "sqlite":
+    if session.in_transaction() or db.engine.dialect.name != "sqlite":
         yield
         return
     marked = read_only.set(True)
