@@ -99,14 +99,15 @@ def seed_community(name: str = "银融社区", street: Area | None = None, staff
     return community, staff
 
 
-def rss_kb(field: str = "VmRSS") -> int:
-    """This process's resident memory in kB: VmRSS now, or VmHWM, its peak since the last `reset_peak_rss`."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_kb(field: str = "VmRSS", pid: int | str = "self") -> int:
+    """A process's resident memory in kB (this one's by default): VmRSS now, or VmHWM, its peak since the last
+    `reset_peak_rss`."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
-def reset_peak_rss() -> None:
-    """Start VmHWM again from the current resident memory (Linux)."""
-    Path("/proc/self/clear_refs").write_text("5")
+def reset_peak_rss(pid: int | str = "self") -> None:
+    """Start a process's VmHWM again from its current resident memory (Linux)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")

@@ -242,13 +242,7 @@ def workers_of(master: int) -> list[int]:
 
 
 def memory_mb(pid: int, field: str = "VmRSS") -> float:
-    """A process's resident memory now (VmRSS), or its peak (VmHWM) since it started or `reset_peak`."""
-    return int(re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
-
-
-def reset_peak(pid: int) -> None:
-    """Start the process's VmHWM again from its current resident memory (Linux)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return common.rss_kb(field, pid) / 1024
 
 
 def worker_rss_mb(master: int) -> list[float]:
@@ -436,7 +430,7 @@ def export_big_vs_small(server_url: str | None, rows: int, redis_url: str | None
             for kind in ("small", "big"):
                 count, area_id, _phone = targets[kind]
                 before = memory_mb(worker)
-                reset_peak(worker)
+                common.reset_peak_rss(worker)
                 seconds, size = _download(openers[kind], base, area_id)
                 peak = memory_mb(worker, "VmHWM")
                 measured[kind] = {"rows": count, "seconds": round(seconds, 2), "file_mb": round(size / 1e6, 1),

@@ -7,16 +7,15 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from blueprints.forms import page_arg
 from domain import audit, labels
-from domain.access import MANAGERS, get_visible, is_admin
+from domain.access import get_visible, managed_areas
 from domain.errors import NotFound
 from domain.tasks import page_of
-from models import Area, AuditEvent, db
+from models import Area, AuditEvent
 
 bp = Blueprint("audit", __name__)
 
@@ -46,7 +45,8 @@ FIELD_NAMES = {
     "seats": _l("Places"), "starts_at": _l("Starts"), "status": _l("Status"), "stock": _l("Stock"),
     "team_id": _l("Team #"), "tier": _l("Head tier"), "title": _l("Title"), "to": _l("To"),
     "tokens_revoked": _l("API tokens revoked"), "user_id": _l("Person #"), "value": _l("Value"),
-    "votes": _l("Votes"), "votes_per_voter": _l("Votes per voter"),
+    "votes": _l("Votes"), "votes_per_voter": _l("Votes per voter"), "public_consent": _l("Shown on public lists"),
+    "honour_consent": _l("Agrees to honour notices"),
 }
 
 
@@ -55,8 +55,13 @@ def field_name(key: str) -> str:
 
 
 #: Recorded values that are codes, shown by their names (the code when it is not a known one).
-VALUE_NAMES = {"level": labels.level_name, "roles": lambda roles: "、".join(map(labels.role_name, roles)),
-               "phase": labels.phase_name}
+def _roles_text(roles: list[str]) -> str:
+    """Roles as recorded, "staff@12" (the area's number, "*" for everywhere): each role by its name."""
+    return "、".join(labels.role_name(role) + (f"@{area}" if area else "")
+                    for role, _at, area in (entry.partition("@") for entry in roles))
+
+
+VALUE_NAMES = {"level": labels.level_name, "phase": labels.phase_name, "roles": _roles_text}
 
 
 def field_value(key: str, value) -> str:
@@ -111,17 +116,11 @@ def object_url(event: AuditEvent) -> str | None:
     return url_for(endpoint, **{argument: value}) if value is not None else None
 
 
-def _managed_areas() -> list[Area]:
-    if is_admin(current_user):
-        return list(db.session.scalars(select(Area).where(Area.parent_id.is_(None)).order_by(Area.name)))
-    return [g.area for g in current_user.grants if g.role in MANAGERS and g.area is not None]
-
-
 @bp.route("/audit")
 @login_required
 def index():
     """The trail of the one area the staff member manages, or a choice between several."""
-    areas = _managed_areas()
+    areas = managed_areas(current_user)
     if not areas:
         raise NotFound("not_found", _("Not found."))
     if len(areas) == 1:

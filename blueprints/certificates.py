@@ -15,7 +15,7 @@ from wtforms import DateField, HiddenField, SelectChoice, SelectField, TextAreaF
 from wtforms.validators import DataRequired, Length
 
 from blueprints.ext import limiter
-from blueprints.forms import attempt, page_arg
+from blueprints.forms import attempt, id_arg, page_arg
 from domain import certificates, org, qr
 from domain.access import can, get_visible
 from domain.errors import NotFound
@@ -59,13 +59,6 @@ def _community(area_id: int) -> Area:
     if community.level != Level.community:
         raise NotFound("not_found", _("Not found."))
     return community
-
-
-def _id(text: str) -> int:
-    """An id typed into a URL or form, or NotFound: "²" passes str.isdigit() but not int()."""
-    if not (text.isascii() and text.isdigit() and len(text) <= 12):
-        raise NotFound("not_found", _("Not found."))
-    return int(text)
 
 
 def _verify_limit() -> str:
@@ -124,7 +117,7 @@ def issue_for(area_id: int):
     _default_period(form)
     person = None
     if form.person_id.data:
-        person = get_visible(User, _id(form.person_id.data), current_user, "person.view")
+        person = get_visible(User, id_arg(form.person_id.data), current_user, "person.view")
     if form.validate_on_submit() and person is not None:
         issued = attempt(form, lambda: certificates.issue_certificate(
             current_user, person, community, period_from=form.period_from.data, period_to=form.period_to.data),

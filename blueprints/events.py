@@ -35,15 +35,14 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from blueprints.api.events import BatchIn, ScanIn
 from blueprints.errors import csrf_refused, json_errors
-from blueprints.ext import limited
-from blueprints.forms import attempt
-from domain import categories, events, qr
+from blueprints.ext import limited, writes_on_get
+from blueprints.forms import attempt, qr_response
+from domain import categories, events
 from domain.access import get_visible
 from domain.errors import DomainError, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
 from domain.org import community_of
 from models import Area, Attendance, Event, EventKind, Level, PointsMode, User, db, utcnow
-from models.base import writes_on_get
 
 bp = Blueprint("events", __name__)
 
@@ -138,19 +137,6 @@ def _time(moment: datetime | None) -> str:
 
 
 bp.register_error_handler(CSRFError, csrf_refused)
-
-
-def _svg_response(text: str, max_age: int) -> Response:
-    """The QR image of `text` (drawn once per process: domain/qr.py), kept by the browser for `max_age` seconds;
-    a browser asking again with the ETag it holds gets 304, and nothing is drawn."""
-    tag = qr.etag(text)
-    if request.if_none_match.contains(tag):
-        response = Response(status=304)
-    else:
-        response = Response(qr.svg(text), mimetype="image/svg+xml")
-    response.set_etag(tag)
-    response.headers["Cache-Control"] = f"private, max-age={max_age}"
-    return response
 
 
 def _step_arg() -> tuple[datetime, int]:
@@ -355,7 +341,7 @@ def code_image(event_id: int):
     if event.cancelled_at is not None or event.closed_at is not None:
         raise NotFound("not_found", _("Not found."))
     step, max_age = _step_arg()
-    return _svg_response(_checkin_url(events.event_code(event, step).token), max_age)
+    return qr_response(_checkin_url(events.event_code(event, step).token), max_age)
 
 
 def _poster_event(event_id: int) -> Event:
@@ -376,7 +362,7 @@ def poster(event_id: int):
 @bp.route("/events/<int:event_id>/poster.svg")
 @login_required
 def poster_image(event_id: int):
-    return _svg_response(_checkin_url(events.poster_code(_poster_event(event_id))), 3600)
+    return qr_response(_checkin_url(events.poster_code(_poster_event(event_id))), 3600)
 
 
 @bp.route("/c")
@@ -421,7 +407,7 @@ def my_code_json():
 @login_required
 def my_code_image():
     step, max_age = _step_arg()
-    return _svg_response(events.personal_code(current_user, step).token, max_age)
+    return qr_response(events.personal_code(current_user, step).token, max_age)
 
 
 # --- the scanner ----------------------------------------------------------------------------------------------------

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import flash, request
+from flask import Response, flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from domain.errors import DomainError
+from domain import qr
+from domain.errors import DomainError, NotFound
 from models import Level, db
 
 
@@ -79,3 +80,24 @@ class PersonForm(FlaskForm):
     area_id = SelectField(_l("Area of the role"), coerce=str, validate_choice=False)
     birth_date = DateField(_l("Date of birth (optional; needed for a child under 14)"), validators=[Optional()])
     guardian_phone = StringField(_l("Guardian's phone (for a child under 14)"), validators=[Optional(), Length(max=20)])
+
+
+def id_arg(text: str | None) -> int:
+    """An id typed into a URL or form, or NotFound: "²" passes str.isdigit() but not int()."""
+    text = text or ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise NotFound("not_found", _l("Not found."))
+    return int(text)
+
+
+def qr_response(text: str, max_age: int) -> Response:
+    """The QR image of `text` (drawn once per process: domain/qr.py), kept by the browser for `max_age` seconds;
+    a browser asking again with the ETag it holds gets 304, and nothing is drawn."""
+    tag = qr.etag(text)
+    if request.if_none_match.contains(tag):
+        response = Response(status=304)
+    else:
+        response = Response(qr.svg(text), mimetype="image/svg+xml")
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = f"private, max-age={max_age}"
+    return response

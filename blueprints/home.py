@@ -7,8 +7,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from domain import ledger, org, service
-from domain.access import MANAGERS
-from models import Area, HeadPost, Role, db
+from domain.access import managed_areas
+from models import HeadPost, Role, db
 
 bp = Blueprint("home", __name__)
 
@@ -22,10 +22,8 @@ def index():
     ))
     head_areas = [(post, org.count_under(post.area), org.head_title(org.community_of(post.area), post.tier))
                   for post in posts]
-    managed = [g.area for g in user.grants if g.role in MANAGERS and g.area is not None]
-    if any(g.role == Role.admin and g.area is None for g in user.grants):
-        managed += list(db.session.scalars(select(Area).where(Area.parent_id.is_(None)).order_by(Area.name)))
-    staff_areas = [(area, org.count_under(area), org.count_units_without_head(area)) for area in managed]
+    staff_areas = [(area, org.count_under(area), org.count_units_without_head(area))
+                   for area in managed_areas(user)]
     shows_points = user.has_role(Role.volunteer, Role.resident, Role.head, Role.team_leader)
     return render_template("home.html", head_areas=head_areas, staff_areas=staff_areas,
                            shows_points=shows_points, balance=ledger.balance_of(user) if shows_points else 0,

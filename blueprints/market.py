@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -34,8 +34,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from blueprints.errors import csrf_refused, error_response, json_errors
-from blueprints.forms import attempt, page_arg
-from domain import categories, market, photos, qr
+from blueprints.forms import attempt, page_arg, qr_response
+from domain import categories, market, photos
 from domain.errors import NotFound
 from domain.labels import (
     LIMIT_PERIOD_NAMES,
@@ -46,6 +46,7 @@ from domain.labels import (
 )
 from domain.ledger import SHANGHAI
 from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, db, utcnow
+from models.base import day_start
 
 bp = Blueprint("market", __name__)
 PER_PAGE = 50
@@ -292,10 +293,7 @@ def redemption_qr(redemption_id: int):
     item = market.visible_redemption(current_user, redemption_id)
     if item.status != RedemptionStatus.reserved:
         raise NotFound("not_found", _("Not found."))
-    response = Response(qr.svg(url_for("market.pickup", code=item.pickup_code, _external=True)),
-                        mimetype="image/svg+xml")
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
+    return qr_response(url_for("market.pickup", code=item.pickup_code, _external=True), max_age=3600)
 
 
 @bp.route("/market/redemptions/<int:redemption_id>/cancel", methods=["POST"])
@@ -393,12 +391,9 @@ def _filter_form() -> RedemptionFilter:
 
 
 def _redemptions_query(community: Area, form: RedemptionFilter):
-    def day_start(day):
-        return datetime.combine(day, time(0), SHANGHAI) if day else None
-
     return market.community_redemptions(
         community, status=RedemptionStatus(form.status.data) if form.status.data else None,
-        text=(form.q.data or "").strip() or None, since=day_start(form.since.data),
+        text=(form.q.data or "").strip() or None, since=day_start(form.since.data) if form.since.data else None,
         until=day_start(form.until.data + timedelta(days=1)) if form.until.data else None)
 
 

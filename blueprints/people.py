@@ -10,7 +10,7 @@ from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
-from blueprints.forms import PersonForm, attempt
+from blueprints.forms import PersonForm, attempt, id_arg
 from domain import accounts, org, privacy
 from domain.access import MANAGERS, can, get_visible, scope_clause
 from domain.errors import NotFound
@@ -61,9 +61,7 @@ def new():
         raise NotFound("not_found", _("Not found."))
     if form.validate_on_submit():
         # An area outside the caller's scope is not found (404), as everywhere, rather than a message on the form.
-        chosen = form.area_id.data or ""
-        area_id = int(chosen) if chosen.isascii() and chosen.isdigit() and len(chosen) < 10 else 0
-        area = get_visible(Area, area_id, current_user, "area.manage")
+        area = get_visible(Area, id_arg(form.area_id.data), current_user, "area.manage")
 
         def create():
             household = accounts.get_household(int(form.household_id.data)) if form.household_id.data else None

@@ -25,6 +25,7 @@ from domain import categories, notifications, org, photos, rules, tasks
 from domain.errors import NotFound
 from domain.teams import communities_of
 from models import Area, Channel, Task, User, db, utcnow
+from models.base import load
 
 bp = Blueprint("tasks", __name__)
 PER_PAGE = 30
@@ -256,7 +257,7 @@ def _post(form: NeedPageForm, mode: str, household) -> Task:
         area, need = household.unit, tasks.NeedForm(title=form.title.data, description=form.description.data,
                                                     category=form.category.data)
     else:
-        area = tasks.load(Area, form.area_id.data)
+        area = load(Area, form.area_id.data)
         if area is None:
             raise NotFound("not_found", _("Not found."))
         resident = tasks.find_resident(area, form.resident_phone.data) if form.resident_phone.data else None

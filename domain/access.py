@@ -88,6 +88,14 @@ def is_admin(user: User) -> bool:
     return any(g.role == Role.admin and g.area is None for g in _grants(user, frozenset({Role.admin})))
 
 
+def managed_areas(user: User) -> list[Area]:
+    """The areas the user manages as staff (or administrator of), the top areas for an administrator of all."""
+    managed = [g.area for g in user.grants if g.role in MANAGERS and g.area is not None]
+    if is_admin(user):
+        managed += db.session.scalars(select(Area).where(Area.parent_id.is_(None)).order_by(Area.name))
+    return managed
+
+
 def scope_clause(user: User, roles: frozenset[Role], path_column) -> ColumnElement[bool]:
     """A WHERE clause keeping rows whose area path lies under one of the user's grants."""
     grants = _grants(user, roles)

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from domain import audit
+from domain import audit, ledger
 from domain.access import can, is_admin, require
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from models import ApiToken, Area, Household, RevokedSession, Role, RoleGrant, User, db, utcnow
@@ -162,14 +162,12 @@ def end_session(user: User, session_id: str, expires_at: datetime, now=None) -> 
     after which the cookie is refused anyway. Rows past their time-out are cleared on the way."""
     now = now or utcnow()
     db.session.execute(delete(RevokedSession).where(RevokedSession.expires_at < now))
-    if expires_at <= now or db.session.get(RevokedSession, session_id) is not None:
+    if expires_at <= now:
         return
-    db.session.add(RevokedSession(session_id=session_id, user_id=user.id, expires_at=expires_at))
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError:
-        pass  # the same session signed out twice at once: one row is all it takes
+    # The same session signed out twice (at once, or a replayed sign-out): one row is all it takes.
+    db.session.execute(ledger._insert(RevokedSession).values(session_id=session_id, user_id=user.id,
+                                                              expires_at=expires_at)
+                       .on_conflict_do_nothing(index_elements=["session_id"]))
 
 
 def end_everything(user: User, now) -> int:
@@ -271,8 +269,7 @@ def create_person(actor: User, *, name: str, phone: str, password: str | None = 
             db.session.flush()
     except IntegrityError:
         raise Conflict("phone_taken", _l("This phone number is already registered.")) from None
-    area_id = household.unit_id if household is not None else next((a.id for _, a in roles if a), None)
-    audit.record(actor, "person.create", user, area_id=area_id, now=now,
+    audit.record(actor, "person.create", user, area_id=audit.person_area_id(user), now=now,
                  after={"name": user.masked_name, "roles": [f"{r}@{a.id if a else '*'}" for r, a in roles]})
     return user
 

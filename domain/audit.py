@@ -6,16 +6,19 @@ real ones, so anonymising a person leaves nothing of theirs in a trail nobody ma
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
 
 from models import Area, AuditEvent, User, db
 from models.area import path_under
+from models.base import day_start
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+def object_type(model: type) -> str:
+    """What the trail calls objects of `model` (its class name in lower case, e.g. "headpost")."""
+    return model.__name__.lower()
 
 
 def record(actor, action: str, obj, *, area_id: int | None = None, before: dict | None = None,
@@ -23,7 +26,7 @@ def record(actor, action: str, obj, *, area_id: int | None = None, before: dict 
     event = AuditEvent(
         actor_id=getattr(actor, "id", None),
         action=action,
-        object_type=type(obj).__name__.lower(),
+        object_type=object_type(type(obj)),
         object_id=getattr(obj, "id", None),
         area_id=area_id,
         before=before,
@@ -117,10 +120,6 @@ def actions_in(area: Area) -> list[str]:
     return sorted(db.session.scalars(select(AuditEvent.action).where(_in_area(area)).distinct()))
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=SHANGHAI)
-
-
 def trail(area: Area, *, action: str | None = None, actor: str | None = None, day_from: date | None = None,
           day_to: date | None = None) -> Select:
     """The audit events of everything under `area`, newest first, filtered by action, actor (name contains or
@@ -133,7 +132,7 @@ def trail(area: Area, *, action: str | None = None, actor: str | None = None, da
         query = query.where(AuditEvent.actor_id.in_(select(User.id).where(or_(
             User.name.contains(actor, autoescape=True), User.phone == actor.replace(" ", "")))))
     if day_from is not None:
-        query = query.where(AuditEvent.at >= _day_start(day_from))
+        query = query.where(AuditEvent.at >= day_start(day_from))
     if day_to is not None:
-        query = query.where(AuditEvent.at < _day_start(day_to + timedelta(days=1)))
+        query = query.where(AuditEvent.at < day_start(day_to + timedelta(days=1)))
     return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())

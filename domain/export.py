@@ -25,7 +25,7 @@ from domain import reports
 from domain.certificates import volunteer_number
 from domain.labels import level_name, metric_name, role_name, service_status_name, txn_kind_name
 from domain.leaderboards import month_text
-from domain.registers import write_sheets
+from domain.reports import write_sheets
 from domain.service import hours_text
 from models import (
     Account,

@@ -142,11 +142,14 @@ def _register_rows(area: Area):
              .where(path_under(held.path, area.path))
              .order_by(Campaign.nominate_from, Campaign.id, Nomination.tier, Nomination.votes.desc(), Nomination.id))
     titles: dict[tuple[int, int], str] = {}
+    communities: dict[int, Area | None] = {}
     for (_id, title, kind, held_name, held_id, phase, nominate_from, vote_until, nominee, phone, tier, heads,
          status, votes, discounted, honour, number, awarded_at) in db.session.execute(
             query.execution_options(yield_per=registers.BATCH)):
         if tier and (held_id, tier) not in titles:
-            titles[held_id, tier] = head_title(community_of(db.session.get(Area, held_id)), tier)
+            if held_id not in communities:
+                communities[held_id] = community_of(db.session.get(Area, held_id))
+            titles[held_id, tier] = head_title(communities[held_id], tier)
         yield [title, campaign_kind_name(kind), held_name, phase_name(phase), reports.local(nominate_from)[:10],
                reports.local(vote_until)[:10], nominee or "", mask_phone(phone) if phone else "",
                titles.get((held_id, tier), "") if tier else "", heads or "",

@@ -12,7 +12,6 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
@@ -25,9 +24,9 @@ from domain import audit, rules
 from domain.access import require
 from domain.errors import Conflict, Invalid, Refused
 from models import Area, User, db, utcnow
+from models.base import SHANGHAI
 from models.ledger import Account, AccountKind, Entry, Lot, LotUse, MonthlyTotal, Transaction, TxnKind
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 EARNING = frozenset({TxnKind.service, TxnKind.task, TxnKind.event, TxnKind.honour, TxnKind.adjustment})
 #: The running sums of a monthly total, each moved by its own amount.
 MONTHLY_SUMS = ("earned", "spent", "expired", "net")

@@ -406,6 +406,18 @@ class Redeemed:
     replayed: bool
 
 
+# The redemption's statements, built once on the tables (see the note above ledger._balance_update).
+_REWARDS, _REDEMPTIONS, _KEYS, _COUNTERS = (Reward.__table__, Redemption.__table__, IdempotencyKey.__table__,
+                                           RedemptionCounter.__table__)
+_TAKE_STOCK = (update(_REWARDS)
+               .where(_REWARDS.c.id == bindparam("reward_id"), _REWARDS.c.stock >= bindparam("quantity"))
+               .values(stock=_REWARDS.c.stock - bindparam("quantity")).returning(_REWARDS.c.stock))
+_PAID_BY = (update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == bindparam("redemption_id"))
+            .values(transaction_id=bindparam("txn_id")))
+_KEY_ANSWERED = (update(_KEYS).where(_KEYS.c.user_id == bindparam("owner"), _KEYS.c.scope == "redemption",
+                                     _KEYS.c.key == bindparam("given_key")).values(redemption_id=bindparam("answer")))
+
+
 def _replay(person: User, request: Request) -> Redeemed:
     """The answer to a request whose key was claimed first by another (committed) request of the person."""
     row = db.session.scalars(select(IdempotencyKey).where(
@@ -434,11 +446,10 @@ def _claim(person: User, request: Request, now: datetime) -> None:
 def _claim_key(dialect: str):
     """INSERT … ON CONFLICT DO NOTHING RETURNING id of a redemption's key, built once (see the note above
     ledger._balance_update)."""
-    table = IdempotencyKey.__table__
-    return ledger._insert(table, dialect).values(
+    return ledger._insert(_KEYS, dialect).values(
         user_id=bindparam("user_id"), scope="redemption", key=bindparam("key"), fingerprint=bindparam("fingerprint"),
-        created_at=bindparam("created_at", type_=table.c.created_at.type),
-    ).on_conflict_do_nothing(index_elements=["user_id", "scope", "key"]).returning(table.c.id)
+        created_at=bindparam("created_at"),
+    ).on_conflict_do_nothing(index_elements=["user_id", "scope", "key"]).returning(_KEYS.c.id)
 
 
 def _limit_refusal(reward: Reward) -> Refused:
@@ -465,15 +476,14 @@ def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
 def _counter_upsert(dialect: str, guarded: bool):
     """Add to a counter, built once on the table (see the note above ledger._balance_update); `guarded`: not
     beyond :limit."""
-    table = RedemptionCounter.__table__
-    statement = ledger._insert(table, dialect).values(
+    statement = ledger._insert(_COUNTERS, dialect).values(
         person_id=bindparam("person_id"), reward_id=bindparam("reward_id"), period=bindparam("period"),
         quantity=bindparam("quantity"))
     return statement.on_conflict_do_update(
         index_elements=["person_id", "reward_id", "period"],
-        set_={"quantity": table.c.quantity + statement.excluded.quantity},
-        where=table.c.quantity + bindparam("quantity") <= bindparam("limit") if guarded else None,
-    ).returning(table.c.id)
+        set_={"quantity": _COUNTERS.c.quantity + statement.excluded.quantity},
+        where=_COUNTERS.c.quantity + bindparam("quantity") <= bindparam("limit") if guarded else None,
+    ).returning(_COUNTERS.c.id)
 
 
 def _uncount(redemption: Redemption) -> None:
@@ -484,17 +494,6 @@ def _uncount(redemption: Redemption) -> None:
                                             RedemptionCounter.period == key)
             .values(quantity=RedemptionCounter.quantity - redemption.quantity)
             .execution_options(synchronize_session=False))
-
-
-_REWARDS, _REDEMPTIONS, _KEYS = Reward.__table__, Redemption.__table__, IdempotencyKey.__table__
-# The redemption's statements built once on the tables (see the note above ledger._balance_update).
-_TAKE_STOCK = (update(_REWARDS)
-               .where(_REWARDS.c.id == bindparam("reward_id"), _REWARDS.c.stock >= bindparam("quantity"))
-               .values(stock=_REWARDS.c.stock - bindparam("quantity")).returning(_REWARDS.c.stock))
-_PAID_BY = (update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == bindparam("redemption_id"))
-            .values(transaction_id=bindparam("txn_id")))
-_KEY_ANSWERED = (update(_KEYS).where(_KEYS.c.user_id == bindparam("owner"), _KEYS.c.scope == "redemption",
-                                     _KEYS.c.key == bindparam("given_key")).values(redemption_id=bindparam("answer")))
 
 
 def _take_stock(reward: Reward, quantity: int) -> None:

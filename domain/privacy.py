@@ -176,16 +176,12 @@ def correct_details(person: User, *, name: str, phone: str, now: datetime | None
     phone = accounts.normalise_phone(phone)
     if (name, phone) == (person.name, person.phone):
         return person
-    taken = db.session.scalar(select(User.id).where(User.phone == phone, User.id != person.id))
-    if taken is not None:
-        raise Conflict("phone_taken", _l("This phone number is already registered."),
-                       {"phone": [_l("Already registered to someone else.")]})
     before = {"name": person.masked_name, "phone": person.masked_phone}
     person.name, person.phone = name, phone
     try:
         with db.session.begin_nested():
             db.session.flush()
-    except IntegrityError:  # the UNIQUE on phone decides when two people take a number at once
+    except IntegrityError:  # the UNIQUE on phone decides: a number someone else has, now or a moment ago
         raise Conflict("phone_taken", _l("This phone number is already registered."),
                        {"phone": [_l("Already registered to someone else.")]}) from None
     audit.record(person, "person.correct", person, area_id=audit.person_area_id(person), before=before,

@@ -28,7 +28,6 @@ from domain.errors import NotFound
 from domain.events import method_name
 from domain.labels import event_kind_label, member_status_name
 from domain.leaderboards import ABOVE_COMMUNITY, scope_of
-from domain.reports import write_sheets as write_sheets  # several lists in one workbook (domain/export.py)
 from domain.service import hours_text
 from domain.teams import category_names
 from models import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import chain
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -15,8 +14,7 @@ from domain import org, xlsx
 from domain.labels import txn_kind_name
 from models import Area, HeadPost, User, db
 from models.area import path_under
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from models.base import SHANGHAI
 
 
 def local(dt: datetime | None) -> str:

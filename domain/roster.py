@@ -846,8 +846,9 @@ class _Writer:
                  for post_id, (entry, area_id, _c) in zip(_new_ids(HeadPost, len(appointments)), appointments,
                                                            strict=True)]
         _load(HeadPost, posts)
-        _load(AuditEvent, [{"actor_id": self.actor.id, "action": "head.appoint", "object_type": "headpost",
-                            "object_id": post["id"], "area_id": post["area_id"],
+        _load(AuditEvent, [{"actor_id": self.actor.id, "action": "head.appoint",
+                            "object_type": audit.object_type(HeadPost), "object_id": post["id"],
+                            "area_id": post["area_id"],
                             "before": {"user_id": current[1]} if current else None,
                             "after": {"user_id": post["user_id"], "tier": post["tier"]}, "reason": None,
                             "at": self.now}

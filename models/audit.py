@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, event
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
-from models.ledger import AppendOnlyError
+from models.ledger import APPEND_ONLY
 from models.user import User
 
 
@@ -39,8 +39,4 @@ class AuditEvent(db.Model):
         return f"<AuditEvent {self.action} {self.object_type}:{self.object_id}>"
 
 
-@event.listens_for(Session, "before_flush")
-def _refuse_audit_changes(session: Session, _context, _instances) -> None:
-    for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
-            raise AppendOnlyError(f"{obj!r} is append-only: the audit trail is never changed")
+APPEND_ONLY.append(AuditEvent)

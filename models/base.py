@@ -1,10 +1,10 @@
 """The SQLAlchemy handle shared by every model, and small column helpers."""
 
-import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator
@@ -59,17 +59,6 @@ def reads_apart() -> Iterator[None]:
         session.commit()
 
 
-def writes_on_get(view):
-    """A GET view that writes on purpose (the check-in link a phone's camera opens): its writes take SQLite's write
-    lock up front, as a POST's do, instead of running in a read transaction (which fails at once when another
-    writer got in first)."""
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        read_only.set(False)
-        return view(*args, **kwargs)
-    return wrapped
-
-
 #: Ids are 32-bit integers on PostgreSQL: a larger number names nothing, and must not reach the database (which
 #: refuses it with an error rather than an empty answer). Routes (app.IdConverter), API bodies (schemas.Id) and
 #: `load` all stop at it.
@@ -82,6 +71,16 @@ def load(model, ident):
     if not isinstance(ident, int) or isinstance(ident, bool) or not 0 < ident <= MAX_ID:
         return None
     return db.session.get(model, ident)
+
+
+#: The time zone of every community: days, months and times people read are Beijing's.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def day_start(day: date) -> datetime:
+    """The moment `day` begins in Beijing: filters "from day A to day B" run from day_start(A) to
+    day_start(B + 1 day)."""
+    return datetime.combine(day, time.min, tzinfo=SHANGHAI)
 
 
 def utcnow() -> datetime:

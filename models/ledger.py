@@ -191,8 +191,14 @@ class AppendOnlyError(RuntimeError):
     """Raised when code tries to change or delete a posted transaction or entry."""
 
 
+#: Rows that are never changed or deleted once written (triggers refuse it in the database as well): a posting is
+#: undone by a reversal, the audit trail only grows. Models of other modules add themselves (models/audit.py).
+APPEND_ONLY: list[type] = [Transaction, Entry]
+
+
 @event.listens_for(Session, "before_flush")
-def _refuse_ledger_changes(session: Session, _context, _instances) -> None:
+def _refuse_changes_to_append_only_rows(session: Session, _context, _instances) -> None:
+    kinds = tuple(APPEND_ONLY)
     for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, Transaction | Entry) and (obj in session.deleted or session.is_modified(obj)):
-            raise AppendOnlyError(f"{obj!r} is append-only: post a reversal instead")
+        if isinstance(obj, kinds) and (obj in session.deleted or session.is_modified(obj)):
+            raise AppendOnlyError(f"{obj!r} is append-only: post a reversal instead of changing it")

@@ -47,16 +47,19 @@ def _admin_conninfo(url: str) -> str:
 
 
 @contextlib.contextmanager
-def _postgres_database():
-    """A database of its own for this worker, dropped afterwards."""
+def postgres_database(suffix: str):
+    """A database of its own next to TEST_DATABASE_URL's, "<its name>_<suffix>", dropped afterwards: yields (its
+    SQLAlchemy URL, its name)."""
     parts = urlsplit(PG_URL)
-    name = f"{parts.path.lstrip('/') or 'test'}_{_worker()}"
+    name = f"{parts.path.lstrip('/') or 'test'}_{suffix}"
     with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield database_url(urlunsplit(parts._replace(path=f"/{name}")))
-    with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield database_url(urlunsplit(parts._replace(path=f"/{name}"))), name
+    finally:
+        with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -64,7 +67,7 @@ def backend_url(request, tmp_path_factory):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     else:
-        with _postgres_database() as url:
+        with postgres_database(_worker()) as (url, _name):
             yield url
 
 
@@ -216,6 +219,23 @@ def tree(app, make_area, make_user):
     t.volunteer_a = make_user("志愿者乙", roles=[("volunteer", t.a.community)], household=t.a.household)
     t.resident_b = make_user("居民丙", roles=[("resident", t.b.community)], household=t.b.household)
     return t
+
+
+@pytest.fixture
+def ctx(dbs, tree):
+    """The tree's communities and people merged into a domain test's session (test files needing others define
+    their own `ctx`)."""
+    class C:
+        community = db.session.merge(tree.a.community)
+        community_b = db.session.merge(tree.b.community)
+        unit = db.session.merge(tree.a.unit)
+        volunteer = db.session.merge(tree.volunteer_a)
+        head = db.session.merge(tree.head_a)
+        staff = db.session.merge(tree.staff_a)
+        staff_b = db.session.merge(tree.staff_b)
+        street_staff = db.session.merge(tree.street_staff)
+        resident_b = db.session.merge(tree.resident_b)
+    return C
 
 
 def login(client, user: User, password: str = PASSWORD):

@@ -21,18 +21,6 @@ from tests.test_tasks import setup_need
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # 20:00 in Beijing
 
 
-@pytest.fixture
-def ctx(dbs, tree):
-    class C:
-        community = db.session.merge(tree.a.community)
-        unit = db.session.merge(tree.a.unit)
-        volunteer = db.session.merge(tree.volunteer_a)
-        head = db.session.merge(tree.head_a)
-        staff = db.session.merge(tree.staff_a)
-        resident_b = db.session.merge(tree.resident_b)
-    return C
-
-
 def audited(action: str, obj, actor: User, reason: str | None = None) -> AuditEvent:
     """The one event of `action` on `obj`, by `actor`, filed under an area so the trail page finds it."""
     rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action == action,
@@ -94,6 +82,7 @@ def test_reopening_a_need_is_audited(app, tree, make_user, dbs):
 def test_adjusting_points_is_audited(ctx):
     txn = ledger.adjust(ctx.staff, ctx.volunteer, ctx.community, 15, reason="补记上月巡逻", now=NOW)
     assert audited("points.adjust", txn, ctx.staff, reason="补记上月巡逻").after is not None
+    assert audited("points.adjust", txn, ctx.staff).after == {"person_id": ctx.volunteer.id, "amount": 15}
 
 
 def test_role_changes_are_audited(ctx):
@@ -147,6 +136,7 @@ def test_handling_an_objection_is_audited(app, tree, make_user, dbs):
     honours.handle_objection(staff, objection, upheld=False, note="已整改")
     audited("objection.dismiss", objection, staff, reason="已整改")
     assert isinstance(objection, Objection)
+    assert objection.status.value == "dismissed" and objection.handled_by_id == staff.id
 
 
 def test_anonymising_a_person_is_audited(ctx):
@@ -234,6 +224,8 @@ def test_the_page_shows_only_the_own_communitys_events(app, client, tree):
     assert f'href="/people/{tree.volunteer_a.id}"' not in page.text  # the object of points.adjust is a transaction
     assert client.get(f"/areas/{tree.b.community.id}/audit").status_code == 404
     assert client.get("/audit").headers["Location"].endswith(f"/areas/{tree.a.community.id}/audit")
+    kept = client.get(f"/areas/{tree.a.community.id}/audit?action=points.adjust")
+    assert kept.status_code == 200 and "银融的调整" in kept.text
     filtered = client.get(f"/areas/{tree.a.community.id}/audit?action=head.appoint").text
     assert "银融的调整" not in filtered
 
@@ -279,6 +271,7 @@ def test_recorded_codes_are_shown_by_their_names(app):
     with app.test_request_context():
         assert field_value("level", "unit") == "单元"
         assert field_value("roles", ["head", "resident"]) == "三长、居民"
+        assert field_value("roles", ["staff@12", "admin@*"]) == "社区工作人员@12、管理员@*"
         assert field_value("level", "no-such-level") == "no-such-level"  # an unknown code is shown as it is
         assert field_value("name", None) == "—"
 

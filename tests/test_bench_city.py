@@ -49,8 +49,11 @@ def test_tiny_city_tree_paths_heads_and_events_are_as_the_models_expect(dbs):
         assert event.attendees == db.session.scalar(
             select(func.count()).select_from(Attendance).where(Attendance.event_id == event.id))
     # Sequences move past the generated ids: the app can add rows afterwards.
-    db.session.add(User(name="新人", phone="13912345678"))
+    generated = db.session.scalar(select(func.max(User.id)))
+    newcomer = User(name="新人", phone="13912345678")
+    db.session.add(newcomer)
     db.session.commit()
+    assert newcomer.id > generated
 
 
 def test_bench_endpoints_exist_only_when_enabled_and_do_what_the_api_does(app, backend_url):

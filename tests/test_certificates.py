@@ -47,19 +47,9 @@ def serve(person: User, community: Area, staff: User, day: date, minutes: int, *
 
 
 @pytest.fixture
-def ctx(dbs, tree):
+def ctx(ctx):
     """The volunteer of community A with service in every state, on days given in Beijing time."""
-    class C:
-        community = db.session.merge(tree.a.community)
-        community_b = db.session.merge(tree.b.community)
-        staff = db.session.merge(tree.staff_a)
-        staff_b = db.session.merge(tree.staff_b)
-        street_staff = db.session.merge(tree.street_staff)
-        volunteer = db.session.merge(tree.volunteer_a)
-        head = db.session.merge(tree.head_a)
-        resident_b = db.session.merge(tree.resident_b)
-
-    c = C
+    c = ctx
     c.r1 = serve(c.volunteer, c.community, c.staff, date(2026, 11, 18), 120)           # 2 h
     c.r2 = serve(c.volunteer, c.community, c.staff, date(2026, 11, 10), 95)            # 1.5 h credited
     c.early = serve(c.volunteer, c.community, c.staff, date(2026, 6, 1), 60)           # before the period

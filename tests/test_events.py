@@ -24,19 +24,6 @@ def form(**overrides) -> events.EventForm:
     return events.EventForm(**{**values, **overrides})
 
 
-@pytest.fixture
-def ctx(dbs, tree):
-    class C:
-        community = db.session.merge(tree.a.community)
-        unit = db.session.merge(tree.a.unit)
-        volunteer = db.session.merge(tree.volunteer_a)
-        head = db.session.merge(tree.head_a)
-        staff = db.session.merge(tree.staff_a)
-        staff_b = db.session.merge(tree.staff_b)
-        resident_b = db.session.merge(tree.resident_b)
-    return C
-
-
 def make_event(ctx, **overrides) -> Event:
     event = events.create_event(ctx.staff, ctx.community, form(**overrides), now=START - timedelta(days=1))
     db.session.commit()

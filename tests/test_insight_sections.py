@@ -463,4 +463,5 @@ def test_the_spreadsheet_has_the_new_sheets_with_their_headers(campaigns):
     keys = [s.key for s in export.sections()]
     votes = list(sheets[keys.index("votes")].iter_rows(values_only=True))
     assert votes[1] == tuple(str(header) for _key, header in export.sections()[keys.index("votes")].columns)
+    assert votes[1] == ("评选", "投票给", "时间", "计入有效票")
     assert votes[2][:2] == ("2026年度社区好人", "孙远方") and len(votes) == 3

@@ -38,20 +38,6 @@ def form(**overrides) -> market.RewardForm:
     return market.RewardForm(**{**values, **overrides})
 
 
-@pytest.fixture
-def ctx(dbs, tree):
-    class C:
-        community = db.session.merge(tree.a.community)
-        community_b = db.session.merge(tree.b.community)
-        volunteer = db.session.merge(tree.volunteer_a)
-        head = db.session.merge(tree.head_a)
-        staff = db.session.merge(tree.staff_a)
-        staff_b = db.session.merge(tree.staff_b)
-        street_staff = db.session.merge(tree.street_staff)
-        resident_b = db.session.merge(tree.resident_b)
-    return C
-
-
 def give(person: User, community: Area, amount: int, key: str = "seed") -> None:
     ledger.credit(person, community, amount, kind=TxnKind.service, key=f"service:{person.id}:{key}",
                   now=NOW - timedelta(days=30))

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from domain import accounts, certificates, honours, ledger, market, org, privacy, service, tasks
-from domain.errors import DomainError
 from models import (
     Account,
     ApiToken,
@@ -30,16 +29,9 @@ from models import (
 from tests.conftest import PASSWORD, login, token_for
 from tests.test_honour_pages import campaign_at, english
 from tests.test_service import occasion
-from tests.test_tasks import setup_need
+from tests.test_tasks import code_of, setup_need
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # 20:00 in Beijing
-
-
-def code_of(call) -> str:
-    with pytest.raises(DomainError) as caught:
-        call()
-    db.session.rollback()
-    return caught.value.code
 
 
 def years_ago(years: int, days: int = 0) -> date:

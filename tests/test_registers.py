@@ -67,6 +67,7 @@ def test_every_register_of_the_catalogue_downloads(town, client):
     assert page.status_code == 200
     links = _links(page.text)
     assert list(links) == keys(town.staff, town.a, known=links)
+    assert list(links) == [r.key for r in registers.catalogue(town.staff, town.a)]
     assert [key for key in links if key in BUILT_IN] == list(BUILT_IN)
     assert links["heads"] == f"/areas/{town.a.id}/heads.xlsx"
     assert links["teams"] == f"/areas/{town.a.id}/registers/teams.xlsx"

@@ -21,18 +21,6 @@ def occasion(start: datetime, minutes: int, category: str = "elderly_care") -> O
                     activity="敬老助餐", place="社区食堂", content="为独居老人送餐", recipients="3户独居老人")
 
 
-@pytest.fixture
-def ctx(dbs, tree):
-    class C:
-        community = db.session.merge(tree.a.community)
-        volunteer = db.session.merge(tree.volunteer_a)
-        head = db.session.merge(tree.head_a)
-        staff = db.session.merge(tree.staff_a)
-        staff_b = db.session.merge(tree.staff_b)
-        resident_b = db.session.merge(tree.resident_b)
-    return C
-
-
 def submit(ctx, start, minutes, person=None, actor=None, **kw):
     person = person or ctx.volunteer
     return service.submit_records(actor or person, ctx.community, [person], occasion(start, minutes), now=NOW, **kw)[0]

@@ -86,6 +86,8 @@ def test_sign_out_everywhere_ends_every_session_and_token(app, client, tree):
     api = token_for(app.test_client(), tree.volunteer_a)
     assert client.get("/api/v1/me", headers=api).status_code == 200
     assert "1" in client.get("/account").text  # one app connected
+    client.post("/lang/en")
+    assert "(1 now)" in client.get("/account").text
 
     response = client.post("/account/sign-out-everywhere")
     assert response.status_code == 302 and response.location.endswith("/login")
@@ -122,6 +124,7 @@ def test_disabling_a_person_ends_their_session_and_token(app, client, tree):
     assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_token"
     again = volunteer.post("/login", data={"phone": tree.volunteer_a.phone, "password": PASSWORD})
     assert again.status_code == 200  # the sign-in form again: no session
+    assert not _signed_in(volunteer)
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "person.disable"))
         assert (event.actor_id, event.object_id, event.reason) == (tree.staff_a.id, tree.volunteer_a.id, "搬走了")

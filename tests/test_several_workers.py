@@ -24,20 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 import redis
 from sqlalchemy import func, select, text
 
-from app import database_url
 from domain import accounts, events, ledger, market
 from models import ApiToken, Area, Attendance, Event, Level, Redemption, Reward, Role, RoleGrant, TxnKind, User, db
-from tests.conftest import make_app
+from tests.conftest import PASSWORD, PG_URL, _admin_conninfo, make_app, postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 WORKERS = 4
 PEOPLE, STOCK, PRICE, BALANCE = 200, 10, 100, 150
@@ -45,7 +42,6 @@ SCANS = 50
 #: app.Config.LOGIN_RATE_LIMIT is "10 per minute" per address: more attempts than 4 workers × 10 could let through
 #: if each counted on its own.
 LOGIN_LIMIT, LOGINS = 10, 50
-PASSWORD = "correct horse 42"
 #: Variables of the caller's shell that would change what `make serve` does or sees.
 FOREIGN_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "BENCH_ENDPOINTS", "TRUSTED_PROXIES", "FLASK_APP", "FLASK_DEBUG")
 
@@ -69,24 +65,6 @@ def _redis_answers(url: str) -> bool:
         return False
     finally:
         client.close()
-
-
-def _admin_conninfo() -> str:
-    return PG_URL.replace("postgresql+psycopg://", "postgresql://")
-
-
-@contextlib.contextmanager
-def _scratch_database():
-    """A database of this test's own next to TEST_DATABASE_URL's, dropped afterwards: (its URL, its name)."""
-    parts = urlsplit(_admin_conninfo())
-    name = f"{parts.path.lstrip('/') or 'test'}_workers_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}")), name
-    finally:
-        with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- the processes, read from /proc ------------------------------------------------------------------------------
@@ -154,7 +132,7 @@ def _workers_on_database(workers: list[int], database: str) -> set[int]:
     """The workers holding a connection to `database`: the local ports of their sockets matched against the client
     ports PostgreSQL lists for it. A sync worker opens its pool's connection on its first request that reads the
     database, so this names the workers that served such requests, without code in the app to say so."""
-    with psycopg.connect(_admin_conninfo()) as conn:
+    with psycopg.connect(_admin_conninfo(PG_URL)) as conn:
         clients = {port for (port,) in conn.execute(
             "SELECT client_port FROM pg_stat_activity WHERE datname = %s", (database,))}
     ports = _tcp_local_ports()
@@ -424,10 +402,10 @@ def test_four_workers_on_one_postgresql_and_redis_keep_stock_attendance_and_limi
     secret = secrets.token_hex(32)
     source = f"127.{1 + secrets.randbelow(254)}.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
     counters, forget = redis.Redis.from_url(REDIS_URL), [source]
-    with _scratch_database() as (url, name), _make_serve(url, secret) as served:
+    with postgres_database(f"workers_{uuid.uuid4().hex[:8]}") as (url, name), _make_serve(url, secret) as served:
         migrated = time.monotonic() - started
         # The test's own app on the same database and secret: it sets the scene and signs the codes.
-        app = make_app(database_url(url), SECRET_KEY=secret)
+        app = make_app(url, SECRET_KEY=secret)
         try:
             city = _community(app)
             forget += [f"user:{city.people[0]}", f"user:{city.staff_id}"]

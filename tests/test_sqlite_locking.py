@@ -20,7 +20,7 @@ from sqlalchemy import event, func, select, text
 from bench import common
 from domain import accounts, events, ledger
 from models import Reward, Role, RoleGrant, User, db
-from models.base import read_only, reads_apart
+from models.base import reads_apart
 from models.events import Attendance
 from models.ledger import TxnKind
 from models.market import Redemption
@@ -138,18 +138,14 @@ def test_64_people_open_the_check_in_link_at_once(crowd):
 def test_the_check_in_link_writes_in_a_transaction_that_took_the_lock_up_front(crowd):
     app, _tokens, codes, _reward_id, phones = crowd
     client = app.test_client()
-    sent: list[str] = []
+    sent: list[str] = []  # what SQLite itself ran, as its trace reports it
 
-    def began(_connection):
-        sent.append("BEGIN" if read_only.get() else "BEGIN IMMEDIATE")
-
-    def statement(_connection, _cursor, sql, *_args):
-        sent.append(sql)
+    def trace(dbapi_connection, _record, _proxy):
+        dbapi_connection.set_trace_callback(sent.append)
 
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "begin", began)
-    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "checkout", trace)
     answers = []
 
     def visit() -> None:  # in a thread of its own: not inside the fixture's app context and its session
@@ -162,8 +158,7 @@ def test_the_check_in_link_writes_in_a_transaction_that_took_the_lock_up_front(c
         visitor.start()
         visitor.join()
     finally:
-        event.remove(engine, "begin", began)
-        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "checkout", trace)
     assert answers == [302, 200]
     insert = next(i for i, sql in enumerate(sent) if sql.startswith("INSERT INTO attendance"))
     assert [sql for sql in sent[:insert] if sql.startswith("BEGIN")][-1] == "BEGIN IMMEDIATE", sent[:insert + 1]

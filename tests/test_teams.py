@@ -35,20 +35,11 @@ def occasion(start: datetime, minutes: int) -> service.Occasion:
 
 
 @pytest.fixture
-def ctx(dbs, tree, make_user):
-    """Domain tests: the tree's people in this session, plus a leader and a neighbour of community A."""
-    class C:
-        community = db.session.merge(tree.a.community)
-        community_b = db.session.merge(tree.b.community)
-        staff = db.session.merge(tree.staff_a)
-        staff_b = db.session.merge(tree.staff_b)
-        street_staff = db.session.merge(tree.street_staff)
-        volunteer = db.session.merge(tree.volunteer_a)
-        head = db.session.merge(tree.head_a)
-        resident_b = db.session.merge(tree.resident_b)
-        leader = db.session.merge(make_user("队长丁", roles=[("volunteer", tree.a.community)]))
-        neighbour = db.session.merge(make_user("邻居戊", household=tree.a.household))
-    return C
+def ctx(ctx, tree, make_user):
+    """Domain tests: the tree's people in this session (conftest's ctx), plus a leader and a neighbour of A."""
+    ctx.leader = db.session.merge(make_user("队长丁", roles=[("volunteer", tree.a.community)]))
+    ctx.neighbour = db.session.merge(make_user("邻居戊", household=tree.a.household))
+    return ctx
 
 
 def make_team(ctx, name: str = "银发助餐队", leader: User | None = None, **kw) -> Team:

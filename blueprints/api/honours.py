@@ -14,6 +14,7 @@ from domain import honours
 from domain.access import get_visible
 from domain.errors import NotFound
 from models import Area, Campaign, CampaignKind, Nomination, Objection, User, VoteFlag, db
+from models.base import load
 
 blp = Blueprint("api_honours", __name__, description="Honour campaigns: nomination, voting, public notice, honours")
 
@@ -293,7 +294,7 @@ def _paged(items: list, args: dict) -> dict:
 
 
 def _nomination_in(user: User, campaign: Campaign, nomination_id: int) -> Nomination:
-    nomination = honours.load(Nomination, nomination_id)
+    nomination = load(Nomination, nomination_id)
     if nomination is None or nomination.campaign_id != campaign.id or not honours.can_see_nomination(user, nomination):
         raise NotFound("not_found", "Not found.")
     return nomination
@@ -309,7 +310,7 @@ class Campaigns(MethodView):
         """Staff open a campaign for their street, community, estate or grid."""
         user = api_user()
         area_id = body.pop("area_id")
-        if honours.load(Area, area_id) is None:
+        if load(Area, area_id) is None:
             raise NotFound("not_found", "Not found.")
         area = get_visible(Area, area_id, user, "area.view")
         campaign = honours.open_campaign(user, area, honours.CampaignForm(**body))
@@ -365,7 +366,7 @@ class Nominations(MethodView):
         409 `already_nominated`."""
         user = api_user()
         campaign = honours.visible(user, campaign_id)
-        nominee = honours.load(User, body["nominee_id"])
+        nominee = load(User, body["nominee_id"])
         if nominee is None:
             raise NotFound("not_found", "No such person.")
         nomination = honours.nominate(user, campaign, nominee, reason=body["reason"])

@@ -13,6 +13,7 @@ from blueprints.ext import limited
 from domain import notifications, photos, tasks
 from domain.errors import Invalid, NotFound
 from models import Area, Channel, Task, TaskStatus, User, db
+from models.base import load
 
 blp = Blueprint("api_tasks", __name__, description="Needs and tasks (点单/接单), and notifications")
 
@@ -193,12 +194,12 @@ class Needs(MethodView):
         """A resident posts a need about their home; a head or staff member records one for a resident of their area
         (resident_id or resident_name) with the channel it came through. → `status: open`."""
         user = api_user()
-        area = tasks.load(Area, body["area_id"])
+        area = load(Area, body["area_id"])
         if area is None:
             raise NotFound("not_found", "Not found.")
         resident = None
         if body["resident_id"] is not None:
-            resident = tasks.load(User, body["resident_id"])
+            resident = load(User, body["resident_id"])
             if resident is None:
                 raise Invalid("resident_invalid", "No such resident.", {"resident_id": ["No such resident."]})
         form = tasks.NeedForm(title=body["title"], description=body["description"], category=body["category"],
