@@ -148,8 +148,9 @@ def raw_checkin():
 
 @bp.post("/raw/redemption")
 def raw_redemption():
-    """POST /api/v1/redemptions in SQL: key claimed, counters, stock, the redemption, the debit with its
-    entries, balances, lots and monthly total — the statements the domain sends, written by hand."""
+    """POST /api/v1/redemptions in SQL: the rule and accounts read first, then key claimed, counters, the
+    redemption, the debit with its entries, balances, lots and monthly total, the stock last — the statements the
+    domain sends, in its order, written by hand."""
     now = datetime.now(UTC)
     body = request.get_json(silent=True) or {}
     reward_id, quantity = int(body.get("reward_id", 0)), int(body.get("quantity", 1))
@@ -159,16 +160,25 @@ def raw_redemption():
     if caller is None:
         return _refused(raw, "invalid_token", 401)
     person, paths = caller
-    reward = raw.one("SELECT r.community_id, r.price, r.sponsor, r.active, c.path FROM reward r "
+    reward = raw.one("SELECT r.community_id, r.price, r.sponsor, r.active, r.stock, c.path FROM reward r "
                      "JOIN area c ON c.id = r.community_id WHERE r.id = %s", reward_id)
-    if reward is None or not any(p.startswith(reward[4]) for p in paths):
+    if reward is None or not any(p.startswith(reward[5]) for p in paths):
         return _refused(raw, "not_found", 404)
-    community, price, sponsor, active, _path = reward
+    community, price, sponsor, active, stock, _path = reward
     if not active:
         return _refused(raw, "reward_not_available")
+    if stock is not None and stock < quantity:
+        return _refused(raw, "out_of_stock")
+    at = raw.value(now)
+    rule = raw.one("SELECT value FROM points_rule WHERE community_id = %s AND \"key\" = 'market.pickup_days' AND "
+                   "effective_from <= %s ORDER BY effective_from DESC, id DESC LIMIT 1", community, at)
+    pickup_days = max(1, rule[0] if rule else DEFAULTS["market.pickup_days"][0])
+    accounts = dict(raw.all("SELECT kind, id FROM ledger_account WHERE community_id = %s AND "
+                            "(owner_id = %s OR (owner_id IS NULL AND kind = 'spent'))", community, person))
+    if "person" not in accounts:
+        return _refused(raw, "insufficient_points")
     raw.write()
     points = price * quantity
-    at = raw.value(now)
     if key is not None and raw.one(
             "INSERT INTO idempotency_key (user_id, scope, key, fingerprint, created_at) VALUES (%s, 'redemption', "
             "%s, %s, %s) ON CONFLICT (user_id, scope, key) DO NOTHING RETURNING id",
@@ -178,42 +188,29 @@ def raw_redemption():
         raw.run("INSERT INTO redemption_counter (person_id, reward_id, period, quantity) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (person_id, reward_id, period) DO UPDATE SET quantity = redemption_counter.quantity + "
                 "excluded.quantity", person, reward_id, period, quantity)
-    if raw.run("UPDATE reward SET stock = stock - %s WHERE id = %s AND stock >= %s", quantity, reward_id,
-               quantity) != 1:
-        return _refused(raw, "out_of_stock")
-    rule = raw.one("SELECT value FROM points_rule WHERE community_id = %s AND \"key\" = 'market.pickup_days' AND "
-                   "effective_from <= %s ORDER BY effective_from DESC, id DESC LIMIT 1", community, at)
-    pickup_days = max(1, rule[0] if rule else DEFAULTS["market.pickup_days"][0])
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     (redemption,) = raw.one(
         "INSERT INTO redemption (reward_id, community_id, person_id, quantity, points, sponsor, status, pickup_code, "
         "reserved_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, 'reserved', %s, %s, %s) RETURNING id",
         reward_id, community, person, quantity, points, sponsor, code, at, raw.value(now + timedelta(days=pickup_days)))
-    accounts = dict(raw.all("SELECT kind, id FROM ledger_account WHERE community_id = %s AND "
-                            "(owner_id = %s OR (owner_id IS NULL AND kind = 'spent'))", community, person))
-    if "person" not in accounts:
-        return _refused(raw, "insufficient_points")
     (txn,) = raw.one("INSERT INTO ledger_transaction (community_id, kind, idempotency_key, source_type, source_id, "
                      "created_at) VALUES (%s, 'redemption', %s, 'redemption', %s, %s) RETURNING id",
                      community, f"redemption:{redemption}", redemption, at)
     month = month_of(now)
-    entries = {}
-    for kind, amount in sorted((("person", -points), ("spent", points)), key=lambda p: accounts[p[0]]):
-        # A person's balance is guarded; the community's spent account is not limited.
-        balance = raw.one("UPDATE ledger_account SET balance = balance + %s WHERE id = %s AND "
-                          "(kind <> 'person' OR balance >= %s) RETURNING balance", amount, accounts[kind], points)
-        if balance is None:
-            return _refused(raw, "insufficient_points")
-        (entries[kind],) = raw.one(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount, balance_after, month) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id", txn, accounts[kind], amount, balance[0], month)
+    # The person's side first, with its lots and monthly total; the community's spent account (every redemption
+    # waits for its row) last, as the ledger orders them.
+    balance = raw.one("UPDATE ledger_account SET balance = balance - %s WHERE id = %s AND balance >= %s "
+                      "RETURNING balance", points, accounts["person"], points)
+    if balance is None:
+        return _refused(raw, "insufficient_points")
+    (entry,) = raw.one("INSERT INTO ledger_entry (transaction_id, account_id, amount, balance_after, month) "
+                       "VALUES (%s, %s, %s, %s, %s) RETURNING id", txn, accounts["person"], -points, balance[0], month)
     need = points
     for lot, remaining in raw.all("SELECT id, remaining FROM point_lot WHERE account_id = %s AND remaining > 0 "
                                   "ORDER BY expires_at IS NULL, expires_at, id", accounts["person"]):
         take = min(need, remaining)
         raw.run("UPDATE point_lot SET remaining = remaining - %s WHERE id = %s", take, lot)
-        raw.run("INSERT INTO point_lot_use (entry_id, lot_id, amount) VALUES (%s, %s, %s)",
-                entries["person"], lot, take)
+        raw.run("INSERT INTO point_lot_use (entry_id, lot_id, amount) VALUES (%s, %s, %s)", entry, lot, take)
         need -= take
         if need == 0:
             break
@@ -221,10 +218,17 @@ def raw_redemption():
             "VALUES (%s, %s, %s, %s, 0, %s, 0, %s) ON CONFLICT (account_id, month) DO UPDATE SET "
             "spent = monthly_total.spent + excluded.spent, net = monthly_total.net + excluded.net",
             accounts["person"], person, community, month, points, -points)
+    (balance,) = raw.one("UPDATE ledger_account SET balance = balance + %s WHERE id = %s RETURNING balance", points,
+                         accounts["spent"])
+    raw.run("INSERT INTO ledger_entry (transaction_id, account_id, amount, balance_after, month) "
+            "VALUES (%s, %s, %s, %s, %s)", txn, accounts["spent"], points, balance, month)
     raw.run("UPDATE redemption SET transaction_id = %s WHERE id = %s", txn, redemption)
     if key is not None:
         raw.run("UPDATE idempotency_key SET redemption_id = %s WHERE user_id = %s AND scope = 'redemption' "
                 "AND key = %s", redemption, person, key)
+    if raw.run("UPDATE reward SET stock = stock - %s WHERE id = %s AND stock >= %s", quantity, reward_id,
+               quantity) != 1:
+        return _refused(raw, "out_of_stock")
     raw.close(commit=True)
     return jsonify({"id": redemption, "points": points, "pickup_code": code, "status": "reserved",
                     "reserved_at": now.astimezone(SHANGHAI).isoformat()}), 201

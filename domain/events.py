@@ -34,7 +34,7 @@ from domain.org import community_of
 from domain.teams import belongs_to, communities_of
 from models import Area, Household, Level, Role, RoleGrant, ServiceSource, User, db, utcnow
 from models.area import path_under
-from models.base import reads_apart
+from models.base import inserted, reads_apart
 from models.events import (
     Attendance,
     CheckMethod,
@@ -447,18 +447,28 @@ def _check_in(event: Event, person: User, at: datetime, method: CheckMethod, by:
     the row to the caller's rollback, as every caller does on a refusal; a savepoint undoes it here only where
     the event has a capacity (2 statements saved on every other check-in)."""
     _check_scope(event, person)
-    insert = ledger._insert(Attendance).values(
-        event_id=event.id, person_id=person.id, checked_in_at=at, checked_in_method=method,
-        checked_in_by_id=by.id if by else None).on_conflict_do_nothing(index_elements=["event_id", "person_id"])
     counted = not event.registration  # registrations count places when people register
     # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
     with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
-        attendance = db.session.scalar(insert.returning(Attendance))
+        attendance = inserted(Attendance, _first_check_in(ledger._dialect()), {
+            "event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
+            "checked_in_by_id": by.id if by else None})
         if attendance is not None and counted and not _take_place(event, Event.attendees):
             raise Refused("event_full", _l("The event is full."))
     if attendance is None:
         return Answer("already_checked_in", _attendance(event, person), False)
     return Answer("checked_in", attendance, True)
+
+
+@functools.cache
+def _first_check_in(dialect: str):
+    """The attendance, unless the person has one at the event already (then nothing), RETURNING the row; built
+    once on the table (see the note above ledger._balance_update)."""
+    table = Attendance.__table__
+    return (ledger._insert(table, dialect)
+            .values({name: bindparam(name) for name in ("event_id", "person_id", "checked_in_at",
+                                                        "checked_in_method", "checked_in_by_id")})
+            .on_conflict_do_nothing(index_elements=["event_id", "person_id"]).returning(*table.c))
 
 
 def minutes_between(event: Event, checked_in_at: datetime, checked_out_at: datetime) -> int:

@@ -17,14 +17,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from domain import audit, rules
 from domain.access import require
 from domain.errors import Conflict, Invalid, Refused
 from models import Area, User, db, utcnow
-from models.base import SHANGHAI
+from models.base import SHANGHAI, inserted
 from models.ledger import Account, AccountKind, Entry, Lot, LotUse, MonthlyTotal, Transaction, TxnKind
 
 EARNING = frozenset({TxnKind.service, TxnKind.task, TxnKind.event, TxnKind.honour, TxnKind.adjustment})
@@ -72,15 +71,29 @@ def system_account(community: Area, kind: AccountKind) -> Account:
     return _account(None, community.id, kind)
 
 
-def _person_and_system(person: User, community: Area, kind: AccountKind) -> tuple[Account, Account]:
-    """The person's account and the community's account of `kind`, read in one round trip (a posting's two
-    sides); either one missing is opened as `_account` opens it."""
-    found = {account.owner_id: account for account in db.session.scalars(select(Account).where(
-        Account.community_id == community.id,
-        or_(and_(Account.owner_id == person.id, Account.kind == AccountKind.person),
-            and_(Account.owner_id.is_(None), Account.kind == kind))))}
-    return (found.get(person.id) or _account(person.id, community.id, AccountKind.person),
-            found.get(None) or _account(None, community.id, kind))
+#: A person's account and the community's account of a kind (a posting's two sides), in one round trip.
+_TWO_SIDES = select(Account).where(
+    Account.community_id == bindparam("community_id"),
+    or_(and_(Account.owner_id == bindparam("person_id"), Account.kind == AccountKind.person),
+        and_(Account.owner_id.is_(None), Account.kind == bindparam("kind"))))
+
+
+def accounts_of(person: User, community: Area, kind: AccountKind) -> tuple[Account | None, Account | None]:
+    """The person's account and the community's account of `kind` as they are (None where not opened yet), read in
+    one round trip. Rows and ids never change, so a caller may read them before its write transaction and hand
+    them to `debit` (market.redeem): balances are read again by the guarded UPDATE that moves them."""
+    found = {account.owner_id: account for account in db.session.scalars(_TWO_SIDES, {
+        "community_id": community.id, "person_id": person.id, "kind": kind})}
+    return found.get(person.id), found.get(None)
+
+
+def _person_and_system(person: User, community: Area, kind: AccountKind,
+                       found: tuple[Account | None, Account | None] | None = None) -> tuple[Account, Account]:
+    """Both sides of a posting (`found` by `accounts_of`, else read now); either one missing is opened as `_account`
+    opens it."""
+    mine, system = found or accounts_of(person, community, kind)
+    return (mine or _account(person.id, community.id, AccountKind.person),
+            system or _account(None, community.id, kind))
 
 
 def _dialect() -> str:
@@ -116,6 +129,16 @@ def _monthly_upsert(dialect: str):
         index_elements=["account_id", "month"],
         set_={name: MONTHLY.c[name] + statement.excluded[name] for name in MONTHLY_SUMS})
 
+
+def _insert_returning_all(table, names: tuple[str, ...]):
+    return insert(table).values({name: bindparam(name) for name in names}).returning(*table.c)
+
+
+_NEW_TRANSACTION = _insert_returning_all(Transaction.__table__, (
+    "community_id", "kind", "idempotency_key", "memo", "source_type", "source_id", "created_by_id", "created_at",
+    "reverses_id"))
+_NEW_ENTRY = _insert_returning_all(Entry.__table__, ("transaction_id", "account_id", "amount", "balance_after",
+                                                     "month"))
 
 #: An account's open lots, soonest expiry first, a named lot (:first_lot) before all others.
 _OPEN_LOTS = (select(LOTS.c.id, LOTS.c.remaining)
@@ -234,26 +257,33 @@ def post_transaction(*, community: Area, kind: TxnKind, postings: list[Posting],
     return existing
 
 
+def _lock_order(posting: Posting) -> tuple[bool, int]:
+    """The order a transaction locks its accounts' rows in, the same for every transaction so that two touching the
+    same accounts cannot deadlock: people's accounts first, then the community's. A community account (the market's
+    spent account takes every redemption) is the row many transactions wait for: locked last, it is held for the
+    shortest time (PostgreSQL holds row locks until commit)."""
+    return posting.account.owner_id is None, posting.account.id
+
+
 def _write(community, kind, postings, key, source, memo, actor, reverses, now) -> Transaction:
     """The rows of one transaction, each written by one INSERT … RETURNING (no unit-of-work flush: this is the
     hot path of every check-out, redemption and approval)."""
     # The UNIQUE idempotency key (and reverses_id) decide here.
-    txn = db.session.scalar(insert(Transaction).returning(Transaction).options(lazyload(Transaction.entries)), [dict(
+    txn = inserted(Transaction, _NEW_TRANSACTION, dict(
         community_id=community.id, kind=kind, idempotency_key=key, memo=memo,
         source_type=source[0] if source else None, source_id=source[1] if source else None,
-        created_by_id=actor.id if actor else None, created_at=now, reverses_id=reverses.id if reverses else None)])
+        created_by_id=actor.id if actor else None, created_at=now, reverses_id=reverses.id if reverses else None))
     set_committed_value(txn, "reverses", reverses)
     month = month_of(now)
-    # A fixed order of row locks, so two transactions touching the same accounts cannot deadlock.
-    rows = [dict(transaction_id=txn.id, account_id=posting.account.id, amount=posting.amount,
-                 balance_after=_apply_balance(posting.account, posting.amount), month=month)
-            for posting in sorted(postings, key=lambda p: p.account.id)]
-    entries = list(db.session.scalars(insert(Entry).returning(Entry, sort_by_parameter_order=True), rows))
-    owners = {p.account.id: p.account.owner_id for p in postings}
-    for entry in entries:
-        if owners[entry.account_id] is not None:
+    entries = []
+    for posting in sorted(postings, key=_lock_order):
+        account = posting.account
+        entries.append(entry := inserted(Entry, _NEW_ENTRY, dict(
+            transaction_id=txn.id, account_id=account.id, amount=posting.amount,
+            balance_after=_apply_balance(account, posting.amount), month=month)))
+        if account.owner_id is not None:
             _keep_lots(txn, entry, community, now)
-            _bump_monthly_total(txn, entry, owners[entry.account_id])
+            _bump_monthly_total(txn, entry, account.owner_id)
     set_committed_value(txn, "entries", entries)
     return txn
 
@@ -287,9 +317,11 @@ def credit(person: User, community: Area, amount: int, *, kind: TxnKind, key: st
 
 def debit(person: User, community: Area, amount: int, *, kind: TxnKind, key: str,
           source: tuple[str, int] | None = None, memo: str | None = None, actor: User | None = None,
-          fresh_key: bool = False, now: datetime | None = None) -> Transaction:
-    """Points from a person to the community's spent account (the market)."""
-    mine, spent = _person_and_system(person, community, AccountKind.spent)
+          fresh_key: bool = False, accounts: tuple[Account | None, Account | None] | None = None,
+          now: datetime | None = None) -> Transaction:
+    """Points from a person to the community's spent account (the market); `accounts`: the two as
+    `accounts_of(person, community, AccountKind.spent)` read them."""
+    mine, spent = _person_and_system(person, community, AccountKind.spent, accounts)
     return post_transaction(community=community, kind=kind, key=key, source=source, memo=memo, actor=actor,
                             fresh_key=fresh_key, now=now, postings=[Posting(mine, -amount), Posting(spent, amount)])
 

@@ -58,6 +58,7 @@ from models import (
     db,
     utcnow,
 )
+from models.base import inserted, reads_apart
 
 #: Pickup codes: no 0/O, no 1/I/L, so a code read out or typed from a phone's screen is not mistaken.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -502,8 +503,12 @@ def _take_stock(reward: Reward, quantity: int) -> None:
         return
     left = db.session.execute(_TAKE_STOCK, {"reward_id": reward.id, "quantity": quantity}).scalar()
     if left is None:
-        raise Refused("out_of_stock", _l("Sorry, %(name)s is out of stock.", name=reward.name))
+        raise _out_of_stock(reward)
     set_committed_value(reward, "stock", left)
+
+
+def _out_of_stock(reward: Reward) -> Refused:
+    return Refused("out_of_stock", _l("Sorry, %(name)s is out of stock.", name=reward.name))
 
 
 def _return_stock(redemption: Redemption) -> None:
@@ -531,13 +536,26 @@ def format_code(code: str) -> str:
 def _insert_redemption(values: dict) -> Redemption:
     """Insert with a fresh random code; a clash with an existing code (about one in 10¹¹) draws another. One
     INSERT … ON CONFLICT (pickup_code) DO NOTHING RETURNING the row: no savepoint, nothing read back."""
+    statement = _new_redemption(ledger._dialect())
     for _attempt in range(5):
-        statement = ledger._insert(Redemption).values(pickup_code=new_code(), **values)
-        redemption = db.session.scalar(statement.on_conflict_do_nothing(index_elements=["pickup_code"])
-                                       .returning(Redemption))
+        redemption = inserted(Redemption, statement, {**_NO_PICKUP_YET, **values, "pickup_code": new_code()})
         if redemption is not None:
             return redemption
     raise RuntimeError("no free pickup code after 5 draws")
+
+
+#: What a new reservation has not got yet.
+_NO_PICKUP_YET = dict.fromkeys(("transaction_id", "fulfilled_at", "fulfilled_by_id", "cancelled_at",
+                                "cancelled_by_id", "cancel_reason", "refund_transaction_id"))
+
+
+@functools.cache
+def _new_redemption(dialect: str):
+    """The redemption, unless its pickup code is taken (then nothing), RETURNING the row; built once on the table
+    (see the note above ledger._balance_update)."""
+    return (ledger._insert(_REDEMPTIONS, dialect).values({column.key: bindparam(column.key)
+                                                          for column in _REDEMPTIONS.c if column.key != "id"})
+            .on_conflict_do_nothing(index_elements=["pickup_code"]).returning(*_REDEMPTIONS.c))
 
 
 def check_quantity(quantity) -> int:
@@ -562,6 +580,9 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
     if request is not None:
         check_key(request.key)
     community = reward.community
+    with reads_apart():  # on SQLite the write lock is then held for the writes alone
+        days = pickup_days(community, now)
+        accounts = ledger.accounts_of(person, community, AccountKind.spent)
     try:
         with db.session.begin_nested():
             if request is not None:
@@ -572,20 +593,24 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
             if not is_available(reward, now):
                 raise Refused("reward_not_available", _l("This reward is not in the market now."))
             points = reward.price * quantity
+            if not reward.unlimited and reward.stock < quantity:  # as read: no writes for a reward seen sold out
+                raise _out_of_stock(reward)
             _count(person, reward, quantity, now)
-            _take_stock(reward, quantity)
             redemption = _insert_redemption(dict(
                 reward_id=reward.id, community_id=community.id, person_id=person.id, quantity=quantity, points=points,
                 sponsor=reward.sponsor, status=RedemptionStatus.reserved, reserved_at=now,
-                expires_at=now + timedelta(days=pickup_days(community, now))))
+                expires_at=now + timedelta(days=days)))
             txn = ledger.debit(person, community, points, kind=TxnKind.redemption, key=f"redemption:{redemption.id}",
                                source=("redemption", redemption.id), memo=f"{reward.name} ×{quantity}",
-                               fresh_key=True, now=now)
+                               fresh_key=True, accounts=accounts, now=now)
             db.session.execute(_PAID_BY, {"redemption_id": redemption.id, "txn_id": txn.id})
             set_committed_value(redemption, "transaction_id", txn.id)
             if request is not None:
                 db.session.execute(_KEY_ANSWERED, {"owner": person.id, "given_key": request.key,
                                                    "answer": redemption.id})
+            # Last, as the ledger locks the market's spent account last: every redemption of the reward waits for
+            # this row (PostgreSQL holds it until commit), so it is held for the shortest time.
+            _take_stock(reward, quantity)
     except _KeyTaken:
         return _replay(person, request)
     return Redeemed(redemption, False)
@@ -668,12 +693,12 @@ def _close(redemption: Redemption, status: RedemptionStatus, actor: User | None,
     if moved != 1:
         raise _state_conflict(redemption)
     _uncount(redemption)
-    _return_stock(redemption)
     original = db.session.get(Transaction, redemption.transaction_id)
     refund = ledger.reverse_transaction(original, actor=actor, reason=reason or str(redemption_status_name(status)),
                                         now=now, community=redemption.reward.community)
     db.session.execute(update(Redemption).where(Redemption.id == redemption.id)
                        .values(refund_transaction_id=refund.id).execution_options(synchronize_session=False))
+    _return_stock(redemption)  # after the ledger's rows, as redeem takes it: one order of row locks, no deadlock
     db.session.refresh(redemption)
     return redemption
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from domain import audit
 from domain.access import require
@@ -45,17 +45,21 @@ def base_key(key: str) -> str:
     raise Invalid("rule_unknown", _l("Unknown rule."), {"key": [_l("Unknown rule.")]})
 
 
+_RULES = PointsRule.__table__
+#: The rules of some keys set for a community up to a moment, the latest first; built once (every check-out,
+#: approval and redemption asks).
+_IN_FORCE = (select(_RULES.c.key, _RULES.c.value)
+             .where(_RULES.c.community_id == bindparam("community_id"),
+                    _RULES.c.key.in_(bindparam("keys", expanding=True)), _RULES.c.effective_from <= bindparam("at"))
+             .order_by(_RULES.c.effective_from.desc(), _RULES.c.id.desc()))
+
+
 def rule_value(community: Area, key: str, at: datetime | None = None) -> int:
     """The value in force at `at` for `key`, else for its base key, else the default."""
     at = at or utcnow()
     base = base_key(key)
     candidates = [key] if key == base else [key, base]
-    rows = db.session.execute(
-        select(PointsRule.key, PointsRule.value)
-        .where(PointsRule.community_id == community.id, PointsRule.key.in_(candidates),
-               PointsRule.effective_from <= at)
-        .order_by(PointsRule.effective_from.desc(), PointsRule.id.desc())
-    ).all()
+    rows = db.session.execute(_IN_FORCE, {"community_id": community.id, "keys": candidates, "at": at}).all()
     for wanted in candidates:
         for found_key, value in rows:
             if found_key == wanted:
