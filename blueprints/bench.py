@@ -184,10 +184,12 @@ def raw_redemption():
             "%s, %s, %s) ON CONFLICT (user_id, scope, key) DO NOTHING RETURNING id",
             person, key, hashlib.sha256(f"{reward_id}:{quantity}".encode()).hexdigest(), at) is None:
         return _refused(raw, "idempotency_key_reused")
-    for period in periods(now).values():
-        raw.run("INSERT INTO redemption_counter (person_id, reward_id, period, quantity) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (person_id, reward_id, period) DO UPDATE SET quantity = redemption_counter.quantity + "
-                "excluded.quantity", person, reward_id, period, quantity)
+    this_month, this_quarter, this_year = periods(now).values()
+    raw.run("INSERT INTO redemption_counter (person_id, reward_id, period, quantity) VALUES (%s, %s, %s, %s), "
+            "(%s, %s, %s, %s), (%s, %s, %s, %s) ON CONFLICT (person_id, reward_id, period) "
+            "DO UPDATE SET quantity = redemption_counter.quantity + excluded.quantity",
+            person, reward_id, this_month, quantity, person, reward_id, this_quarter, quantity,
+            person, reward_id, this_year, quantity)
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     (redemption,) = raw.one(
         "INSERT INTO redemption (reward_id, community_id, person_id, quantity, points, sponsor, status, pickup_code, "

@@ -459,31 +459,33 @@ def _limit_refusal(reward: Reward) -> Refused:
 
 
 def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
-    """Add the quantity to the person's counters of this month, quarter and year: one upsert each, the one of the
-    reward's limit guarded (`… DO UPDATE … WHERE quantity + q <= limit`). Raises Refused(limit_reached)."""
+    """Add the quantity to the person's counters of this month, quarter and year in one upsert of three rows, the
+    one of the reward's limit guarded (`… DO UPDATE … WHERE quantity + q <= limit`: a row refused by the guard is
+    neither written nor returned). Raises Refused(limit_reached)."""
     limit = reward.per_person_limit
     if limit is not None and quantity > limit:
         raise _limit_refusal(reward)
-    dialect = ledger._dialect()
-    for period, key in periods(now).items():
-        guarded = limit is not None and period == reward.limit_period
-        if db.session.execute(_counter_upsert(dialect, guarded), {
-                "person_id": person.id, "reward_id": reward.id, "period": key, "quantity": quantity,
-                "limit": limit}).scalar() is None:
-            raise _limit_refusal(reward)
+    keys = periods(now)
+    counted = db.session.execute(_counters_upsert(ledger._dialect()), {
+        "person_id": person.id, "reward_id": reward.id, "quantity": quantity, "limit": limit,
+        # No reward limits a period named "": then no row is guarded.
+        "guarded": keys[reward.limit_period] if limit is not None else "",
+        **{f"period_{n}": key for n, key in enumerate(keys.values())}}).all()
+    if len(counted) != len(keys):
+        raise _limit_refusal(reward)
 
 
 @functools.cache
-def _counter_upsert(dialect: str, guarded: bool):
-    """Add to a counter, built once on the table (see the note above ledger._balance_update); `guarded`: not
-    beyond :limit."""
-    statement = ledger._insert(_COUNTERS, dialect).values(
-        person_id=bindparam("person_id"), reward_id=bindparam("reward_id"), period=bindparam("period"),
-        quantity=bindparam("quantity"))
+def _counters_upsert(dialect: str):
+    """The upsert of `_count`, built once on the table (see the note above ledger._balance_update)."""
+    statement = ledger._insert(_COUNTERS, dialect).values([
+        {"person_id": bindparam("person_id"), "reward_id": bindparam("reward_id"), "period": bindparam(f"period_{n}"),
+         "quantity": bindparam("quantity")} for n in range(len(LimitPeriod))])
     return statement.on_conflict_do_update(
         index_elements=["person_id", "reward_id", "period"],
         set_={"quantity": _COUNTERS.c.quantity + statement.excluded.quantity},
-        where=_COUNTERS.c.quantity + bindparam("quantity") <= bindparam("limit") if guarded else None,
+        where=or_(_COUNTERS.c.period != bindparam("guarded"),
+                  _COUNTERS.c.quantity + statement.excluded.quantity <= bindparam("limit")),
     ).returning(_COUNTERS.c.id)
 
 
