@@ -1,8 +1,11 @@
 """The points market (积分超市): catalogue, stock, redemption, pickup, cancel, expiry, reports.
 
 A redemption is one database transaction, in one savepoint, taking its locks in a fixed order so that two
-transactions never wait on each other in a circle: the Idempotency-Key row, the person's limit counters, the
-reward's stock, then the ledger accounts. Each step is a single guarded statement, never a read then a write:
+transactions never wait on each other in a circle: the Idempotency-Key row, the person's limit counters, the ledger
+accounts (the person's, then the community's), and the reward's stock last — the rows every redemption of a reward
+waits for are taken last and so held for the shortest time (a cancellation takes them in the same order). Its reads
+(the pickup rule, the accounts) come before its writes. Each step is a single guarded statement, never a read then a
+write:
 - the per-person limit: an upsert of the (person, reward, period) counter that adds the quantity only while
   the sum stays within the limit (counters are kept for month, quarter and year alike, so a limit set or
   changed later counts what was redeemed before);
