@@ -38,7 +38,10 @@ class Raw:
     """One pooled DBAPI connection; SQL written once with %s, run on either driver. On SQLite the reads before
     the writes (the caller's token, the event or the reward) run in a deferred transaction of their own and the
     write transaction takes the lock up front (`write`), as the app does (models.base.reads_apart); on
-    PostgreSQL it is all one transaction."""
+    PostgreSQL it is all one transaction. Used as a context manager: whatever ends the view, the connection is
+    rolled back (unless closed) and returned, and SQLite's writers' queue let go."""
+
+    closed = False
 
     def __init__(self):
         self.connection = db.engine.raw_connection()
@@ -46,6 +49,13 @@ class Raw:
         self.cursor = self.connection.cursor()
         if self.sqlite:
             self.cursor.execute("BEGIN")
+
+    def __enter__(self) -> Raw:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if not self.closed:
+            self.close(commit=False)
 
     def write(self) -> None:
         if self.sqlite:  # in the writers' queue, as the app's writes are (models/sqlite.py)
@@ -73,6 +83,7 @@ class Raw:
         return self.cursor.rowcount
 
     def close(self, commit: bool) -> None:
+        self.closed = True
         try:
             if commit:
                 self.connection.commit()
@@ -105,9 +116,13 @@ def _caller(raw: Raw, now: datetime) -> tuple[int, list[str]] | None:
 @bp.post("/raw/checkin")
 def raw_checkin():
     """POST /api/v1/checkins in SQL: token, event code signature and step, window, scope, one attendance."""
+    with Raw() as raw:
+        return _checkin(raw)
+
+
+def _checkin(raw: Raw):
     now = datetime.now(UTC)
     token = (request.get_json(silent=True) or {}).get("token", "")
-    raw = Raw()
     caller = _caller(raw, now)
     if caller is None:
         return _refused(raw, "invalid_token", 401)
@@ -148,23 +163,28 @@ def raw_checkin():
 
 @bp.post("/raw/redemption")
 def raw_redemption():
-    """POST /api/v1/redemptions in SQL: the rule and accounts read first, then key claimed, counters, the
-    redemption, the debit with its entries, balances, lots and monthly total, the stock last — the statements the
-    domain sends, in its order, written by hand."""
+    """POST /api/v1/redemptions in SQL: the rule and accounts read first, then in a savepoint the key claimed, the
+    counters (the limited one guarded), the redemption, the debit with its entries, balances, lots and monthly total,
+    the stock last — the statements the domain sends, in its order, written by hand."""
+    with Raw() as raw:
+        return _redemption(raw)
+
+
+def _redemption(raw: Raw):
     now = datetime.now(UTC)
     body = request.get_json(silent=True) or {}
     reward_id, quantity = int(body.get("reward_id", 0)), int(body.get("quantity", 1))
     key = request.headers.get("Idempotency-Key")
-    raw = Raw()
     caller = _caller(raw, now)
     if caller is None:
         return _refused(raw, "invalid_token", 401)
     person, paths = caller
-    reward = raw.one("SELECT r.community_id, r.price, r.sponsor, r.active, r.stock, c.path FROM reward r "
-                     "JOIN area c ON c.id = r.community_id WHERE r.id = %s", reward_id)
-    if reward is None or not any(p.startswith(reward[5]) for p in paths):
+    reward = raw.one("SELECT r.community_id, r.price, r.sponsor, r.active, r.stock, r.per_person_limit, "
+                     "r.limit_period, c.path FROM reward r JOIN area c ON c.id = r.community_id WHERE r.id = %s",
+                     reward_id)
+    if reward is None or not any(p.startswith(reward[7]) for p in paths):
         return _refused(raw, "not_found", 404)
-    community, price, sponsor, active, stock, _path = reward
+    community, price, sponsor, active, stock, limit, limit_period, _path = reward
     if not active:
         return _refused(raw, "reward_not_available")
     if stock is not None and stock < quantity:
@@ -178,18 +198,23 @@ def raw_redemption():
     if "person" not in accounts:
         return _refused(raw, "insufficient_points")
     raw.write()
+    raw.run("SAVEPOINT redemption")  # as market.redeem's savepoint
     points = price * quantity
     if key is not None and raw.one(
             "INSERT INTO idempotency_key (user_id, scope, key, fingerprint, created_at) VALUES (%s, 'redemption', "
             "%s, %s, %s) ON CONFLICT (user_id, scope, key) DO NOTHING RETURNING id",
             person, key, hashlib.sha256(f"{reward_id}:{quantity}".encode()).hexdigest(), at) is None:
         return _refused(raw, "idempotency_key_reused")
-    this_month, this_quarter, this_year = periods(now).values()
-    raw.run("INSERT INTO redemption_counter (person_id, reward_id, period, quantity) VALUES (%s, %s, %s, %s), "
-            "(%s, %s, %s, %s), (%s, %s, %s, %s) ON CONFLICT (person_id, reward_id, period) "
-            "DO UPDATE SET quantity = redemption_counter.quantity + excluded.quantity",
-            person, reward_id, this_month, quantity, person, reward_id, this_quarter, quantity,
-            person, reward_id, this_year, quantity)
+    keys = periods(now)
+    this_month, this_quarter, this_year = keys.values()
+    if len(raw.all("INSERT INTO redemption_counter (person_id, reward_id, period, quantity) VALUES (%s, %s, %s, %s), "
+                   "(%s, %s, %s, %s), (%s, %s, %s, %s) ON CONFLICT (person_id, reward_id, period) "
+                   "DO UPDATE SET quantity = redemption_counter.quantity + excluded.quantity "
+                   "WHERE redemption_counter.period <> %s OR redemption_counter.quantity + excluded.quantity <= %s "
+                   "RETURNING id", person, reward_id, this_month, quantity, person, reward_id, this_quarter, quantity,
+                   person, reward_id, this_year, quantity, keys[limit_period] if limit is not None else "",
+                   limit)) != len(keys):
+        return _refused(raw, "limit_reached")
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     (redemption,) = raw.one(
         "INSERT INTO redemption (reward_id, community_id, person_id, quantity, points, sponsor, status, pickup_code, "
@@ -199,8 +224,12 @@ def raw_redemption():
                      "created_at) VALUES (%s, 'redemption', %s, 'redemption', %s, %s) RETURNING id",
                      community, f"redemption:{redemption}", redemption, at)
     month = month_of(now)
-    # The person's side first, with its lots and monthly total; the community's spent account (every redemption
-    # waits for its row) last, as the ledger orders them.
+    # The community's spent account first, then the person's side with its lots and monthly total, as the ledger
+    # orders them (ledger._lock_order).
+    (balance,) = raw.one("UPDATE ledger_account SET balance = balance + %s WHERE id = %s RETURNING balance", points,
+                         accounts["spent"])
+    raw.run("INSERT INTO ledger_entry (transaction_id, account_id, amount, balance_after, month) "
+            "VALUES (%s, %s, %s, %s, %s)", txn, accounts["spent"], points, balance, month)
     balance = raw.one("UPDATE ledger_account SET balance = balance - %s WHERE id = %s AND balance >= %s "
                       "RETURNING balance", points, accounts["person"], points)
     if balance is None:
@@ -220,10 +249,6 @@ def raw_redemption():
             "VALUES (%s, %s, %s, %s, 0, %s, 0, %s) ON CONFLICT (account_id, month) DO UPDATE SET "
             "spent = monthly_total.spent + excluded.spent, net = monthly_total.net + excluded.net",
             accounts["person"], person, community, month, points, -points)
-    (balance,) = raw.one("UPDATE ledger_account SET balance = balance + %s WHERE id = %s RETURNING balance", points,
-                         accounts["spent"])
-    raw.run("INSERT INTO ledger_entry (transaction_id, account_id, amount, balance_after, month) "
-            "VALUES (%s, %s, %s, %s, %s)", txn, accounts["spent"], points, balance, month)
     raw.run("UPDATE redemption SET transaction_id = %s WHERE id = %s", txn, redemption)
     if key is not None:
         raw.run("UPDATE idempotency_key SET redemption_id = %s WHERE user_id = %s AND scope = 'redemption' "
@@ -231,6 +256,7 @@ def raw_redemption():
     if raw.run("UPDATE reward SET stock = stock - %s WHERE id = %s AND stock >= %s", quantity, reward_id,
                quantity) != 1:
         return _refused(raw, "out_of_stock")
+    raw.run("RELEASE SAVEPOINT redemption")
     raw.close(commit=True)
     return jsonify({"id": redemption, "points": points, "pickup_code": code, "status": "reserved",
                     "reserved_at": now.astimezone(SHANGHAI).isoformat()}), 201

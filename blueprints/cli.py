@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 from flask import Blueprint
 from flask.cli import AppGroup
@@ -115,7 +117,8 @@ market_group = _group("market", "Points market jobs.")
 @market_group.command("expire")
 def expire_redemptions():
     """Expire reservations not picked up in time: points refunded and stock returned, once. Safe to run again."""
-    click.echo(f"{_in_batches(market.expire_due)} redemption(s) expired and refunded.")
+    # One reservation per transaction: see market.expire_due.
+    click.echo(f"{_in_batches(functools.partial(market.expire_due, batch=1))} redemption(s) expired and refunded.")
 
 
 @market_group.command("verify")

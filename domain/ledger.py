@@ -258,11 +258,12 @@ def post_transaction(*, community: Area, kind: TxnKind, postings: list[Posting],
 
 
 def _lock_order(posting: Posting) -> tuple[bool, int]:
-    """The order a transaction locks its accounts' rows in, the same for every transaction so that two touching the
-    same accounts cannot deadlock: people's accounts first, then the community's. A community account (the market's
-    spent account takes every redemption) is the row many transactions wait for: locked last, it is held for the
-    shortest time (PostgreSQL holds row locks until commit)."""
-    return posting.account.owner_id is None, posting.account.id
+    """The order a transaction locks its accounts' rows in (PostgreSQL holds them until commit), the same for every
+    transaction: the community's accounts first, then people's, each by id. A job posting many transactions in one
+    database transaction (a bulk approval, an event's auto-approval, points expiry) holds its community account from
+    its first posting on; taking that row first everywhere means nobody waits for it while holding a person's row
+    the job will want next (a deadlock, seen on PostgreSQL when people's accounts came first)."""
+    return posting.account.owner_id is not None, posting.account.id
 
 
 def _write(community, kind, postings, key, source, memo, actor, reverses, now) -> Transaction:

@@ -2,10 +2,11 @@
 
 A redemption is one database transaction, in one savepoint, taking its locks in a fixed order so that two
 transactions never wait on each other in a circle: the Idempotency-Key row, the person's limit counters, the ledger
-accounts (the person's, then the community's), and the reward's stock last — the rows every redemption of a reward
-waits for are taken last and so held for the shortest time (a cancellation takes them in the same order). Its reads
-(the pickup rule, the accounts) come before its writes. Each step is a single guarded statement, never a read then a
-write:
+accounts (in the ledger's order: the community's, then the person's), and the reward's stock last — the row every
+redemption of a reward waits for, held for the shortest time (a cancellation takes them in the same order; the
+expiry job expires one reservation per transaction, so it never holds a market's rows while waiting for a person's).
+Its reads (the pickup rule, the accounts) come before its writes. Each step is a single guarded statement, never
+a read then a write:
 - the per-person limit: an upsert of the (person, reward, period) counter that adds the quantity only while
   the sum stays within the limit (counters are kept for month, quarter and year alike, so a limit set or
   changed later counts what was redeemed before);
@@ -613,8 +614,8 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
             if request is not None:
                 db.session.execute(_KEY_ANSWERED, {"owner": person.id, "given_key": request.key,
                                                    "answer": redemption.id})
-            # Last, as the ledger locks the market's spent account last: every redemption of the reward waits for
-            # this row (PostgreSQL holds it until commit), so it is held for the shortest time.
+            # Last: every redemption of the reward waits for this row (PostgreSQL holds it until commit), so it is
+            # held for the shortest time.
             _take_stock(reward, quantity)
     except _KeyTaken:
         return _replay(person, request)
@@ -737,7 +738,10 @@ def cancel(actor: User, redemption: Redemption, *, reason: str | None = None,
 
 def expire_due(*, now: datetime | None = None, batch: int = 200) -> int:
     """`flask market expire`: reservations not picked up in time are expired, refunded and their stock returned.
-    Idempotent: the guarded status move lets each go once. Returns how many were expired in this batch."""
+    Idempotent: the guarded status move lets each go once. Returns how many were expired in this batch. The job
+    commits after each one (`batch=1`): a transaction holding one expiry's market rows (the spent account, the stock)
+    while taking the next person's counters would deadlock with that person's redemption, which takes them the
+    other way round."""
     now = now or utcnow()
     due = db.session.scalars(select(Redemption).where(Redemption.status == RedemptionStatus.reserved,
                                                       Redemption.expires_at <= now)

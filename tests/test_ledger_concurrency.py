@@ -1,5 +1,6 @@
 """The ledger under real concurrency: threads with their own connections, on SQLite and PostgreSQL."""
 
+import time
 from collections import Counter
 
 from sqlalchemy import func, select
@@ -79,3 +80,44 @@ def test_first_postings_of_many_people_open_one_account_each(app, threaded_app, 
     with app.app_context():
         assert ledger.verify() == []
         assert db.session.scalar(select(func.count()).select_from(Account).where(Account.owner_id.in_(people))) == 10
+
+
+def test_a_job_posting_several_credits_in_one_transaction_and_a_single_credit_do_not_deadlock(app, threaded_app,
+                                                                                               tree, make_user):
+    """A bulk approval credits A, then B, in one transaction (holding the community's issued account in between);
+    meanwhile B is credited alone. Both must go through: every posting locks the community's account before a
+    person's, so the single credit waits for it without holding B's row (the other way round PostgreSQL found a
+    deadlock and aborted one of them)."""
+    import threading
+
+    second = make_user("乙", household=tree.a.household)
+    people, community_id = {"a": tree.volunteer_a.id, "b": second.id}, tree.a.community.id
+    with app.app_context():  # both accounts and the issued account exist before the race
+        for name, person_id in people.items():
+            ledger.credit(db.session.get(User, person_id), db.session.get(Area, community_id), 1,
+                          kind=TxnKind.service, key=f"service:open-{name}")
+        db.session.commit()
+    batch_started, single_sent = threading.Event(), threading.Event()
+
+    def credit(name: str, key: str) -> None:
+        ledger.credit(db.session.get(User, people[name]), db.session.get(Area, community_id), 5,
+                      kind=TxnKind.service, key=key)
+
+    def work(i: int):
+        if i == 0:  # the job
+            credit("a", "service:batch-a")
+            batch_started.set()
+            single_sent.wait(10)
+            time.sleep(0.5)  # the single credit is now waiting on a row lock (PostgreSQL) or the write lock
+            credit("b", "service:batch-b")
+        else:
+            batch_started.wait(10)
+            single_sent.set()
+            credit("b", "service:single-b")
+        return "ok"
+
+    assert run_concurrently(threaded_app, work, 2) == ["ok", "ok"]
+    with app.app_context():
+        b = ledger.person_account(db.session.get(User, people["b"]), db.session.get(Area, community_id))
+        assert b.balance == 1 + 5 + 5
+        assert ledger.verify() == []
