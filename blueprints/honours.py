@@ -45,7 +45,6 @@ from domain.ledger import SHANGHAI
 from domain.org import community_of
 from domain.teams import communities_of
 from models import Area, CampaignKind, Objection, Phase, VoteFlag, utcnow
-from models.base import load
 from models.honours import PHASES, PUBLIC_STATUSES
 
 bp = Blueprint("honours", __name__)
@@ -214,8 +213,6 @@ def index():
 @bp.route("/areas/<int:area_id>/campaigns/new", methods=["GET", "POST"])
 @login_required
 def new(area_id: int):
-    if load(Area, area_id) is None:
-        raise NotFound("not_found", _("Not found."))
     area = get_visible(Area, area_id, current_user, "area.manage")
     if area.level not in honours.SCOPE_LEVELS:
         raise NotFound("not_found", _("Not found."))

@@ -46,7 +46,7 @@ from domain.labels import (
 )
 from domain.ledger import SHANGHAI
 from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, db, utcnow
-from models.base import day_start
+from models.base import reads_apart
 
 bp = Blueprint("market", __name__)
 PER_PAGE = 50
@@ -251,7 +251,8 @@ def reward_photo(reward_id: int):
 @bp.route("/market/rewards/<int:reward_id>/redeem", methods=["POST"])
 @login_required
 def redeem(reward_id: int):
-    item = market.visible_reward(current_user, reward_id)
+    with reads_apart():  # as the API's: on SQLite the write lock is then held for the writes alone
+        item = market.visible_reward(current_user, reward_id)
     form = RedeemForm()
     if form.validate_on_submit():
         key = form.key.data or str(uuid.uuid4())
@@ -393,8 +394,8 @@ def _filter_form() -> RedemptionFilter:
 def _redemptions_query(community: Area, form: RedemptionFilter):
     return market.community_redemptions(
         community, status=RedemptionStatus(form.status.data) if form.status.data else None,
-        text=(form.q.data or "").strip() or None, since=day_start(form.since.data) if form.since.data else None,
-        until=day_start(form.until.data + timedelta(days=1)) if form.until.data else None)
+        text=(form.q.data or "").strip() or None, since=form.since.data,
+        until=form.until.data)
 
 
 @bp.route("/market/<int:community_id>/redemptions")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -30,7 +29,6 @@ from domain.errors import NotFound
 from domain.labels import txn_kind_name
 from domain.ledger import SHANGHAI
 from models import Area, Level, TxnKind, User, db, utcnow
-from models.base import day_start
 
 bp = Blueprint("points", __name__)
 PER_PAGE = 50
@@ -80,8 +78,8 @@ def mine():
 def _ledger_query(community: Area, form: LedgerFilter):
     return ledger.community_entries(
         community, text=(form.q.data or "").strip() or None, kind=TxnKind(form.kind.data) if form.kind.data else None,
-        since=day_start(form.since.data) if form.since.data else None,
-        until=day_start(form.until.data + timedelta(days=1)) if form.until.data else None)
+        since=form.since.data,
+        until=form.until.data)
 
 
 def _filter_form() -> LedgerFilter:

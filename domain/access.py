@@ -24,6 +24,7 @@ from models import (
     db,
 )
 from models.area import path_under
+from models.base import load
 
 MANAGERS = frozenset({Role.staff, Role.admin})
 ANY_ROLE = frozenset(Role)
@@ -123,8 +124,9 @@ def people_in_scope(user: User, roles: frozenset[Role]):
 
 
 def get_visible(model, ident, user: User, action: str):
-    """Load an object by id, or NotFound when missing or outside the user's scope."""
-    obj = db.session.get(model, ident)
+    """Load an object by id, or NotFound when missing (also for an id no row can have), or outside the user's
+    scope."""
+    obj = load(model, ident)
     if obj is None:
         raise NotFound("not_found", "Not found.")
     require(user, action, obj)

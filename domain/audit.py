@@ -6,14 +6,14 @@ real ones, so anonymising a person leaves nothing of theirs in a trail nobody ma
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
 
 from models import Area, AuditEvent, User, db
 from models.area import path_under
-from models.base import day_start
+from models.base import on_days
 
 
 def object_type(model: type) -> str:
@@ -131,8 +131,4 @@ def trail(area: Area, *, action: str | None = None, actor: str | None = None, da
     if actor:
         query = query.where(AuditEvent.actor_id.in_(select(User.id).where(or_(
             User.name.contains(actor, autoescape=True), User.phone == actor.replace(" ", "")))))
-    if day_from is not None:
-        query = query.where(AuditEvent.at >= day_start(day_from))
-    if day_to is not None:
-        query = query.where(AuditEvent.at < day_start(day_to + timedelta(days=1)))
-    return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    return query.where(*on_days(AuditEvent.at, day_from, day_to)).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())

@@ -23,7 +23,7 @@ from domain import audit, rules
 from domain.access import require
 from domain.errors import Conflict, Invalid, Refused
 from models import Area, User, db, utcnow
-from models.base import SHANGHAI, inserted
+from models.base import SHANGHAI, inserted, on_days
 from models.ledger import Account, AccountKind, Entry, Lot, LotUse, MonthlyTotal, Transaction, TxnKind
 
 EARNING = frozenset({TxnKind.service, TxnKind.task, TxnKind.event, TxnKind.honour, TxnKind.adjustment})
@@ -470,7 +470,7 @@ def _verify_monthly_totals() -> list[str]:
 
 
 def community_entries(community: Area, *, text: str | None = None, kind: TxnKind | None = None,
-                      since: datetime | None = None, until: datetime | None = None):
+                      since: date | None = None, until: date | None = None):
     """A select of (Entry, Transaction, User) for the people of one community, newest first."""
     query = (
         select(Entry, Transaction, User)
@@ -483,8 +483,5 @@ def community_entries(community: Area, *, text: str | None = None, kind: TxnKind
         query = query.where(or_(User.name.contains(text, autoescape=True), User.phone.endswith(text, autoescape=True)))
     if kind is not None:
         query = query.where(Transaction.kind == kind)
-    if since is not None:
-        query = query.where(Transaction.created_at >= since)
-    if until is not None:
-        query = query.where(Transaction.created_at < until)
+    query = query.where(*on_days(Transaction.created_at, since, until))
     return query.order_by(Transaction.created_at.desc(), Entry.id.desc())

@@ -62,7 +62,7 @@ from models import (
     db,
     utcnow,
 )
-from models.base import inserted, reads_apart
+from models.base import inserted, on_days, reads_apart
 
 #: Pickup codes: no 0/O, no 1/I/L, so a code read out or typed from a phone's screen is not mistaken.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -765,7 +765,7 @@ def redemptions_of(person: User, *, limit: int = 200) -> list[Redemption]:
 
 
 def community_redemptions(community: Area, *, status: RedemptionStatus | None = None, text: str | None = None,
-                          since: datetime | None = None, until: datetime | None = None):
+                          since: date | None = None, until: date | None = None):
     """A select of the community's redemptions, newest first, filtered."""
     query = select(Redemption).join(User, Redemption.person_id == User.id) \
         .where(Redemption.community_id == community.id)
@@ -774,10 +774,7 @@ def community_redemptions(community: Area, *, status: RedemptionStatus | None = 
     if text:
         query = query.where(or_(User.name.contains(text, autoescape=True), User.phone.endswith(text, autoescape=True),
                                 Redemption.pickup_code == normalise_code(text)))
-    if since is not None:
-        query = query.where(Redemption.reserved_at >= since)
-    if until is not None:
-        query = query.where(Redemption.reserved_at < until)
+    query = query.where(*on_days(Redemption.reserved_at, since, until))
     return query.order_by(Redemption.reserved_at.desc(), Redemption.id.desc())
 
 

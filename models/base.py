@@ -4,7 +4,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_sqlalchemy import SQLAlchemy
@@ -112,6 +112,13 @@ def day_start(day: date) -> datetime:
     """The moment `day` begins in Beijing: filters "from day A to day B" run from day_start(A) to
     day_start(B + 1 day)."""
     return datetime.combine(day, time.min, tzinfo=SHANGHAI)
+
+
+def on_days(column, first: date | None, last: date | None) -> list:
+    """Conditions that the moment in `column` falls on the Beijing days `first` to `last`, both included (None: no
+    bound on that side), for `query.where(*on_days(...))`."""
+    return ([column >= day_start(first)] if first is not None else []) + \
+        ([column < day_start(last + timedelta(days=1))] if last is not None else [])
 
 
 def utcnow() -> datetime:

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from domain import org
-from domain.access import MANAGERS, can, scope_clause
+from domain.access import MANAGERS, can, get_visible, scope_clause
+from domain.errors import NotFound
 from models import Area, Household, User, db
 from tests.conftest import login, token_for
 from tests.test_leaderboards import reads_a_path_range, sibling_sorting_after
@@ -140,3 +141,13 @@ def test_a_sibling_whose_path_begins_with_the_same_digits_is_outside_the_scope(a
 
 def test_signed_out_api_scope_is_401(client, tree):
     assert client.get(_fill("/api/v1/areas/{a.unit}", tree)).status_code == 401
+
+
+@pytest.mark.parametrize("ident", [10**11, 2**31, 0, -1])
+def test_an_id_no_row_can_have_is_not_found_not_an_error(dbs, tree, ident):
+    """An id typed into a form (12 digits pass forms.id_arg) beyond PostgreSQL's integer never reaches the database
+    ("integer out of range" would answer 500)."""
+    admin = db.session.merge(tree.admin)
+    with pytest.raises(NotFound):
+        get_visible(Area, ident, admin, "area.view")
+    assert get_visible(Area, tree.a.community.id, admin, "area.view").id == tree.a.community.id

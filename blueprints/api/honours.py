@@ -310,8 +310,6 @@ class Campaigns(MethodView):
         """Staff open a campaign for their street, community, estate or grid."""
         user = api_user()
         area_id = body.pop("area_id")
-        if load(Area, area_id) is None:
-            raise NotFound("not_found", "Not found.")
         area = get_visible(Area, area_id, user, "area.view")
         campaign = honours.open_campaign(user, area, honours.CampaignForm(**body))
         db.session.commit()
