@@ -12,6 +12,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import threading
 from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
 
@@ -261,27 +262,17 @@ def threaded_app(app):
         db.engine.dispose()
 
 
-def run_concurrently(app, work, count: int) -> list:
-    """Run `work(i)` in `count` threads released together, each in its own app context and session.
-
-    Returns what each returned, or the exception it raised, in order of `i`.
-    """
-    import threading
-
-    barrier = threading.Barrier(count)
+def run_threads(work, count: int) -> list:
+    """`work(i)` for each i below `count`, each in a thread of its own, all started before any is joined. Returns
+    what each returned, or the exception it raised, in order of `i`. Threads that must start together wait on a
+    `together(count)` barrier inside `work`."""
     results: list = [None] * count
 
     def run(i: int) -> None:
-        with app.app_context():
-            try:
-                barrier.wait()
-                results[i] = work(i)
-                db.session.commit()
-            except Exception as error:  # noqa: BLE001 - the caller inspects every outcome
-                db.session.rollback()
-                results[i] = error
-            finally:
-                db.session.remove()
+        try:
+            results[i] = work(i)
+        except BaseException as error:  # noqa: BLE001 - the caller inspects every outcome
+            results[i] = error
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for thread in threads:
@@ -289,6 +280,36 @@ def run_concurrently(app, work, count: int) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+def together(count: int) -> threading.Barrier:
+    """A barrier for `count` threads that gives up after a minute: a thread that failed before reaching it makes the
+    others fail (BrokenBarrierError) instead of hanging the run."""
+    return threading.Barrier(count, timeout=60)
+
+
+def run_concurrently(app, work, count: int) -> list:
+    """Run `work(i)` in `count` threads released together, each in its own app context and session, committed when
+    it returns and rolled back when it raises.
+
+    Returns what each returned, or the exception it raised, in order of `i`.
+    """
+    barrier = together(count)
+
+    def in_context(i: int):
+        with app.app_context():
+            try:
+                barrier.wait()
+                result = work(i)
+                db.session.commit()
+                return result
+            except Exception:
+                db.session.rollback()
+                raise
+            finally:
+                db.session.remove()
+
+    return run_threads(in_context, count)
 
 
 _fuzz_runs: dict[str, dict] = {}

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, event, inspect
+from sqlalchemy import bindparam, event, insert, inspect
 
 from domain import ledger
 from models import Transaction, TxnKind, db
-from models.base import inserted
+from models.base import SHANGHAI, inserted
 
 TABLE = Transaction.__table__
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+#: The statement `inserted` runs: every column RETURNING.
+INSERT = insert(TABLE).values({name: bindparam(name) for name in (
+    "community_id", "kind", "idempotency_key", "memo", "source_type", "source_id", "created_by_id", "created_at",
+    "reverses_id")}).returning(*TABLE.c)
 
 
 def _values(ctx, key: str) -> dict:
-    return {"community_id": ctx.community.id, "kind": TxnKind.adjustment, "idempotency_key": key, "memo": "备注",
-            "source_type": None, "source_id": None, "created_by_id": ctx.staff.id, "created_at": NOW,
-            "reverses_id": None}
+    # A kind given by its name and a Beijing time: what comes back is what the columns' types make of them.
+    return {"community_id": ctx.community.id, "kind": "adjustment", "idempotency_key": key, "memo": "备注",
+            "source_type": None, "source_id": None, "created_by_id": ctx.staff.id,
+            "created_at": NOW.astimezone(SHANGHAI), "reverses_id": None}
 
 
 def _statements(work) -> list[str]:
@@ -35,7 +40,7 @@ def _statements(work) -> list[str]:
 
 def test_the_row_comes_back_persistent_and_loaded_with_one_statement(ctx):
     found = []
-    sent = _statements(lambda: found.append(inserted(Transaction, ledger._NEW_TRANSACTION, _values(ctx, "k-1"))))
+    sent = _statements(lambda: found.append(inserted(Transaction, INSERT, _values(ctx, "k-1"))))
     txn = found[0]
     assert len(sent) == 1 and sent[0].startswith("INSERT INTO ledger_transaction")
     state = inspect(txn)
@@ -43,6 +48,8 @@ def test_the_row_comes_back_persistent_and_loaded_with_one_statement(ctx):
     assert not state.unloaded & {column.key for column in TABLE.c}  # every column loaded: no lazy read
     assert _statements(lambda: (txn.id, txn.kind, txn.memo, txn.created_at, txn.reverses_id)) == []
     assert (txn.kind, txn.idempotency_key, txn.memo, txn.created_at) == (TxnKind.adjustment, "k-1", "备注", NOW)
+    assert txn.kind is TxnKind.adjustment and txn.created_at.tzinfo is UTC  # read back, not the values sent
+    assert txn.created_by_id == ctx.staff.id and txn.id > 0
     assert db.session.get(Transaction, txn.id) is txn  # the session's one object for the row
     assert not db.session.dirty and not db.session.new  # nothing left for a flush to write
 
@@ -57,9 +64,9 @@ def test_nothing_inserted_gives_none(ctx):
 
 def test_an_id_given_again_after_a_rollback_loads_over_the_earlier_object(ctx, backend):
     savepoint = db.session.begin_nested()
-    earlier = inserted(Transaction, ledger._NEW_TRANSACTION, _values(ctx, "rolled-back"))
+    earlier = inserted(Transaction, INSERT, _values(ctx, "rolled-back"))
     savepoint.rollback()
-    again = inserted(Transaction, ledger._NEW_TRANSACTION, _values(ctx, "kept"))
+    again = inserted(Transaction, INSERT, _values(ctx, "kept"))
     assert again.idempotency_key == "kept"
     assert db.session.get(Transaction, again.id) is again
     if backend == "sqlite":  # SQLite hands the rolled-back id out again; PostgreSQL's sequence moves on

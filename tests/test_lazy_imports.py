@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from flask_migrate import upgrade
 
+from tests.conftest import make_app
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Never needed to serve a request: the migration tooling, test tools, the demo district's generator.
@@ -48,12 +50,6 @@ def test_create_app_does_not_import(loaded_at_start, module):
     assert module not in loaded_at_start
 
 
-def _fresh_app(path: Path):
-    from app import TestConfig, create_app
-
-    return create_app(type("Fresh", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"}))
-
-
 def _tables(app) -> list[str]:
     from sqlalchemy import inspect
 
@@ -68,7 +64,7 @@ def _tables(app) -> list[str]:
 
 def test_flask_db_upgrade_runs_through_the_lazily_bound_migrate(tmp_path):
     """`flask db upgrade` finds Flask-Migrate's commands, which read the app's migration settings, on first use."""
-    app = _fresh_app(tmp_path / "cli.db")
+    app = make_app(f"sqlite:///{tmp_path / 'cli.db'}")
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert {"alembic_version", "attendance", "ledger_entry"} <= set(_tables(app))
@@ -76,7 +72,7 @@ def test_flask_db_upgrade_runs_through_the_lazily_bound_migrate(tmp_path):
 
 def test_the_migration_helpers_upgrade_through_the_lazily_bound_migrate(tmp_path):
     """`flask_migrate.upgrade` (conftest and the benchmarks call it) binds Flask-Migrate the first time."""
-    app = _fresh_app(tmp_path / "helper.db")
+    app = make_app(f"sqlite:///{tmp_path / 'helper.db'}")
     with app.app_context():
         upgrade()
     assert {"alembic_version", "attendance", "ledger_entry"} <= set(_tables(app))

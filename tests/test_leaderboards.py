@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -275,10 +276,19 @@ def reads_a_path_range(query) -> bool:
     compiled = query.compile(dialect=connection.dialect)
     params = tuple(compiled.params[k] for k in compiled.positiontup) if compiled.positiontup else compiled.params
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        lines = [row[0] for row in connection.exec_driver_sql(f"EXPLAIN {compiled}", params)]
-        found = [n for n, line in enumerate(lines) if "ix_area_path" in line]
-        return any("Index Cond: (((path)::text ~>=~" in lines[n + 1] for n in found if n + 1 < len(lines))
+        savepoint = connection.begin_nested()  # rolled back: the setting does not outlive the question
+        try:
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            (plan,) = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", params).one()
+        finally:
+            savepoint.rollback()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        nodes, found = [plan[0]["Plan"]], []
+        while nodes:
+            node = nodes.pop()
+            nodes += node.get("Plans", [])
+            found.append(node)
+        return any(n.get("Index Name") == "ix_area_path" and "~>=~" in n.get("Index Cond", "") for n in found)
     details = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)]
     return any(re.fullmatch(r"SEARCH \S+ USING (COVERING )?INDEX ix_area_path \(path>\? AND path<\?\)", d)
                for d in details)

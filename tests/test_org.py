@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from domain import org
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from models import Area, AuditEvent, HeadPost, Level, Role, User, db
+from tests.conftest import run_concurrently
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -169,27 +170,13 @@ def test_find_people_stays_inside_the_scope(dbs, tree):
 
 def test_concurrent_replacements_leave_one_current_head(app, tree, make_user):
     """Two staff appoint different heads of one unit at the same moment: one current post results."""
-    import threading
-
     people = [make_user(f"候选{i}", household=tree.a.household) for i in range(2)]
-    errors, barrier = [], threading.Barrier(2)
 
-    def appoint(person):
-        with app.app_context():
-            barrier.wait()
-            try:
-                org.appoint_head(db.session.get(User, tree.staff_a.id), db.session.get(Area, tree.a.unit.id),
-                                 db.session.get(User, person.id))
-                db.session.commit()
-            except Exception as error:  # noqa: BLE001 - a refused racer is fine, recorded for the assert
-                db.session.rollback()
-                errors.append(error)
+    def appoint(i: int):
+        return org.appoint_head(db.session.get(User, tree.staff_a.id), db.session.get(Area, tree.a.unit.id),
+                                db.session.get(User, people[i].id))
 
-    threads = [threading.Thread(target=appoint, args=(p,)) for p in people]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = [r for r in run_concurrently(app, appoint, 2) if isinstance(r, Exception)]
     with app.app_context():
         current = db.session.scalar(select(func.count()).select_from(HeadPost)
                                     .where(HeadPost.area_id == tree.a.unit.id, HeadPost.until.is_(None)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import gc
+import html
 import io
+import re
 import zipfile
 
 import pytest
@@ -191,16 +193,42 @@ def test_row_numbers_are_those_the_spreadsheet_shows(dbs, tree):
 # --- .xlsx files as Excel and WPS write them --------------------------------------------------------
 
 
-def _with_phonetic_guide(data: bytes, text: str, guide: str) -> bytes:
-    """The workbook with the shared string `text` given a phonetic guide (rPh), as Chinese Excel adds to names."""
+_SHARED_STRINGS_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def _as_excel_saves(data: bytes, guides: dict[str, str], rich: dict[str, list[str]]) -> bytes:
+    """The workbook openpyxl wrote (text inline in each cell) rewritten as Excel saves it: text in a shared strings
+    part, `guides` adding a phonetic guide (rPh) to a string as Chinese Excel does to names, `rich` writing a string
+    as formatted runs (its parts, the second one bold)."""
     source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    strings: list[str] = []
+
+    def shared(match: re.Match) -> str:
+        text = html.unescape(match.group(2))
+        if text not in strings:
+            strings.append(text)
+        return f'<c r="{match.group(1)}" t="s"><v>{strings.index(text)}</v></c>'
+
+    def item(text: str) -> str:
+        if text in rich:
+            return "<si>" + "".join(f"<r>{'<rPr><b/></rPr>' if n else ''}<t>{html.escape(part)}</t></r>"
+                                    for n, part in enumerate(rich[text])) + "</si>"
+        guide = f'<rPh sb="0" eb="1"><t>{html.escape(guides[text])}</t></rPh>' if text in guides else ""
+        return f'<si><t xml:space="preserve">{html.escape(text)}</t>{guide}</si>'
+
+    parts = {name: source.read(name) for name in source.namelist()}
+    for name in [n for n in parts if n.startswith("xl/worksheets/")]:
+        parts[name] = re.sub(r'<c r="([A-Z]+\d+)" t="inlineStr"><is><t[^>]*>(.*?)</t></is></c>', shared,
+                             parts[name].decode()).encode()
+    parts["xl/sharedStrings.xml"] = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        + "".join(item(text) for text in strings) + "</sst>").encode()
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
+        f'<Relationship Id="rIdStrings" Type="{_SHARED_STRINGS_TYPE}" Target="sharedStrings.xml"/>'
+        "</Relationships>").encode())
     with zipfile.ZipFile(out, "w") as target:
-        for item in source.infolist():
-            content = source.read(item)
-            if item.filename == "xl/sharedStrings.xml":
-                content = content.replace(f"<t>{text}</t>".encode(),
-                                          f"<t>{text}</t><rPh sb=\"0\" eb=\"1\"><t>{guide}</t></rPh>".encode())
-            target.writestr(item, content)
+        for name, content in parts.items():
+            target.writestr(name, content)
     return out.getvalue()
 
 
@@ -218,7 +246,12 @@ def test_xlsx_cells_are_read_as_excel_shows_them(dbs, tree):
     book.active = book.index(book.create_sheet("说明"))
     out = io.BytesIO()
     book.save(out)
-    data = _with_phonetic_guide(out.getvalue(), "赵雅芝", "zhào yǎ zhī")
+    data = _as_excel_saves(out.getvalue(), guides={"赵雅芝": "zhào yǎ zhī"}, rich={"1号楼": ["1号", "楼"]})
+    with zipfile.ZipFile(io.BytesIO(data)) as saved:  # the reader meets what Excel writes, not openpyxl's inline text
+        strings = saved.read("xl/sharedStrings.xml").decode()
+        assert "<rPh" in strings and "<r><rPr><b/></rPr><t>楼</t></r>" in strings
+        assert not [name for name in saved.namelist() if name.startswith("xl/worksheets/")
+                    and b"inlineStr" in saved.read(name)]
 
     parsed = roster.parse_roster("r.xlsx", data)
     assert [(row.number, row.cells) for row in parsed.rows[:2]] == [

@@ -9,7 +9,6 @@ once under this load.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +23,7 @@ from models.base import reads_apart
 from models.events import Attendance
 from models.ledger import TxnKind
 from models.market import Redemption
-from tests.conftest import PASSWORD, make_app
+from tests.conftest import PASSWORD, make_app, run_threads, together
 
 CONNECTIONS = 64
 ROUNDS = 3
@@ -65,20 +64,13 @@ def crowd(tmp_path):
 
 def test_64_connections_write_and_read_at_once_without_database_is_locked(crowd):
     app, tokens, codes, reward_id, _phones = crowd
-    barrier = threading.Barrier(CONNECTIONS)
-    answers: list[tuple[str, int, str]] = []
-    crashed: list[BaseException] = []
+    barrier = together(CONNECTIONS)
 
-    def person(i: int) -> None:
-        try:
-            visit(i)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            crashed.append(error)
-
-    def visit(i: int) -> None:
+    def visit(i: int) -> list[tuple[str, int, str]]:
         client = app.test_client()
         headers = {"Authorization": f"Bearer {tokens[i]}"}
         barrier.wait()
+        answers = []
         for n, code in enumerate(codes):
             for kind, response in (
                     ("checkin", client.post("/api/v1/checkins", json={"token": code}, headers=headers)),
@@ -87,14 +79,14 @@ def test_64_connections_write_and_read_at_once_without_database_is_locked(crowd)
                                            headers={**headers, "Idempotency-Key": f"{i}-{n}"})),
                     ("board", client.get("/api/v1/leaderboards", headers=headers))):
                 answers.append((kind, response.status_code, response.get_data(as_text=True)[:200]))
+        return answers
 
-    threads = [threading.Thread(target=person, args=(i,)) for i in range(CONNECTIONS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    # Each person's requests from a thread of its own, with no app context of the test's: a request then opens and
+    # ends its own (the fixture's context would give every thread one session outliving its requests).
+    visits = run_threads(visit, CONNECTIONS)
+    crashed = [v for v in visits if isinstance(v, BaseException)]
     assert not crashed, crashed[:3]
+    answers = [answer for v in visits for answer in v]
     failures = [a for a in answers if a[1] not in (200, 201)]
     assert not failures, failures[:5]
     assert not [a for a in answers if "locked" in a[2]]
@@ -111,25 +103,17 @@ def test_64_connections_write_and_read_at_once_without_database_is_locked(crowd)
 def test_64_people_open_the_check_in_link_at_once(crowd):
     """The link an event's QR code holds is a GET that writes: it too queues and takes the lock up front."""
     app, _tokens, codes, _reward_id, phones = crowd
-    barrier = threading.Barrier(CONNECTIONS)
-    answers: list = []
+    barrier = together(CONNECTIONS)
 
-    def scan(phone: str) -> None:
-        # Signed in from the thread: a request in the test's own thread would share the fixture's app context,
-        # and with it one database session that outlives the request.
-        client = app.test_client()
-        try:
-            assert client.post("/login", data={"phone": phone, "password": PASSWORD}).status_code == 302
-            barrier.wait()
-            answers.extend(client.get(f"/c?t={code}").status_code for code in codes)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            answers.append(error)
+    def scan(i: int) -> list:
+        client = app.test_client()  # signed in from the thread: see the test above
+        assert client.post("/login", data={"phone": phones[i], "password": PASSWORD}).status_code == 302
+        barrier.wait()
+        return [client.get(f"/c?t={code}").status_code for code in codes]
 
-    threads = [threading.Thread(target=scan, args=(phone,)) for phone in phones]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    scans = run_threads(scan, CONNECTIONS)
+    assert not [s for s in scans if isinstance(s, BaseException)], scans[:3]
+    answers = [status for s in scans for status in s]
     assert Counter(answers) == {200: CONNECTIONS * ROUNDS}
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Attendance)) == CONNECTIONS * ROUNDS
@@ -148,15 +132,13 @@ def test_the_check_in_link_writes_in_a_transaction_that_took_the_lock_up_front(c
     event.listen(engine, "checkout", trace)
     answers = []
 
-    def visit() -> None:  # in a thread of its own: not inside the fixture's app context and its session
+    def visit(_i: int) -> None:  # in a thread of its own: not inside the fixture's app context and its session
         answers.append(client.post("/login", data={"phone": phones[0], "password": PASSWORD}).status_code)
         sent.clear()
         answers.append(client.get(f"/c?t={codes[0]}").status_code)
 
     try:
-        visitor = threading.Thread(target=visit)
-        visitor.start()
-        visitor.join()
+        assert run_threads(visit, 1) == [None]
     finally:
         event.remove(engine, "checkout", trace)
     assert answers == [302, 200]
