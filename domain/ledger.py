@@ -148,6 +148,7 @@ _OPEN_LOTS = (select(LOTS.c.id, LOTS.c.remaining)
 _TAKE_FROM_LOT = (update(LOTS).where(LOTS.c.id == bindparam("lot_id"))
                   .values(remaining=LOTS.c.remaining - bindparam("take")))
 _LOT_USE = insert(LotUse.__table__)
+_NEW_LOT = insert(LOTS)
 
 
 def _apply_balance(account: Account, amount: int) -> int:
@@ -196,8 +197,8 @@ def _keep_lots(txn: Transaction, entry: Entry, community: Area, now: datetime) -
         if original is not None:
             _restore_lots(original, entry.account_id)
         else:
-            db.session.execute(insert(Lot).values(account_id=entry.account_id, entry_id=entry.id, amount=entry.amount,
-                                                  remaining=entry.amount, expires_at=expiry_for(community, now)))
+            db.session.execute(_NEW_LOT, {"account_id": entry.account_id, "entry_id": entry.id, "amount": entry.amount,
+                                          "remaining": entry.amount, "expires_at": expiry_for(community, now)})
         return
     first_lot = None
     if original is not None:
@@ -448,7 +449,7 @@ def _verify_monthly_totals() -> list[str]:
         .join(Account, and_(Entry.account_id == Account.id, Account.kind == AccountKind.person))
         .group_by(Entry.account_id, Entry.month)
     ).subquery()
-    columns = ("earned", "spent", "expired", "net")
+    columns = MONTHLY_SUMS
     differs = or_(MonthlyTotal.id.is_(None), *(getattr(MonthlyTotal, c) != expected.c[c] for c in columns))
     problems = [
         f"monthly total of account {account_id} in {month}: entries give {dict(zip(columns, want, strict=True))}"

@@ -15,8 +15,8 @@ changes nothing the second time, and then writes no audit event either.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import functools
 import gc
 import io
 import re
@@ -139,8 +139,9 @@ def role_examples(community: Area | None) -> list[tuple[str, str]]:
 # --- parsing ------------------------------------------------------------------------------------------
 
 
-def _collector_paused(function):
-    """Run `function` with Python's cycle collector paused (and restored after, unless it was off already).
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cycle collector paused for the block (and restored after, unless it was off already).
 
     An import holds a file's rows, their checks and their database rows alive at once: hundreds of thousands of
     objects, none in a reference cycle, that the collector would otherwise walk again and again as they are made,
@@ -148,16 +149,14 @@ def _collector_paused(function):
     is the whole process's (the collector has no per-thread switch): harmless with sync workers, about a second
     without cycle collection for other threads of a threaded server.
     """
-    @functools.wraps(function)
-    def paused(*args, **kwargs):
-        if not gc.isenabled():
-            return function(*args, **kwargs)
-        gc.disable()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            gc.enable()
-    return paused
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(slots=True)
@@ -284,7 +283,6 @@ def _find_header(table: Iterator[tuple[int, list]]) -> tuple[int, dict[int, str]
     return 0, {}, {}
 
 
-@_collector_paused
 def parse_roster(filename: str, data: bytes) -> RosterFile:
     """Read an .xlsx or .csv roster into rows of column key → cleaned text. Blank rows are skipped.
 
@@ -574,7 +572,6 @@ def _check_against(state: CommunityState, entries: list[Entry], report: _Report)
             report.add(entry.number, "household", _l("This person's household is in another community."))
 
 
-@_collector_paused
 def plan_roster(community: Area, roster: RosterFile) -> RosterPlan:
     """Check every row; the plan of a file without problems.
 
@@ -839,18 +836,16 @@ class _Writer:
 
     def _appoint(self, appointments: list[tuple[Entry, int, tuple[int, int] | None]],
                  user_ids: dict[str, int]) -> None:
-        """New head posts, each with the "head.appoint" audit event org.appoint_head writes (audit.record's
-        columns, written in bulk)."""
+        """New head posts, each with the "head.appoint" audit event org.appoint_head writes (audit.columns, written
+        in bulk)."""
         posts = [{"id": post_id, "user_id": user_ids[entry.phone], "area_id": area_id, "tier": entry.tier,
                   "since": self.now, "appointed_by_id": self.actor.id}
                  for post_id, (entry, area_id, _c) in zip(_new_ids(HeadPost, len(appointments)), appointments,
                                                            strict=True)]
         _load(HeadPost, posts)
-        _load(AuditEvent, [{"actor_id": self.actor.id, "action": "head.appoint",
-                            "object_type": audit.object_type(HeadPost), "object_id": post["id"],
-                            "area_id": post["area_id"],
-                            "before": {"user_id": current[1]} if current else None,
-                            "after": {"user_id": post["user_id"], "tier": post["tier"]}, "reason": None,
+        _load(AuditEvent, [{**audit.columns(self.actor, "head.appoint", HeadPost, post["id"], area_id=post["area_id"],
+                                            before={"user_id": current[1]} if current else None,
+                                            after={"user_id": post["user_id"], "tier": post["tier"]}),
                             "at": self.now}
                            for post, (_e, _a, current) in zip(posts, appointments, strict=True)])
         self.result.heads_appointed = len(posts)
@@ -865,7 +860,6 @@ class _Writer:
         self.result.rows_unchanged = sum(1 for entry in self.plan.entries if not changed(entry))
 
 
-@_collector_paused
 def write_roster(actor: User, plan: RosterPlan, *, now=None) -> ImportResult:
     """Create what the plan lacks: areas, households, people, role grants, head posts. Flushes.
 
@@ -896,7 +890,7 @@ def write_roster(actor: User, plan: RosterPlan, *, now=None) -> ImportResult:
     return result
 
 
-@_collector_paused
+@collector_paused()
 def import_roster(actor: User, community: Area, filename: str, data: bytes, *, now=None) -> ImportResult:
     """Parse, check and write a roster into `community`, all or nothing. Flushes, never commits.
 
