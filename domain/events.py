@@ -34,7 +34,7 @@ from domain.org import community_of
 from domain.teams import belongs_to, communities_of
 from models import Area, Household, Level, Role, RoleGrant, ServiceSource, User, db, utcnow
 from models.area import path_under
-from models.base import inserted, reads_apart
+from models.base import dialect_insert, inserted, per_database, reads_apart
 from models.events import (
     Attendance,
     CheckMethod,
@@ -401,7 +401,7 @@ def unregister(person: User, event: Event) -> None:
 def _insert_once(model, unique: list[str], **values) -> bool:
     """INSERT unless the UNIQUE columns already hold these values; True when this call inserted the row.
     Concurrent callers wait on each other inside the database, and exactly one gets True."""
-    statement = ledger._insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
+    statement = dialect_insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
     return db.session.execute(statement.returning(model.id)).scalar() is not None
 
 
@@ -450,7 +450,7 @@ def _check_in(event: Event, person: User, at: datetime, method: CheckMethod, by:
     counted = not event.registration  # registrations count places when people register
     # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
     with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
-        attendance = inserted(Attendance, _first_check_in(ledger._dialect()), {
+        attendance = inserted(Attendance, _first_check_in(), {
             "event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
             "checked_in_by_id": by.id if by else None})
         if attendance is not None and counted and not _take_place(event, Event.attendees):
@@ -460,12 +460,12 @@ def _check_in(event: Event, person: User, at: datetime, method: CheckMethod, by:
     return Answer("checked_in", attendance, True)
 
 
-@functools.cache
-def _first_check_in(dialect: str):
+@per_database
+def _first_check_in(database: str):
     """The attendance, unless the person has one at the event already (then nothing), RETURNING the row; built
     once on the table (see the note above ledger._balance_update)."""
     table = Attendance.__table__
-    return (ledger._insert(table, dialect)
+    return (dialect_insert(table, database)
             .values({name: bindparam(name) for name in ("event_id", "person_id", "checked_in_at",
                                                         "checked_in_method", "checked_in_by_id")})
             .on_conflict_do_nothing(index_elements=["event_id", "person_id"]).returning(*table.c))

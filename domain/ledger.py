@@ -15,7 +15,6 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -23,7 +22,7 @@ from domain import audit, rules
 from domain.access import require
 from domain.errors import Conflict, Invalid, Refused
 from models import Area, User, db, utcnow
-from models.base import SHANGHAI, inserted, on_days
+from models.base import SHANGHAI, dialect_insert, inserted, on_days, per_database
 from models.ledger import Account, AccountKind, Entry, Lot, LotUse, MonthlyTotal, Transaction, TxnKind
 
 EARNING = frozenset({TxnKind.service, TxnKind.task, TxnKind.event, TxnKind.honour, TxnKind.adjustment})
@@ -96,15 +95,6 @@ def _person_and_system(person: User, community: Area, kind: AccountKind,
             system or _account(None, community.id, kind))
 
 
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
-def _insert(model, dialect: str | None = None):
-    """INSERT with the database's own ON CONFLICT clauses."""
-    return (postgresql.insert if (dialect or _dialect()) == "postgresql" else sqlite.insert)(model)
-
-
 # The hot path's statements are built once, with bound parameters, on the tables (Core, not the ORM), and reused:
 # building an UPDATE through the ORM each time cost ~150 µs of CPU, a prebuilt one on its table ~25 µs, and
 # building an upsert's `excluded` alias cost more than sending it (py-spy and a micro-benchmark, issue 10).
@@ -121,9 +111,9 @@ def _balance_update(guarded: bool):
     return statement.values(balance=ACCOUNTS.c.balance + bindparam("amount")).returning(ACCOUNTS.c.balance)
 
 
-@functools.cache
-def _monthly_upsert(dialect: str):
-    statement = _insert(MONTHLY, dialect).values({name: bindparam(name) for name in (
+@per_database
+def _monthly_upsert(database: str):
+    statement = dialect_insert(MONTHLY, database).values({name: bindparam(name) for name in (
         "account_id", "person_id", "community_id", "month", *MONTHLY_SUMS)})
     return statement.on_conflict_do_update(
         index_elements=["account_id", "month"],
@@ -209,7 +199,7 @@ def _keep_lots(txn: Transaction, entry: Entry, community: Area, now: datetime) -
 
 def _bump_monthly_total(txn: Transaction, entry: Entry, person_id: int) -> None:
     base = txn.reverses.kind if txn.reverses is not None else txn.kind
-    db.session.execute(_monthly_upsert(_dialect()), {
+    db.session.execute(_monthly_upsert(), {
         "account_id": entry.account_id, "person_id": person_id, "community_id": txn.community_id,
         "month": entry.month, "earned": entry.amount if base in EARNING else 0,
         "spent": -entry.amount if base == TxnKind.redemption else 0,

@@ -20,7 +20,6 @@ counters. `verify` checks `stock = initial + movements − reserved and fulfille
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -62,7 +61,7 @@ from models import (
     db,
     utcnow,
 )
-from models.base import inserted, on_days, reads_apart
+from models.base import dialect_insert, inserted, on_days, per_database, reads_apart
 
 #: Pickup codes: no 0/O, no 1/I/L, so a code read out or typed from a phone's screen is not mistaken.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -441,17 +440,17 @@ class _KeyTaken(Exception):
 def _claim(person: User, request: Request, now: datetime) -> None:
     """Claim the key with one INSERT … ON CONFLICT DO NOTHING: a concurrent twin waits inside the database
     until the first commits (then it replays) or rolls back (then it goes on)."""
-    inserted = db.session.execute(_claim_key(ledger._dialect()), {
+    inserted = db.session.execute(_claim_key(), {
         "user_id": person.id, "key": request.key, "fingerprint": request.fingerprint, "created_at": now}).scalar()
     if inserted is None:
         raise _KeyTaken
 
 
-@functools.cache
-def _claim_key(dialect: str):
+@per_database
+def _claim_key(database: str):
     """INSERT … ON CONFLICT DO NOTHING RETURNING id of a redemption's key, built once (see the note above
     ledger._balance_update)."""
-    return ledger._insert(_KEYS, dialect).values(
+    return dialect_insert(_KEYS, database).values(
         user_id=bindparam("user_id"), scope="redemption", key=bindparam("key"), fingerprint=bindparam("fingerprint"),
         created_at=bindparam("created_at"),
     ).on_conflict_do_nothing(index_elements=["user_id", "scope", "key"]).returning(_KEYS.c.id)
@@ -470,7 +469,7 @@ def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
     if limit is not None and quantity > limit:
         raise _limit_refusal(reward)
     keys = periods(now)
-    counted = db.session.execute(_counters_upsert(ledger._dialect()), {
+    counted = db.session.execute(_counters_upsert(), {
         "person_id": person.id, "reward_id": reward.id, "quantity": quantity, "limit": limit,
         # No reward limits a period named "": then no row is guarded.
         "guarded": keys[reward.limit_period] if limit is not None else "",
@@ -479,10 +478,10 @@ def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
         raise _limit_refusal(reward)
 
 
-@functools.cache
-def _counters_upsert(dialect: str):
+@per_database
+def _counters_upsert(database: str):
     """The upsert of `_count`, built once on the table (see the note above ledger._balance_update)."""
-    statement = ledger._insert(_COUNTERS, dialect).values([
+    statement = dialect_insert(_COUNTERS, database).values([
         {"person_id": bindparam("person_id"), "reward_id": bindparam("reward_id"), "period": bindparam(f"period_{n}"),
          "quantity": bindparam("quantity")} for n in range(len(LimitPeriod))])
     return statement.on_conflict_do_update(
@@ -542,7 +541,7 @@ def format_code(code: str) -> str:
 def _insert_redemption(values: dict) -> Redemption:
     """Insert with a fresh random code; a clash with an existing code (about one in 10¹¹) draws another. One
     INSERT … ON CONFLICT (pickup_code) DO NOTHING RETURNING the row: no savepoint, nothing read back."""
-    statement = _new_redemption(ledger._dialect())
+    statement = _new_redemption()
     for _attempt in range(5):
         redemption = inserted(Redemption, statement, {**_NO_PICKUP_YET, **values, "pickup_code": new_code()})
         if redemption is not None:
@@ -555,11 +554,11 @@ _NO_PICKUP_YET = dict.fromkeys(("transaction_id", "fulfilled_at", "fulfilled_by_
                                 "cancelled_by_id", "cancel_reason", "refund_transaction_id"))
 
 
-@functools.cache
-def _new_redemption(dialect: str):
+@per_database
+def _new_redemption(database: str):
     """The redemption, unless its pickup code is taken (then nothing), RETURNING the row; built once on the table
     (see the note above ledger._balance_update)."""
-    return (ledger._insert(_REDEMPTIONS, dialect).values({column.key: bindparam(column.key)
+    return (dialect_insert(_REDEMPTIONS, database).values({column.key: bindparam(column.key)
                                                           for column in _REDEMPTIONS.c if column.key != "id"})
             .on_conflict_do_nothing(index_elements=["pickup_code"]).returning(*_REDEMPTIONS.c))
 

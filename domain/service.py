@@ -22,6 +22,7 @@ from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI, month_of
 from domain.org import community_of
 from models import Area, HeadPost, Transaction, TxnKind, User, db, utcnow
+from models.base import dialect_insert
 from models.service import (
     DailyMinutes,
     HoursMonthly,
@@ -94,7 +95,7 @@ def _take_daily_minutes(person: User, day: date, minutes: int, cap: int) -> None
     """The guarded counter: add `minutes` to the person's day unless that passes the cap."""
     if minutes > cap:
         raise Refused("hours_cap_exceeded", _l("At most %(h)s hours a day count.", h=hours_text(cap)))
-    statement = ledger._insert(DailyMinutes).values(person_id=person.id, day=day, minutes=0)
+    statement = dialect_insert(DailyMinutes).values(person_id=person.id, day=day, minutes=0)
     db.session.execute(statement.on_conflict_do_nothing(index_elements=["person_id", "day"]))
     taken = db.session.execute(
         update(DailyMinutes).where(DailyMinutes.person_id == person.id, DailyMinutes.day == day,
@@ -213,7 +214,7 @@ def _check_decider(actor: User, record: ServiceRecord) -> None:
 
 def _bump_hours(record: ServiceRecord, sign: int) -> None:
     month = record.service_day.year * 100 + record.service_day.month
-    statement = ledger._insert(HoursMonthly).values(person_id=record.person_id, community_id=record.community_id,
+    statement = dialect_insert(HoursMonthly).values(person_id=record.person_id, community_id=record.community_id,
                                                     month=month, minutes=sign * record.credited_minutes)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["person_id", "community_id", "month"],

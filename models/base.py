@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -73,6 +74,23 @@ def load(model, ident):
     if not isinstance(ident, int) or isinstance(ident, bool) or not 0 < ident <= MAX_ID:
         return None
     return db.session.get(model, ident)
+
+
+def dialect() -> str:
+    """The database in use: "postgresql" or "sqlite"."""
+    return db.session.get_bind().dialect.name
+
+
+def dialect_insert(model, database: str | None = None):
+    """INSERT with the database's own ON CONFLICT clauses (`database`: a dialect name, else the one in use)."""
+    return (postgresql.insert if (database or dialect()) == "postgresql" else sqlite.insert)(model)
+
+
+def per_database(build):
+    """A statement built once per database by `build(database)` and handed back, for the one in use, by calling the
+    decorated name with no argument: the hot paths' upserts, whose ON CONFLICT is written differently on each."""
+    built = functools.cache(build)
+    return lambda: built(dialect())
 
 
 @functools.cache

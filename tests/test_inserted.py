@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, event, insert, inspect
 
-from domain import ledger
 from models import Transaction, TxnKind, db
-from models.base import SHANGHAI, inserted
+from models.base import SHANGHAI, dialect_insert, inserted
 
 TABLE = Transaction.__table__
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -55,7 +54,7 @@ def test_the_row_comes_back_persistent_and_loaded_with_one_statement(ctx):
 
 
 def test_nothing_inserted_gives_none(ctx):
-    statement = (ledger._insert(TABLE).values({name: bindparam(name) for name in _values(ctx, "")})
+    statement = (dialect_insert(TABLE).values({name: bindparam(name) for name in _values(ctx, "")})
                  .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(*TABLE.c))
     first = inserted(Transaction, statement, _values(ctx, "same"))
     assert first is not None
