@@ -573,7 +573,8 @@ def main() -> None:
         summaries[backend] = summarise(results[backend], args.scale)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.scale}-{started:%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps({"scale": args.scale, "started": started.isoformat(), "workers": WORKERS,
+    out.write_text(json.dumps({"scale": args.scale, "started": started.isoformat(),
+                               "elapsed_s": round((datetime.now(UTC) - started).total_seconds(), 1), "workers": WORKERS,
                                "rounds": args.rounds, "seconds": args.seconds, "export_rows": args.export_rows,
                                "results": results,
                                "summary": summaries}, indent=2, ensure_ascii=False))
