@@ -169,6 +169,7 @@ def _register_blueprints(app: Flask) -> None:
         insight,
         labels,
         market,
+        once,
         org,
         people,
         points,
@@ -183,6 +184,7 @@ def _register_blueprints(app: Flask) -> None:
     errors.init_app(app)
     security.init_app(app)
     labels.init_app(app)
+    once.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(org.bp)

@@ -41,6 +41,7 @@ from models.market import (
     Reward,
     StockMovement,
 )
+from models.once import FormSubmission
 from models.service import (
     Category,
     Certificate,
@@ -85,6 +86,7 @@ __all__ = [
     "ScanNonce",
     "AuditEvent",
     "Entry",
+    "FormSubmission",
     "HeadPost",
     "Household",
     "LeaderboardLine",
