@@ -16,10 +16,11 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import Flask, Response, flash, g, redirect, render_template, request
+from flask import Flask, Response, flash, g, has_request_context, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy import event
 
 from domain import once
 from domain.errors import Invalid
@@ -31,13 +32,15 @@ FIELD = "_once"
 #: How long a second submission waits for the first to note where it led (it does so just after committing).
 WAIT_SECONDS = 2.0
 _CLAIMED = "once_claimed"
+_USED = "once_used"
 
 
 def once_field() -> Markup:
     """The hidden input with the form's key: the one this request was sent with when the form is shown again after
-    a refusal, else a new one."""
+    a refusal, else a new one (also after a submission that succeeded and shows a form again in place, as the
+    roster import does: its key is used)."""
     key = None
-    if request.method == "POST":
+    if request.method == "POST" and not g.get(_USED):
         try:
             key = once.check_key(request.form.get(FIELD))
         except Invalid:
@@ -90,9 +93,17 @@ def _already_submitted(person_id: int, key: str):
     return render_template("once/already.html", back=request.referrer), 409
 
 
+def _note_commit(_session) -> None:
+    """After any commit of a request that claimed a key: the key was committed with it, and is used."""
+    if has_request_context() and g.get(_CLAIMED) is not None:
+        g.setdefault(_USED, True)
+
+
 def init_app(app: Flask) -> None:
     """Registered after the other extensions' hooks: the claim comes after the CSRF check and the rate limits, and
     once the request is marked as writing (SQLite's write lock is taken up front, models/sqlite.py)."""
     app.jinja_env.globals["once_field"] = once_field
     app.before_request(claim_submission)
     app.after_request(settle_submission)
+    if not event.contains(db.session, "after_commit", _note_commit):
+        event.listen(db.session, "after_commit", _note_commit)

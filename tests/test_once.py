@@ -4,6 +4,7 @@ one's result; a refused submission leaves its key usable; a form without a key i
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from models import (
 )
 from tests.conftest import login, run_threads, together
 from tests.test_event_pages import FORM as EVENT_FORM
+from tests.test_roster import GOOD, csv_bytes
 from tests.test_service_pages import _form as service_form
 
 ALREADY = "此表单已提交过"
@@ -133,6 +135,26 @@ def test_a_refused_submission_leaves_its_key_usable(app, client, tree):
     fixed = client.post("/service/record", data={**service_form(days_ago=10), "late": "y", "_once": key})
     assert fixed.status_code == 302 and "/service/recorded?ids=" in fixed.location
     assert _count(app, ServiceRecord) == 1 and _count(app, FormSubmission) == 1
+
+
+def test_a_form_shown_again_after_it_succeeded_in_place_has_a_new_key(app, client, tree):
+    """The roster import shows its result and its form on the page the POST answers: that form is a new one."""
+    login(client, tree.staff_a)
+    url = f"/areas/{tree.a.community.id}/roster"
+    key = _key(client.get(url).text)
+
+    def upload(rows, key):
+        return client.post(url, data={"file": (io.BytesIO(csv_bytes(rows)), "名单.csv"), "_once": key},
+                           content_type="multipart/form-data")
+    done = upload(GOOD, key)
+    assert done.status_code == 200 and 'data-testid="import-result"' in done.text
+    fresh = _key(done.text)
+    assert fresh != key
+    people = _count(app, User)
+    again = upload(GOOD, key)
+    assert again.status_code == 409 and 'data-testid="already-submitted"' in again.text and ALREADY in again.text
+    more = upload([["第一网格", "1号楼", "1单元", "101", "何志强", "13911110099", "居民", ""]], fresh)
+    assert more.status_code == 200 and _count(app, User) == people + 1
 
 
 def test_a_key_is_the_sender_s_own(app, client, tree, make_user):
