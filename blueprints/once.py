@@ -16,11 +16,12 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import Flask, Response, flash, g, has_request_context, redirect, render_template, request
+from flask import Flask, Response, current_app, flash, g, has_request_context, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 
 from domain import once
 from domain.errors import Invalid
@@ -72,8 +73,14 @@ def settle_submission(response: Response) -> Response:
     if claimed is None:
         return response
     db.session.rollback()
-    once.settle(*claimed, response.location if response.status_code in (301, 302, 303, 307, 308) else None)
-    db.session.commit()
+    try:
+        once.settle(*claimed, response.location if response.status_code in (301, 302, 303, 307, 308) else None)
+        db.session.commit()
+    except SQLAlchemyError:
+        # The submission itself is committed: its answer stands. A second one is then shown the "already
+        # submitted" page without a link.
+        db.session.rollback()
+        current_app.logger.exception("could not note where form submission %s led", claimed[1])
     return response
 
 

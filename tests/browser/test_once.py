@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from domain.ledger import SHANGHAI
-from models import ServiceRecord, db, utcnow
+from models import Household, ServiceRecord, db, utcnow
 from tests.browser import DEVICES, serve
 from tests.browser.conftest import TIMEOUT_MS
 from tests.conftest import PASSWORD, make_app
@@ -156,3 +156,26 @@ def test_a_double_tap_on_a_slow_answer_records_once(app, browser, slow_server, t
         assert _records(app) == 1
     finally:
         context.close()
+
+
+def test_a_form_whose_result_is_its_own_page_is_new_each_time(app, page: Page, sign_in, tree):
+    """Adding households one after another on the unit's page (each POST leads back to that page): each form sent
+    is a new one, and Back to the page before the last one and sending it again adds nothing."""
+    sign_in(tree.staff_a)
+    page.goto(f"/areas/{tree.a.unit.id}")
+    form = page.locator(f'form[action="/areas/{tree.a.unit.id}/households"]')
+    keys = []
+    for label in ("301", "302"):
+        keys.append(form.locator("input[name=_once]").input_value())
+        form.locator("input[name=label]").fill(label)
+        form.locator("button[type=submit]").click()
+        expect(page.locator(".flash-success")).to_be_visible()
+    assert keys[0] != keys[1]
+    page.go_back()
+    expect(form.locator("input[name=_once]")).to_have_value(keys[1])
+    form.locator("input[name=label]").fill("302")
+    form.locator("button[type=submit]").click()
+    expect(page.locator(".flash-warning")).to_contain_text(ALREADY)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Household).where(
+            Household.unit_id == tree.a.unit.id)) == 3  # the tree's 101, then 301 and 302
