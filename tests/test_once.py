@@ -11,16 +11,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from domain import market, once
+from domain import ledger, market, once
 from models import (
     Area,
     Campaign,
     Event,
     FormSubmission,
+    Household,
+    Redemption,
+    Reward,
     ServiceRecord,
     StockMovement,
     Task,
     Team,
+    TxnKind,
     User,
     db,
     utcnow,
@@ -57,8 +61,17 @@ def _days(*offsets: int) -> list[str]:
     return [(today + timedelta(days=n)).isoformat() for n in offsets]
 
 
-#: Creating forms: who sends it, the page that shows it, what is posted (where it posts when not to the page
-#: itself), and the rows it makes.
+def _reward_and_points(app, tree) -> int:
+    """A reward of community A, and 160 points for its volunteer to spend on it."""
+    with app.app_context():
+        ledger.credit(db.session.get(User, tree.volunteer_a.id), db.session.get(Area, tree.a.community.id), 160,
+                      kind=TxnKind.service, key="service:v")
+        db.session.commit()
+    return _reward(app, tree)
+
+
+#: Creating and spending forms: who sends it, the page that shows it, what is posted, where it is posted (from the
+#: page's address; None: to the page itself), and the rows it makes.
 FORMS = {
     "service": ("volunteer_a", lambda t, app: "/service/record", lambda t: service_form(), None, ServiceRecord),
     "event": ("staff_a", lambda t, app: f"/areas/{t.a.community.id}/events/new", lambda t: EVENT_FORM, None, Event),
@@ -68,9 +81,19 @@ FORMS = {
              lambda t: {"name": "银发助餐队", "category": "elderly_care", "leader_phone": t.volunteer_a.phone}, None,
              Team),
     "area": ("staff_a", lambda t, app: f"/areas/{t.a.community.id}", lambda t: {"level": "grid", "name": "第三网格"},
-             lambda t: f"/areas/{t.a.community.id}/children", Area),
+             lambda url: f"{url}/children", Area),
+    "household": ("staff_a", lambda t, app: f"/areas/{t.a.unit.id}", lambda t: {"label": "302"},
+                  lambda url: f"{url}/households", Household),
+    "person": ("staff_a", lambda t, app: "/people/new",
+               lambda t: {"name": "王秀英", "phone": "13655556666", "role": "volunteer", "area_id": t.a.community.id,
+                          "household_id": t.a.household.id, "password": ""}, None, User),
+    "reward": ("staff_a", lambda t, app: f"/market/{t.a.community.id}/rewards/new",
+               lambda t: {"name": "立白洗衣液 2kg", "category": "goods", "price": "30", "stock": "40",
+                          "limit_period": "month"}, None, Reward),
     "stock": ("staff_a", lambda t, app: f"/market/rewards/{_reward(app, t)}",
-              lambda t: {"change": "10", "reason": "好邻居捐赠"}, lambda t: "stock", StockMovement),
+              lambda t: {"change": "10", "reason": "好邻居捐赠"}, lambda url: f"{url}/stock", StockMovement),
+    "redemption": ("volunteer_a", lambda t, app: f"/market/rewards/{_reward_and_points(app, t)}",
+                   lambda t: {"quantity": "1"}, lambda url: f"{url}/redeem", Redemption),
     "campaign": ("staff_a", lambda t, app: f"/areas/{t.a.community.id}/campaigns/new",
                  lambda t: dict(zip(("nominate_from", "nominate_until", "vote_from", "vote_until", "review_until"),
                                     _days(1, 7, 8, 14, 17), strict=True)) | {
@@ -88,9 +111,7 @@ def test_a_creating_form_sent_twice_with_its_key_makes_one_row_and_answers_with_
     page = client.get(url)
     assert page.status_code == 200
     key = _key(page.text)
-    post_to = url if target is None else target(tree)
-    if post_to == "stock":
-        post_to = f"{url}/stock"
+    post_to = url if target is None else target(url)
     before = _count(app, model)
 
     first = client.post(post_to, data={**data(tree), "_once": key})
