@@ -97,7 +97,8 @@ def _already_submitted(person_id: int, key: str):
     flash(_("This form was already submitted; nothing was recorded twice."), "warning")
     if result_url:
         return redirect(result_url, 303)
-    return render_template("once/already.html", back=request.referrer), 409
+    back = request.referrer if (request.referrer or "").startswith(request.host_url) else None
+    return render_template("once/already.html", back=back), 409
 
 
 def _note_commit(_session) -> None:
