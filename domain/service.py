@@ -164,13 +164,16 @@ def _lock_people(community: Area, people: list[User]) -> None:
     step for them (two overlapping submissions at once: the second checks once the first has committed).
 
     On PostgreSQL, in this order: the community's issued account (`ledger.lock_community_first`), then each person
-    by ascending id. Closing an event turns attendance after attendance into records and approves them in one
-    transaction, so it holds the community's account while it comes to lock the next person; a submitter that held
-    a person and then waited for that account would deadlock with it, and taking the account first (the ledger's
-    rule: the community's before a person's) means it waits before it holds anyone. Ascending ids keep two leaders
-    recording overlapping sets of people at once from locking them crosswise. The person locks are transaction-level
-    advisory locks: released at COMMIT or ROLLBACK, and on no row, so nothing else about a person waits for them.
-    On SQLite a write transaction is already the only writer (BEGIN IMMEDIATE, models/sqlite.py)."""
+    by ascending id. Closing an event records attendance after attendance and approves each in one transaction, so
+    from its first approval on it holds the community's account when it comes to lock the next person; a second
+    closing that had locked that person and then wanted the account to approve them would wait in a circle with it
+    (PostgreSQL's deadlock detector then kills one: seen with two events of the same hour closed at once). Taking
+    the account before any person (the ledger's rule: the community's before a person's) makes every recorder wait
+    before it holds anyone; plain submissions take it too, so the order has no exception (they hold it for a few
+    milliseconds). Ascending ids keep two leaders recording overlapping sets of people at once from locking them
+    crosswise. The person locks are transaction-level advisory locks: released at COMMIT or ROLLBACK (or with the
+    savepoint they were taken in), and on no row, so nothing else about a person waits for them. On SQLite a write
+    transaction is already the only writer (BEGIN IMMEDIATE, models/sqlite.py)."""
     if dialect() != "postgresql":
         return
     ledger.lock_community_first(community)

@@ -329,3 +329,36 @@ def test_the_queue_flags_possible_duplicates_with_text_and_a_link(app, client, t
         _legacy(app, tree.head_a, community, base + timedelta(days=1, minutes=n), 30)
     _page, more = _statements(app, client, url)
     assert more == statements
+
+
+def test_two_events_of_the_same_hour_closing_at_once_make_no_deadlock(app, threaded_app, tree, make_user):
+    """Two events at the same hour with the same attendees, checked in in opposite orders, closed at once (each
+    closing records and approves attendance after attendance in one transaction): both finish, and each person has
+    one live record of the hour, paid once."""
+    people = [make_user(f"两会者{i}", household=tree.a.household, roles=[("volunteer", tree.a.community)]).id
+              for i in range(8)]
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+    event_ids = []
+    with app.app_context():
+        staff, community = db.session.get(User, tree.staff_a.id), db.session.get(Area, tree.a.community.id)
+        for n, order in enumerate((people, people[::-1])):
+            happening = events.create_event(staff, community, events.EventForm(
+                kind="activity", title=f"活动{n}", place="1号楼", starts_at=start, ends_at=start + timedelta(hours=2),
+                category="environment"), now=start - timedelta(days=1))
+            for person_id in order:
+                events.check_in_by_hand(staff, happening, db.session.get(User, person_id), now=start)
+            event_ids.append(happening.id)
+        db.session.commit()
+
+    def close(i):
+        return events.close_event(db.session.get(events.Event, event_ids[i]), now=start + timedelta(hours=3))
+
+    assert run_concurrently(threaded_app, close, 2) == [len(people), len(people)]
+    with app.app_context():
+        live = Counter(db.session.scalars(select(ServiceRecord.person_id).where(
+            ServiceRecord.status.in_(service.LIVE))))
+        assert live == dict.fromkeys(people, 1)
+        notes = Counter(db.session.scalars(select(Attendance.note)))
+        assert notes == {None: len(people), "overlapping_service": len(people)}
+        assert all(ledger.balance_of(db.session.get(User, p)) == 20 for p in people)
+        assert ledger.verify() == []
