@@ -21,10 +21,13 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None, headers=None):
+def error_response(status: int, code: str, message: str, fields: dict | None = None, headers=None,
+                   details: dict | None = None):
     body = {"code": code, "message": str(message)}
     if fields:
         body["fields"] = {k: [str(m) for m in v] if isinstance(v, list) else v for k, v in fields.items()}
+    if details:
+        body["details"] = details
     response = jsonify({"error": body})
     response.status_code = status
     if headers:
@@ -39,7 +42,7 @@ def _snake(name: str) -> str:
 def handle_domain_error(error: DomainError):
     db.session.rollback()
     if wants_json():
-        return error_response(error.status, error.code, error.message, error.fields)
+        return error_response(error.status, error.code, error.message, error.fields, details=error.details)
     if request.method in ("GET", "HEAD") or error.status == 404:
         return render_template("error.html", status=error.status, message=str(error.message)), error.status
     flash(str(error.message), "error")
@@ -55,7 +58,8 @@ def json_errors(view):
             return view(*args, **kwargs)
         except DomainError as refusal:
             db.session.rollback()
-            return error_response(refusal.status, refusal.code, refusal.message, refusal.fields)
+            return error_response(refusal.status, refusal.code, refusal.message, refusal.fields,
+                                  details=refusal.details)
         except ValidationError as invalid:
             db.session.rollback()
             return error_response(422, "validation_error", _("The request is not valid."), invalid.messages)

@@ -266,6 +266,7 @@ def queue(area_id: int):
     records = db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     return render_template("service/queue.html", community=community, form=form, records=records, total=total,
                            page=page, per_page=PER_PAGE, names=_category_names(records), bulk_form=BulkForm(),
+                           duplicates=service.possible_duplicates(records),
                            decision_form=DecisionForm(), here=request.full_path.rstrip("?"))
 
 

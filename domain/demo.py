@@ -235,8 +235,21 @@ def _seed_service(staff: User, community: Area, people: list[User], now: datetim
                                  services=plan.services, now=since)
         for n, member in enumerate(members):
             teams.add_member(staff, team, member, now=since + timedelta(days=n + 1))
-        crews.append(team)
-        _seed_team_service(staff, community, team, plan, [leader, *members], now, rng, timeline)
+        crews.append((team, plan, [leader, *members]))
+    # The showcases first (a late entry, a rejected record): the history after them skips what would overlap them,
+    # as a person is in one place at a time.
+    late_start = (now - timedelta(days=20)).replace(hour=2, minute=0, second=0, microsecond=0)
+    service.submit_records(people[2], community, [people[2]], service.Occasion(
+        started_at=late_start, ended_at=late_start + timedelta(hours=2), category="health", activity="义诊协助",
+        place="社区卫生站", content="协助医生为老人量血压"), late=True, now=now)
+    team = crews[0][0]
+    rejected = service.submit_records(team.leader, community, [people[3], people[4]], service.Occasion(
+        started_at=now - timedelta(days=2, hours=5), ended_at=now - timedelta(days=2, hours=3),
+        category="elderly_care", activity="敬老院慰问", place="敬老院", content="为老人表演节目"),
+        team=team, now=now)
+    service.reject_record(staff, rejected[0], reason="当天未参加，队长误登记", now=now)
+    for team, plan, crew in crews:
+        _seed_team_service(staff, community, team, plan, crew, now, rng, timeline)
     for index, person in enumerate(people):
         for n in range(rng.randint(1, 3)):
             category, activity, content = rng.choice(SERVICES)
@@ -254,15 +267,6 @@ def _seed_service(staff: User, community: Area, people: list[User], now: datetim
             if not pending:
                 approved = _working_day_after(start + timedelta(days=1), rng)
                 timeline.at(approved, partial(service.approve_record, staff, record, now=approved))
-    late_start = (now - timedelta(days=20)).replace(hour=2, minute=0, second=0, microsecond=0)
-    service.submit_records(people[2], community, [people[2]], service.Occasion(
-        started_at=late_start, ended_at=late_start + timedelta(hours=2), category="health", activity="义诊协助",
-        place="社区卫生站", content="协助医生为老人量血压"), late=True, now=now)
-    rejected = service.submit_records(crews[0].leader, community, [people[3], people[4]], service.Occasion(
-        started_at=now - timedelta(days=2, hours=5), ended_at=now - timedelta(days=2, hours=3),
-        category="elderly_care", activity="敬老院慰问", place="敬老院", content="为老人表演节目"),
-        team=crews[0], now=now)
-    service.reject_record(staff, rejected[0], reason="当天未参加，队长误登记", now=now)
     corrected = now - timedelta(days=3)
     timeline.at(corrected, partial(ledger.adjust, staff, people[0], community, 5, reason="补录：社区志愿服务日",
                                    key=f"demo:{community.id}:adj", now=corrected))

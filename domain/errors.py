@@ -4,15 +4,17 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A refusal by a rule. `code` is stable (clients branch on it); `message` is for people."""
+    """A refusal by a rule. `code` is stable (clients branch on it); `message` is for people; `details`, when
+    given, are facts a client can act on (e.g. the id of the record a new one clashes with)."""
 
     status = 422
 
-    def __init__(self, code: str, message: str, fields: dict | None = None):
+    def __init__(self, code: str, message: str, fields: dict | None = None, details: dict | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.fields = fields
+        self.details = details
 
 
 class Invalid(DomainError):

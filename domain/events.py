@@ -641,7 +641,13 @@ def points_for_record(record) -> int:
 
 
 def _to_service(event: Event, attendance: Attendance, now: datetime) -> None:
-    """One attendance, once: the guarded `processed_at` decides, then a record is made (or a note why not)."""
+    """One attendance, once: the guarded `processed_at` decides, then a record is made (or a note why not).
+
+    A refusal does not stop the closing: the attendance keeps the refusal's code as its note (in the attendance
+    register) and gets no record. So when the person already has a live record overlapping the attendance (say they
+    recorded the same morning themself), the note is `overlapping_service` and the record already there stands
+    alone: the hour is paid once, by whichever record staff approve, never twice. Staff who prefer the attendance
+    reject the other record and record the attendance by hand."""
     claimed = db.session.execute(
         update(Attendance).where(Attendance.id == attendance.id, Attendance.processed_at.is_(None))
         .values(processed_at=now).execution_options(synchronize_session=False)).rowcount

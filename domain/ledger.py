@@ -22,7 +22,7 @@ from domain import audit, rules
 from domain.access import require
 from domain.errors import Conflict, Invalid, Refused
 from models import Area, User, db, utcnow
-from models.base import SHANGHAI, dialect_insert, inserted, on_days, per_database
+from models.base import SHANGHAI, dialect, dialect_insert, inserted, on_days, per_database
 from models.ledger import Account, AccountKind, Entry, Lot, LotUse, MonthlyTotal, Transaction, TxnKind
 
 EARNING = frozenset({TxnKind.service, TxnKind.task, TxnKind.event, TxnKind.honour, TxnKind.adjustment})
@@ -255,6 +255,17 @@ def _lock_order(posting: Posting) -> tuple[bool, int]:
     its first posting on; taking that row first everywhere means nobody waits for it while holding a person's row
     the job will want next (a deadlock, seen on PostgreSQL when people's accounts came first)."""
     return posting.account.owner_id is not None, posting.account.id
+
+
+def lock_community_first(community: Area) -> None:
+    """Take the row lock of the community's issued account now, in the order `_lock_order` keeps (the community's
+    account before anything of a person's), for a transaction that is about to lock a person and may post for the
+    community afterwards (an event's attendance approved as it becomes a record). PostgreSQL only: SQLite's writers
+    are serialised whole (BEGIN IMMEDIATE, models/sqlite.py) and it ignores FOR UPDATE."""
+    if dialect() != "postgresql":
+        return
+    issued = system_account(community, AccountKind.issued)
+    db.session.execute(select(Account.id).where(Account.id == issued.id).with_for_update())
 
 
 def _write(community, kind, postings, key, source, memo, actor, reverses, now) -> Transaction:

@@ -1,7 +1,10 @@
 """Service hours: record them truthfully, approve them once, turn them into points, revoke with a reason.
 
 Minutes come from start and end, computed here, never from the client. The daily cap is held by a guarded
-counter per person and day, so two submissions at once cannot both slip under it. Approval moves the
+counter per person and day, so two submissions at once cannot both slip under it. One person is in one place at a
+time: a record that overlaps another live (submitted or approved) record of the same person is refused, whoever
+records it and from wherever (oneself, a head, a team leader, an event's attendance); the check runs after a lock on
+each person, so two overlapping submissions at once leave one. Approval moves the
 record by one guarded UPDATE (of two staff approving at once, one wins) and credits points through the
 ledger under the key "service:<id>", so a record is paid at most once whatever happens.
 """
@@ -14,7 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.orm import aliased
 
 from domain import audit, categories, ledger, rules
 from domain.access import areas_of, can, require
@@ -22,7 +26,7 @@ from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI, month_of
 from domain.org import community_of
 from models import Area, HeadPost, Transaction, TxnKind, User, db, utcnow
-from models.base import dialect_insert
+from models.base import dialect, dialect_insert
 from models.service import (
     DailyMinutes,
     HoursMonthly,
@@ -40,6 +44,13 @@ STAR_HOURS = (100, 300, 600, 1000, 1500)
 SUBMISSION_DAYS = 7
 #: A clock a few minutes fast on a phone is not a service in the future.
 CLOCK_SKEW = timedelta(minutes=5)
+#: The longest one record may cover; it also bounds the search for overlaps to one index range.
+MAX_RECORD = timedelta(hours=24)
+#: Records that stand or may still stand: among them a person is in one place at a time.
+LIVE = (ServiceStatus.submitted, ServiceStatus.approved)
+#: First key of the PostgreSQL advisory lock taken on a person (the second is their id) while their records are
+#: checked for overlaps; a constant of its own so it meets no other advisory lock of the application.
+PERSON_LOCK = 1702
 
 
 def star_level(minutes: int) -> int:
@@ -70,7 +81,7 @@ def _check_occasion(community: Area, occasion: Occasion, now: datetime, late: bo
         raise Invalid("time_invalid", _l("Times need a time zone."))
     if occasion.ended_at <= occasion.started_at:
         raise Invalid("time_invalid", _l("The end must be after the start."), {"ended_at": [_l("After the start.")]})
-    if occasion.ended_at - occasion.started_at > timedelta(hours=24):
+    if occasion.ended_at - occasion.started_at > MAX_RECORD:
         raise Invalid("time_invalid", _l("One record covers at most 24 hours."), {"ended_at": [_l("Too long.")]})
     if occasion.ended_at > now + CLOCK_SKEW:
         raise Refused("service_in_future", _l("Service can only be recorded once it has happened."),
@@ -148,13 +159,74 @@ def _source_for(actor: User, community: Area, people: list[User], team: Team | N
     return ServiceSource.head
 
 
+def _lock_people(community: Area, people: list[User]) -> None:
+    """Hold each person for the rest of the transaction, so that checking for overlaps and then inserting is one
+    step for them (two overlapping submissions at once: the second checks once the first has committed).
+
+    On PostgreSQL, in this order: the community's issued account (`ledger.lock_community_first`), then each person
+    by ascending id. Closing an event records attendance after attendance and approves each in one transaction, so
+    from its first approval on it holds the community's account when it comes to lock the next person; a second
+    closing that had locked that person and then wanted the account to approve them would wait in a circle with it
+    (PostgreSQL's deadlock detector then kills one: seen with two events of the same hour closed at once). Taking
+    the account before any person (the ledger's rule: the community's before a person's) makes every recorder wait
+    before it holds anyone; plain submissions take it too, so the order has no exception (they hold it for a few
+    milliseconds). Ascending ids keep two leaders recording overlapping sets of people at once from locking them
+    crosswise. The person locks are transaction-level advisory locks: released at COMMIT or ROLLBACK (or with the
+    savepoint they were taken in), and on no row, so nothing else about a person waits for them. On SQLite a write
+    transaction is already the only writer (BEGIN IMMEDIATE, models/sqlite.py)."""
+    if dialect() != "postgresql":
+        return
+    ledger.lock_community_first(community)
+    for person_id in sorted({p.id for p in people}):
+        db.session.execute(select(func.pg_advisory_xact_lock(PERSON_LOCK, person_id)))
+
+
+def _span(started_at: datetime, ended_at: datetime) -> str:
+    """2026-11-20 08:00–09:30 in Beijing time (the end's date too when it falls on another day)."""
+    start, end = started_at.astimezone(SHANGHAI), ended_at.astimezone(SHANGHAI)
+    return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}" if start.date() == end.date() else \
+        f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M}"
+
+
+def _refuse_overlaps(actor: User, people: list[User], occasion: Occasion) -> None:
+    """Raises Conflict(overlapping_service) naming, for each person concerned, the first live record of theirs that
+    overlaps the occasion (touching ends, 08:00–09:00 then 09:00–10:00, do not overlap). Call after `_lock_people`."""
+    clashes = db.session.execute(
+        select(ServiceRecord.id, ServiceRecord.person_id, ServiceRecord.started_at, ServiceRecord.ended_at,
+               ServiceRecord.activity)
+        .where(ServiceRecord.person_id.in_([p.id for p in people]), ServiceRecord.status.in_(LIVE),
+               ServiceRecord.started_at < occasion.ended_at,
+               ServiceRecord.started_at > occasion.started_at - MAX_RECORD,
+               ServiceRecord.ended_at > occasion.started_at)
+        .order_by(ServiceRecord.person_id, ServiceRecord.started_at, ServiceRecord.id)).all()
+    if not clashes:
+        return
+    first: dict[int, object] = {}
+    for clash in clashes:
+        first.setdefault(clash.person_id, clash)
+    names = {p.id: p.name for p in people}
+    described = [(names[c.person_id], str(_l("#%(id)s %(activity)s, %(span)s", id=c.id, activity=c.activity,
+                                             span=_span(c.started_at, c.ended_at)))) for c in first.values()]
+    if [p.id for p in people] == [actor.id]:
+        message = _l("You already have service recorded at that time: %(record)s.", record=described[0][1])
+    else:
+        message = _l("Already recorded at that time: %(records)s.",
+                     records="; ".join(f"{name} ({record})" for name, record in described))
+    raise Conflict("overlapping_service", message, {"started_at": [_l("Overlaps service already recorded.")]},
+                   details={"overlapping": [{"record_id": c.id, "person_id": c.person_id,
+                                             "started_at": c.started_at.isoformat(),
+                                             "ended_at": c.ended_at.isoformat(), "activity": c.activity}
+                                            for c in first.values()]})
+
+
 def submit_records(actor: User, community: Area, people: list[User], occasion: Occasion, *, team: Team | None = None,
                    late: bool = False, source: ServiceSource | None = None, source_id: int | None = None,
                    now: datetime | None = None) -> list[ServiceRecord]:
     """Record one occasion of service for one or more people. All of them or none.
 
     Raises Invalid (times, fields, category), Refused(submission_too_late, hours_cap_exceeded,
-    service_in_future, service_too_short, not_team_members), Forbidden, NotFound.
+    service_in_future, service_too_short, not_team_members), Conflict(overlapping_service) when a person already
+    has a live record overlapping the occasion, Forbidden, NotFound.
     """
     now = now or utcnow()
     if not people:
@@ -163,6 +235,8 @@ def submit_records(actor: User, community: Area, people: list[User], occasion: O
         raise Invalid("people_invalid", _l("Each person once."))
     minutes, credited, day = _check_occasion(community, occasion, now, late)
     source = source or _source_for(actor, community, people, team)
+    _lock_people(community, people)
+    _refuse_overlaps(actor, people, occasion)
     cap = rules.rule_value(community, "hours.daily_cap_minutes", occasion.started_at)
     batch = str(uuid.uuid4()) if len(people) > 1 else None
     records = []
@@ -342,6 +416,40 @@ def queue(community: Area, *, status: ServiceStatus | None = ServiceStatus.submi
     if late is not None:
         query = query.where(ServiceRecord.late.is_(late))
     return query.order_by(ServiceRecord.started_at, ServiceRecord.id)
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Another live record of the same person that a queued record may duplicate."""
+
+    record_id: int
+    community_id: int
+    service_day: date
+    #: True: their times overlap; False: the same activity on the same day at other times.
+    overlaps: bool
+
+
+def possible_duplicates(records: list[ServiceRecord]) -> dict[int, list[Duplicate]]:
+    """For a page of the queue, in one query: each record's possible duplicates, other live records of the same
+    person whose times overlap it, or that have the same activity on the same day (the same occasion recorded
+    twice, e.g. by the volunteer and by their team leader; overlapping pairs can only be data from before overlaps
+    were refused). By record id, the others oldest first."""
+    if not records:
+        return {}
+    other = aliased(ServiceRecord)
+    overlaps = and_(other.started_at < ServiceRecord.ended_at, other.ended_at > ServiceRecord.started_at)
+    rows = db.session.execute(
+        select(ServiceRecord.id, other.id, other.community_id, other.service_day,
+               case((overlaps, True), else_=False))
+        .join(other, and_(other.person_id == ServiceRecord.person_id, other.id != ServiceRecord.id))
+        .where(ServiceRecord.id.in_([r.id for r in records]), other.status.in_(LIVE),
+               overlaps | and_(other.service_day == ServiceRecord.service_day,
+                               other.activity == ServiceRecord.activity))
+        .order_by(ServiceRecord.id, other.started_at, other.id)).all()
+    found: dict[int, list[Duplicate]] = {}
+    for record_id, other_id, community_id, day, overlapping in rows:
+        found.setdefault(record_id, []).append(Duplicate(other_id, community_id, day, bool(overlapping)))
+    return found
 
 
 @dataclass(frozen=True)

@@ -631,8 +631,8 @@ def test_the_team_page_shows_active_members_and_hours_of_approved_records_only(a
         leader, staff = db.session.get(User, team.leader.id), db.session.get(User, tree.staff_a.id)
         people = [db.session.get(User, m.id) for m in team.members]
 
-        def record(day: date, hours: float, person: User, decide: str | None = "approve"):
-            start = datetime.combine(day, datetime.min.time().replace(hour=9), tzinfo=SHANGHAI)
+        def record(day: date, hours: float, person: User, decide: str | None = "approve", hour: int = 9):
+            start = datetime.combine(day, datetime.min.time().replace(hour=hour), tzinfo=SHANGHAI)
             [r] = service.submit_records(leader, row.community, [person], occasion(start, int(hours * 60)), team=row,
                                          late=True)
             if decide in ("approve", "revoke"):
@@ -645,7 +645,7 @@ def test_the_team_page_shows_active_members_and_hours_of_approved_records_only(a
         record(yesterday, 2, people[0])
         record(yesterday, 1.5, people[1])
         record(long_ago, 4, people[0])
-        record(yesterday, 3, people[1], decide=None)
+        record(yesterday, 3, people[1], decide=None, hour=14)  # the afternoon: one person, one place at a time
         record(yesterday - timedelta(days=1), 1, people[0], decide="reject")
         record(yesterday - timedelta(days=2), 1, people[1], decide="revoke")
         db.session.commit()

@@ -23,6 +23,7 @@ TOKEN_KEY = "sanzhang.api_token"  # noqa: S105 - a dictionary key, not a secret
 class ErrorDetail(Schema):
     code = fields.String(required=True, metadata={"description": "stable snake_case code"})
     message = fields.String(required=True)
+    details = fields.Dict(metadata={"description": "facts to act on, for some codes (e.g. the clashing records)"})
     fields = fields.Dict(metadata={"description": "per-field messages, for invalid input"})
 
 

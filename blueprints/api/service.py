@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from flask.views import MethodView
 
-from blueprints.api import Blueprint, api_user
+from blueprints.api import Blueprint, ErrorSchema, api_user
 from blueprints.api.schemas import (
     CategoryArgs,
     CategoryOut,
@@ -61,10 +61,15 @@ class Categories(MethodView):
 class ServiceRecords(MethodView):
     @blp.arguments(ServiceRecordIn)
     @blp.response(201, OccasionOut)
+    @blp.alt_response(409, schema=ErrorSchema, description=(
+        "`overlapping_service`: a person already has a live (submitted or approved) record overlapping these times; "
+        "the message names it and `details.overlapping` lists each such record (record_id, person_id, started_at, "
+        "ended_at, activity). Nothing is recorded."))
     def post(self, body):
         """Record one occasion of service for the caller or, as team leader or head, for others.
 
-        Minutes are computed here from start and end. 422 `hours_cap_exceeded`, `submission_too_late`.
+        Minutes are computed here from start and end. 422 `hours_cap_exceeded`, `submission_too_late`;
+        409 `overlapping_service` when someone already has service recorded at an overlapping time.
         """
         user = api_user()
         team = get_visible(Team, body["team_id"], user, "area.view") if body["team_id"] else None
