@@ -19,6 +19,7 @@ from models.honours import (
     VoteFlag,
 )
 from models.insight import LeaderboardLine, LeaderboardSnapshot, Metric
+from models.jobs import JobRun, Outcome
 from models.ledger import (
     Account,
     AccountKind,
@@ -87,6 +88,7 @@ __all__ = [
     "Entry",
     "HeadPost",
     "Household",
+    "JobRun",
     "LeaderboardLine",
     "LeaderboardSnapshot",
     "Metric",
@@ -99,6 +101,7 @@ __all__ = [
     "NominationStatus",
     "Objection",
     "ObjectionStatus",
+    "Outcome",
     "Phase",
     "Vote",
     "VoteFlag",
