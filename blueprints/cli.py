@@ -138,3 +138,59 @@ def snapshot_leaderboards(month: str | None):
     if period is not None and period.kind != "month":
         raise click.BadParameter("give a month, e.g. 2026-11", param_hint="--month")
     _run("leaderboards snapshot", month=period.first if period else None)
+
+
+jobs_group = _group("jobs", "The scheduler of the periodic jobs.")
+
+
+@jobs_group.command("run")
+@click.option("--for", "seconds", type=float, help="Stop after this many seconds (default: run until stopped).")
+def run_jobs(seconds: float | None):
+    """Run every periodic job on its schedule (`flask jobs status` lists them). Safe to start on every host: one
+    process leads at a time, the others wait and take over when it stops or dies."""
+    import logging
+    import signal
+    import threading
+    import time
+
+    from flask import current_app
+
+    from domain.jobs import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    lock = scheduler.leadership(db.engine, current_app.instance_path)
+    click.echo(f"Scheduler {jobs.runner.runner_name()} started: {len(jobs.JOBS)} job(s); waiting to lead.")
+    scheduler.serve(jobs.JOBS, lock, poll=current_app.config["JOB_POLL_SECONDS"], stop=stop,
+                    until=time.monotonic() + seconds if seconds else None)
+    click.echo("Scheduler stopped.")
+
+
+@jobs_group.command("status")
+def jobs_status():
+    """Each periodic job: its interval, its last run and outcome, its next run (Beijing time)."""
+    for each in jobs.status(jobs.JOBS):
+        last = each.last
+        when = _local(last.started_at) if last else "never"
+        outcome = f"{last.outcome.value} ({last.items_done} done, {last.items_failed} failed)" if last else "-"
+        click.echo(f"{each.job.name:<22} every {_every(each.every):<6} last {when:<19} {outcome:<28} "
+                   f"next {_local(each.next_at)}")
+        if last and last.outcome != "ok" and last.message:
+            click.echo("    " + last.message.replace("\n", "\n    "))
+    db.session.rollback()
+
+
+def _local(moment) -> str:
+    from domain.ledger import SHANGHAI
+
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _every(interval) -> str:
+    seconds = int(interval.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
