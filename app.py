@@ -177,6 +177,7 @@ def _register_blueprints(app: Flask) -> None:
         home,
         honours,
         insight,
+        jobs,
         labels,
         market,
         org,
@@ -211,6 +212,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(insight.bp)
     app.register_blueprint(insight.boards)
     app.register_blueprint(cli.bp)
+    app.register_blueprint(jobs.bp)
     api.init_app(app)
     if app.config["BENCH_ENDPOINTS"]:
         from blueprints import bench

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from domain import jobs
 from domain.ledger import SHANGHAI
-from models import JobRun, db
+from models import JobRun, Outcome, db, utcnow
+from tests.conftest import login
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL = 2.0
@@ -102,3 +103,23 @@ def test_jobs_status_shows_each_jobs_last_run_outcome_and_next(app, runner):
         (ran,) = db.session.scalars(select(JobRun)).all()
         assert f"next {(ran.started_at + timedelta(minutes=1)).astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S}" \
             in lines["events close"]
+
+
+def test_the_administrators_page_shows_each_jobs_last_run_outcome_and_next(app, client, runner, tree):
+    assert runner.invoke(args=["campaigns", "advance"]).exit_code == 0
+    with app.app_context():
+        db.session.add(JobRun(job="events close", started_at=utcnow(), finished_at=utcnow(), outcome=Outcome.failed,
+                              items_done=2, items_failed=1, runner="host:1",
+                              message="2 event(s) closed\n1 of 3 failed:\n  - event 17 (OverflowError: date value "
+                                      "out of range)"))
+        db.session.commit()
+    login(client, tree.admin)
+    page = client.get("/admin/jobs").get_data(as_text=True)
+    assert "定时任务" in page and "评选活动按日程进入下一阶段" in page and "每 1 分钟" in page
+    assert 'data-job="campaigns advance" data-outcome="ok"' in page
+    assert 'data-job="events close" data-outcome="failed"' in page and "event 17 (OverflowError" in page
+    assert 'data-job="points expire" data-outcome="never"' in page and "从未运行" in page
+    assert "/admin/jobs" in client.get("/audit", follow_redirects=True).get_data(as_text=True)
+    client.post("/logout")
+    login(client, tree.staff_a)
+    assert client.get("/admin/jobs").status_code == 404
