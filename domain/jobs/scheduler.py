@@ -113,7 +113,9 @@ def run_due(jobs: Sequence[Job], now: datetime | None = None) -> list[str]:
     for each in status(jobs, now=now):
         if each.next_at <= (now or utcnow()):
             done = run(each.job)
-            log.log(logging.INFO if done.ok else logging.ERROR, "%s: %s", each.job.name, " ".join(done.lines()))
+            # A round that found nothing to do is not worth a line every minute.
+            level = logging.ERROR if not done.ok else logging.INFO if done.done else logging.DEBUG
+            log.log(level, "%s: %s", each.job.name, " ".join(done.lines()))
             ran.append(each.job.name)
     return ran
 

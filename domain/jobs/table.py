@@ -23,13 +23,13 @@ def _check(check, run: Run) -> int:
     return 0
 
 
-def _advance(campaign_id: int, run: Run) -> int:
+def _advance(campaign_id: int, run: Run) -> int | None:
     report = honours.Report([], [])
     moves = honours.advance_by_schedule(campaign_id, report, now=run.now)
     run.notes += [f"  campaign {cid}: {before.value} → {after.value}" for cid, before, after in report.moved]
     run.notes += [f"  waiting: campaign {cid} 《{db.session.get(Campaign, cid).title}》 ({phase.value}): {why}"
                   for cid, phase, why in report.waiting]
-    return moves
+    return moves or None
 
 
 def _named(check) -> str:
