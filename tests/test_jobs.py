@@ -195,3 +195,21 @@ def test_each_run_is_recorded(app, runner):
     assert record.message == "0 event(s) closed, 0 attendance(s) turned into service records."
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(JobRun)) == 1
+
+
+def test_leaderboards_snapshot_goes_past_a_community_whose_row_is_corrupt(app, runner, tree):
+    with app.app_context():
+        for person, community in ((tree.volunteer_a, tree.a.community), (tree.resident_b, tree.b.community)):
+            ledger.credit(db.session.get(User, person.id), db.session.get(Area, community.id), 40,
+                          kind=TxnKind.service, key=f"s{person.id}", now=datetime(2025, 3, 10, tzinfo=UTC))
+        db.session.commit()
+        # A level no version of the code knows: the community's row cannot be read.
+        db.session.execute(text("UPDATE area SET level = 'hamlet' WHERE id = :b"), {"b": tree.b.community.id})
+        db.session.commit()
+    code, output = _ran(runner, "leaderboards", "snapshot", "--month", "2025-03")
+    assert code == 1, output
+    assert "2 ranking(s) kept." in output and "2 of 4 failed:" in output
+    assert f"community {tree.b.community.id} (points" in output and "LookupError" in output
+    with app.app_context():
+        db.session.execute(text("UPDATE area SET level = 'community' WHERE id = :b"), {"b": tree.b.community.id})
+        db.session.commit()
