@@ -1,6 +1,6 @@
 """The schedule table: every periodic job, one line each, with what it goes through item by item.
 
-Adding a job is one line in JOBS (and its command in blueprints/cli.py calls `run_job` with its name).
+Adding a job is one line in JOBS (and, to run it by hand too, a command in blueprints/cli.py calling `_run(name)`).
 """
 
 from __future__ import annotations
