@@ -33,14 +33,17 @@ instance/secret_key:
 	$(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@
 	chmod 600 $@
 
+# The scheduler of the periodic jobs (`flask jobs run`) runs beside the web server and ends with it.
+JOBS_BESIDE = $(FLASK) jobs run & jobs=$$!; trap 'kill $$jobs 2>/dev/null' EXIT INT TERM;
+
 run: install instance/secret_key
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	$(FLASK) run --debug --port $(PORT)
+	$(JOBS_BESIDE) $(FLASK) run --debug --port $(PORT)
 
 serve: install instance/secret_key
 	$(FLASK) db upgrade
-	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'
+	$(JOBS_BESIDE) $(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'
 
 # Headless Chromium for the browser tests comes from Debian, never from a test tool's download; the CJK
 # fonts make Chinese pages render (and screenshot) as people see them.

@@ -23,6 +23,12 @@ def database_url(raw: str | None) -> str | None:
     return raw
 
 
+def job_intervals(raw: str | None) -> dict[str, int]:
+    """JOB_INTERVALS as given by operators, "events close=60,points expire=3600" ("*" for every job): seconds."""
+    pairs = (item.rsplit("=", 1) for item in (raw or "").split(",") if "=" in item)
+    return {name.strip(): int(seconds) for name, seconds in pairs}
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
@@ -57,6 +63,10 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
+    #: Seconds between two runs of a periodic job, by its name (domain/jobs/table.py has the defaults).
+    JOB_INTERVALS = job_intervals(os.environ.get("JOB_INTERVALS"))
+    #: How often the scheduler looks for due jobs, and a waiting one tries to lead (seconds).
+    JOB_POLL_SECONDS = float(os.environ.get("JOB_POLL_SECONDS", "5"))
     #: The bench-only baselines of bench/run.py (blueprints/bench.py); never set in production.
     BENCH_ENDPOINTS = os.environ.get("BENCH_ENDPOINTS") == "1"
 
@@ -167,6 +177,7 @@ def _register_blueprints(app: Flask) -> None:
         home,
         honours,
         insight,
+        jobs,
         labels,
         market,
         once,
@@ -203,6 +214,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(insight.bp)
     app.register_blueprint(insight.boards)
     app.register_blueprint(cli.bp)
+    app.register_blueprint(jobs.bp)
     api.init_app(app)
     if app.config["BENCH_ENDPOINTS"]:
         from blueprints import bench

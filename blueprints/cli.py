@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import click
 from flask import Blueprint
 from flask.cli import AppGroup
 
-from domain import accounts, events, honours, leaderboards, ledger, market, tasks
+from domain import accounts, jobs, leaderboards
 from domain.errors import DomainError
-from models import Campaign, db
+from models import db
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
@@ -19,16 +17,6 @@ def _group(name: str, help: str) -> AppGroup:
     group = AppGroup(name, help=help)
     bp.cli.add_command(group)
     return group
-
-
-def _in_batches(job) -> int:
-    """Runs a job that works a batch at a time (returning how many it did) until nothing is left, committing each
-    batch; returns the total."""
-    total = 0
-    while done := job():
-        db.session.commit()
-        total += done
-    return total
 
 
 users = _group("users", "Manage user accounts.")
@@ -59,15 +47,14 @@ def seed_demo():
     click.echo(demo.logins_text())
 
 
-def _report(what: str, problems: list, verified: str) -> None:
-    """Print a verification's outcome; exit non-zero on any problem."""
-    db.session.rollback()
-    if problems:
-        click.echo(f"{what} verification FAILED: {len(problems)} problem(s)")
-        for problem in problems:
-            click.echo(f"  - {problem}")
+def _run(name: str, **params) -> None:
+    """Run one periodic job now (domain/jobs: each item in its own transaction), print its report; exit non-zero
+    when an item failed or a check found a problem."""
+    done = jobs.run(jobs.job_named(jobs.JOBS, name), **params)
+    for line in done.lines():
+        click.echo(line)
+    if not done.ok:
         raise SystemExit(1)
-    click.echo(verified)
 
 
 points = _group("points", "Points jobs.")
@@ -77,14 +64,13 @@ ledger_group = _group("ledger", "The points ledger.")
 @points.command("expire")
 def expire_points():
     """Expire points past their date (31 Dec of the year after they were earned). Safe to run again."""
-    click.echo(f"{_in_batches(ledger.expire_points)} expiry transaction(s) posted.")
+    _run("points expire")
 
 
 @ledger_group.command("verify")
 def verify_ledger():
     """Check every ledger invariant; exit non-zero on any drift."""
-    _report("Ledger", ledger.verify(), "Ledger verified: every transaction balances, every balance equals its "
-            "entries, no person below zero, lots cover balances, monthly totals match.")
+    _run("ledger verify")
 
 
 events_group = _group("events", "Events and check-in jobs.")
@@ -94,9 +80,7 @@ events_group = _group("events", "Events and check-in jobs.")
 def close_events():
     """Close events whose check-in window has ended: missing check-outs set to the end and flagged, each
     attendance turned into a service record once. Safe to run again."""
-    closed, attendances = events.close_due()
-    db.session.commit()
-    click.echo(f"{closed} event(s) closed, {attendances} attendance(s) turned into service records.")
+    _run("events close")
 
 
 tasks_group = _group("tasks", "Needs and tasks jobs.")
@@ -106,9 +90,7 @@ tasks_group = _group("tasks", "Needs and tasks jobs.")
 def escalate_tasks():
     """Move needs unclaimed or unresolved past their category's time limit up a tier (unit head → building head →
     grid head → community staff) and tell the next person. Safe to run again: run it every minute or few."""
-    moved, moves = tasks.escalate_due()
-    db.session.commit()
-    click.echo(f"{moved} need(s) moved up, {moves} move(s) in all.")
+    _run("tasks escalate")
 
 
 market_group = _group("market", "Points market jobs.")
@@ -117,15 +99,13 @@ market_group = _group("market", "Points market jobs.")
 @market_group.command("expire")
 def expire_redemptions():
     """Expire reservations not picked up in time: points refunded and stock returned, once. Safe to run again."""
-    # One reservation per transaction: see market.expire_due.
-    click.echo(f"{_in_batches(functools.partial(market.expire_due, batch=1))} redemption(s) expired and refunded.")
+    _run("market expire")
 
 
 @market_group.command("verify")
 def verify_market():
     """Check stock conservation, the per-person limit counters, debits and refunds; exit non-zero on drift."""
-    _report("Market", market.verify(), "Market verified: every stock equals initial + movements − held, limit "
-            "counters match, each redemption debited once and refunded only when cancelled or expired.")
+    _run("market verify")
 
 
 campaigns_group = _group("campaigns", "Honour campaign jobs.")
@@ -134,21 +114,13 @@ campaigns_group = _group("campaigns", "Honour campaign jobs.")
 @campaigns_group.command("advance")
 def advance_campaigns():
     """Move honour campaigns to their next phase when their date has come (and the rules allow). Safe to run again."""
-    report = honours.advance_due()
-    click.echo(f"{len(report.moved)} phase change(s).")
-    for campaign_id, before, after in report.moved:
-        click.echo(f"  campaign {campaign_id}: {before.value} → {after.value}")
-    for campaign_id, phase, why in report.waiting:
-        title = db.session.get(Campaign, campaign_id).title
-        click.echo(f"  waiting: campaign {campaign_id} 《{title}》 ({phase.value}): {why}")
-    db.session.rollback()
+    _run("campaigns advance")
 
 
 @campaigns_group.command("verify")
 def verify_campaigns():
     """Check that every tally equals its vote rows and no voter went over their votes; exit non-zero on drift."""
-    _report("Campaign", honours.verify(), "Campaigns verified: every tally equals its vote rows, no voter used more "
-            "votes than allowed, every honour with points has its transaction.")
+    _run("campaigns verify")
 
 
 leaderboards_group = _group("leaderboards", "Leaderboard jobs.")
@@ -161,10 +133,64 @@ def snapshot_leaderboards(month: str | None):
     again: a ranking kept once never changes. Run it early each month."""
     try:
         period = leaderboards.parse_period(month) if month else None
-        if period is not None and period.kind != "month":
-            raise click.BadParameter("give a month, e.g. 2026-11", param_hint="--month")
-        taken = leaderboards.snapshot(period.first if period else None)
     except DomainError as error:
         raise click.ClickException(f"{error.code}: {error.message}") from None
-    db.session.commit()
-    click.echo(f"{taken} ranking(s) kept.")
+    if period is not None and period.kind != "month":
+        raise click.BadParameter("give a month, e.g. 2026-11", param_hint="--month")
+    _run("leaderboards snapshot", month=period.first if period else None)
+
+
+jobs_group = _group("jobs", "The scheduler of the periodic jobs.")
+
+
+@jobs_group.command("run")
+@click.option("--for", "seconds", type=float, help="Stop after this many seconds (default: run until stopped).")
+def run_jobs(seconds: float | None):
+    """Run every periodic job on its schedule (`flask jobs status` lists them). Safe to start on every host: one
+    process leads at a time, the others wait and take over when it stops or dies."""
+    import logging
+    import signal
+    import threading
+    import time
+
+    from flask import current_app
+
+    from domain.jobs import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    lock = scheduler.leadership(db.engine, current_app.instance_path)
+    click.echo(f"Scheduler {jobs.runner.runner_name()} started: {len(jobs.JOBS)} job(s); waiting to lead.")
+    scheduler.serve(jobs.JOBS, lock, poll=current_app.config["JOB_POLL_SECONDS"], stop=stop,
+                    until=time.monotonic() + seconds if seconds else None)
+    click.echo("Scheduler stopped.")
+
+
+@jobs_group.command("status")
+def jobs_status():
+    """Each periodic job: its interval, its last run and outcome, its next run (Beijing time)."""
+    for each in jobs.status(jobs.JOBS):
+        last = each.last
+        when = _local(last.started_at) if last else "never"
+        outcome = f"{last.outcome.value} ({last.items_done} done, {last.items_failed} failed)" if last else "-"
+        click.echo(f"{each.job.name:<22} every {_every(each.every):<6} last {when:<19} {outcome:<28} "
+                   f"next {_local(each.next_at)}")
+        if last and last.outcome != "ok" and last.message:
+            click.echo("    " + last.message.replace("\n", "\n    "))
+    db.session.rollback()
+
+
+def _local(moment) -> str:
+    from domain.ledger import SHANGHAI
+
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _every(interval) -> str:
+    seconds = int(interval.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

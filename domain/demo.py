@@ -51,6 +51,9 @@ COMMUNITIES = [
 
 #: How far back the demo's history goes: eighteen months.
 HISTORY_DAYS = 540
+#: How soon after seeding the scheduler (`make run` starts it) moves the demo on by itself: an event of 南湖社区
+#: ends and is closed into service and points, and its good-neighbour campaign's voting opens.
+SOON = timedelta(minutes=3)
 
 LOGINS = [
     ("13800000000", "管理员 admin", "administrator, whole district"),
@@ -329,6 +332,8 @@ class _EventPlan:
     size: int = 0
     #: Organised by the head of the first grid for the grid, instead of by community staff.
     by_grid_head: bool = False
+    #: On now and ending SOON after seeding, its check-in closing at the end: the scheduler closes it then.
+    ends_soon: bool = False
 
 
 EVENTS: dict[int, list[_EventPlan]] = {
@@ -360,6 +365,8 @@ EVENTS: dict[int, list[_EventPlan]] = {
         _EventPlan("training", "三长分级培训（第一期）：网格巡查与信息上报", "南湖社区党群服务中心", "other",
                    "讲解网格巡查路线、隐患上报流程和居民信息保护", -16, time(14, 0), 120, fixed=20, who="heads",
                    size=6),
+        _EventPlan("activity", "南湖社区敬老院探访", "南湖社区敬老院", "elderly_care", "陪老人聊天、读报、剪指甲",
+                   0, None, 60, size=5, ends_soon=True),
     ],
 }
 
@@ -378,7 +385,9 @@ def _seed_events(staff: User, community: Area, people: list[User], plans: list[_
                              .order_by(Area.id))
     today = _local(now).date()
     for plan in plans:
-        if plan.starts is None:
+        if plan.ends_soon:
+            starts = now + SOON - timedelta(minutes=plan.minutes)
+        elif plan.starts is None:
             starts = now.replace(minute=now.minute // 30 * 30, second=0, microsecond=0) - timedelta(hours=1)
         else:
             starts = _at(today + timedelta(days=plan.days), plan.starts)
@@ -388,7 +397,8 @@ def _seed_events(staff: User, community: Area, people: list[User], plans: list[_
             kind=plan.kind, title=plan.title, place=plan.place, starts_at=starts,
             ends_at=starts + timedelta(minutes=plan.minutes), category=plan.category, description=plan.description,
             capacity=plan.capacity, registration=plan.registration,
-            points_mode="per_hour" if plan.fixed is None else "fixed", points_fixed=plan.fixed), now=created)
+            points_mode="per_hour" if plan.fixed is None else "fixed", points_fixed=plan.fixed,
+            closes_minutes=0 if plan.ends_soon else 15), now=created)
         comers = _comers(plan, community, people, organiser, rng)
         if plan.registration:
             for n, person in enumerate(comers):
@@ -753,6 +763,18 @@ def _seed_honours(staff: User, community: Area, people: _People, index: int, now
             base, kind="good_neighbour", title=f"{_local(now).year}年度{community.name}“社区好人”", seats=3),
             now=base - timedelta(days=1))
         review(good, run(good, neighbours[:5], base), base)
+    elif index == 2:
+        # Nominations close SOON after seeding: the scheduler opens the voting then, by itself.
+        base = now - timedelta(days=6)
+        good = honours.open_campaign(staff, community, honours.CampaignForm(
+            kind="good_neighbour", title=f"{_local(now).year}年度{community.name}“社区好人”", seats=3,
+            nominate_from=base, nominate_until=now + SOON, vote_from=now + SOON, vote_until=now + timedelta(days=7),
+            review_until=now + timedelta(days=10)), now=base - timedelta(days=1))
+        for n, person in enumerate(neighbours[:4]):
+            at = base + timedelta(days=n, hours=3)
+            nomination = honours.nominate(neighbours[-1 - n], good, person,
+                                          reason=HONOUR_REASONS[n % len(HONOUR_REASONS)], now=at)
+            honours.answer(person, nomination, consent=True, now=at + timedelta(hours=20))
 
 
 def _seed_insight(now: datetime) -> None:

@@ -705,18 +705,29 @@ def close_event(event: Event, *, now: datetime | None = None) -> int:
     return done
 
 
-def close_due(*, now: datetime | None = None) -> tuple[int, int]:
-    """`flask events close`: every event whose check-in window has ended. Returns (events, attendances)."""
+def due_for_closing(*, now: datetime | None = None) -> list[int]:
+    """Ids of the events that may be due for closing: open, not cancelled, ended. `close_if_due` decides."""
     now = now or utcnow()
-    candidates = db.session.scalars(select(Event).where(Event.closed_at.is_(None), Event.cancelled_at.is_(None),
-                                                        Event.ends_at < now).order_by(Event.id)).all()
-    events = attendances = 0
-    for event in candidates:
-        if window(event)[1] < now:
-            attendances += close_event(event, now=now)
-            db.session.commit()
-            events += 1
-    return events, attendances
+    return list(db.session.scalars(select(Event.id).where(Event.closed_at.is_(None), Event.cancelled_at.is_(None),
+                                                          Event.ends_at < now).order_by(Event.id)))
+
+
+def close_if_due(event_id: int, *, now: datetime | None = None) -> int | None:
+    """Close the event if its check-in window has ended: the attendances processed, None when not due yet."""
+    now = now or utcnow()
+    event = db.session.get(Event, event_id)
+    if window(event)[1] >= now:
+        return None
+    return close_event(event, now=now)
+
+
+def close_due(*, now: datetime | None = None) -> tuple[int, int]:
+    """Every event whose check-in window has ended, in one transaction (`flask events close`, domain/jobs, closes
+    each in its own). Returns (events, attendances)."""
+    now = now or utcnow()
+    done = [close_if_due(event_id, now=now) for event_id in due_for_closing(now=now)]
+    closed = [n for n in done if n is not None]
+    return len(closed), sum(closed)
 
 
 # --- reading ----------------------------------------------------------------------------------------------------

@@ -473,27 +473,37 @@ class Report:
     waiting: list[tuple[int, Phase, str]]
 
 
-def advance_due(*, now: datetime | None = None) -> Report:
-    """`flask campaigns advance`: move every campaign whose date has come, as far as its dates and rules allow,
-    committing each change. Campaigns whose date has passed but which a rule holds back are reported. Idempotent."""
+def advancing(*, now: datetime | None = None) -> list[int]:
+    """Ids of the campaigns not yet announced, which `advance_by_schedule` may move."""
+    return list(db.session.scalars(select(Campaign.id).where(Campaign.phase != Phase.announced)
+                                   .order_by(Campaign.id)))
+
+
+def advance_by_schedule(campaign_id: int, report: Report, *, now: datetime | None = None) -> int:
+    """Move one campaign as far as its dates and rules allow, noting the moves (and what holds it back) in
+    `report`. Idempotent. Returns the moves made."""
     now = now or utcnow()
+    moves = 0
+    while True:
+        campaign = _lock(db.session.get(Campaign, campaign_id))
+        before = campaign.phase
+        step = next_step(campaign, now)
+        if step is None or now < step.scheduled_at:
+            return moves
+        if not step.ready:
+            report.waiting.append((campaign_id, before, " ".join(step.blockers)))
+            return moves
+        _move(campaign, step.to, None, now, by_hand=False)
+        report.moved.append((campaign_id, before, step.to))
+        moves += 1
+
+
+def advance_due(*, now: datetime | None = None) -> Report:
+    """Every campaign whose date has come, in one transaction (`flask campaigns advance`, domain/jobs, moves each
+    in its own). Campaigns whose date has passed but which a rule holds back are reported. Idempotent."""
     report = Report([], [])
-    ids = db.session.scalars(select(Campaign.id).where(Campaign.phase != Phase.announced).order_by(Campaign.id)).all()
-    for campaign_id in ids:
-        while True:
-            campaign = _lock(db.session.get(Campaign, campaign_id))
-            before = campaign.phase
-            step = next_step(campaign, now)
-            if step is None or now < step.scheduled_at:
-                db.session.rollback()
-                break
-            if not step.ready:
-                report.waiting.append((campaign_id, before, " ".join(step.blockers)))
-                db.session.rollback()
-                break
-            _move(campaign, step.to, None, now, by_hand=False)
-            db.session.commit()
-            report.moved.append((campaign_id, before, step.to))
+    for campaign_id in advancing(now=now):
+        advance_by_schedule(campaign_id, report, now=now)
     return report
 
 

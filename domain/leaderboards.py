@@ -290,6 +290,24 @@ def _take(community: Area, month: int, metric: Metric, now: datetime) -> bool:
     return True
 
 
+def snapshot_items(month: int | None = None, *, now: datetime | None = None) -> list[tuple[int, int, Metric]]:
+    """(community id, month, metric) of every ranking to keep of a month that is over; by default last month.
+    Raises Refused(month_not_over) for this month or a later one."""
+    now = now or utcnow()
+    current = month_of(now)
+    month = month if month is not None else add_months(current, -1)
+    if month >= current:
+        raise Refused("month_not_over", _l("A month's ranking is kept once the month is over."))
+    return [(community_id, month, metric) for community_id in _community_ids_with_rows(month) for metric in Metric]
+
+
+def keep(community_id: int, month: int, metric: Metric, *, now: datetime | None = None) -> bool:
+    """Keep one community's ranking of one metric for `month`, unless it is kept already. Returns whether taken."""
+    taken = _take(db.session.get(Area, community_id), month, metric, now or utcnow())
+    db.session.flush()
+    return taken
+
+
 def snapshot(month: int | None = None, *, now: datetime | None = None) -> int:
     """Keep every community's ranking (points and hours) of a month that is over; by default last month.
 
@@ -297,17 +315,7 @@ def snapshot(month: int | None = None, *, now: datetime | None = None) -> int:
     Returns how many rankings were taken now. Raises Refused(month_not_over) for this month or a later one.
     """
     now = now or utcnow()
-    current = month_of(now)
-    month = month if month is not None else add_months(current, -1)
-    if month >= current:
-        raise Refused("month_not_over", _l("A month's ranking is kept once the month is over."))
-    taken = 0
-    for community_id in _community_ids_with_rows(month):
-        community = db.session.get(Area, community_id)
-        for metric in Metric:
-            taken += _take(community, month, metric, now)
-    db.session.flush()
-    return taken
+    return sum(keep(*item, now=now) for item in snapshot_items(month, now=now))
 
 
 def published_months(community: Area) -> list[int]:

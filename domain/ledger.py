@@ -353,32 +353,40 @@ def adjust(actor: User, person: User, community: Area, amount: int, *, reason: s
     return txn
 
 
-def expire_points(now: datetime | None = None, batch: int = 500) -> int:
-    """Post an expiry for every account holding lots past their date, oldest first. Idempotent.
+def due_expiries(now: datetime | None = None, limit: int | None = None) -> list[tuple[int, datetime]]:
+    """(account id, expiry date) of every account holding lots past their date, oldest first."""
+    now = now or utcnow()
+    return [tuple(row) for row in db.session.execute(
+        select(Lot.account_id, Lot.expires_at).where(Lot.expires_at <= now, Lot.remaining > 0)
+        .group_by(Lot.account_id, Lot.expires_at).order_by(Lot.expires_at, Lot.account_id).limit(limit)).all()]
 
-    Returns the number of expiry transactions posted. The caller commits (the CLI commits per batch).
+
+def expire_lots(account_id: int, expires_at: datetime, *, now: datetime | None = None) -> bool:
+    """Post the expiry of one account's lots of one date. Idempotent. Returns whether anything expired."""
+    now = now or utcnow()
+    # Lock the account first, then count: a debit running now cannot change what expires under us.
+    account = db.session.scalars(select(Account).where(Account.id == account_id).with_for_update()
+                                 .execution_options(populate_existing=True)).one()
+    amount = db.session.scalar(select(func.coalesce(func.sum(Lot.remaining), 0)).where(
+        Lot.account_id == account_id, Lot.expires_at == expires_at, Lot.remaining > 0))
+    if not amount:
+        return False
+    community = db.session.get(Area, account.community_id)
+    post_transaction(
+        community=community, kind=TxnKind.expiry, key=f"expiry:{account_id}:{expires_at.isoformat()}",
+        memo=expires_at.astimezone(SHANGHAI).strftime("%Y-%m-%d"), now=now,
+        postings=[Posting(account, -amount), Posting(system_account(community, AccountKind.expired), amount)])
+    return True
+
+
+def expire_points(now: datetime | None = None, batch: int = 500) -> int:
+    """Post an expiry for every account holding lots past their date, oldest first (a batch of them). Idempotent.
+
+    Returns the number of expiry transactions posted. The caller commits; `flask points expire` (domain/jobs)
+    commits each account's expiry apart.
     """
     now = now or utcnow()
-    due = db.session.execute(
-        select(Lot.account_id, Lot.expires_at).where(Lot.expires_at <= now, Lot.remaining > 0)
-        .group_by(Lot.account_id, Lot.expires_at).order_by(Lot.expires_at, Lot.account_id).limit(batch)
-    ).all()
-    posted = 0
-    for account_id, expires_at in due:
-        # Lock the account first, then count: a debit running now cannot change what expires under us.
-        account = db.session.scalars(select(Account).where(Account.id == account_id).with_for_update()
-                                     .execution_options(populate_existing=True)).one()
-        amount = db.session.scalar(select(func.coalesce(func.sum(Lot.remaining), 0)).where(
-            Lot.account_id == account_id, Lot.expires_at == expires_at, Lot.remaining > 0))
-        if not amount:
-            continue
-        community = db.session.get(Area, account.community_id)
-        post_transaction(
-            community=community, kind=TxnKind.expiry, key=f"expiry:{account_id}:{expires_at.isoformat()}",
-            memo=expires_at.astimezone(SHANGHAI).strftime("%Y-%m-%d"), now=now,
-            postings=[Posting(account, -amount), Posting(system_account(community, AccountKind.expired), amount)])
-        posted += 1
-    return posted
+    return sum(expire_lots(account_id, expires_at, now=now) for account_id, expires_at in due_expiries(now, batch))
 
 
 def _last_day(expires_at: datetime) -> date:
@@ -409,33 +417,41 @@ def history(person: User, *, page: int = 1, per_page: int = 50):
     return rows, total
 
 
+def unbalanced_transactions() -> list[str]:
+    return [f"transaction {txn_id} does not balance: entries sum to {total}" for txn_id, total in db.session.execute(
+        select(Entry.transaction_id, func.sum(Entry.amount)).group_by(Entry.transaction_id)
+        .having(func.sum(Entry.amount) != 0))]
+
+
+def stale_balances() -> list[str]:
+    sums = select(Entry.account_id, func.sum(Entry.amount).label("total")).group_by(Entry.account_id).subquery()
+    return [f"account {account_id}: cached balance {cached} but entries sum to {total}"
+            for account_id, cached, total in db.session.execute(
+                select(Account.id, Account.balance, func.coalesce(sums.c.total, 0))
+                .outerjoin(sums, sums.c.account_id == Account.id)
+                .where(Account.balance != func.coalesce(sums.c.total, 0)))]
+
+
+def negative_balances() -> list[str]:
+    return [f"account {account_id}: negative person balance {balance}" for account_id, balance in db.session.execute(
+        select(Account.id, Account.balance).where(Account.kind == AccountKind.person, Account.balance < 0))]
+
+
+def uncovered_balances() -> list[str]:
+    lots = select(Lot.account_id, func.sum(Lot.remaining).label("open")).group_by(Lot.account_id).subquery()
+    return [f"account {account_id}: balance {balance} but open lots hold {open_points}"
+            for account_id, balance, open_points in db.session.execute(
+                select(Account.id, Account.balance, func.coalesce(lots.c.open, 0))
+                .outerjoin(lots, lots.c.account_id == Account.id)
+                .where(Account.kind == AccountKind.person, Account.balance != func.coalesce(lots.c.open, 0)))]
+
+
 def verify() -> list[str]:
     """Every invariant of the ledger, checked from the entries up. Returns the problems found."""
-    problems: list[str] = []
-    for txn_id, total in db.session.execute(
-            select(Entry.transaction_id, func.sum(Entry.amount)).group_by(Entry.transaction_id)
-            .having(func.sum(Entry.amount) != 0)):
-        problems.append(f"transaction {txn_id} does not balance: entries sum to {total}")
-    sums = select(Entry.account_id, func.sum(Entry.amount).label("total")).group_by(Entry.account_id).subquery()
-    for account_id, cached, total in db.session.execute(
-            select(Account.id, Account.balance, func.coalesce(sums.c.total, 0))
-            .outerjoin(sums, sums.c.account_id == Account.id)
-            .where(Account.balance != func.coalesce(sums.c.total, 0))):
-        problems.append(f"account {account_id}: cached balance {cached} but entries sum to {total}")
-    for account_id, balance in db.session.execute(
-            select(Account.id, Account.balance).where(Account.kind == AccountKind.person, Account.balance < 0)):
-        problems.append(f"account {account_id}: negative person balance {balance}")
-    lots = select(Lot.account_id, func.sum(Lot.remaining).label("open")).group_by(Lot.account_id).subquery()
-    for account_id, balance, open_points in db.session.execute(
-            select(Account.id, Account.balance, func.coalesce(lots.c.open, 0))
-            .outerjoin(lots, lots.c.account_id == Account.id)
-            .where(Account.kind == AccountKind.person, Account.balance != func.coalesce(lots.c.open, 0))):
-        problems.append(f"account {account_id}: balance {balance} but open lots hold {open_points}")
-    problems += _verify_monthly_totals()
-    return problems
+    return [problem for check in CHECKS for problem in check()]
 
 
-def _verify_monthly_totals() -> list[str]:
+def stale_monthly_totals() -> list[str]:
     """Recompute every monthly total from the entries in SQL and compare, both ways round."""
     original = db.aliased(Transaction)
     base = func.coalesce(original.kind, Transaction.kind)
@@ -469,6 +485,10 @@ def _verify_monthly_totals() -> list[str]:
             .where(expected.c.account_id.is_(None), or_(*(getattr(MonthlyTotal, c) != 0 for c in columns))))
     ]
     return problems
+
+
+#: The ledger's checks, each apart: `flask ledger verify` runs every one even when another fails.
+CHECKS = (unbalanced_transactions, stale_balances, negative_balances, uncovered_balances, stale_monthly_totals)
 
 
 def community_entries(community: Area, *, text: str | None = None, kind: TxnKind | None = None,

@@ -735,25 +735,34 @@ def cancel(actor: User, redemption: Redemption, *, reason: str | None = None,
     return redemption
 
 
-def expire_due(*, now: datetime | None = None, batch: int = 200) -> int:
-    """`flask market expire`: reservations not picked up in time are expired, refunded and their stock returned.
-    Idempotent: the guarded status move lets each go once. Returns how many were expired in this batch. The job
-    commits after each one (`batch=1`): a transaction holding one expiry's market rows (the spent account, the stock)
-    while taking the next person's counters would deadlock with that person's redemption, which takes them the
-    other way round."""
+def due_expiries(*, now: datetime | None = None, limit: int | None = None) -> list[int]:
+    """Ids of the reservations not picked up in time, oldest first."""
     now = now or utcnow()
-    due = db.session.scalars(select(Redemption).where(Redemption.status == RedemptionStatus.reserved,
-                                                      Redemption.expires_at <= now)
-                             .order_by(Redemption.expires_at, Redemption.id).limit(batch)).all()
-    expired = 0
-    for redemption in due:
-        try:
-            with db.session.begin_nested():
-                _close(redemption, RedemptionStatus.expired, None, _("Not picked up in time"), now)
-            expired += 1
-        except Conflict:
-            continue  # picked up or cancelled a moment ago
-    return expired
+    return list(db.session.scalars(select(Redemption.id).where(Redemption.status == RedemptionStatus.reserved,
+                                                               Redemption.expires_at <= now)
+                                   .order_by(Redemption.expires_at, Redemption.id).limit(limit)))
+
+
+def expire_redemption(redemption_id: int, *, now: datetime | None = None) -> bool:
+    """Expire one reservation not picked up in time: refunded and its stock returned, once (the guarded status
+    move decides). Returns False when it was picked up or cancelled a moment ago."""
+    now = now or utcnow()
+    try:
+        with db.session.begin_nested():
+            _close(db.session.get(Redemption, redemption_id), RedemptionStatus.expired, None,
+                   _("Not picked up in time"), now)
+    except Conflict:
+        return False
+    return True
+
+
+def expire_due(*, now: datetime | None = None, batch: int = 200) -> int:
+    """Reservations not picked up in time are expired, refunded and their stock returned. Idempotent. Returns how
+    many were expired in this batch. `flask market expire` (domain/jobs) commits after each one: a transaction
+    holding one expiry's market rows (the spent account, the stock) while taking the next person's counters would
+    deadlock with that person's redemption, which takes them the other way round."""
+    now = now or utcnow()
+    return sum(expire_redemption(redemption_id, now=now) for redemption_id in due_expiries(now=now, limit=batch))
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
@@ -959,9 +968,13 @@ def ledger_problems() -> list[str]:
     return problems
 
 
+#: The market's checks, each apart: `flask market verify` runs every one even when another fails.
+CHECKS = (stock_problems, counter_problems, ledger_problems)
+
+
 def verify() -> list[str]:
-    """`flask market verify`: stock conservation, limit counters, debits and refunds."""
-    return stock_problems() + counter_problems() + ledger_problems()
+    """Stock conservation, limit counters, debits and refunds: the problems found."""
+    return [problem for check in CHECKS for problem in check()]
 
 
 def pending_count(community: Area) -> int:

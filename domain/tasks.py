@@ -665,24 +665,23 @@ def escalate_task(task: Task, *, now: datetime | None = None) -> int:
     return moves
 
 
-def escalate_due(*, now: datetime | None = None, batch: int = 500) -> tuple[int, int]:
-    """`flask tasks escalate`: every task past its deadline, oldest deadline first, committed task by task.
-    Idempotent. Returns (tasks moved, moves)."""
+def due_for_escalation(*, now: datetime | None = None, limit: int | None = None) -> list[int]:
+    """Ids of the tasks past their deadline below the community's tier, in order."""
     now = now or utcnow()
-    tasks = moves = 0
-    last_id = 0
-    while True:
-        due = db.session.scalars(
-            select(Task).where(Task.due_at <= now, Task.tier > 0, Task.status.in_(ESCALATING), Task.id > last_id)
-            .order_by(Task.id).limit(batch)).all()
-        if not due:
-            return tasks, moves
-        for task in due:
-            last_id = task.id
-            made = escalate_task(task, now=now)
-            db.session.commit()
-            tasks += 1 if made else 0
-            moves += made
+    return list(db.session.scalars(select(Task.id).where(Task.due_at <= now, Task.tier > 0,
+                                                         Task.status.in_(ESCALATING)).order_by(Task.id).limit(limit)))
+
+
+def escalate_by_id(task_id: int, *, now: datetime | None = None) -> int:
+    """`escalate_task` of the task with this id: the moves made."""
+    return escalate_task(db.session.get(Task, task_id), now=now)
+
+
+def escalate_due(*, now: datetime | None = None) -> tuple[int, int]:
+    """Every task past its deadline, in one transaction (`flask tasks escalate`, domain/jobs, moves each in its own).
+    Idempotent. Returns (tasks moved, moves)."""
+    moves = [escalate_by_id(task_id, now=now) for task_id in due_for_escalation(now=now)]
+    return sum(1 for made in moves if made), sum(moves)
 
 
 # --- reading -------------------------------------------------------------------------------------------------------

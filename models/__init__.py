@@ -19,6 +19,7 @@ from models.honours import (
     VoteFlag,
 )
 from models.insight import LeaderboardLine, LeaderboardSnapshot, Metric
+from models.jobs import JobRun, Outcome
 from models.ledger import (
     Account,
     AccountKind,
@@ -89,6 +90,7 @@ __all__ = [
     "FormSubmission",
     "HeadPost",
     "Household",
+    "JobRun",
     "LeaderboardLine",
     "LeaderboardSnapshot",
     "Metric",
@@ -101,6 +103,7 @@ __all__ = [
     "NominationStatus",
     "Objection",
     "ObjectionStatus",
+    "Outcome",
     "Phase",
     "Vote",
     "VoteFlag",

@@ -317,6 +317,8 @@ ROLLUP = who((), (), ABOVE)
 NEXT_DOOR = who({"building_head", "grid_head", "staff_a"} | ABOVE, {"staff_b"} | ABOVE)
 #: The need of next door: its building and grid heads, the fitting team (the volunteer's), staff.
 NEXT_DOOR_TASK = who({"volunteer", "building_head", "grid_head", "staff_a"} | ABOVE, {"staff_b"} | ABOVE)
+#: The administrator alone (the scheduled jobs' page).
+ADMIN_ONLY = who(*[{"admin"}] * 3)
 #: The unit head's notification (told of the resident's need).
 UNIT_HEAD_ONLY = who({"unit_head"})
 
@@ -403,6 +405,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "privacy.details": R(SIGNED_IN),
     "privacy.anonymise": R(STAFF, {"person_id": "person"}, body=lambda t: {"confirm": "y", "reason": "搬走"}),
     "audit.index": R(ANY_STAFF),
+    "jobs.index": R(ADMIN_ONLY),
     "audit.trail": R(STAFF, {"area_id": "area"}),
     # points
     "points.mine": R(SIGNED_IN),

@@ -1,6 +1,6 @@
 """The demo district: team hours this month, balances that read in time order, events to try at once."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -91,9 +91,10 @@ def test_demo_has_team_hours_events_to_try_and_balances_in_time_order_and_loads_
     assert len(records) > 30
     assert all(r.status == ServiceStatus.approved and r.points > 0 for r in records)
 
-    # One event is on now, a few already in: its code checks the demo volunteer in, and staff can scan
-    # someone's own code.
-    (on_now,) = db.session.scalars(select(Event).where(Event.starts_at <= MID_MONTH, Event.ends_at > MID_MONTH))
+    # One event is on now (besides 南湖社区's, which ends SOON), a few already in: its code checks the demo volunteer
+    # in, and staff can scan someone's own code.
+    (on_now,) = db.session.scalars(select(Event).where(Event.starts_at <= MID_MONTH,
+                                                       Event.ends_at > MID_MONTH + demo.SOON))
     assert events.counts(on_now).checked_in > 0
     token = events.event_code(on_now, now=MID_MONTH).token
     assert events.check_in_with_code(person("13700000001"), token, now=MID_MONTH).status == "checked_in"
@@ -123,5 +124,33 @@ def test_demo_seeded_on_new_years_day_expires_last_years_points_at_midnight_in_o
     expiries = db.session.scalars(select(Transaction).where(Transaction.kind == TxnKind.expiry)).all()
     assert expiries
     assert {t.created_at for t in expiries} == {datetime(2027, 1, 1, tzinfo=SHANGHAI)}
-    (on_now,) = db.session.scalars(select(Event).where(Event.starts_at <= NEW_YEAR, Event.ends_at > NEW_YEAR))
+    (on_now,) = db.session.scalars(select(Event).where(Event.starts_at <= NEW_YEAR,
+                                                       Event.ends_at > NEW_YEAR + demo.SOON))
     assert events.window(on_now)[0] <= NEW_YEAR
+
+
+def test_the_demo_moves_on_by_itself_minutes_after_seeding(dbs):
+    """`make run` starts the scheduler: a few minutes after seeding, an event of 南湖社区 is closed into service and
+    its good-neighbour campaign opens its voting, with no one doing anything."""
+    from domain import jobs
+    from models import Attendance, Campaign, Event, Phase, ServiceRecord
+
+    assert demo.seed(now=MID_MONTH)
+    dbs.commit()
+    soon = dbs.scalar(select(Event).where(Event.title == "南湖社区敬老院探访"))
+    campaign = dbs.scalar(select(Campaign).where(Campaign.phase == Phase.nomination))
+    soon_id, campaign_id = soon.id, campaign.id
+    assert "南湖社区" in campaign.title and soon.closed_at is None
+
+    def scheduler_at(moment):
+        for name in ("events close", "campaigns advance"):
+            assert jobs.run(jobs.job_named(jobs.JOBS, name), now=moment).ok
+
+    scheduler_at(MID_MONTH + demo.SOON - timedelta(minutes=1))
+    assert dbs.get(Event, soon_id).closed_at is None and dbs.get(Campaign, campaign_id).phase == Phase.nomination
+    scheduler_at(MID_MONTH + demo.SOON + timedelta(minutes=1))
+    assert dbs.get(Event, soon_id).closed_at is not None
+    assert dbs.get(Campaign, campaign_id).phase == Phase.voting
+    records = dbs.scalars(select(ServiceRecord).join(Attendance, Attendance.service_record_id == ServiceRecord.id)
+                          .where(Attendance.event_id == soon_id)).all()
+    assert len(records) >= 3 and all(r.status.value == "approved" for r in records)

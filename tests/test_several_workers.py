@@ -84,11 +84,12 @@ def _cmdline(pid: int) -> bytes:
 
 
 def _gunicorn_master(root: int) -> int | None:
-    """The first gunicorn process under `make` (its shell may sit in between), breadth first: the master."""
+    """The first gunicorn process under `make` (its shell, which starts the scheduler beside it, sits in between),
+    breadth first: the master. The shell's own command line names gunicorn too: the program run is what counts."""
     queue = [root]
     while queue:
         pid = queue.pop(0)
-        if pid != root and b"gunicorn" in _cmdline(pid):
+        if pid != root and any(arg.endswith(b"gunicorn") for arg in _cmdline(pid).split(b"\0")[:2]):
             return pid
         queue += _children(pid)
     return None
