@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from blueprints.api import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
-from blueprints.ext import limited
+from blueprints.ext import limited, photos_limited
 from domain import notifications, photos, tasks
 from domain.errors import Invalid, NotFound
 from models import Area, Channel, Task, TaskStatus, User, db
@@ -282,6 +282,8 @@ class Withdraw(MethodView):
 
 @blp.route("/tasks/<int:task_id>/photos")
 class TaskPhotos(MethodView):
+    decorators = [photos_limited()]
+
     @blp.response(201, TaskPhotosOut)
     def post(self, task_id):
         """multipart/form-data, field `photos` (one or more JPEG, PNG, WebP or GIF pictures, 8 MB each, 4 per need and

@@ -6,7 +6,7 @@
 // at all) is sent as it is: the server then says clearly what is wrong. Without this script the form works the same,
 // with the original files.
 
-const MAX_SIDE = 1600;
+const MAX_SIDE = 2048; // domain/photos.py MAX_SIDE: the server keeps no more
 const QUALITY = 0.85;
 
 function drawn(file) {
