@@ -80,7 +80,8 @@ def save(stream: IO[bytes]) -> str:
                 # A JPEG decoded at the smallest scale (1/2, 1/4, 1/8) still DRAFT_SIDE long (a 40 MP photo at
                 # 1/4: 0.06 s instead of 0.5), then a reduction by a whole factor before the final resampling:
                 # memory and time bounded by what is kept, not by what was sent.
-                image.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))
+                shrink = min(1.0, DRAFT_SIDE / max(image.size))  # the box of the picture's own shape
+                image.draft("RGB", (max(1, round(image.width * shrink)), max(1, round(image.height * shrink))))
                 image.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=2.0)
                 picture = image.convert("RGB")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):

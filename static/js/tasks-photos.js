@@ -14,17 +14,22 @@ function drawn(file) {
     const url = URL.createObjectURL(file);
     const image = new Image();
     image.onload = () => {
-      const scale = Math.min(1, MAX_SIDE / Math.max(image.naturalWidth, image.naturalHeight));
-      const canvas = document.createElement("canvas");
-      canvas.width = Math.max(1, Math.round(image.naturalWidth * scale));
-      canvas.height = Math.max(1, Math.round(image.naturalHeight * scale));
-      canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
       URL.revokeObjectURL(url);
-      canvas.toBlob((blob) => {
-        if (!blob || blob.size >= file.size) return resolve(file);
-        const name = file.name.replace(/\.[^.]*$/, "") + ".jpg";
-        resolve(new File([blob], name, { type: "image/jpeg", lastModified: file.lastModified }));
-      }, "image/jpeg", QUALITY);
+      try {
+        const scale = Math.min(1, MAX_SIDE / Math.max(image.naturalWidth, image.naturalHeight));
+        const canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(image.naturalWidth * scale));
+        canvas.height = Math.max(1, Math.round(image.naturalHeight * scale));
+        canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
+        canvas.toBlob((blob) => {
+          if (!blob || blob.size >= file.size) return resolve(file);
+          const name = file.name.replace(/\.[^.]*$/, "") + ".jpg";
+          resolve(new File([blob], name, { type: "image/jpeg", lastModified: file.lastModified }));
+        }, "image/jpeg", QUALITY);
+      } catch (error) {
+        // A canvas too large for this phone's memory, or none at all: the original goes, as without this script.
+        resolve(file);
+      }
     };
     image.onerror = () => {
       URL.revokeObjectURL(url);
