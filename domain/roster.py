@@ -920,12 +920,15 @@ def import_roster(actor: User, community: Area, filename: str, data: bytes, *, n
     Raises NotFound (community outside the actor's scope), Refused(not_a_community), the Invalid errors
     of parse_roster, Refused(roster_invalid) from plan_roster, the Conflicts of write_roster.
     """
+    check_target(actor, community)
+    return write_roster(actor, plan_roster(community, parse_roster(filename, data)), now=now)
+
+
+def check_target(actor: User, community: Area) -> None:
+    """Raises NotFound (community outside the actor's scope), Refused(not_a_community)."""
     require(actor, "roster.import", community)
     if community.level != Level.community:
         raise Refused("not_a_community", _l("A roster is imported into a community: open the community first."))
-    roster = parse_roster(filename, data)
-    plan = plan_roster(community, roster)
-    return write_roster(actor, plan, now=now)
 
 
 def target_communities(area: Area) -> list[Area]:

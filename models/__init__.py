@@ -41,6 +41,7 @@ from models.market import (
     Reward,
     StockMovement,
 )
+from models.roster_import import ImportStatus, RosterImport
 from models.service import (
     Category,
     Certificate,
@@ -77,6 +78,8 @@ __all__ = [
     "AppendOnlyError",
     "Area",
     "Attendance",
+    "ImportStatus",
+    "RosterImport",
     "CheckMethod",
     "Event",
     "EventKind",
