@@ -7,7 +7,8 @@ the peak resident memory of that process (VmHWM; in brackets, less what it held 
 - a 117 KB PNG that decodes to 7,999 × 5,000 (just under the 40 MP cap);
 - a 40 MP JPEG (8,000 × 5,000);
 - an .xlsx of a few MB holding 50 M shared strings;
-- an .xlsx whose workbook.xml inflates to 300 MB.
+- an .xlsx whose workbook.xml inflates to 300 MB;
+- an .xlsx one shared string over the cap, declaring no count (the worst the caps still read).
 
     .venv/bin/python bench/uploads.py              # all four
     .venv/bin/python bench/uploads.py --timeout 60  # give up on one file after 60 s (reported as such)
@@ -173,6 +174,11 @@ def make(here: Path, only: str | None) -> None:
     if only != "photos":
         write_xlsx(here / "shared-strings-50m.xlsx", shared_strings=50_000_000)
         write_xlsx(here / "workbook-300mb.xlsx", workbook_padding=300 * 2**20)
+        # The worst the caps still read: one string over the cap, with no count declared up front.
+        sys.path.insert(0, str(ROOT))
+        from domain.roster import XLSX_CAPS
+
+        write_xlsx(here / "shared-strings-counted.xlsx", shared_strings=XLSX_CAPS.strings + 1)
 
 
 def main() -> None:

@@ -44,9 +44,10 @@ MAX_ROWS = 50_000
 MAX_COLUMNS = 50
 #: Rows searched for the header, so a title row above it ("银融社区花名册") does no harm.
 HEADER_SEARCH = 10
-#: What an .xlsx may hold (xlsx_read.Caps): a real roster of MAX_ROWS rows unpacks to ~30 MB and a string per
-#: name, door and phone at most; blank rows Excel keeps for their formatting are allowed twice over.
-XLSX_CAPS = xlsx_read.Caps(bytes=100 * 2**20, strings=1_000_000, rows=2 * MAX_ROWS + HEADER_SEARCH)
+#: What an .xlsx may hold (xlsx_read.Caps): a roster of MAX_ROWS rows as openpyxl writes it unpacks to 21 MB and
+#: holds a few different texts a row (name, door, phone); blank rows Excel keeps for their formatting are allowed
+#: twice over. A workbook one string over the cap, without a declared count, is refused after ~2.3 s of CPU.
+XLSX_CAPS = xlsx_read.Caps(bytes=100 * 2**20, strings=500_000, rows=2 * MAX_ROWS + HEADER_SEARCH)
 #: Bound parameters per IN (...) query: SQLite allows 32,766 per statement, PostgreSQL 65,535.
 CHUNK = 5000
 MAX_HOUSEHOLD_SIZE = 99
