@@ -288,7 +288,8 @@ class TaskPhotos(MethodView):
     def post(self, task_id):
         """multipart/form-data, field `photos` (one or more JPEG, PNG, WebP or GIF pictures, 8 MB each, 4 per need and
         4 of the result): the resident or recorder add photos of the need, the claimant photos of the result.
-        400 `photo_invalid`, `photo_too_large`, `too_many_photos`."""
+        400 `photo_invalid`, `photo_too_large` (over 8 MB or 40 megapixels), `too_many_photos`; 429 past the
+        caller's photo budget (PHOTO_RATE_LIMIT, shared with the pages). Stored at most 2,048 px long."""
         user = api_user()
         task = tasks.visible(user, task_id)
         uploads = [f.stream for f in request.files.getlist("photos")]
