@@ -62,8 +62,7 @@ def upload(area_id: int):
         form.file.errors = [*form.file.errors, str(error.message)]
         return _page(area, form, 400, refusal=error, problems=(error.fields or {}).get("rows", []))
     if isinstance(outcome, RosterImport):  # too large for one request: on its way in the background
-        if current_app.config.get("ROSTER_IMPORT_THREADS", True):
-            roster_imports.run_in_background(current_app._get_current_object(), outcome.id)
+        roster_imports.run_in_background(current_app._get_current_object(), outcome.id)
         return redirect(url_for("roster.progress", area_id=area.id, import_id=outcome.id), 303)
     return _page(area, RosterForm(formdata=None), **_finished(outcome, upload.filename))
 
