@@ -54,6 +54,7 @@ class Config:
     SCAN_RATE_LIMIT = "120 per minute;2000 per hour"
     VOTE_RATE_LIMIT = "30 per minute;300 per day"
     NEED_RATE_LIMIT = "20 per minute;200 per day"
+    PHOTO_RATE_LIMIT = "20 per minute;200 per day"  # requests that store photos, per person, pages and API together
     #: Argon2id parameters; the library's defaults (RFC 9106 low-memory profile) in production.
     ARGON2_PARAMS: dict = {}
     #: Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.

@@ -75,11 +75,22 @@ def caller_key() -> str:
     return f"user:{user.id}" if user is not None else get_remote_address()
 
 
-def limited(scope: str, setting: str, methods: list[str] | None = None):
+def limited(scope: str, setting: str, methods: list[str] | None = None, *, only_with_files: bool = False):
     """The rate limit named by config `setting`, one counter per caller shared by every route of `scope` (a page
-    and its API twin count together)."""
+    and its API twin count together). `only_with_files`: only requests that carry a file count (a form whose
+    photos are optional costs nothing when sent without)."""
     return limiter.shared_limit(lambda: current_app.config[setting], scope=scope, key_func=caller_key,
-                                methods=methods)
+                                methods=methods, exempt_when=_carries_no_file if only_with_files else None)
+
+
+def _carries_no_file() -> bool:
+    # A form's empty file input still arrives as a part, without a name.
+    return not any(upload.filename for _field, upload in request.files.items(multi=True))
+
+
+def photos_limited():
+    """PHOTO_RATE_LIMIT: every route that stores photos counts against this one budget per person."""
+    return limited("photos", "PHOTO_RATE_LIMIT", methods=["POST"], only_with_files=True)
 
 
 def select_locale() -> str:

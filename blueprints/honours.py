@@ -28,7 +28,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from blueprints.ext import limited, limiter
+from blueprints.ext import limited, limiter, photos_limited
 from blueprints.forms import attempt
 from domain import certificates, honours, photos, qr, rules
 from domain.access import get_visible
@@ -267,6 +267,7 @@ def advance(campaign_id: int):
 
 
 @bp.route("/campaigns/<int:campaign_id>/nominate", methods=["GET", "POST"])
+@photos_limited()
 @login_required
 def nominate(campaign_id: int):
     campaign = honours.visible(current_user, campaign_id)

@@ -34,6 +34,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from blueprints.errors import csrf_refused, error_response, json_errors
+from blueprints.ext import photos_limited
 from blueprints.forms import attempt, page_arg, qr_response
 from domain import categories, market, photos
 from domain.errors import NotFound
@@ -245,7 +246,7 @@ def reward_photo(reward_id: int):
     item = market.visible_reward(current_user, reward_id)
     if not item.photo:
         raise NotFound("not_found", _("There is no such photo."))
-    return photos.send(item.photo)
+    return photos.send(item.photo, cacheable=True)
 
 
 @bp.route("/market/rewards/<int:reward_id>/redeem", methods=["POST"])
@@ -324,6 +325,7 @@ def manage(community_id: int):
 
 
 @bp.route("/market/<int:community_id>/rewards/new", methods=["GET", "POST"])
+@photos_limited()
 @login_required
 def new_reward(community_id: int):
     community = market.managed_market(current_user, community_id)
@@ -339,6 +341,7 @@ def new_reward(community_id: int):
 
 
 @bp.route("/market/rewards/<int:reward_id>/edit", methods=["GET", "POST"])
+@photos_limited()
 @login_required
 def edit_reward(reward_id: int):
     item = market.managed_reward(current_user, reward_id)

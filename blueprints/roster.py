@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, send_file
+from flask import Blueprint, current_app, jsonify, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
-from domain import org, roster
+from domain import org, roster, roster_imports
 from domain.access import get_visible
 from domain.errors import Conflict, Invalid, Refused
-from models import Area, Level, db
+from models import Area, ImportStatus, Level, RosterImport, db
 
 bp = Blueprint("roster", __name__)
 
@@ -38,6 +38,7 @@ def _page(area: Area, form: RosterForm, status: int = 200, **outcome):
         roles=roster.role_examples(community),
         communities=[] if community else roster.target_communities(area),
         max_rows=roster.MAX_ROWS,
+        sync_rows=roster_imports.SYNC_ROWS,
         report_limit=REPORT_LIMIT,
         **outcome,
     ), status
@@ -54,15 +55,45 @@ def upload(area_id: int):
         return _page(area, form, 400)
     upload = form.file.data
     try:
-        result = roster.import_roster(current_user, area, upload.filename or "", upload.read())
+        outcome = roster_imports.start(current_user, area, upload.filename or "", upload.read())
         db.session.commit()
     except (Invalid, Refused, Conflict) as error:
         db.session.rollback()
         form.file.errors = [*form.file.errors, str(error.message)]
         return _page(area, form, 400, refusal=error, problems=(error.fields or {}).get("rows", []))
-    return _page(area, RosterForm(formdata=None), result=result, filename=upload.filename,
-                 done=_("Nothing changed: everything in the file was already recorded.") if not result.changed
-                 else _("The roster is imported."))
+    if isinstance(outcome, RosterImport):  # too large for one request: on its way in the background
+        roster_imports.run_in_background(current_app._get_current_object(), outcome.id)
+        return redirect(url_for("roster.progress", area_id=area.id, import_id=outcome.id), 303)
+    return _page(area, RosterForm(formdata=None), **_finished(outcome, upload.filename))
+
+
+def _finished(result: roster.ImportResult, filename: str) -> dict:
+    return {"result": result, "filename": filename,
+            "done": _("Nothing changed: everything in the file was already recorded.") if not result.changed
+            else _("The roster is imported.")}
+
+
+@bp.route("/areas/<int:area_id>/roster/imports/<int:import_id>")
+@login_required
+def progress(area_id: int, import_id: int):
+    """A background import: its progress while it runs (polled by static/js/roster-progress.js), then its result
+    or its row errors as a small file's are shown."""
+    area = get_visible(Area, area_id, current_user, "roster.import")
+    job = roster_imports.visible_import(current_user, area, import_id)
+    outcome: dict = {}
+    if job.status == ImportStatus.done:
+        outcome = _finished(roster_imports.result_of(job), job.filename)
+    elif job.status == ImportStatus.failed:
+        outcome = {"refusal": Refused(job.errors["code"], job.errors["message"]), "problems": job.errors["rows"]}
+    return _page(area, RosterForm(formdata=None), job=job, status_url=url_for(".status", area_id=area.id,
+                                                                                import_id=job.id), **outcome)
+
+
+@bp.route("/areas/<int:area_id>/roster/imports/<int:import_id>.json")
+@login_required
+def status(area_id: int, import_id: int):
+    area = get_visible(Area, area_id, current_user, "roster.import")
+    return jsonify(roster_imports.status_of(roster_imports.visible_import(current_user, area, import_id)))
 
 
 @bp.route("/roster/template.xlsx")

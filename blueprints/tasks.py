@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from blueprints.ext import limited
+from blueprints.ext import limited, photos_limited
 from blueprints.forms import attempt, page_arg
 from domain import categories, notifications, org, photos, rules, tasks
 from domain.errors import NotFound
@@ -219,6 +219,7 @@ def register():
 
 @bp.route("/needs/new", methods=["GET", "POST"])
 @limited("needs", "NEED_RATE_LIMIT", methods=["POST"])
+@photos_limited()
 @login_required
 def new():
     """Post a need about one's home (a resident, online), or record one for a resident (`?mode=record`: heads and
@@ -311,6 +312,7 @@ def claim(task_id: int):
 
 
 @bp.route("/needs/<int:task_id>/done", methods=["POST"])
+@photos_limited()
 @login_required
 def done(task_id: int):
     return _act(task_id, DoneForm, lambda task, f: tasks.mark_done(current_user, task, f.note.data,
@@ -350,6 +352,7 @@ def withdraw(task_id: int):
 
 
 @bp.route("/needs/<int:task_id>/photos", methods=["POST"])
+@photos_limited()
 @login_required
 def add_photos(task_id: int):
     return _act(task_id, PhotoForm, lambda task, f: tasks.add_photos(current_user, task, _streams(f.photos.data)),

@@ -24,8 +24,11 @@ from domain.errors import Invalid, NotFound
 MAX_BYTES = 8 * 1024 * 1024
 #: The most pixels an upload may decode to (an 8,000 × 5,000 photo); more is treated as a decompression bomb.
 MAX_PIXELS = 40_000_000
-#: Longest side of the stored picture: enough for a phone screen and a printout.
-MAX_SIDE = 1600
+#: Longest side of the stored picture: enough for a phone screen and a printout (static/js/tasks-photos.js
+#: scales to the same before sending).
+MAX_SIDE = 2048
+#: A large JPEG is stored at least this long: decoding at 1/2 or 1/4 scale may leave it between this and MAX_SIDE.
+DRAFT_SIDE = MAX_SIDE * 3 // 4
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 NAME = re.compile(r"[0-9a-f]{32}\.jpg")
 
@@ -40,41 +43,74 @@ def _not_an_image() -> Invalid:
     return Invalid("photo_invalid", _l("This file is not a photo. Send a JPEG, PNG, WebP or GIF picture."))
 
 
+def _too_many_pixels() -> Invalid:
+    return Invalid("photo_too_large", _l("The picture is larger than %(mp)s megapixels: take it at a lower "
+                                         "resolution or send a smaller copy.", mp=MAX_PIXELS // 1_000_000))
+
+
 def save(stream: IO[bytes]) -> str:
-    """Store the photo in `stream` and return its new name. Raises Invalid(photo_invalid, photo_too_large)."""
-    from PIL import Image, ImageOps  # here, not at the top: only uploads need Pillow (~2 MB a worker)
+    """Store the photo in `stream` and return its new name. Raises Invalid(photo_invalid, photo_too_large).
+
+    The picture's size is read from its header before anything is decoded: over MAX_PIXELS it is refused
+    unread. A JPEG is then decoded straight at a reduced scale (1/2, 1/4 or 1/8: libjpeg's draft mode), other
+    formats once at full size and reduced at once, so a 40 MP upload costs one decoded copy at most (a PNG's
+    7,999 × 5,000 pixels took ~460 MB when copied whole for turning, converting and scaling; now ~200 MB, and a
+    40 MP JPEG ~30 MB: bench/uploads.py).
+    """
+    from PIL import ExifTags, Image, ImageOps  # here, not at the top: only uploads need Pillow (~2 MB a worker)
 
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise Invalid("photo_too_large", _l("The photo is larger than %(mb)s MB.", mb=MAX_BYTES // 2**20))
     if not data:
         raise _not_an_image()
+    # Pillow itself warns when a header claims more than this and refuses twice as much: both are refusals here.
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(BytesIO(data), formats=FORMATS) as probe:
+                if probe.width * probe.height > MAX_PIXELS:  # Image.open read the header only
+                    raise _too_many_pixels()
                 probe.verify()
             with Image.open(BytesIO(data), formats=FORMATS) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    raise Invalid("photo_too_large", _l("The picture has too many pixels."))
                 image.seek(0)
-                picture = ImageOps.exif_transpose(image).convert("RGB")
+                orientation = image.getexif().get(ExifTags.Base.Orientation)
+                if image.mode in ("P", "1"):  # a palette is scaled by picking pixels: give it colours first
+                    image = image.convert("RGB")
+                # A JPEG decoded at the smallest scale (1/2, 1/4, 1/8) still DRAFT_SIDE long (a 40 MP photo at
+                # 1/4: 0.06 s instead of 0.5), then a reduction by a whole factor before the final resampling:
+                # memory and time bounded by what is kept, not by what was sent.
+                shrink = min(1.0, DRAFT_SIDE / max(image.size))  # the box of the picture's own shape
+                image.draft("RGB", (max(1, round(image.width * shrink)), max(1, round(image.height * shrink))))
+                image.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=2.0)
+                picture = image.convert("RGB")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise Invalid("photo_too_large", _l("The picture has too many pixels.")) from None
+            raise _too_many_pixels() from None
         except (OSError, SyntaxError, ValueError, EOFError):
             raise _not_an_image() from None
-    picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    if orientation:
+        # Turned upright as the camera meant; the picture is re-encoded without any EXIF, so no viewer turns it
+        # again.
+        picture.getexif()[ExifTags.Base.Orientation] = orientation
+        picture = ImageOps.exif_transpose(picture)
     name = f"{secrets.token_hex(16)}.jpg"
     picture.save(folder() / name, "JPEG", quality=85, optimize=True)
     return name
 
 
-def send(name: str) -> Response:
-    """The stored photo, as an attachment that no browser will run or sniff as anything else."""
+def send(name: str, *, cacheable: bool = False) -> Response:
+    """The stored photo, as an attachment that no browser will run or sniff as anything else.
+
+    Every photo is shown only to signed-in people in scope, so no shared cache may keep one (`private`); a photo
+    of a need or a nomination shows people's homes and faces and is not kept on the device either (`no-store`).
+    `cacheable` (a reward's picture) lets the browser keep it an hour.
+    """
     if not isinstance(name, str) or not NAME.fullmatch(name) or not (folder() / name).is_file():
         raise NotFound("not_found", _l("There is no such photo."))
     response = send_file(folder() / name, mimetype="image/jpeg", as_attachment=True, download_name=name,
-                         max_age=3600)
+                         max_age=3600 if cacheable else None)
+    response.headers["Cache-Control"] = "private, max-age=3600" if cacheable else "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

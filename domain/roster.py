@@ -44,6 +44,10 @@ MAX_ROWS = 50_000
 MAX_COLUMNS = 50
 #: Rows searched for the header, so a title row above it ("银融社区花名册") does no harm.
 HEADER_SEARCH = 10
+#: What an .xlsx may hold (xlsx_read.Caps): a roster of MAX_ROWS rows as openpyxl writes it unpacks to 21 MB and
+#: holds a few different texts a row (name, door, phone); blank rows Excel keeps for their formatting are allowed
+#: twice over. A workbook one string over the cap, without a declared count, is refused after ~2.3 s of CPU.
+XLSX_CAPS = xlsx_read.Caps(bytes=100 * 2**20, strings=500_000, rows=2 * MAX_ROWS + HEADER_SEARCH)
 #: Bound parameters per IN (...) query: SQLite allows 32,766 per statement, PostgreSQL 65,535.
 CHUNK = 5000
 MAX_HOUSEHOLD_SIZE = 99
@@ -228,9 +232,29 @@ def _xlsx_table(data: bytes) -> Iterator[tuple[int, list]]:
     try:
         # The first worksheet, not the active one: a user who saved while looking at a notes sheet still
         # imports the roster. Read as it goes, so damage may show only half-way through.
-        yield from xlsx_read.sheet_rows(data, MAX_COLUMNS)
+        yield from xlsx_read.sheet_rows(data, MAX_COLUMNS, XLSX_CAPS)
+    except xlsx_read.TooLarge as error:
+        raise _too_large(error) from None
     except Exception as error:  # a damaged file fails in a dozen ways (zip, XML, key, index, value)
         raise _not_xlsx() from error
+
+
+def _too_large(error: xlsx_read.TooLarge) -> Invalid:
+    if error.limit == "rows":
+        return _too_long()
+    if error.limit == "strings":
+        return Invalid("roster_too_many_texts", _l("This workbook holds more than %(max)d different texts: a "
+                                                   "roster of %(rows)d rows never needs so many. Copy the roster "
+                                                   "alone into a new workbook and upload that.",
+                                                   max=error.cap, rows=MAX_ROWS))
+    return Invalid("roster_too_large", _l("This workbook unpacks to more than %(mb)d MB: a roster of %(rows)d rows "
+                                          "never needs so much. Copy the roster alone into a new workbook and "
+                                          "upload that.", mb=error.cap // 2**20, rows=MAX_ROWS))
+
+
+def _too_long() -> Invalid:
+    return Invalid("roster_too_long", _l("The file has more than %(max)d rows: split it into several files.",
+                                         max=MAX_ROWS))
 
 
 def _decode(data: bytes) -> str:
@@ -287,7 +311,8 @@ def parse_roster(filename: str, data: bytes) -> RosterFile:
     """Read an .xlsx or .csv roster into rows of column key → cleaned text. Blank rows are skipped.
 
     Raises Invalid: roster_file_type, roster_empty, roster_unreadable, roster_xls, roster_not_csv,
-    roster_encoding, roster_csv_broken, roster_columns, roster_column_twice, roster_too_long.
+    roster_encoding, roster_csv_broken, roster_columns, roster_column_twice, roster_too_long, and for an .xlsx
+    over XLSX_CAPS roster_too_large or roster_too_many_texts.
     """
     kind = _file_kind(filename or "")
     if not data.strip():
@@ -307,8 +332,7 @@ def parse_roster(filename: str, data: bytes) -> RosterFile:
         if not any(cells.values()):
             continue
         if len(rows) == MAX_ROWS:
-            raise Invalid("roster_too_long", _l("The file has more than %(max)d rows: split it into several "
-                                                "files.", max=MAX_ROWS))
+            raise _too_long()
         rows.append(RosterRow(number, cells))
     if not rows:
         raise Invalid("roster_empty", _l("The file has column names but no rows."))
@@ -897,12 +921,15 @@ def import_roster(actor: User, community: Area, filename: str, data: bytes, *, n
     Raises NotFound (community outside the actor's scope), Refused(not_a_community), the Invalid errors
     of parse_roster, Refused(roster_invalid) from plan_roster, the Conflicts of write_roster.
     """
+    check_target(actor, community)
+    return write_roster(actor, plan_roster(community, parse_roster(filename, data)), now=now)
+
+
+def check_target(actor: User, community: Area) -> None:
+    """Raises NotFound (community outside the actor's scope), Refused(not_a_community)."""
     require(actor, "roster.import", community)
     if community.level != Level.community:
         raise Refused("not_a_community", _l("A roster is imported into a community: open the community first."))
-    roster = parse_roster(filename, data)
-    plan = plan_roster(community, roster)
-    return write_roster(actor, plan, now=now)
 
 
 def target_communities(area: Area) -> list[Area]:

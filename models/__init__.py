@@ -43,6 +43,7 @@ from models.market import (
     StockMovement,
 )
 from models.once import FormSubmission
+from models.roster_import import ImportStatus, RosterImport
 from models.service import (
     Category,
     Certificate,
@@ -79,6 +80,8 @@ __all__ = [
     "AppendOnlyError",
     "Area",
     "Attendance",
+    "ImportStatus",
+    "RosterImport",
     "CheckMethod",
     "Event",
     "EventKind",

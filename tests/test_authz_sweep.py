@@ -50,6 +50,7 @@ from domain import (
     market,
     org,
     photos,
+    roster,
     service,
     tasks,
     teams,
@@ -60,10 +61,12 @@ from models import (
     HeadPost,
     Honour,
     Household,
+    ImportStatus,
     Level,
     Notification,
     Role,
     RoleGrant,
+    RosterImport,
     TeamMember,
     TxnKind,
     User,
@@ -184,6 +187,13 @@ def _community(key: str, street: Area, admin: User, now) -> SimpleNamespace:
     campaign, nomination, flag, objection, honour = _finished_campaign(key, community, staff, resident, volunteer,
                                                                        neighbour, now)
 
+    # A roster imported in the background.
+    roster_import = RosterImport(area_id=community.id, actor_id=staff.id, filename="花名册.xlsx",
+                                 stored_as=f"{'0' * 32}.xlsx", status=ImportStatus.done, rows_total=3000,
+                                 rows_done=3000, result=roster.ImportResult(rows=3000).as_dict(), created_at=now)
+    db.session.add(roster_import)
+    db.session.flush()
+
     ids = dict(
         area=community.id, community=community.id, grid=grid.id, building=building.id, unit=unit.id,
         household=household.id, unit2=unit2.id, person2=next_door.id, task2=task2.id,
@@ -193,7 +203,8 @@ def _community(key: str, street: Area, admin: User, now) -> SimpleNamespace:
         certificate=certificate.number, event=the_event.id, task=task.id, photo=photo, notification=notification.id,
         reward=reward.id, redemption=redemption.id, pickup=redemption.pickup_code, campaign=campaign.id,
         finished=campaign.id, nomination=nomination.id, nomination_photo=nomination.photos[0], flag=flag.id,
-        objection=objection.id, honour=honour.number, month=last_month.astimezone(SHANGHAI).strftime("%Y-%m"))
+        objection=objection.id, honour=honour.number, roster_import=roster_import.id,
+        month=last_month.astimezone(SHANGHAI).strftime("%Y-%m"))
     people = dict(resident=resident, volunteer=volunteer, staff=staff, **heads)
     everyone = [*people.values(), leader, neighbour, next_door]
     markers = [community.name, *[p.name for p in everyone], *[p.phone for p in everyone],
@@ -419,6 +430,8 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     # roster
     "roster.upload": R(STAFF, {"area_id": "area"}),
     "roster.template": R(SIGNED_IN),
+    "roster.progress": R(STAFF, {"area_id": "area", "import_id": "roster_import"}),
+    "roster.status": R(STAFF, {"area_id": "area", "import_id": "roster_import"}),
     # teams
     "teams.index": R(SIGNED_IN),
     "teams.community_teams": R(MEMBER, {"area_id": "community"}),

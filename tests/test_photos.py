@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import zlib
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -52,7 +55,14 @@ def test_a_photo_is_re_encoded_without_its_metadata_under_a_random_name(uploads)
 def test_a_large_picture_is_scaled_down(uploads):
     name = photos.save(jpeg((4000, 3000)))
     with Image.open(uploads / name) as image:
-        assert max(image.size) == photos.MAX_SIDE
+        assert photos.DRAFT_SIDE <= max(image.size) <= photos.MAX_SIDE == 2048
+    # A picture the browser already scaled keeps its size.
+    with Image.open(uploads / photos.save(jpeg((2048, 1536)))) as image:
+        assert image.size == (2048, 1536)
+    out = BytesIO()
+    Image.new("P", (5000, 3000), 3).save(out, "PNG")
+    with Image.open(uploads / photos.save(BytesIO(out.getvalue()))) as image:
+        assert image.size == (2048, 1229) and image.mode == "RGB"
 
 
 def test_png_webp_and_gif_are_accepted(uploads):
@@ -92,9 +102,62 @@ def test_a_decompression_bomb_is_refused(uploads):
     assert list(uploads.iterdir()) == []
 
 
+def test_one_pixel_over_40_megapixels_is_refused_from_the_header_with_a_clear_message(uploads):
+    with pytest.raises(DomainError) as caught:
+        photos.save(BytesIO(_png_claiming(8_000, 5_001)))  # its few bytes of pixel data were never decoded
+    assert caught.value.code == "photo_too_large"
+    assert "40" in str(caught.value.message)  # the limit is named
+    # Exactly 40 MP is a photo: decoded (and here found damaged), not refused for its size.
+    assert refusal(_png_claiming(8_000, 5_000)) == "photo_invalid"
+
+
+#: Stores one photo in a process of its own and prints how much its peak memory (VmHWM: its own, where ru_maxrss
+#: would count the test process's memory at the fork) grew meanwhile, in KB.
+PEAK = """
+import sys
+from flask import Flask
+from domain import photos
+import PIL.Image, PIL.PngImagePlugin, PIL.JpegImagePlugin
+def peak():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+app = Flask("peak")
+app.config["UPLOAD_FOLDER"] = sys.argv[2]
+before = peak()
+with app.app_context(), open(sys.argv[1], "rb") as stream:
+    photos.save(stream)
+print(peak() - before)
+"""
+
+
+@pytest.mark.parametrize(("kind", "most_mb"), [("png-7999x5000", 240), ("jpeg-40mp", 60)])
+def test_the_largest_photos_are_stored_with_bounded_memory(kind, most_mb, tmp_path):
+    """Issue 17: a 117 KB PNG of 7,999 x 5,000 took ~460 MB (copied whole to turn, convert and scale it), and so
+    did a 40 MP JPEG. Now a JPEG is decoded at a reduced scale (~30 MB), and a PNG once (its 160 MB of pixels)
+    and reduced at once."""
+    path = tmp_path / kind
+    if kind.startswith("png"):
+        Image.new("RGB", (7999, 5000), (90, 140, 200)).save(path, "PNG")
+    else:
+        Image.linear_gradient("L").resize((8000, 5000)).convert("RGB").save(path, "JPEG", quality=90)
+    stored = tmp_path / "stored"
+    stored.mkdir()
+    done = subprocess.run([sys.executable, "-c", PEAK, str(path), str(stored)], capture_output=True, text=True,
+                          timeout=120, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert int(done.stdout) < most_mb * 1024, f"{int(done.stdout) // 1024} MB"
+    (name,) = [p.name for p in stored.iterdir()]
+    with Image.open(stored / name) as image:
+        assert max(image.size) <= photos.MAX_SIDE
+
+
 def test_photos_go_out_as_attachments_that_run_nothing(uploads):
     name = photos.save(jpeg())
     response = photos.send(name)
+    # Shown only to people in scope: no shared cache keeps one, and a need's photo is not kept on the device.
+    assert set(response.headers["Cache-Control"].split(", ")) == {"private", "no-store"}
+    response.close()
+    response = photos.send(name, cacheable=True)
+    assert set(response.headers["Cache-Control"].split(", ")) == {"private", "max-age=3600"}
     assert response.mimetype == "image/jpeg"
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert response.headers["X-Content-Type-Options"] == "nosniff"

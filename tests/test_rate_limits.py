@@ -3,6 +3,7 @@ budget is spent, per person when signed in (else per address), shared between ap
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from blueprints.ext import limiter
 from models import db
 from tests.conftest import login, make_app, token_for
 
-LOW = {"SCAN_RATE_LIMIT": "2 per minute", "VOTE_RATE_LIMIT": "2 per minute", "NEED_RATE_LIMIT": "2 per minute"}
+LOW = {"SCAN_RATE_LIMIT": "2 per minute", "VOTE_RATE_LIMIT": "2 per minute", "NEED_RATE_LIMIT": "2 per minute",
+       "PHOTO_RATE_LIMIT": "2 per minute"}
 BATCH = {"scans": [{"token": "x", "scanned_at": "2026-11-01T09:00:00+08:00"}]}
 
 #: (kind of limit, method, path, JSON body or form data) through the API with a bearer token ...
@@ -108,6 +110,31 @@ def test_page_and_api_scans_share_one_budget(limited_app, tree):
                    json_answer=True)
     # A vote is another budget.
     assert client.post("/api/v1/nominations/999999/votes", headers=headers).status_code == 404
+
+
+def test_photo_uploads_share_one_budget_per_person_between_pages_and_api(limited_app, tree):
+    """Issue 17: each photo costs the server a decode; uploads had no limit. Only requests carrying a file count."""
+    client = limited_app().test_client()
+    headers = token_for(client, tree.staff_a)
+    login(client, tree.staff_a)
+
+    def page(path: str, with_photo: bool = True):
+        data = {"photos": (io.BytesIO(b"\xff\xd8 a photo"), "a.jpg")} if with_photo else {"note": "修好了"}
+        return client.post(path, data=data, content_type="multipart/form-data")
+
+    def api(token: dict):
+        return client.post("/api/v1/tasks/999999/photos", data={"photos": (io.BytesIO(b"\xff\xd8"), "a.jpg")},
+                           headers=token, content_type="multipart/form-data")
+
+    for _ in range(3):  # a form sent without a photo costs nothing
+        assert page("/needs/999999/done", with_photo=False).status_code == 404
+    assert page("/needs/999999/photos").status_code == 404
+    assert api(headers).status_code == 404
+    assert_limited(page("/needs/999999/done"), json_answer=False)
+    assert_limited(api(headers), json_answer=True)
+    assert page("/needs/999999/done", with_photo=False).status_code == 404  # the rest of the page works
+    other = token_for(client, tree.volunteer_a)
+    assert api(other).status_code == 404  # another person's budget
 
 
 def test_callers_without_a_session_are_counted_per_address(limited_app, tree):

@@ -284,7 +284,7 @@ def test_xlsx_rows_are_the_values_openpyxl_reads(dbs):
             values.pop()
         if values:
             expected[number] = values
-    read = dict(xlsx_read.sheet_rows(out.getvalue(), roster.MAX_COLUMNS))
+    read = dict(xlsx_read.sheet_rows(out.getvalue(), roster.MAX_COLUMNS, roster.XLSX_CAPS))
     assert read == expected
     assert read[1][:4] == ["a", 1, 2.5, True] and read[3][-1] == "last column read"
 

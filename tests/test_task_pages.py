@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select
 
 from domain import ledger, notifications, tasks
 from models import Notification, Task, TaskPhoto, TaskStatus, User, db, utcnow
-from tests.conftest import login
+from tests.conftest import login, token_for
 from tests.test_tasks import jpeg, setup_need
 
 
@@ -80,6 +80,13 @@ def test_the_photo_goes_out_as_an_attachment_that_runs_nothing(client, app, loop
     response = client.get(f"{loop.url}/photos/{loop.photo}")
     assert response.mimetype == "image/jpeg" and response.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response.headers["Content-Security-Policy"]
+    response.close()
+    # A need's photo shows someone's home: no cache keeps it, shared or not, by the page or by the API.
+    assert response.headers["Cache-Control"] == "private, no-store"
+    with app.app_context():
+        headers = token_for(client, as_user(app, loop.grid_head))
+    response = client.get(f"/api/v1/tasks/{loop.task}/photos/{loop.photo}", headers=headers)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "private, no-store"
     response.close()
     missing = client.get(f"{loop.url}/photos/{'0' * 32}.jpg")
     assert missing.status_code == 404

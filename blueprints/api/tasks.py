@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from blueprints.api import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
-from blueprints.ext import limited
+from blueprints.ext import limited, photos_limited
 from domain import notifications, photos, tasks
 from domain.errors import Invalid, NotFound
 from models import Area, Channel, Task, TaskStatus, User, db
@@ -282,11 +282,14 @@ class Withdraw(MethodView):
 
 @blp.route("/tasks/<int:task_id>/photos")
 class TaskPhotos(MethodView):
+    decorators = [photos_limited()]
+
     @blp.response(201, TaskPhotosOut)
     def post(self, task_id):
         """multipart/form-data, field `photos` (one or more JPEG, PNG, WebP or GIF pictures, 8 MB each, 4 per need and
         4 of the result): the resident or recorder add photos of the need, the claimant photos of the result.
-        400 `photo_invalid`, `photo_too_large`, `too_many_photos`."""
+        400 `photo_invalid`, `photo_too_large` (over 8 MB or 40 megapixels), `too_many_photos`; 429 past the
+        caller's photo budget (PHOTO_RATE_LIMIT, shared with the pages). Stored at most 2,048 px long."""
         user = api_user()
         task = tasks.visible(user, task_id)
         uploads = [f.stream for f in request.files.getlist("photos")]

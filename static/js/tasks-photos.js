@@ -6,7 +6,7 @@
 // at all) is sent as it is: the server then says clearly what is wrong. Without this script the form works the same,
 // with the original files.
 
-const MAX_SIDE = 1600;
+const MAX_SIDE = 2048; // domain/photos.py MAX_SIDE: the server keeps no more
 const QUALITY = 0.85;
 
 function drawn(file) {
@@ -14,17 +14,22 @@ function drawn(file) {
     const url = URL.createObjectURL(file);
     const image = new Image();
     image.onload = () => {
-      const scale = Math.min(1, MAX_SIDE / Math.max(image.naturalWidth, image.naturalHeight));
-      const canvas = document.createElement("canvas");
-      canvas.width = Math.max(1, Math.round(image.naturalWidth * scale));
-      canvas.height = Math.max(1, Math.round(image.naturalHeight * scale));
-      canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
       URL.revokeObjectURL(url);
-      canvas.toBlob((blob) => {
-        if (!blob || blob.size >= file.size) return resolve(file);
-        const name = file.name.replace(/\.[^.]*$/, "") + ".jpg";
-        resolve(new File([blob], name, { type: "image/jpeg", lastModified: file.lastModified }));
-      }, "image/jpeg", QUALITY);
+      try {
+        const scale = Math.min(1, MAX_SIDE / Math.max(image.naturalWidth, image.naturalHeight));
+        const canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(image.naturalWidth * scale));
+        canvas.height = Math.max(1, Math.round(image.naturalHeight * scale));
+        canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
+        canvas.toBlob((blob) => {
+          if (!blob || blob.size >= file.size) return resolve(file);
+          const name = file.name.replace(/\.[^.]*$/, "") + ".jpg";
+          resolve(new File([blob], name, { type: "image/jpeg", lastModified: file.lastModified }));
+        }, "image/jpeg", QUALITY);
+      } catch (error) {
+        // A canvas too large for this phone's memory, or none at all: the original goes, as without this script.
+        resolve(file);
+      }
     };
     image.onerror = () => {
       URL.revokeObjectURL(url);
