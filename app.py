@@ -42,7 +42,13 @@ class Config:
     #: No X-RateLimit-* headers on every answer: they cost two more Redis round trips per limited request (a
     #: third of a check-in's time, py-spy). A refusal still says when to come back (429 with Retry-After).
     RATELIMIT_HEADERS_ENABLED = False
+    #: Sign-in tries per address, the page and the API counted together (blueprints/sign_in.py).
     LOGIN_RATE_LIMIT = "10 per minute"
+    #: Sign-in tries per phone number, from any address: this many at once, then a wait before each next try,
+    #: doubling from SIGN_IN_DELAY up to SIGN_IN_MAX_DELAY seconds, until a sign-in succeeds.
+    SIGN_IN_FREE_TRIES = 5
+    SIGN_IN_DELAY = 60
+    SIGN_IN_MAX_DELAY = 15 * 60
     #: Per person (else per address), shared by the page and API routes of each kind. Generous for real use: a
     #: staff member scans a queue of 100 volunteers in about 3 minutes; a script flooding codes is stopped.
     SCAN_RATE_LIMIT = "120 per minute;2000 per hour"

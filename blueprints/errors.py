@@ -39,7 +39,9 @@ def _snake(name: str) -> str:
 def handle_domain_error(error: DomainError):
     db.session.rollback()
     if wants_json():
-        return error_response(error.status, error.code, error.message, error.fields)
+        retry_after = getattr(error, "retry_after", None)
+        return error_response(error.status, error.code, error.message, error.fields,
+                              {"Retry-After": str(retry_after)} if retry_after else None)
     if request.method in ("GET", "HEAD") or error.status == 404:
         return render_template("error.html", status=error.status, message=str(error.message)), error.status
     flash(str(error.message), "error")
