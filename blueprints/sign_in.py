@@ -37,8 +37,9 @@ def limit(view):
     return limited("sign-in", "LOGIN_RATE_LIMIT", methods=["POST"], key_func=get_remote_address)(view)
 
 
-def _keys(phone: str) -> tuple[str, str]:
-    return f"sign-in/tries/{phone}", f"sign-in/wait/{phone}"
+def counter_keys(phone: str) -> tuple[str, str]:
+    """The storage keys of a phone number's tries since its last sign-in, and of its current wait."""
+    return f"sign-in/{phone}/tries", f"sign-in/{phone}/wait"
 
 
 def _delay(tries: int) -> int:
@@ -59,7 +60,7 @@ def _admit(phone: str) -> None:
     The try is counted before the password is checked, with the storage's atomic increments: tries sent at once
     from many addresses are numbered one by one, and only the one that opens a wait goes on to be checked."""
     storage = limiter.storage
-    tries_key, wait_key = _keys(phone)
+    tries_key, wait_key = counter_keys(phone)
     if storage.get(wait_key):  # waiting: not even counted
         raise _too_soon(wait_key)
     tries = storage.incr(tries_key, MEMORY)
@@ -79,6 +80,6 @@ def authenticate(phone: str, password: str) -> User | None:
     _admit(normalised)
     user = accounts.authenticate(normalised, password)
     if user is not None:
-        for key in _keys(normalised):
+        for key in counter_keys(normalised):
             limiter.storage.clear(key)
     return user

@@ -256,7 +256,7 @@ def leaderboard(viewer: User, area: Area, *, metric: Metric | str = Metric.point
                 top: int = TOP, now: datetime | None = None) -> Board:
     """The live board of `area`. Raises NotFound (the viewer's roles do not cover the area),
     Invalid(period_invalid, metric_invalid, top_invalid)."""
-    require(viewer, "area.view", area)
+    require(viewer, "leaderboard.view", area)
     metric = parse_metric(metric) if not isinstance(metric, Metric) else metric
     period = period if isinstance(period, Period) else parse_period(period, now)
     if not isinstance(top, int) or not 1 <= top <= MAX_TOP:

@@ -215,6 +215,22 @@ def test_a_grid_heads_board_never_includes_other_grids(town, client):
     assert "孙" not in client.get("/leaderboards?period=2026-11").text
 
 
+def test_a_volunteer_reads_the_boards_of_their_own_grid_and_community_never_another_grid(town, client):
+    earn(town.far, town.a, 500)
+    assert leaderboards.leaderboard(town.near, town.a, period="2026-11", now=NOW).ranked == 1
+    assert leaderboards.leaderboard(town.near, town.grid1, period="2026-11", now=NOW).ranked == 0
+    with pytest.raises(NotFound):
+        leaderboards.leaderboard(town.near, town.grid2, period="2026-11", now=NOW)
+    assert leaderboards.leaderboard(town.far, town.grid2, period="2026-11", now=NOW).ranked == 1  # lives there
+    assert leaderboards.leaderboard(town.staff, town.grid2, period="2026-11", now=NOW).ranked == 1
+    db.session.commit()
+    headers = token_for(client, town.near)
+    assert client.get(f"/api/v1/leaderboards?area_id={town.grid2.id}", headers=headers).status_code == 404
+    assert client.get(f"/api/v1/leaderboards?area_id={town.grid1.id}", headers=headers).status_code == 200
+    login(client, town.near)
+    assert client.get(f"/leaderboards?area_id={town.grid2.id}").status_code == 404
+
+
 def test_a_community_board_holds_only_its_people_and_a_street_board_both(town):
     earn(town.near, town.a, 40)
     earn(town.resident_b, town.b, 90)

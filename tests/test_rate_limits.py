@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app import Config
+from blueprints import sign_in
 from blueprints.ext import limiter
 from models import db
 from tests.conftest import PASSWORD, login, make_app, token_for
@@ -215,7 +216,7 @@ def _addresses():
 
 def _expire_wait(phone: str) -> None:
     """The wait is over: its key gone from the storage, as when its time has passed."""
-    limiter.storage.clear(f"sign-in/wait/{phone}")
+    limiter.storage.clear(sign_in.counter_keys(phone)[1])
 
 
 @pytest.mark.parametrize("door", ["page", "api"])
