@@ -188,25 +188,26 @@ def _stop(process: subprocess.Popen, limit: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def _make_serve(url: str, secret: str):
-    """The app started as production starts it: `make serve` (migrations, then gunicorn) with WORKERS workers,
-    DATABASE_URL, REDIS_URL and SECRET_KEY from the environment. `-o translations`: the catalogues were compiled
-    when the suite was installed, and recompiling them now could hand a half-written file to a parallel test.
+def _make_serve(url: str, secret: str, workers: int = WORKERS, **settings: str):
+    """The app started as production starts it: `make serve` (migrations, then gunicorn) with `workers` workers,
+    DATABASE_URL, REDIS_URL (when the suite has one), SECRET_KEY and `settings` from the environment. `-o
+    translations`: the catalogues were compiled when the suite was installed, and recompiling them now could hand a
+    half-written file to a parallel test.
 
     Yields once migrations are done; `ready()` waits for the workers, so the scene is set while they boot."""
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if key not in FOREIGN_ENV}
-    env.update(DATABASE_URL=url, REDIS_URL=REDIS_URL, SECRET_KEY=secret)
+    env.update(DATABASE_URL=url, SECRET_KEY=secret, **({"REDIS_URL": REDIS_URL} if REDIS_URL else {}), **settings)
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
-            ["make", "--no-print-directory", "-o", "translations", "serve", f"WORKERS={WORKERS}", f"PORT={port}"],
+            ["make", "--no-print-directory", "-o", "translations", "serve", f"WORKERS={workers}", f"PORT={port}"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             # make starts gunicorn once `flask db upgrade` is done: the schema is there, the workers still booting.
             master = _await(process, log, "the gunicorn master", lambda: _gunicorn_master(process.pid))
             yield SimpleNamespace(port=port, master=master, ready=lambda: _await(
-                process, log, f"{WORKERS} workers answering",
-                lambda: len(_children(master)) == WORKERS and _static_answers(port)))
+                process, log, f"{workers} workers answering",
+                lambda: len(_children(master)) == workers and _static_answers(port)))
         finally:
             _stop(process)
 
