@@ -147,6 +147,13 @@ def test_the_default_limits_let_a_queue_of_100_scans_through_and_stop_a_flood(li
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
+
+def _require_redis() -> None:
+    if not REDIS_URL:
+        if os.environ.get("TEST_REQUIRE_ALL") == "1":
+            pytest.fail("TEST_REDIS_URL is not set, but TEST_REQUIRE_ALL=1 requires the shared-storage test")
+        pytest.skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/15): shared rate-limit storage untested")
+
 #: One app instance in a process of its own, as a gunicorn worker or another host is: it sends `count` scans with the
 #: token and prints the statuses.
 INSTANCE = """
@@ -161,10 +168,7 @@ for _ in range(int(count)):
 
 
 def test_two_app_instances_share_the_counter_in_redis(app, tree):
-    if not REDIS_URL:
-        if os.environ.get("TEST_REQUIRE_ALL") == "1":
-            pytest.fail("TEST_REDIS_URL is not set, but TEST_REQUIRE_ALL=1 requires the shared-storage test")
-        pytest.skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/15): shared rate-limit storage untested")
+    _require_redis()
     prefix = f"test-{uuid.uuid4().hex}"  # this run's own keys in Redis
     token = token_for(app.test_client(), tree.staff_a)["Authorization"]
 
@@ -292,13 +296,6 @@ for i in range(int(first), int(first) + int(count)):
     print(client.post("/api/v1/auth/token", json={"phone": phone, "password": password},
                       environ_base={"REMOTE_ADDR": f"10.3.0.{i}"}).status_code)
 """
-
-
-def _require_redis() -> None:
-    if not REDIS_URL:
-        if os.environ.get("TEST_REQUIRE_ALL") == "1":
-            pytest.fail("TEST_REDIS_URL is not set, but TEST_REQUIRE_ALL=1 requires the shared-storage test")
-        pytest.skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/15): shared rate-limit storage untested")
 
 
 def test_two_app_instances_share_the_account_budget_in_redis(app, tree):
