@@ -290,6 +290,19 @@ def _take(community: Area, month: int, metric: Metric, now: datetime) -> bool:
     return True
 
 
+def last_month(now: datetime | None = None) -> int:
+    """The month before this one (Beijing time): the one a monthly snapshot keeps by default."""
+    return add_months(month_of(now or utcnow()), -1)
+
+
+def kept_rankings(month: int) -> tuple[int, int]:
+    """(how many rankings `month` has to keep: points and hours of each community with anything in it, how many of
+    them are kept)."""
+    kept = db.session.scalar(select(func.count()).select_from(LeaderboardSnapshot)
+                             .where(LeaderboardSnapshot.month == month))
+    return len(_community_ids_with_rows(month)) * len(Metric), kept
+
+
 def snapshot(month: int | None = None, *, now: datetime | None = None) -> int:
     """Keep every community's ranking (points and hours) of a month that is over; by default last month.
 
@@ -297,9 +310,8 @@ def snapshot(month: int | None = None, *, now: datetime | None = None) -> int:
     Returns how many rankings were taken now. Raises Refused(month_not_over) for this month or a later one.
     """
     now = now or utcnow()
-    current = month_of(now)
-    month = month if month is not None else add_months(current, -1)
-    if month >= current:
+    month = month if month is not None else last_month(now)
+    if month >= month_of(now):
         raise Refused("month_not_over", _l("A month's ranking is kept once the month is over."))
     taken = 0
     for community_id in _community_ids_with_rows(month):

@@ -426,6 +426,30 @@ def test_last_months_ranking_is_kept_once_and_never_changes(town):
     assert hours.lines == [] and hours.ranked == 0
 
 
+def test_the_snapshot_command_says_what_it_kept_and_why_it_kept_nothing(town, runner):
+    def run(*args: str) -> str:
+        result = runner.invoke(args=["leaderboards", "snapshot", *args])
+        assert result.exit_code == 0, result.output
+        return result.output.strip()
+
+    db.session.commit()
+    assert run("--month", "2026-10") == ("2026-10: 0 rankings kept: no community has points or hours in that "
+                                         "month, so there is nothing to rank.")
+    earn(town.near, town.a, 40)
+    db.session.commit()
+    assert run("--month", "2026-11") == "2026-11: 2 ranking(s) kept."
+    assert run("--month", "2026-11") == ("2026-11: 0 rankings kept: all 2 ranking(s) of that month were kept "
+                                         "before, and a kept ranking never changes.")
+
+
+@pytest.mark.parametrize("month", ["2026", "all", "2026-13", "11-2026", ""])
+def test_the_snapshot_command_asks_for_a_month_as_yyyy_mm(runner, month):
+    result = runner.invoke(args=["leaderboards", "snapshot", "--month", month])
+    assert result.exit_code == 2
+    assert "give it as YYYY-MM, e.g. 2026-11." in result.output
+    assert "year" not in result.output
+
+
 def test_a_month_that_is_not_over_is_not_kept(town):
     with pytest.raises(Refused) as refused:
         leaderboards.snapshot(202612, now=DECEMBER)
