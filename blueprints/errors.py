@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 
-from domain.errors import DomainError
+from domain.errors import DomainError, TooSoon
 from models import db
 
 
@@ -39,9 +39,8 @@ def _snake(name: str) -> str:
 def handle_domain_error(error: DomainError):
     db.session.rollback()
     if wants_json():
-        retry_after = getattr(error, "retry_after", None)
         return error_response(error.status, error.code, error.message, error.fields,
-                              {"Retry-After": str(retry_after)} if retry_after else None)
+                              {"Retry-After": str(error.retry_after)} if isinstance(error, TooSoon) else None)
     if request.method in ("GET", "HEAD") or error.status == 404:
         return render_template("error.html", status=error.status, message=str(error.message)), error.status
     flash(str(error.message), "error")
