@@ -3,9 +3,10 @@
 - Per address: `LOGIN_RATE_LIMIT` (Flask-Limiter), one counter for the page and the API together, so an address
   does not get the budget once per door.
 - Per account: the phone number tried (normalised), whatever address the tries come from. `SIGN_IN_FREE_TRIES`
-  tries are checked at once; from then on each try opens a wait before the next one is even checked, doubling from
-  `SIGN_IN_DELAY` up to `SIGN_IN_MAX_DELAY` seconds. A successful sign-in clears it. There is no lock-out: a known
-  phone number locked out by strangers would be an attack of its own, so the worst a guesser achieves is a wait.
+  tries are checked at once; the last of them and every later one open a wait before the next try is even
+  checked, doubling from `SIGN_IN_DELAY` up to `SIGN_IN_MAX_DELAY` seconds. A successful sign-in clears it.
+  There is no lock-out: a known phone number locked out by strangers would be an attack of its own, so the worst
+  a guesser achieves is a wait.
   A phone number that belongs to nobody is counted the same, so the answer (429 with Retry-After) never says whether
   an account exists.
 
@@ -43,7 +44,8 @@ def counter_keys(phone: str) -> tuple[str, str]:
 
 
 def _delay(tries: int) -> int:
-    """The wait opened by the `tries`-th try since the last sign-in (counted from the free tries' last)."""
+    """The wait opened by the `tries`-th try since the last sign-in: SIGN_IN_DELAY for the last free try, twice the
+    previous wait for each later one, never more than SIGN_IN_MAX_DELAY."""
     config = current_app.config
     return min(config["SIGN_IN_DELAY"] * 2 ** (tries - config["SIGN_IN_FREE_TRIES"]), config["SIGN_IN_MAX_DELAY"])
 
