@@ -41,7 +41,9 @@ run: install instance/secret_key
 	$(FLASK) seed-demo
 	$(JOBS_BESIDE) $(FLASK) run --debug --port $(PORT)
 
-serve: install instance/secret_key
+# Production never invents a secret: every host must share one (SECRET_KEY, or the same instance/secret_key), so
+# without either `flask db upgrade` stops at once and says how to make one. gunicorn reads gunicorn.conf.py.
+serve: install
 	$(FLASK) db upgrade
 	$(JOBS_BESIDE) $(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import click
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -48,7 +49,13 @@ class Config:
     #: No X-RateLimit-* headers on every answer: they cost two more Redis round trips per limited request (a
     #: third of a check-in's time, py-spy). A refusal still says when to come back (429 with Retry-After).
     RATELIMIT_HEADERS_ENABLED = False
+    #: Sign-in tries per address, the page and the API counted together (blueprints/sign_in.py).
     LOGIN_RATE_LIMIT = "10 per minute"
+    #: Sign-in tries per phone number, from any address: this many at once, then a wait before each next try,
+    #: doubling from SIGN_IN_DELAY up to SIGN_IN_MAX_DELAY seconds, until a sign-in succeeds.
+    SIGN_IN_FREE_TRIES = 5
+    SIGN_IN_DELAY = 60
+    SIGN_IN_MAX_DELAY = 15 * 60
     #: Per person (else per address), shared by the page and API routes of each kind. Generous for real use: a
     #: staff member scans a queue of 100 volunteers in about 3 minutes; a script flooding codes is stopped.
     SCAN_RATE_LIMIT = "120 per minute;2000 per hour"
@@ -99,9 +106,23 @@ class HttpsAwareSessionInterface(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
 
-def _instance_secret(app: Flask) -> str | None:
-    path = Path(app.instance_path) / "secret_key"
+class MissingSecret(click.ClickException):
+    """No SECRET_KEY and no instance/secret_key outside debug. A ClickException, so that a `flask` command stops with
+    this one line (and exit status 1) rather than a traceback; gunicorn.conf.py says it before any worker starts."""
+
+    def __init__(self, instance_path: str | Path):
+        path = Path(instance_path) / "secret_key"
+        super().__init__(f"No secret: set SECRET_KEY (the same on every host), or write one to {path}, e.g. "
+                         f"python3 -c 'import secrets; print(secrets.token_hex(32))' > {path}")
+
+
+def instance_secret(instance_path: str | Path) -> str | None:
+    path = Path(instance_path) / "secret_key"
     return path.read_text().strip() if path.exists() else None
+
+
+def _instance_secret(app: Flask) -> str | None:
+    return instance_secret(app.instance_path)
 
 
 def create_app(config: type[Config] | dict | None = None) -> Flask:
@@ -122,8 +143,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     if app.config["SECRET_KEY"] == DEV_SECRET:
         app.config["SECRET_KEY"] = _instance_secret(app) or DEV_SECRET
     if app.config["SECRET_KEY"] == DEV_SECRET and not (app.debug or app.testing):
-        raise RuntimeError("Refusing to start with the default SECRET_KEY: set SECRET_KEY or "
-                           "write a secret to instance/secret_key (make run does).")
+        raise MissingSecret(app.instance_path)
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)

@@ -20,14 +20,26 @@ import secrets
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_url, login_user
 
+from blueprints import sign_in
 from blueprints.errors import wants_json
-from blueprints.ext import LANGUAGES, limiter
+from blueprints.ext import LANGUAGES
 from blueprints.forms import LoginForm
 from domain import accounts
+from domain.errors import TooSoon
 from models import db, utcnow
 from models.base import reads_apart
 
@@ -116,11 +128,16 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@sign_in.limit
 def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = accounts.authenticate(form.phone.data, form.password.data)
+        try:
+            user = sign_in.authenticate(form.phone.data, form.password.data)
+        except TooSoon as wait:
+            flash(str(wait.message), "error")
+            return make_response(render_template("auth/login.html", form=form), 429,
+                                 {"Retry-After": str(wait.retry_after)})
         if user is not None:
             _start_session(user)
             return redirect(_safe_next(form.next.data))

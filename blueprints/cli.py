@@ -47,11 +47,14 @@ def seed_demo():
     click.echo(demo.logins_text())
 
 
-def _run(name: str, **params) -> None:
-    """Run one periodic job now (domain/jobs: each item in its own transaction), print its report; exit non-zero
-    when an item failed or a check found a problem."""
+def _run(name: str, explain=None, **params) -> None:
+    """Run one periodic job now (domain/jobs: each item in its own transaction), print its report (its first line
+    said by `explain(run)` when given); exit non-zero when an item failed or a check found a problem."""
     done = jobs.run(jobs.job_named(jobs.JOBS, name), **params)
-    for line in done.lines():
+    lines = done.lines()
+    if explain is not None and done.ok:
+        lines[0] = explain(done)
+    for line in lines:
         click.echo(line)
     if not done.ok:
         raise SystemExit(1)
@@ -126,18 +129,43 @@ def verify_campaigns():
 leaderboards_group = _group("leaderboards", "Leaderboard jobs.")
 
 
+def _month(_ctx, _param, value: str | None) -> int | None:
+    """--month given as YYYY-MM, as 202611."""
+    if value is None:
+        return None
+    try:
+        period = leaderboards.parse_period(value) if value.strip() else None
+    except DomainError:
+        period = None
+    if period is None or period.kind != "month":
+        raise click.BadParameter(f"{value!r} is not a month: give it as YYYY-MM, e.g. 2026-11.")
+    return period.first
+
+
+def _snapshot_outcome(month: int, taken: int, due: int) -> str:
+    """What a snapshot did (`due` rankings to keep that month, `taken` of them now), and when it kept nothing, why."""
+    kept = due if taken else leaderboards.kept_rankings(month)[1]
+    text = leaderboards.month_text(month)
+    if taken:
+        return f"{text}: {taken} ranking(s) kept" + (f", {kept - taken} kept before." if kept > taken else ".")
+    if not due:
+        return f"{text}: 0 rankings kept: no community has points or hours in that month, so there is nothing to rank."
+    return (f"{text}: 0 rankings kept: all {kept} ranking(s) of that month were kept before, and a kept ranking "
+            "never changes.")
+
+
 @leaderboards_group.command("snapshot")
-@click.option("--month", help="The month to keep, as 2026-11 (Beijing time). Default: last month.")
-def snapshot_leaderboards(month: str | None):
+@click.option("--month", callback=_month, help="The month to keep, as YYYY-MM (Beijing time), e.g. 2026-11. "
+              "Default: last month.")
+def snapshot_leaderboards(month: int | None):
     """Keep every community's ranking (points and hours) of a month that is over, as published. Safe to run
     again: a ranking kept once never changes. Run it early each month."""
+    month = month or leaderboards.last_month()
     try:
-        period = leaderboards.parse_period(month) if month else None
-    except DomainError as error:
-        raise click.ClickException(f"{error.code}: {error.message}") from None
-    if period is not None and period.kind != "month":
-        raise click.BadParameter("give a month, e.g. 2026-11", param_hint="--month")
-    _run("leaderboards snapshot", month=period.first if period else None)
+        due, _kept = leaderboards.kept_rankings(month)
+    finally:
+        db.session.rollback()
+    _run("leaderboards snapshot", explain=lambda done: _snapshot_outcome(month, done.done, due), month=month)
 
 
 jobs_group = _group("jobs", "The scheduler of the periodic jobs.")

@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 
-from domain.errors import DomainError
+from domain.errors import DomainError, TooSoon
 from models import db
 
 
@@ -42,7 +42,9 @@ def _snake(name: str) -> str:
 def handle_domain_error(error: DomainError):
     db.session.rollback()
     if wants_json():
-        return error_response(error.status, error.code, error.message, error.fields, details=error.details)
+        return error_response(error.status, error.code, error.message, error.fields,
+                              {"Retry-After": str(error.retry_after)} if isinstance(error, TooSoon) else None,
+                              details=error.details)
     if request.method in ("GET", "HEAD") or error.status == 404:
         return render_template("error.html", status=error.status, message=str(error.message)), error.status
     flash(str(error.message), "error")

@@ -75,11 +75,12 @@ def caller_key() -> str:
     return f"user:{user.id}" if user is not None else get_remote_address()
 
 
-def limited(scope: str, setting: str, methods: list[str] | None = None, *, only_with_files: bool = False):
-    """The rate limit named by config `setting`, one counter per caller shared by every route of `scope` (a page
-    and its API twin count together). `only_with_files`: only requests that carry a file count (a form whose
-    photos are optional costs nothing when sent without)."""
-    return limiter.shared_limit(lambda: current_app.config[setting], scope=scope, key_func=caller_key,
+def limited(scope: str, setting: str, methods: list[str] | None = None, *, key_func=caller_key,
+            only_with_files: bool = False):
+    """The rate limit named by config `setting`, one counter per caller (by default `caller_key`) shared by every
+    route of `scope` (a page and its API twin count together). `only_with_files`: only requests that carry a file
+    count (a form whose photos are optional costs nothing when sent without)."""
+    return limiter.shared_limit(lambda: current_app.config[setting], scope=scope, key_func=key_func,
                                 methods=methods, exempt_when=_carries_no_file if only_with_files else None)
 
 

@@ -15,6 +15,7 @@ from models import (
     Certificate,
     HeadPost,
     Household,
+    Level,
     Role,
     RoleGrant,
     ServiceRecord,
@@ -72,7 +73,26 @@ def areas_of(obj) -> list[Area]:
     raise TypeError(f"no scope rule for {type(obj).__name__}")
 
 
+#: Levels whose leaderboards anyone covered by a role reads; below them a board shows a few neighbours.
+OPEN_BOARD_LEVELS = frozenset({Level.district, Level.street, Level.community})
+#: Roles that read the boards of every area under their own: the people who run those areas.
+BOARD_KEEPERS = MANAGERS | {Role.head}
+
+
+def sees_board(user: User, area: Area) -> bool:
+    """May the user read the leaderboard of `area`? A community's board (or a street's ...) is open to everyone
+    whose roles cover it. Inside a community, a grid's, building's or unit's board names a few neighbours: it is
+    for the heads of it or of an area above it (a grid head reads their buildings' boards, never another grid's),
+    staff above it, and the people of the community who live there."""
+    if area.level in OPEN_BOARD_LEVELS or covers(user, area, BOARD_KEEPERS):
+        return covers(user, area, ANY_ROLE)
+    household = getattr(user, "household", None)
+    return household is not None and household.unit.path.startswith(area.path) and covers(user, area, ANY_ROLE)
+
+
 def can(user: User, action: str, obj) -> bool:
+    if action == "leaderboard.view":
+        return sees_board(user, obj)
     roles = RULES[action]
     if isinstance(obj, User) and obj.id == getattr(user, "id", None) and action != "person.manage":
         return True

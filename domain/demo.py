@@ -571,8 +571,13 @@ def _resident(people: _People, phone: str, community: Area, household: Household
 
 
 def logins_text() -> str:
+    """The demo logins as they really work: an account that was there before the demo (an administrator with the
+    demo's phone number, say) keeps its own password, and is listed apart as such."""
+    works = {phone for phone, *_ in LOGINS if accounts.authenticate(phone, DEMO_PASSWORD) is not None}
     lines = [f"Demo logins (password for all: {DEMO_PASSWORD}):"]
-    lines += [f"  {phone}  {who:<22} {where}" for phone, who, where in LOGINS]
+    lines += [f"  {phone}  {who:<22} {where}" for phone, who, where in LOGINS if phone in works]
+    lines += [f"  {phone}  an account made before the demo: sign in with its own password, not {DEMO_PASSWORD}"
+              for phone, *_ in LOGINS if phone not in works]
     return "\n".join(lines)
 
 

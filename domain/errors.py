@@ -49,3 +49,13 @@ class Unauthenticated(DomainError):
     """No credentials, or credentials that are wrong, expired or revoked."""
 
     status = 401
+
+
+class TooSoon(DomainError):
+    """Refused for now, not for good: asked again after `retry_after` seconds, it may pass."""
+
+    status = 429
+
+    def __init__(self, code: str, message: str, retry_after: int):
+        super().__init__(code, message)
+        self.retry_after = retry_after

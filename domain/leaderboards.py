@@ -256,7 +256,7 @@ def leaderboard(viewer: User, area: Area, *, metric: Metric | str = Metric.point
                 top: int = TOP, now: datetime | None = None) -> Board:
     """The live board of `area`. Raises NotFound (the viewer's roles do not cover the area),
     Invalid(period_invalid, metric_invalid, top_invalid)."""
-    require(viewer, "area.view", area)
+    require(viewer, "leaderboard.view", area)
     metric = parse_metric(metric) if not isinstance(metric, Metric) else metric
     period = period if isinstance(period, Period) else parse_period(period, now)
     if not isinstance(top, int) or not 1 <= top <= MAX_TOP:
@@ -290,13 +290,25 @@ def _take(community: Area, month: int, metric: Metric, now: datetime) -> bool:
     return True
 
 
+def last_month(now: datetime | None = None) -> int:
+    """The month before this one (Beijing time): the one a monthly snapshot keeps by default."""
+    return add_months(month_of(now or utcnow()), -1)
+
+
+def kept_rankings(month: int) -> tuple[int, int]:
+    """(how many rankings `month` has to keep: points and hours of each community with anything in it, how many of
+    them are kept)."""
+    kept = db.session.scalar(select(func.count()).select_from(LeaderboardSnapshot)
+                             .where(LeaderboardSnapshot.month == month))
+    return len(_community_ids_with_rows(month)) * len(Metric), kept
+
+
 def snapshot_items(month: int | None = None, *, now: datetime | None = None) -> list[tuple[int, int, Metric]]:
     """(community id, month, metric) of every ranking to keep of a month that is over; by default last month.
     Raises Refused(month_not_over) for this month or a later one."""
     now = now or utcnow()
-    current = month_of(now)
-    month = month if month is not None else add_months(current, -1)
-    if month >= current:
+    month = month if month is not None else last_month(now)
+    if month >= month_of(now):
         raise Refused("month_not_over", _l("A month's ranking is kept once the month is over."))
     return [(community_id, month, metric) for community_id in _community_ids_with_rows(month) for metric in Metric]
 

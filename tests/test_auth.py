@@ -1,13 +1,18 @@
 """Signing in and out on pages, CSRF, rate limits, cookies, language, and start-up safety."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from app import Config, create_app
+from app import Config, MissingSecret, create_app
 from blueprints.ext import limiter
 from models import db
 from tests.conftest import PASSWORD, login, make_app
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_sign_in_and_out(client, tree):
@@ -120,5 +125,21 @@ def test_refuses_to_start_in_production_with_the_default_secret(tmp_path, monkey
         SECRET_KEY = "dev-only-secret-change-me"
         SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path}/x.db"
 
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+    with pytest.raises(MissingSecret, match="SECRET_KEY"):
         create_app(Production)
+
+
+#: The `flask` command as an operator runs it, but blind to a developer's own instance/secret_key.
+FLASK_WITHOUT_INSTANCE_SECRET = ("import app; app._instance_secret = lambda _app: None; "
+                                 "from flask.cli import main; main()")
+
+
+def test_a_command_on_a_host_without_a_secret_stops_with_one_clear_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FLASK_DEBUG", "FLASK_APP")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/x.db"
+    done = subprocess.run([sys.executable, "-c", FLASK_WITHOUT_INSTANCE_SECRET, "--app", "app", "leaderboards",
+                           "snapshot"], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr  # one line, no traceback
+    assert done.stderr.startswith("Error: No secret: set SECRET_KEY") and "secret_key" in done.stderr

@@ -142,6 +142,8 @@ def _community(key: str, street: Area, admin: User, now) -> SimpleNamespace:
     db.session.add(household2)
     db.session.flush()
     next_door = _person(f"隔壁{key}", phone(9), [("resident", community)], household2)
+    # Another grid of the community, where none of the swept people lives or heads anything.
+    grid2 = _area("grid", community, "第二网格")
 
     # A team (its leader is not one of the swept people), the volunteer a member, the neighbour asking to join.
     team = teams.create_team(staff, community, name=f"助餐队{key}", category="elderly_care", leader=leader, now=now)
@@ -196,7 +198,7 @@ def _community(key: str, street: Area, admin: User, now) -> SimpleNamespace:
 
     ids = dict(
         area=community.id, community=community.id, grid=grid.id, building=building.id, unit=unit.id,
-        household=household.id, unit2=unit2.id, person2=next_door.id, task2=task2.id,
+        household=household.id, unit2=unit2.id, grid2=grid2.id, person2=next_door.id, task2=task2.id,
         person=resident.id, person_phone=resident.phone, volunteer=volunteer.id, post=db.session.scalar(
             select(HeadPost.id).where(HeadPost.user_id == heads["unit_head"].id)),
         team=team.id, request=request.id, membership=membership.id, record=waiting.id, approved=approved.id,
@@ -384,6 +386,11 @@ CAMPAIGN_JSON = lambda t: {"kind": "good_neighbour", "area_id": t["area"], "nomi
 REASON = lambda t: {"reason": "核实"}  # noqa: E731
 NOTE = lambda t: {"note": "核实"}  # noqa: E731
 PHOTO = lambda t: {"photos": (_png(), "photo.png")}  # noqa: E731
+
+#: The board of a grid, building or unit: who lives there, its heads and those above it inside the community,
+#: staff above it. Next door (unit2) is the building and grid heads'; the other grid (grid2) is staff's alone.
+BOARDS = (R(MEMBER, query={"area_id": "area"}), R(MEMBER, query={"area_id": "unit"}),
+          R(NEXT_DOOR, query={"area_id": "unit2"}), R(STAFF, query={"area_id": "grid2"}))
 
 #: Endpoint → its rule, or several rules where one object does not tell the whole story (next door).
 RULES: dict[str, Rule | tuple[Rule, ...]] = {
@@ -574,7 +581,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "honours.certificate": R(HONOUR, {"number": "honour"}),
     "honours.pdf": R(HONOUR, {"number": "honour"}),
     # insight
-    "leaderboards.leaderboard": R(MEMBER, query={"area_id": "area"}),
+    "leaderboards.leaderboard": BOARDS,
     "leaderboards.published": R(MEMBER, {"area_id": "community", "month": "month"}),
     "insight.dashboard": R(STAFF, {"area_id": "area"}),
     "insight.chart_xlsx": R(STAFF, {"area_id": "area", "key": "=hours_points"}),
@@ -662,7 +669,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
                                 body=lambda t: {"nomination_id": t.get("nomination", 1), "reason": "异议"}),
     "api_honours.Handling": R(STAFF, {"objection_id": "objection"}, body=lambda t: {"upheld": True, "note": "x"}),
     "api_honours.HonourCheck": R(PUBLIC, {"number": "honour"}),
-    "api_insight.Leaderboards": R(MEMBER, query={"area_id": "area"}),
+    "api_insight.Leaderboards": BOARDS,
     "api_insight.Dashboard": R(STAFF, {"area_id": "area"}),
     "api_insight.Rollup": R(ROLLUP, {"area_id": "area"}),
     "api_insight.MyData": R(SIGNED_IN),

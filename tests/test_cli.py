@@ -66,6 +66,22 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, runner):
         assert ledger.verify() == []
 
 
+def test_seed_demo_over_an_administrator_with_the_demos_phone_lists_only_logins_that_work(app, runner, client):
+    own = "the operator's own pass phrase"
+    made = runner.invoke(args=["users", "create-admin", "--phone", demo.LOGINS[0][0], "--name", "管理员",
+                               "--password", own])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.output.splitlines() if line.startswith("  ")]
+    assert listed == [phone for phone, *_ in demo.LOGINS[1:]] + [demo.LOGINS[0][0]]
+    assert "own password" in result.output.splitlines()[-1]
+    for phone in listed[:-1]:
+        assert client.post("/api/v1/auth/token", json={"phone": phone, "password": demo.DEMO_PASSWORD}) \
+            .status_code == 200, phone
+    assert client.post("/api/v1/auth/token", json={"phone": listed[-1], "password": own}).status_code == 200
+
+
 def test_demo_logins_work(app, runner, client):
     runner.invoke(args=["seed-demo"])
     for phone, *_ in demo.LOGINS:

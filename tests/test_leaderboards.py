@@ -215,6 +215,22 @@ def test_a_grid_heads_board_never_includes_other_grids(town, client):
     assert "孙" not in client.get("/leaderboards?period=2026-11").text
 
 
+def test_a_volunteer_reads_the_boards_of_their_own_grid_and_community_never_another_grid(town, client):
+    earn(town.far, town.a, 500)
+    assert leaderboards.leaderboard(town.near, town.a, period="2026-11", now=NOW).ranked == 1
+    assert leaderboards.leaderboard(town.near, town.grid1, period="2026-11", now=NOW).ranked == 0
+    with pytest.raises(NotFound):
+        leaderboards.leaderboard(town.near, town.grid2, period="2026-11", now=NOW)
+    assert leaderboards.leaderboard(town.far, town.grid2, period="2026-11", now=NOW).ranked == 1  # lives there
+    assert leaderboards.leaderboard(town.staff, town.grid2, period="2026-11", now=NOW).ranked == 1
+    db.session.commit()
+    headers = token_for(client, town.near)
+    assert client.get(f"/api/v1/leaderboards?area_id={town.grid2.id}", headers=headers).status_code == 404
+    assert client.get(f"/api/v1/leaderboards?area_id={town.grid1.id}", headers=headers).status_code == 200
+    login(client, town.near)
+    assert client.get(f"/leaderboards?area_id={town.grid2.id}").status_code == 404
+
+
 def test_a_community_board_holds_only_its_people_and_a_street_board_both(town):
     earn(town.near, town.a, 40)
     earn(town.resident_b, town.b, 90)
@@ -410,6 +426,30 @@ def test_last_months_ranking_is_kept_once_and_never_changes(town):
     assert hours.lines == [] and hours.ranked == 0
 
 
+def test_the_snapshot_command_says_what_it_kept_and_why_it_kept_nothing(town, runner):
+    def run(*args: str) -> str:
+        result = runner.invoke(args=["leaderboards", "snapshot", *args])
+        assert result.exit_code == 0, result.output
+        return result.output.strip()
+
+    db.session.commit()
+    assert run("--month", "2026-10") == ("2026-10: 0 rankings kept: no community has points or hours in that "
+                                         "month, so there is nothing to rank.")
+    earn(town.near, town.a, 40)
+    db.session.commit()
+    assert run("--month", "2026-11") == "2026-11: 2 ranking(s) kept."
+    assert run("--month", "2026-11") == ("2026-11: 0 rankings kept: all 2 ranking(s) of that month were kept "
+                                         "before, and a kept ranking never changes.")
+
+
+@pytest.mark.parametrize("month", ["2026", "all", "2026-13", "11-2026", ""])
+def test_the_snapshot_command_asks_for_a_month_as_yyyy_mm(runner, month):
+    result = runner.invoke(args=["leaderboards", "snapshot", "--month", month])
+    assert result.exit_code == 2
+    assert "give it as YYYY-MM, e.g. 2026-11." in result.output
+    assert "year" not in result.output
+
+
 def test_a_month_that_is_not_over_is_not_kept(town):
     with pytest.raises(Refused) as refused:
         leaderboards.snapshot(202612, now=DECEMBER)
@@ -454,7 +494,7 @@ def test_the_cli_keeps_a_month_and_says_so(app, runner, town):
     first = runner.invoke(args=["leaderboards", "snapshot", "--month", "2025-03"])
     assert first.exit_code == 0 and "2 ranking(s) kept" in first.output
     again = runner.invoke(args=["leaderboards", "snapshot", "--month", "2025-03"])
-    assert again.exit_code == 0 and "0 ranking(s) kept" in again.output
+    assert again.exit_code == 0 and "0 rankings kept: all 2 ranking(s) of that month were kept before" in again.output
     assert runner.invoke(args=["leaderboards", "snapshot", "--month", "2999-01"]).exit_code != 0
     assert runner.invoke(args=["leaderboards", "snapshot", "--month", "2025"]).exit_code != 0
     assert runner.invoke(args=["leaderboards", "snapshot"]).exit_code == 0

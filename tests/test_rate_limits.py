@@ -1,21 +1,25 @@
 """Rate limits on sign-in tokens, check-in scans, votes and needs posting: 429 with Retry-After once a caller's
-budget is spent, per person when signed in (else per address), shared between app instances through Redis."""
+budget is spent, per person when signed in (else per address), shared between app instances through Redis. Sign-in
+has a second budget, per phone number tried from any address, with a growing wait (blueprints/sign_in.py)."""
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+import redis
 
 from app import Config
+from blueprints import sign_in
 from blueprints.ext import limiter
 from models import db
-from tests.conftest import login, make_app, token_for
+from tests.conftest import PASSWORD, login, make_app, token_for
 
 LOW = {"SCAN_RATE_LIMIT": "2 per minute", "VOTE_RATE_LIMIT": "2 per minute", "NEED_RATE_LIMIT": "2 per minute",
        "PHOTO_RATE_LIMIT": "2 per minute"}
@@ -172,6 +176,13 @@ def test_the_default_limits_let_a_queue_of_100_scans_through_and_stop_a_flood(li
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
+
+def _require_redis() -> None:
+    if not REDIS_URL:
+        if os.environ.get("TEST_REQUIRE_ALL") == "1":
+            pytest.fail("TEST_REDIS_URL is not set, but TEST_REQUIRE_ALL=1 requires the shared-storage test")
+        pytest.skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/15): shared rate-limit storage untested")
+
 #: One app instance in a process of its own, as a gunicorn worker or another host is: it sends `count` scans with the
 #: token and prints the statuses.
 INSTANCE = """
@@ -186,10 +197,7 @@ for _ in range(int(count)):
 
 
 def test_two_app_instances_share_the_counter_in_redis(app, tree):
-    if not REDIS_URL:
-        if os.environ.get("TEST_REQUIRE_ALL") == "1":
-            pytest.fail("TEST_REDIS_URL is not set, but TEST_REQUIRE_ALL=1 requires the shared-storage test")
-        pytest.skip("TEST_REDIS_URL not set (e.g. redis://127.0.0.1:6379/15): shared rate-limit storage untested")
+    _require_redis()
     prefix = f"test-{uuid.uuid4().hex}"  # this run's own keys in Redis
     token = token_for(app.test_client(), tree.staff_a)["Authorization"]
 
@@ -202,3 +210,140 @@ def test_two_app_instances_share_the_counter_in_redis(app, tree):
 
     assert instance(2) == ["422", "422"]
     assert instance(2) == ["422", "429"]  # the other instance's first scan was the third of the minute
+
+
+# --- sign-in: one budget per address for both doors, one per account across addresses ---------------------------
+
+def _sign_in(client, door: str, phone: str, password: str, address: str):
+    environ = {"REMOTE_ADDR": address}
+    if door == "api":
+        return client.post("/api/v1/auth/token", json={"phone": phone, "password": password}, environ_base=environ)
+    return client.post("/login", data={"phone": phone, "password": password}, environ_base=environ)
+
+
+def test_the_page_and_the_api_share_one_sign_in_budget_per_address(limited_app, tree):
+    client = limited_app(LOGIN_RATE_LIMIT="4 per minute").test_client()
+    here = "10.0.0.1"
+    # Each try at another phone number: the per-account budget stays out of the way.
+    phones = [f"1390000{i:04d}" for i in range(6)]
+    assert _sign_in(client, "page", phones[0], "wrong password", here).status_code == 200
+    assert _sign_in(client, "api", phones[1], "wrong password", here).status_code == 401
+    assert _sign_in(client, "page", phones[2], "wrong password", here).status_code == 200
+    assert _sign_in(client, "api", phones[3], "wrong password", here).status_code == 401
+    assert_limited(_sign_in(client, "page", phones[4], "wrong password", here), json_answer=False)
+    assert_limited(_sign_in(client, "api", phones[5], "wrong password", here), json_answer=True)
+    assert _sign_in(client, "api", phones[5], "wrong password", "10.0.0.2").status_code == 401
+
+
+#: Generous per-address limits, so that only the per-account budget speaks.
+ACCOUNT = {"LOGIN_RATE_LIMIT": "1000 per minute", "SIGN_IN_FREE_TRIES": 3, "SIGN_IN_DELAY": 60,
+           "SIGN_IN_MAX_DELAY": 200}
+
+
+def _addresses():
+    n = 0
+    while True:
+        n += 1
+        yield f"10.1.{n // 250}.{n % 250 + 1}"
+
+
+def _expire_wait(phone: str) -> None:
+    """The wait is over: its key gone from the storage, as when its time has passed."""
+    limiter.storage.clear(sign_in.counter_keys(phone)[1])
+
+
+@pytest.mark.parametrize("door", ["page", "api"])
+def test_an_account_waits_longer_after_each_wrong_try_from_any_address(limited_app, tree, door):
+    client = limited_app(**ACCOUNT).test_client()
+    phone, address = tree.staff_a.phone, _addresses()
+    wrong = 200 if door == "page" else 401
+    for _ in range(3):
+        assert _sign_in(client, door, phone, "wrong password", next(address)).status_code == wrong
+    refused = _sign_in(client, door, phone, PASSWORD, next(address))  # even the right password waits
+    assert_limited(refused, json_answer=door == "api")
+    assert 55 <= int(refused.headers["Retry-After"]) <= 60
+    if door == "page":
+        assert "该手机号登录尝试次数过多" in refused.text and 'name="password"' in refused.text  # the form, and why
+    waits = []
+    for _ in range(3):
+        _expire_wait(phone)
+        assert _sign_in(client, door, phone, "wrong password", next(address)).status_code == wrong
+        waits.append(int(_sign_in(client, door, phone, "wrong password", next(address)).headers["Retry-After"]))
+    assert [w > 0.9 * limit for w, limit in zip(waits, (120, 200, 200), strict=True)] == [True] * 3
+    assert max(waits) <= 200  # capped, never a lock-out
+    _expire_wait(phone)
+    assert _sign_in(client, door, phone, PASSWORD, next(address)).status_code in (200, 302)
+    # Signed in: the count starts again.
+    for _ in range(3):
+        assert _sign_in(client, door, phone, "wrong password", next(address)).status_code == wrong
+
+
+def test_an_unknown_phone_number_is_answered_as_a_known_one(limited_app, tree):
+    client = limited_app(**ACCOUNT).test_client()
+    address = _addresses()
+    answers = {}
+    for phone in (tree.staff_a.phone, "13912345678"):
+        for _ in range(3):
+            assert _sign_in(client, "api", phone, "wrong password", next(address)).status_code == 401
+        refused = _sign_in(client, "api", phone, "wrong password", next(address))
+        answers[phone] = (refused.status_code, refused.json["error"]["code"],
+                          re.sub(r"\d+", "N", refused.json["error"]["message"]))
+    assert len(set(answers.values())) == 1, answers
+    assert answers[tree.staff_a.phone][0] == 429
+
+
+def test_the_phone_number_is_counted_however_it_is_written(limited_app, tree):
+    client = limited_app(**ACCOUNT).test_client()
+    phone, address = tree.staff_a.phone, _addresses()
+    for written in (phone, f"+86 {phone}", f"{phone[:3]}-{phone[3:7]}-{phone[7:]}"):
+        assert _sign_in(client, "api", written, "wrong password", next(address)).status_code == 401
+    assert _sign_in(client, "api", phone, PASSWORD, next(address)).status_code == 429
+
+
+def test_tries_sent_at_once_from_many_addresses_are_checked_only_up_to_the_budget(limited_app, tree):
+    from tests.conftest import run_threads
+
+    limited = limited_app(**ACCOUNT)
+    phone = tree.staff_a.phone
+
+    def attempt(i: int) -> int:
+        with limited.test_client() as client:
+            return _sign_in(client, "api", phone, "wrong password", f"10.2.0.{i + 1}").status_code
+
+    statuses = run_threads(attempt, 20)
+    assert sorted(statuses) == [401] * 3 + [429] * 17, statuses
+
+
+#: One app instance in a process of its own sending sign-in tries from addresses of its own: prints the statuses.
+SIGN_IN_INSTANCE = """
+import sys
+from tests.conftest import make_app
+url, redis_url, prefix, phone, password, first, count = sys.argv[1:8]
+client = make_app(url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=redis_url,
+                  RATELIMIT_STORAGE_OPTIONS={"key_prefix": prefix}, SIGN_IN_FREE_TRIES=3).test_client()
+for i in range(int(first), int(first) + int(count)):
+    print(client.post("/api/v1/auth/token", json={"phone": phone, "password": password},
+                      environ_base={"REMOTE_ADDR": f"10.3.0.{i}"}).status_code)
+"""
+
+
+def test_two_app_instances_share_the_account_budget_in_redis(app, tree):
+    _require_redis()
+    prefix = f"test-{uuid.uuid4().hex}"
+
+    def instance(password: str, first: int, count: int) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", SIGN_IN_INSTANCE, app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL, prefix,
+             tree.staff_a.phone, password, str(first), str(count)],
+            capture_output=True, text=True, timeout=120, check=True, cwd=Path(__file__).resolve().parent.parent)
+        return done.stdout.split()
+
+    try:
+        assert instance("wrong password", 1, 2) == ["401", "401"]
+        assert instance("wrong password", 3, 2) == ["401", "429"]  # the third wrong try was this instance's first
+        assert instance(PASSWORD, 5, 1) == ["429"]
+    finally:
+        counters = redis.Redis.from_url(REDIS_URL)
+        for key in counters.scan_iter(match=f"{prefix}*"):  # this run's keys, no one else's
+            counters.delete(key)
+        counters.close()

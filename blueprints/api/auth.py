@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import current_app
 from flask.views import MethodView
 
+from blueprints import sign_in
 from blueprints.api import Blueprint, api_user, bearer_token
 from blueprints.api import serialise as ser
 from blueprints.api.schemas import LedgerPage, MeOut, PageArgs, TokenIn, TokenOut
-from blueprints.ext import limiter
 from domain import accounts, ledger, service
 from domain.errors import Unauthenticated
 from models import db
@@ -20,14 +19,15 @@ blp = Blueprint("api_auth", __name__, description="Sign-in tokens, the caller's 
 
 @blp.route("/auth/token")
 class Token(MethodView):
-    decorators = [limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])]
+    decorators = [sign_in.limit]
 
     @blp.doc(security=[])
     @blp.arguments(TokenIn)
     @blp.response(200, TokenOut)
     def post(self, body):
-        """Exchange phone and password for a bearer token."""
-        user = accounts.authenticate(body["phone"], body["password"])
+        """Exchange phone and password for a bearer token. 429 `too_many_requests` (with Retry-After) while the
+        phone number waits after too many wrong tries, or after too many tries from one address."""
+        user = sign_in.authenticate(body["phone"], body["password"])
         if user is None:
             raise Unauthenticated("invalid_credentials", "Wrong phone number or password.")
         clear, token = accounts.issue_token(user)
