@@ -179,6 +179,14 @@ def run_import(import_id: int, *, now=None) -> RosterImport | None:
     return job
 
 
+def waiting(now: datetime) -> list[int]:
+    """The imports to run: queued, or running without a heartbeat for STALE_AFTER (their worker died). A read,
+    ended before the imports run."""
+    ids = db.session.scalars(select(RosterImport.id).where(_runnable(now)).order_by(RosterImport.id)).all()
+    db.session.rollback()
+    return ids
+
+
 def run_pending_imports(now=None) -> tuple[int, list[int]]:
     """The periodic job: run every import still queued, or running without a heartbeat for STALE_AFTER (its
     worker died). Each in its own transactions; one that fails unexpectedly is logged and skipped.
@@ -186,10 +194,8 @@ def run_pending_imports(now=None) -> tuple[int, list[int]]:
     Returns (imports run, ids of those that failed unexpectedly).
     """
     now = now or utcnow()
-    waiting = db.session.scalars(select(RosterImport.id).where(_runnable(now)).order_by(RosterImport.id)).all()
-    db.session.rollback()
     ran, broken = 0, []
-    for import_id in waiting:
+    for import_id in waiting(now):
         try:
             ran += run_import(import_id, now=now) is not None
         except Exception:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from domain import events, honours, leaderboards, ledger, market, tasks
+from domain import events, honours, leaderboards, ledger, market, once, roster_imports, tasks
 from domain.jobs.runner import Job, Run
 from models import Campaign, db
 
@@ -63,6 +63,11 @@ JOBS: tuple[Job, ...] = (
                                                                                     now=run.now),
         lambda item, run: leaderboards.keep(*item, now=run.now) or None,
         lambda item: f"community {item[0]} ({item[2]} of {item[1]})", "{done} ranking(s) kept."),
+    Job("roster imports", MINUTE, lambda run: roster_imports.waiting(run.now),
+        lambda import_id, run: 1 if roster_imports.run_import(import_id, now=run.now) else None,
+        "roster import {}".format, "{done} roster import(s) run."),
+    Job("form keys purge", DAY, lambda run: ["keys"], lambda _item, run: once.purge(run.now) or None,
+        lambda _item: "form submission keys", "{made} used form key(s) older than 30 days forgotten."),
     Job("ledger verify", DAY, lambda run: ledger.CHECKS, _check, _named,
         "Ledger verified: every transaction balances, every balance equals its entries, no person below zero, lots "
         "cover balances, monthly totals match.", "Ledger verification FAILED: {failed} problem(s)"),

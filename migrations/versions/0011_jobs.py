@@ -1,6 +1,6 @@
 """jobs: the record of each periodic job's runs (job_run), which the scheduler and `flask jobs status` read
 
-Revision ID: 0011_jobs
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07 03:10:00
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0011_jobs'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """uploads bounded: roster imports too large for one request, run in the background
 
-Revision ID: 0011_uploads
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 03:30:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0011_uploads'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
