@@ -40,7 +40,7 @@ run: install instance/secret_key
 
 serve: install instance/secret_key
 	$(FLASK) db upgrade
-	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'
+	ACCESS_LOG=json $(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'
 
 # Headless Chromium for the browser tests comes from Debian, never from a test tool's download; the CJK
 # fonts make Chinese pages render (and screenshot) as people see them.

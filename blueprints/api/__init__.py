@@ -23,6 +23,7 @@ TOKEN_KEY = "sanzhang.api_token"  # noqa: S105 - a dictionary key, not a secret
 class ErrorDetail(Schema):
     code = fields.String(required=True, metadata={"description": "stable snake_case code"})
     message = fields.String(required=True)
+    request_id = fields.String(metadata={"description": "a server error's id (also in X-Request-ID), to quote"})
     fields = fields.Dict(metadata={"description": "per-field messages, for invalid input"})
 
 
