@@ -36,6 +36,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.validators import Length
 from wtforms.validators import ValidationError as FormValidationError
 
 from models.base import MAX_ID
@@ -57,6 +58,9 @@ INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn"
 MAX_INT = MAX_ID
 #: A text field with no length of its own is cut off here: nothing we store is longer.
 MAX_TEXT = 10_000
+#: A query value longer than this is refused: a search box's text, a list of ids; SQLite refuses LIKE patterns
+#: beyond 50,000 bytes (a 500), and nobody types a page of text into a URL.
+MAX_QUERY = 2_000
 #: JSON nested deeper than this is refused: our bodies are two levels deep; Python's parser gives up near 1,000.
 MAX_DEPTH = 32
 
@@ -125,6 +129,15 @@ PLAN = Span(date(2000, 1, 1), timedelta(days=730))
 PAST = Span(date(2000, 1, 1), timedelta(days=1))
 #: A date of birth.
 BIRTH = Span(date(1900, 1, 1), timedelta(days=1))
+
+
+def as_id(text: str | None) -> int | None:
+    """An id typed into a URL or a form, or None: ASCII digits ("²" passes str.isdigit() but not int()) naming a
+    row that can exist (beyond 32 bits, the database driver overflows)."""
+    if not (text and text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
 
 
 def check_integer(value: int) -> None:
@@ -262,8 +275,7 @@ class IdText:
 
     def __call__(self, form, field):
         data = field.data
-        if data not in (None, "") and not (isinstance(data, str) and data.isascii() and data.isdigit()
-                                           and 0 < int(data) <= MAX_ID):
+        if data not in (None, "") and not (isinstance(data, str) and as_id(data) is not None):
             raise FormValidationError(str(_l("Not a valid choice.")))
 
 
@@ -281,18 +293,24 @@ def _default_checks(field) -> list:
     if isinstance(field, DateField | DateTimeField):
         return [] if any(isinstance(v, Within) for v in field.validators) else [Within(PLAN)]
     if isinstance(field, IntegerField):
-        return [_integer_in_range]
+        return [_integers_in_range]
+    checks = []
+    if isinstance(field, StringField) and not any(isinstance(v, Length) for v in field.validators):
+        checks.append(Length(max=MAX_TEXT))
     if isinstance(field, StringField | SelectFieldBase | SelectMultipleField):
-        return [_text_check(multiline=isinstance(field, TextAreaField))]
-    return []
+        checks += [_text_check(multiline=isinstance(field, TextAreaField)), _integers_in_range]
+    return checks
 
 
-def _integer_in_range(form, field):
-    if isinstance(field.data, int):
-        try:
-            check_integer(field.data)
-        except OutOfBounds as refusal:
-            raise FormValidationError(str(refusal)) from None
+def _integers_in_range(form, field):
+    """An integer field's number, or a select's chosen ids (coerce=int)."""
+    data = field.data if isinstance(field.data, list | tuple) else [field.data]
+    for number in data:
+        if isinstance(number, int) and not isinstance(number, bool):
+            try:
+                check_integer(number)
+            except OutOfBounds as refusal:
+                raise FormValidationError(str(refusal)) from None
 
 
 def _text_check(*, multiline: bool):
@@ -355,6 +373,8 @@ def guard():
     for text in (request.path, *request.args.keys(), *request.args.values()):
         if (refusal := _raw_refusal(text)) is not None:
             return _bad("invalid_characters", refusal)
+        if len(text) > MAX_QUERY:
+            return _bad("too_long", _l("Too long."))
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return None
     if request.is_json:

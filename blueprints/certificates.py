@@ -13,7 +13,7 @@ from markupsafe import Markup
 from wtforms import DateField, HiddenField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from blueprints.bounds import PAST, Form, Within
+from blueprints.bounds import PAST, Form, IdText, Within
 from blueprints.ext import limiter
 from blueprints.forms import attempt, id_arg, page_arg
 from domain import certificates, org, qr
@@ -33,7 +33,7 @@ class IssueForm(Form):
 
 
 class StaffIssueForm(Form):
-    person_id = HiddenField(validators=[DataRequired()])
+    person_id = HiddenField(validators=[DataRequired(), IdText()])
     period_from = DateField(_l("Service from"), validators=[DataRequired(), Within(PAST)])
     period_to = DateField(_l("Service until"), validators=[DataRequired(), Within(PAST)])
 

@@ -33,7 +33,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from blueprints.api.events import BatchIn, ScanIn
-from blueprints.bounds import Form, Visible
+from blueprints.bounds import Form, IdText, Visible
 from blueprints.errors import csrf_refused, json_errors
 from blueprints.ext import limited, writes_on_get
 from blueprints.forms import attempt, qr_response
@@ -111,7 +111,7 @@ class CancelForm(Form):
 
 
 class ManualForm(Form):
-    person_id = HiddenField(validators=[DataRequired()])
+    person_id = HiddenField(validators=[DataRequired(), IdText()])
     action = HiddenField(validators=[DataRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
     q = HiddenField()

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import DateField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from blueprints.bounds import BIRTH, Form, IdText, Visible, Within
+from blueprints.bounds import BIRTH, Form, IdText, Visible, Within, as_id
 from domain import qr
 from domain.errors import DomainError, NotFound
 from models import Level, db
@@ -58,7 +58,7 @@ class AreaForm(Form):
 
 
 class AppointForm(Form):
-    person_id = HiddenField(validators=[DataRequired()])
+    person_id = HiddenField(validators=[DataRequired(), IdText()])
     reason = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
 
 
@@ -76,7 +76,7 @@ class PersonForm(Form):
     password = PasswordField(_l("Password (optional, at least 8 characters)"),
                              validators=[Optional(), Length(max=200)])
     household_id = SelectField(_l("Household"), coerce=str, validate_choice=False, validators=[IdText()])
-    role = SelectField(_l("Role"), validate_choice=False)
+    role = SelectField(_l("Role"))
     area_id = SelectField(_l("Area of the role"), coerce=str, validate_choice=False, validators=[IdText()])
     birth_date = DateField(_l("Date of birth (optional; needed for a child under 14)"),
                            validators=[Optional(), Within(BIRTH)])
@@ -84,11 +84,11 @@ class PersonForm(Form):
 
 
 def id_arg(text: str | None) -> int:
-    """An id typed into a URL or form, or NotFound: "²" passes str.isdigit() but not int()."""
-    text = text or ""
-    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+    """An id typed into a URL or form (bounds.as_id), or NotFound."""
+    number = as_id(text)
+    if number is None:
         raise NotFound("not_found", _l("Not found."))
-    return int(text)
+    return number
 
 
 def qr_response(text: str, max_age: int) -> Response:

@@ -116,7 +116,7 @@ class StockForm(Form):
 class RedeemForm(Form):
     quantity = IntegerField(_l("How many"), default=1, validators=[DataRequired(), NumberRange(1, market.MAX_QUANTITY)])
     #: A fresh key per form shown: pressing the button twice on a slow phone redeems once.
-    key = HiddenField()
+    key = HiddenField(validators=[Length(max=64)])
 
 
 class CancelForm(Form):

@@ -21,7 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from blueprints.bounds import Form
+from blueprints.bounds import Form, IdText
 from blueprints.forms import attempt, page_arg
 from domain import ledger, org, reports, rules
 from domain.access import get_visible
@@ -35,11 +35,11 @@ PER_PAGE = 50
 
 
 class AdjustForm(Form):
-    person_id = HiddenField(validators=[DataRequired()])
+    person_id = HiddenField(validators=[DataRequired(), IdText()])
     amount = IntegerField(_l("Points (negative to take away)"), validators=[DataRequired()])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
     #: A fresh key per form: submitting the same form twice adjusts once.
-    key = HiddenField()
+    key = HiddenField(validators=[Length(max=64)])
 
 
 class RuleForm(Form):

@@ -29,7 +29,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from blueprints.bounds import PAST, Form, Within
+from blueprints.bounds import PAST, Form, Within, as_id
 from blueprints.forms import attempt, page_arg
 from domain import categories, ledger, org, reports, service
 from domain.access import can, get_visible
@@ -199,7 +199,7 @@ def record():
 @login_required
 def recorded():
     """What was just recorded, with its hours: records the caller recorded, by id."""
-    ids = [int(i) for i in request.args.get("ids", "").split(",") if i.isdigit()][:200]
+    ids = [n for i in request.args.get("ids", "").split(",")[:200] if (n := as_id(i)) is not None]
     records = db.session.scalars(select(ServiceRecord).where(ServiceRecord.id.in_(ids),
                                                              ServiceRecord.recorder_id == current_user.id)
                                  .order_by(ServiceRecord.id)).all()
