@@ -9,10 +9,10 @@ schemas), WTForms validators (page forms) and one request guard.
   happened (not before 2000), a birth date from 1900. A year 9999 or 0001 otherwise overflows the time-zone
   arithmetic downstream (a 500, and jobs that stop on the row).
 
-The guard runs before every other hook: a NUL or control character in the path or the query string, and in any
-form value or JSON string, never reaches a view or the database (PostgreSQL refuses NUL in text: a 500); a JSON
+The guard runs before every other hook: a control or bidi character in the path or the query string, and a NUL in
+any form value or JSON string, never reaches a view or the database (PostgreSQL refuses NUL in text: a 500); a JSON
 body must parse, nest at most MAX_DEPTH deep and hold no lone surrogate. Fields and forms then apply the rules of
-their meaning (single line, visible, the date's span), with a message on the field.
+their meaning (no controls, single line, visible, the date's span), with a message on the field.
 """
 
 from __future__ import annotations
@@ -346,15 +346,25 @@ def _bad(code: str, message) -> tuple:
 
 
 def _raw_refusal(text: str) -> str | None:
-    """What no value anywhere may hold (multi-line allowed: only a field knows whether it is one line)."""
+    """What no path or query value may hold (multi-line allowed: a field decides that)."""
     return text_refusal(text, multiline=True)
+
+
+def _body_refusal(text: str) -> str | None:
+    """What no body value may hold whatever its field: a NUL (PostgreSQL refuses it in text) or a lone surrogate
+    (no database stores one). Other controls and bidi characters are refused by each field, with its message."""
+    if "\x00" in text:
+        return _l("Contains a control character.")
+    if SURROGATE.search(text):
+        return _l("Contains an invalid character.")
+    return None
 
 
 def _json_refusal(value, depth: int = 0) -> str | None:
     if depth > MAX_DEPTH:
         return _l("The JSON body is nested too deep.")
     if isinstance(value, str):
-        return _raw_refusal(value)
+        return _body_refusal(value)
     if isinstance(value, dict):
         items = [*value.keys(), *value.values()]
     elif isinstance(value, list):
@@ -388,7 +398,7 @@ def guard():
                 return _bad("invalid_body", refusal)
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for text in (*request.form.keys(), *request.form.values()):
-            if (refusal := _raw_refusal(text)) is not None:
+            if (refusal := _body_refusal(text)) is not None:
                 return _bad("invalid_characters", refusal)
     return None
 
