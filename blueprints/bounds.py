@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import Flask, request
+from flask import Flask, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError, fields, validate
@@ -39,6 +39,7 @@ from wtforms import (
 from wtforms.validators import Length
 from wtforms.validators import ValidationError as FormValidationError
 
+from blueprints.errors import error_response, wants_json
 from models.base import MAX_ID
 
 # --- the rules ----------------------------------------------------------------------------------------------------
@@ -148,35 +149,40 @@ def check_integer(value: int) -> None:
 # --- marshmallow fields: the API's schemas --------------------------------------------------------------------------
 
 
-def _with_length(kwargs: dict, limit: int) -> dict:
-    """The field's validators, with a length cap when it has none of its own."""
+def _given(kwargs: dict) -> list:
+    """A field's `validate=` argument as a list."""
     given = kwargs.get("validate")
-    given = [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
-    if not any(isinstance(v, validate.Length) and v.max is not None for v in given):
-        given.append(validate.Length(max=limit))
-    return {**kwargs, "validate": given}
+    return [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+
+
+def _checked(check, value):
+    """`value` once `check` passed, else the ValidationError marshmallow reports on the field."""
+    try:
+        check(value)
+    except OutOfBounds as refusal:
+        raise ValidationError(str(refusal)) from None
+    return value
 
 
 class Line(fields.String):
-    """One line of text (a title, a place, a reason given in a word)."""
+    """One line of text (a title, a place, a code). Capped at MAX_TEXT when it has no length of its own."""
 
     multiline = False
     visible = False
 
     def __init__(self, **kwargs):
-        super().__init__(**_with_length(kwargs, MAX_TEXT))
+        given = _given(kwargs)
+        if not any(isinstance(v, validate.Length) and v.max is not None for v in given):
+            given.append(validate.Length(max=MAX_TEXT))
+        super().__init__(**{**kwargs, "validate": given})
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            check_text(text, multiline=self.multiline, visible=self.visible)
-        except OutOfBounds as refusal:
-            raise _error(refusal) from None
-        return text
+        return _checked(lambda text: check_text(text, multiline=self.multiline, visible=self.visible),
+                        super()._deserialize(value, attr, data, **kwargs))
 
 
 class Text(Line):
-    """Text of several lines (a description, what was done)."""
+    """Text of several lines (a description, a reason, what was done)."""
 
     multiline = True
 
@@ -196,8 +202,7 @@ class Integer(fields.Integer):
     bounded = True
 
     def __init__(self, *, strict: bool = True, **kwargs):
-        given = kwargs.get("validate")
-        given = [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+        given = _given(kwargs)
         if self.bounded and not any(isinstance(v, validate.Range) for v in given):
             given.append(validate.Range(min=-MAX_INT, max=MAX_INT))
         super().__init__(strict=strict, **{**kwargs, "validate": given})
@@ -208,43 +213,34 @@ class Integer(fields.Integer):
         return super()._validated(value)
 
 
-class When(fields.AwareDateTime):
-    """A moment with its UTC offset, within the span of its meaning (PLAN, PAST)."""
+class _InSpan:
+    """A date or datetime field held to the span of its meaning."""
 
     def __init__(self, span: Span = PLAN, **kwargs):
         self.span = span
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            self.span.check(moment)
-        except OutOfBounds as refusal:
-            raise _error(refusal) from None
-        return moment
+        return _checked(self.span.check, super()._deserialize(value, attr, data, **kwargs))
 
 
-class Day(fields.Date):
-    """A calendar date within the span of its meaning (PLAN, PAST, BIRTH)."""
-
-    def __init__(self, span: Span = PLAN, **kwargs):
-        self.span = span
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        day = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            self.span.check(day)
-        except OutOfBounds as refusal:
-            raise _error(refusal) from None
-        return day
+class When(_InSpan, fields.AwareDateTime):
+    """A moment with its UTC offset, within its span (PLAN, PAST)."""
 
 
-def _error(refusal: OutOfBounds) -> ValidationError:
-    return ValidationError(str(refusal))
+class Day(_InSpan, fields.Date):
+    """A calendar date within its span (PLAN, PAST, BIRTH)."""
 
 
 # --- WTForms: the pages' forms ---------------------------------------------------------------------------------------
+
+
+def _form_checked(check, value) -> None:
+    """`check` on a form field's value; its refusal is the field's error."""
+    try:
+        check(value)
+    except OutOfBounds as refusal:
+        raise FormValidationError(str(refusal)) from None
 
 
 class Visible:
@@ -263,10 +259,7 @@ class Within:
 
     def __call__(self, form, field):
         if isinstance(field.data, date):
-            try:
-                self.span.check(field.data)
-            except OutOfBounds as refusal:
-                raise FormValidationError(str(refusal)) from None
+            _form_checked(self.span.check, field.data)
 
 
 class IdText:
@@ -307,18 +300,13 @@ def _integers_in_range(form, field):
     data = field.data if isinstance(field.data, list | tuple) else [field.data]
     for number in data:
         if isinstance(number, int) and not isinstance(number, bool):
-            try:
-                check_integer(number)
-            except OutOfBounds as refusal:
-                raise FormValidationError(str(refusal)) from None
+            _form_checked(check_integer, number)
 
 
 def _text_check(*, multiline: bool):
     def check(form, field):
         for text in _texts(field):
-            refusal = text_refusal(text, multiline=multiline)
-            if refusal is not None:
-                raise FormValidationError(str(refusal))
+            _form_checked(lambda t: check_text(t, multiline=multiline), text)
     return check
 
 
@@ -335,13 +323,10 @@ class Form(FlaskForm):
 # --- the guard: before every other hook ----------------------------------------------------------------------------
 
 
-def _bad(code: str, message) -> tuple:
-    from blueprints.errors import error_response, wants_json
-
+def _bad(code: str, message):
+    """400: JSON for the API and the pages' scripts, the error page for people."""
     if wants_json() or request.path.endswith(".json") or request.is_json:
         return error_response(400, code, str(message))
-    from flask import render_template
-
     return render_template("error.html", status=400, message=str(message)), 400
 
 

@@ -3,8 +3,8 @@ the OpenAPI document) and of every page form (its fields from the rule's body an
 as someone who may use it, on each database. Also a NUL in every path and query, and JSON nested 1,000 deep.
 
 Judged: no answer is a 500 (the exceptions, if any, are listed); the API refuses (4xx) every text value no field may
-hold; and afterwards nothing stored anywhere holds a control character, a bidi override or a date outside
-1900 – now + 2 years (what was refused was not written either, whatever the answer's code).
+hold; and afterwards nothing stored anywhere holds a control character, a bidi override, a name that shows nothing
+or a date outside 1900 – now + 3 years (what was refused was not written either, whatever the answer's code).
 
 The world and who may use what come from the authorisation sweep (tests/test_authz_sweep.py): its RULES give each
 route's valid body and URL arguments; this test breaks one field of that body at a time.
@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import Date, DateTime, String, Text, select
 
-from blueprints.bounds import BIDI, CONTROL, MAX_TEXT
+from blueprints.bounds import BIDI, CONTROL, MAX_TEXT, is_visible
 from models import db
 from tests.conftest import UPLOADS, _wipe, login, token_for
 from tests.test_authz_sweep import build_world, methods_of, rules_for, swept_rules, url_of
@@ -163,8 +163,13 @@ def _page_fields(client, url: str, methods: list[str]) -> list[str]:
     return sorted(set(INPUT_NAMES.findall(response.text)) - {"csrf_token"})
 
 
+#: Columns that hold a name or a title: never invisible.
+NAMES = {"name", "title", "real_name", "resident_name"}
+
+
 def _stored_hostile() -> list[str]:
-    """Text holding a control character or a bidi override, and dates outside 1900 – now + 3 years, anywhere."""
+    """Text holding a control character or a bidi override, names that show nothing, and dates outside 1900 – now
+    + 3 years, anywhere."""
     found = []
     latest = datetime.now(UTC) + timedelta(days=3 * 365)
     for table in db.metadata.sorted_tables:
@@ -174,7 +179,8 @@ def _stored_hostile() -> list[str]:
             continue
         for row in db.session.execute(select(*texts, *moments)).all():
             for column, value in zip([*texts, *moments], row, strict=True):
-                if isinstance(value, str) and (CONTROL.search(value) or BIDI.search(value)):
+                if isinstance(value, str) and (CONTROL.search(value) or BIDI.search(value) or (
+                        column.name in NAMES and value and not is_visible(value))):
                     found.append(f"{table.name}.{column.name} = {value[:40]!r}")
                 elif isinstance(value, datetime | date):
                     day = value.date() if isinstance(value, datetime) else value
