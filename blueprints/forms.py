@@ -77,7 +77,7 @@ class PersonForm(Form):
                              validators=[Optional(), Length(max=200)])
     household_id = SelectField(_l("Household"), coerce=str, validate_choice=False, validators=[IdText()])
     role = SelectField(_l("Role"))
-    area_id = SelectField(_l("Area of the role"), coerce=str, validate_choice=False, validators=[IdText()])
+    area_id = SelectField(_l("Area of the role"), coerce=str, validate_choice=False)
     birth_date = DateField(_l("Date of birth (optional; needed for a child under 14)"),
                            validators=[Optional(), Within(BIRTH)])
     guardian_phone = StringField(_l("Guardian's phone (for a child under 14)"), validators=[Optional(), Length(max=20)])

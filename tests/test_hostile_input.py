@@ -60,6 +60,8 @@ INPUT_NAMES = re.compile(r"<(?:input|select|textarea)\b[^>]*?\bname=\"([^\"]+)\"
 @dataclass
 class Tally:
     sent: int = 0
+    #: (API or page, method, route) of every operation tried
+    operations: set = field(default_factory=set)
     by_value: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
     accepted_text: list = field(default_factory=list)
@@ -205,6 +207,7 @@ def test_no_hostile_value_gets_a_500_anywhere(session_app, world, backend_url):
         query = {k: (v[1:] if v.startswith("=") else str(ids[v])) for k, v in rule.query.items()}
         methods = methods_of(url_rule)
         for method in methods:
+            tally.operations.add(("api" if api else "page", method, url_rule.rule))
             role = _role_for(rule, method)
             where = f"{method} {url} as {role}"
             client = clients["anonymous"] if api else clients[role]
@@ -252,9 +255,10 @@ def test_no_hostile_value_gets_a_500_anywhere(session_app, world, backend_url):
         stored = _stored_hostile()
         db.session.remove()
     backend = backend_url.split(":", 1)[0]
-    print(f"\nhostile input on {backend}: {tally.sent} requests ({len(HOSTILE)} values × every field of every "
-          f"operation and form, plus NUL in every path and query and deep JSON) in {elapsed:.0f} s: "
-          f"{len(tally.errors)} answered 500; by value: {tally.by_value}")
+    kinds = [kind for kind, _method, _rule in tally.operations]
+    print(f"\nhostile input on {backend}: {kinds.count('api')} API operations and {kinds.count('page')} page routes "
+          f"(forms and lookups); {tally.sent} requests: {len(HOSTILE)} values × every field, plus NUL in every path "
+          f"and query and deep JSON; {len(tally.errors)} answered 500; in {elapsed:.0f} s; by value: {tally.by_value}")
     assert tally.sent > 3000
     assert not tally.errors, f"{len(tally.errors)} of {tally.sent} answered 500:\n" + "\n".join(tally.errors[:80])
     assert not tally.accepted_text, "the API took text no field may hold:\n" + "\n".join(tally.accepted_text[:40])
