@@ -38,9 +38,11 @@ run: install instance/secret_key
 	$(FLASK) seed-demo
 	$(FLASK) run --debug --port $(PORT)
 
+# One JSON line per request on stderr (blueprints/requestlog.py); ACCESS_LOG= (empty) turns it off.
+serve: export ACCESS_LOG ?= json
 serve: install instance/secret_key
 	$(FLASK) db upgrade
-	ACCESS_LOG=json $(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'
+	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'
 
 # Headless Chromium for the browser tests comes from Debian, never from a test tool's download; the CJK
 # fonts make Chinese pages render (and screenshot) as people see them.
