@@ -43,6 +43,8 @@ run: install instance/secret_key
 
 # Production never invents a secret: every host must share one (SECRET_KEY, or the same instance/secret_key), so
 # without either `flask db upgrade` stops at once and says how to make one. gunicorn reads gunicorn.conf.py.
+# One JSON line per request on stderr (blueprints/requestlog.py); ACCESS_LOG= (empty) turns it off.
+serve: export ACCESS_LOG ?= json
 serve: install
 	$(FLASK) db upgrade
 	$(JOBS_BESIDE) $(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 0.0.0.0:$(PORT) 'app:create_app()'

@@ -77,6 +77,8 @@ class Config:
     JOB_POLL_SECONDS = float(os.environ.get("JOB_POLL_SECONDS", "5"))
     #: The bench-only baselines of bench/run.py (blueprints/bench.py); never set in production.
     BENCH_ENDPOINTS = os.environ.get("BENCH_ENDPOINTS") == "1"
+    #: "json": one JSON line per request on stderr (blueprints/requestlog.py); `make serve` sets it.
+    ACCESS_LOG = os.environ.get("ACCESS_LOG", "")
 
 
 class TestConfig(Config):
@@ -191,6 +193,7 @@ def _register_blueprints(app: Flask) -> None:
         api,
         audit,
         auth,
+        bounds,
         certificates,
         cli,
         errors,
@@ -206,6 +209,7 @@ def _register_blueprints(app: Flask) -> None:
         people,
         points,
         privacy,
+        requestlog,
         roster,
         security,
         service,
@@ -214,6 +218,8 @@ def _register_blueprints(app: Flask) -> None:
     )
 
     errors.init_app(app)
+    bounds.init_app(app)
+    requestlog.init_app(app)  # after the guard: its hook goes first, so a refused request has an id too
     security.init_app(app)
     labels.init_app(app)
     once.init_app(app)

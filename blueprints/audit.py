@@ -6,10 +6,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional
 
+from blueprints.bounds import Form
 from blueprints.forms import page_arg
 from domain import audit, labels
 from domain.access import get_visible, managed_areas
@@ -90,7 +90,7 @@ OBJECT_PAGES = {
 }
 
 
-class TrailFilter(FlaskForm):
+class TrailFilter(Form):
     class Meta:
         csrf = False
 

@@ -9,11 +9,11 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import DateField, HiddenField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from blueprints.bounds import PAST, Form, IdText, Within
 from blueprints.ext import limiter
 from blueprints.forms import attempt, id_arg, page_arg
 from domain import certificates, org, qr
@@ -26,19 +26,19 @@ bp = Blueprint("certificates", __name__)
 PER_PAGE = 50
 
 
-class IssueForm(FlaskForm):
+class IssueForm(Form):
     community_id = SelectField(_l("Community that certifies"), validate_choice=True)
-    period_from = DateField(_l("Service from"), validators=[DataRequired()])
-    period_to = DateField(_l("Service until"), validators=[DataRequired()])
+    period_from = DateField(_l("Service from"), validators=[DataRequired(), Within(PAST)])
+    period_to = DateField(_l("Service until"), validators=[DataRequired(), Within(PAST)])
 
 
-class StaffIssueForm(FlaskForm):
-    person_id = HiddenField(validators=[DataRequired()])
-    period_from = DateField(_l("Service from"), validators=[DataRequired()])
-    period_to = DateField(_l("Service until"), validators=[DataRequired()])
+class StaffIssueForm(Form):
+    person_id = HiddenField(validators=[DataRequired(), IdText()])
+    period_from = DateField(_l("Service from"), validators=[DataRequired(), Within(PAST)])
+    period_to = DateField(_l("Service until"), validators=[DataRequired(), Within(PAST)])
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(Form):
     reason = TextAreaField(_l("Why is the certificate revoked?"), validators=[DataRequired(), Length(max=500)])
 
 

@@ -7,12 +7,13 @@ import math
 import re
 import time
 
-from flask import Flask, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Flask, current_app, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 
+from blueprints.requestlog import request_id
 from domain.errors import DomainError, TooSoon
 from models import db
 
@@ -24,6 +25,8 @@ def wants_json() -> bool:
 def error_response(status: int, code: str, message: str, fields: dict | None = None, headers=None,
                    details: dict | None = None):
     body = {"code": code, "message": str(message)}
+    if status >= 500:
+        body["request_id"] = request_id()  # what a client shows the person, to quote when they report it
     if fields:
         body["fields"] = {k: [str(m) for m in v] if isinstance(v, list) else v for k, v in fields.items()}
     if details:
@@ -108,7 +111,14 @@ def rate_limited(_error: TooManyRequests):
 
 
 def handle_unexpected(error: Exception):
+    """Any exception no other handler took: logged with its traceback and the request id, answered 500 with the id.
+    Under test it is logged and raised on, so that the test shows the traceback; a test that asks for the
+    resident's view sets PROPAGATE_EXCEPTIONS to False."""
     db.session.rollback()
+    current_app.logger.error("Unexpected error in request %s: %s %s", request_id(), request.method, request.path,
+                             exc_info=error)
+    if current_app.testing and current_app.config.get("PROPAGATE_EXCEPTIONS") is not False:
+        raise error
     return handle_http_exception(InternalServerError())
 
 
@@ -116,5 +126,4 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(TooManyRequests, rate_limited)
-    if not app.testing:
-        app.register_error_handler(Exception, handle_unexpected)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -17,7 +17,6 @@ from flask_babel import LazyString, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, generate_csrf
 from wtforms import (
     BooleanField,
@@ -34,6 +33,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from blueprints.api.events import BatchIn, ScanIn
+from blueprints.bounds import Form, IdText, Visible
 from blueprints.errors import csrf_refused, json_errors
 from blueprints.ext import limited, writes_on_get
 from blueprints.forms import attempt, qr_response
@@ -63,10 +63,10 @@ def check_method_name(method) -> str:
 # --- forms ------------------------------------------------------------------------------------------------------
 
 
-class EventPageForm(FlaskForm):
+class EventPageForm(Form):
     #: Named like the domain's error fields (starts_at, ends_at, capacity ...), so its messages land on the inputs.
     kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, KIND_NAMES[k]) for k in EventKind])
-    title = StringField(_l("Name of the event"), validators=[DataRequired(), Length(max=100)])
+    title = StringField(_l("Name of the event"), validators=[DataRequired(), Visible(), Length(max=100)])
     place = StringField(_l("Venue"), validators=[DataRequired(), Length(max=200)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
     day = DateField(_l("Date"), validators=[DataRequired()])
@@ -106,18 +106,18 @@ class EventPageForm(FlaskForm):
         self.day.data, self.starts_at.data, self.ends_at.data = starts.date(), starts.time(), ends.time()
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     reason = TextAreaField(_l("Why is the event cancelled?"), validators=[DataRequired(), Length(max=500)])
 
 
-class ManualForm(FlaskForm):
-    person_id = HiddenField(validators=[DataRequired()])
+class ManualForm(Form):
+    person_id = HiddenField(validators=[DataRequired(), IdText()])
     action = HiddenField(validators=[DataRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
     q = HiddenField()
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A button that posts: only the CSRF token."""
 
 

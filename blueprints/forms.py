@@ -6,16 +6,16 @@ from collections.abc import Callable
 
 from flask import Response, flash, request
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from blueprints.bounds import BIRTH, Form, IdText, Visible, Within, as_id
 from domain import qr
 from domain.errors import DomainError, NotFound
 from models import Level, db
 
 
-def attempt(form: FlaskForm, action: Callable[[], object], done_message) -> object | None:
+def attempt(form: Form, action: Callable[[], object], done_message) -> object | None:
     """Run one domain call for a submitted form and commit.
 
     On a domain refusal nothing is written; the message is flashed and put on the matching fields,
@@ -45,49 +45,50 @@ def page_arg() -> int:
     return min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     phone = StringField(_l("Phone"), validators=[DataRequired(), Length(max=20)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
     next = HiddenField()
 
 
-class AreaForm(FlaskForm):
+class AreaForm(Form):
     level = SelectField(_l("Level"), choices=[SelectChoice(lv.value) for lv in Level])
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Visible(), Length(max=100)])
     code = StringField(_l("Code (optional)"), validators=[Optional(), Length(max=64)])
 
 
-class AppointForm(FlaskForm):
-    person_id = HiddenField(validators=[DataRequired()])
+class AppointForm(Form):
+    person_id = HiddenField(validators=[DataRequired(), IdText()])
     reason = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
 
 
-class EndPostForm(FlaskForm):
+class EndPostForm(Form):
     reason = TextAreaField(_l("Why does the post end?"), validators=[DataRequired(), Length(max=500)])
 
 
-class HouseholdForm(FlaskForm):
-    label = StringField(_l("Door number"), validators=[DataRequired(), Length(max=32)])
+class HouseholdForm(Form):
+    label = StringField(_l("Door number"), validators=[DataRequired(), Visible(), Length(max=32)])
 
 
-class PersonForm(FlaskForm):
-    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=50)])
+class PersonForm(Form):
+    name = StringField(_l("Full name"), validators=[DataRequired(), Visible(), Length(max=50)])
     phone = StringField(_l("Phone"), validators=[DataRequired(), Length(max=20)])
     password = PasswordField(_l("Password (optional, at least 8 characters)"),
                              validators=[Optional(), Length(max=200)])
-    household_id = SelectField(_l("Household"), coerce=str, validate_choice=False)
-    role = SelectField(_l("Role"), validate_choice=False)
+    household_id = SelectField(_l("Household"), coerce=str, validate_choice=False, validators=[IdText()])
+    role = SelectField(_l("Role"))
     area_id = SelectField(_l("Area of the role"), coerce=str, validate_choice=False)
-    birth_date = DateField(_l("Date of birth (optional; needed for a child under 14)"), validators=[Optional()])
+    birth_date = DateField(_l("Date of birth (optional; needed for a child under 14)"),
+                           validators=[Optional(), Within(BIRTH)])
     guardian_phone = StringField(_l("Guardian's phone (for a child under 14)"), validators=[Optional(), Length(max=20)])
 
 
 def id_arg(text: str | None) -> int:
-    """An id typed into a URL or form, or NotFound: "²" passes str.isdigit() but not int()."""
-    text = text or ""
-    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+    """An id typed into a URL or form (bounds.as_id), or NotFound."""
+    number = as_id(text)
+    if number is None:
         raise NotFound("not_found", _l("Not found."))
-    return int(text)
+    return number
 
 
 def qr_response(text: str, max_age: int) -> Response:

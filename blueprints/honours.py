@@ -14,7 +14,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import (
     BooleanField,
@@ -28,6 +27,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from blueprints.bounds import Form, Visible
 from blueprints.ext import limited, limiter, photos_limited
 from blueprints.forms import attempt
 from domain import certificates, honours, photos, qr, rules
@@ -78,11 +78,11 @@ def honour_tier(honour) -> str:
 # --- forms ------------------------------------------------------------------------------------------------------
 
 
-class CampaignPageForm(FlaskForm):
+class CampaignPageForm(Form):
     """Phases by whole days (Beijing): each opens at 00:00 of its first day and closes at 24:00 of its last."""
 
     kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, CAMPAIGN_KIND_NAMES[k.value]) for k in CampaignKind])
-    title = StringField(_l("Name of the campaign"), validators=[Optional(), Length(max=100)])
+    title = StringField(_l("Name of the campaign"), validators=[Optional(), Visible(), Length(max=100)])
     description = TextAreaField(_l("What the honour is for"), validators=[Optional(), Length(max=2000)])
     nominate_from = DateField(_l("Nominations from"), validators=[DataRequired()])
     nominate_until = DateField(_l("Nominations until"), validators=[DataRequired()])
@@ -130,7 +130,7 @@ class CampaignPageForm(FlaskForm):
             self_nomination=self.self_nomination.data)
 
 
-class NominateForm(FlaskForm):
+class NominateForm(Form):
     nominee = SelectField(_l("Head to nominate"), validate_choice=False)
     nominee_phone = StringField(_l("Phone number of the person you nominate"), validators=[Optional(), Length(max=20)])
     myself = BooleanField(_l("I nominate myself"))
@@ -138,22 +138,22 @@ class NominateForm(FlaskForm):
     photos = MultipleFileField(_l("Photos (optional, at most 3)"))
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     """A staff decision: the button pressed says which way; the domain requires the note."""
 
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=honours.NOTE_MAX)])
 
 
-class ObjectionForm(FlaskForm):
+class ObjectionForm(Form):
     """The domain refuses an objection without a reason or a real name, with its own messages."""
 
     nomination_id = SelectField(_l("Nominee"), validate_choice=False)
-    real_name = StringField(_l("Your full name (as registered)"), validators=[Optional(), Length(max=50)])
+    real_name = StringField(_l("Your full name (as registered)"), validators=[Optional(), Visible(), Length(max=50)])
     reason = TextAreaField(_l("Your objection and what it rests on"),
                            validators=[Optional(), Length(max=honours.REASON_MAX)])
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A button that posts: only the CSRF token."""
 
 
@@ -180,7 +180,7 @@ def _timeline(campaign) -> list[dict]:
             for i, phase in enumerate(PHASES)]
 
 
-def _post(form: FlaskForm, action, done) -> object | None:
+def _post(form: Form, action, done) -> object | None:
     """Run the domain call of a posted form, or say what is wrong with the form (an old CSRF token, too long)."""
     if form.validate_on_submit():
         return attempt(form, action, done)

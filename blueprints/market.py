@@ -17,7 +17,6 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, generate_csrf
 from flask_wtf.file import FileAllowed, FileField
 from sqlalchemy import func, select
@@ -33,6 +32,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from blueprints.bounds import Form, Visible
 from blueprints.errors import csrf_refused, error_response, json_errors
 from blueprints.ext import photos_limited
 from blueprints.forms import attempt, page_arg, qr_response
@@ -71,9 +71,9 @@ for _label in (redemption_status_name, limit_period_name, movement_kind_name):
 # --- forms ------------------------------------------------------------------------------------------------------
 
 
-class RewardPageForm(FlaskForm):
+class RewardPageForm(Form):
     #: Named like the domain's error fields, so its messages land on the inputs.
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Visible(), Length(max=100)])
     category = SelectField(_l("Category"), validators=[DataRequired()])
     price = IntegerField(_l("Price in points"), validators=[DataRequired(), NumberRange(1, market.MAX_PRICE)])
     stock = IntegerField(_l("Stock (empty: unlimited, e.g. a service)"),
@@ -108,31 +108,31 @@ class RewardPageForm(FlaskForm):
         return self.photo.data.stream if self.photo.data else None
 
 
-class StockForm(FlaskForm):
+class StockForm(Form):
     change = IntegerField(_l("How many more (a minus for fewer)"),
                           validators=[DataRequired(), NumberRange(-market.MAX_STOCK, market.MAX_STOCK)])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
 
 
-class RedeemForm(FlaskForm):
+class RedeemForm(Form):
     quantity = IntegerField(_l("How many"), default=1, validators=[DataRequired(), NumberRange(1, market.MAX_QUANTITY)])
     #: A fresh key per form shown: pressing the button twice on a slow phone redeems once.
-    key = HiddenField()
+    key = HiddenField(validators=[Length(max=64)])
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=500)])
 
 
-class PickupForm(FlaskForm):
+class PickupForm(Form):
     pickup_code = StringField(_l("Pickup code"), validators=[DataRequired(), Length(max=32)])
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A button that posts: only the CSRF token."""
 
 
-class RedemptionFilter(FlaskForm):
+class RedemptionFilter(Form):
     class Meta:
         csrf = False
 
@@ -157,7 +157,7 @@ def _categories(community: Area) -> list[SelectChoice]:
 bp.register_error_handler(CSRFError, csrf_refused)
 
 
-def _flash_errors(form: FlaskForm) -> None:
+def _flash_errors(form: Form) -> None:
     """A small form posted from a bigger page: say what was wrong there, by the field's label."""
     for name, errors in form.errors.items():
         flash(f"{getattr(form, name).label.text}: {errors[0]}", "error")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
+from blueprints.bounds import Form
 from blueprints.forms import PersonForm, attempt, id_arg
 from domain import accounts, org, privacy
 from domain.access import MANAGERS, can, get_visible, scope_clause
@@ -20,11 +20,11 @@ from models import Area, HeadPost, Household, Level, Role, User, db
 bp = Blueprint("people", __name__)
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     password = PasswordField(validators=[DataRequired(), Length(max=200)])
 
 
-class ActiveForm(FlaskForm):
+class ActiveForm(Form):
     action = HiddenField(validators=[DataRequired()])
     reason = StringField(validators=[Length(max=500)])
 

@@ -8,7 +8,6 @@ from flask import Blueprint, redirect, render_template, request, send_file, url_
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import (
     DateField,
@@ -22,6 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from blueprints.bounds import Form, IdText
 from blueprints.forms import attempt, page_arg
 from domain import ledger, org, reports, rules
 from domain.access import get_visible
@@ -34,22 +34,22 @@ bp = Blueprint("points", __name__)
 PER_PAGE = 50
 
 
-class AdjustForm(FlaskForm):
-    person_id = HiddenField(validators=[DataRequired()])
+class AdjustForm(Form):
+    person_id = HiddenField(validators=[DataRequired(), IdText()])
     amount = IntegerField(_l("Points (negative to take away)"), validators=[DataRequired()])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
     #: A fresh key per form: submitting the same form twice adjusts once.
-    key = HiddenField()
+    key = HiddenField(validators=[Length(max=64)])
 
 
-class RuleForm(FlaskForm):
+class RuleForm(Form):
     key = HiddenField(validators=[DataRequired(), Length(max=64)])
     value = IntegerField(_l("New value"), validators=[NumberRange(min=0, max=100_000)])
     effective_from = DateTimeLocalField(_l("From (Beijing time; empty: now)"), validators=[Optional()])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
 
 
-class LedgerFilter(FlaskForm):
+class LedgerFilter(Form):
     class Meta:
         csrf = False
 

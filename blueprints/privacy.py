@@ -7,10 +7,10 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from blueprints.bounds import Form, Visible
 from blueprints.forms import attempt
 from domain import privacy
 from domain.access import get_visible
@@ -19,19 +19,19 @@ from models import User
 bp = Blueprint("privacy", __name__)
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(Form):
     public_consent = BooleanField(_l("Show me, masked (e.g. 王**), on public lists: leaderboards, the market's "
                                      "monthly notice, honour rolls"))
     honour_consent = BooleanField(_l("I may be named, masked, in honour notices: when someone nominates me, I "
                                      "stand as a candidate without being asked (I can still withdraw)"))
 
 
-class DetailsForm(FlaskForm):
-    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=50)])
+class DetailsForm(Form):
+    name = StringField(_l("Full name"), validators=[DataRequired(), Visible(), Length(max=50)])
     phone = StringField(_l("Phone"), validators=[DataRequired(), Length(max=20)])
 
 
-class AnonymiseForm(FlaskForm):
+class AnonymiseForm(Form):
     reason = TextAreaField(_l("Why? e.g. moved away on 30 November"), validators=[DataRequired(), Length(max=500)])
 
 

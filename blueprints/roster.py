@@ -6,9 +6,9 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, se
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
+from blueprints.bounds import Form
 from domain import org, roster, roster_imports
 from domain.access import get_visible
 from domain.errors import Conflict, Invalid, Refused
@@ -20,7 +20,7 @@ bp = Blueprint("roster", __name__)
 REPORT_LIMIT = 500
 
 
-class RosterForm(FlaskForm):
+class RosterForm(Form):
     file = FileField(_l("Roster file (.xlsx or .csv)"), validators=[
         FileRequired(_l("Choose a file.")),
         FileAllowed(["xlsx", "csv"], _l("Upload an .xlsx or .csv file.")),

@@ -14,7 +14,6 @@ from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import (
     BooleanField,
@@ -30,6 +29,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from blueprints.bounds import PAST, Form, Within, as_id
 from blueprints.forms import attempt, page_arg
 from domain import categories, ledger, org, reports, service
 from domain.access import can, get_visible
@@ -58,13 +58,13 @@ PER_PAGE = 50
 MODES = ("self", "team", "others")
 
 
-class RecordForm(FlaskForm):
+class RecordForm(Form):
     #: Named like the domain's error fields, so its messages land on the right inputs.
     person_ids = SelectMultipleField(_l("Who served"), coerce=int, widget=ListWidget(prefix_label=False),
                                      option_widget=CheckboxInput())
     activity = StringField(_l("Activity"), validators=[DataRequired(), Length(max=100)])
     category = SelectField(_l("Category"), validators=[DataRequired()])
-    day = DateField(_l("Date"), validators=[DataRequired()])
+    day = DateField(_l("Date"), validators=[DataRequired(), Within(PAST)])
     started_at = TimeField(_l("Start"), validators=[DataRequired()])
     ended_at = TimeField(_l("End"), validators=[DataRequired()])
     place = StringField(_l("Place"), validators=[DataRequired(), Length(max=200)])
@@ -73,7 +73,7 @@ class RecordForm(FlaskForm):
     late = BooleanField(_l("Late entry: the service was more than %(n)s days ago", n=service.SUBMISSION_DAYS))
 
 
-class QueueFilter(FlaskForm):
+class QueueFilter(Form):
     class Meta:
         csrf = False
 
@@ -85,12 +85,12 @@ class QueueFilter(FlaskForm):
     until = DateField(_l("To"), validators=[Optional()])
 
 
-class BulkForm(FlaskForm):
+class BulkForm(Form):
     record_id = SelectMultipleField(coerce=int, validate_choice=False)
     next = HiddenField()
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=500)])
     next = HiddenField()
 
@@ -199,7 +199,7 @@ def record():
 @login_required
 def recorded():
     """What was just recorded, with its hours: records the caller recorded, by id."""
-    ids = [int(i) for i in request.args.get("ids", "").split(",") if i.isdigit()][:200]
+    ids = [n for i in request.args.get("ids", "").split(",")[:200] if (n := as_id(i)) is not None]
     records = db.session.scalars(select(ServiceRecord).where(ServiceRecord.id.in_(ids),
                                                              ServiceRecord.recorder_id == current_user.id)
                                  .order_by(ServiceRecord.id)).all()

@@ -13,12 +13,12 @@ from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from blueprints.bounds import Form, Visible
 from blueprints.ext import limited, photos_limited
 from blueprints.forms import attempt, page_arg
 from domain import categories, notifications, org, photos, rules, tasks
@@ -77,9 +77,10 @@ def bell():
 # --- forms ---------------------------------------------------------------------------------------------------------
 
 
-class NeedPageForm(FlaskForm):
+class NeedPageForm(Form):
     #: Named like the domain's error fields (title, description, category, channel, resident_phone, photos).
-    title = StringField(_l("What is wrong, in a few words"), validators=[DataRequired(), Length(max=tasks.TITLE_MAX)])
+    title = StringField(_l("What is wrong, in a few words"),
+                        validators=[DataRequired(), Visible(), Length(max=tasks.TITLE_MAX)])
     description = TextAreaField(_l("Describe the problem"), validators=[DataRequired(), Length(max=tasks.TEXT_MAX)])
     category = SelectField(_l("Category"), validators=[DataRequired()])
     photos = MultipleFileField(_l("Photos (optional, up to %(n)s)", n=tasks.MAX_PHOTOS))
@@ -89,31 +90,31 @@ class NeedPageForm(FlaskForm):
         SelectChoice(c.value, tasks.CHANNEL_NAMES[c]) for c in Channel])
     resident_phone = StringField(_l("Resident's phone (if they use this app)"), validators=[Optional(), Length(max=20)])
     resident_name = StringField(_l("Resident's name (if they do not)"),
-                                validators=[Optional(), Length(max=tasks.NAME_MAX)])
+                                validators=[Optional(), Visible(), Length(max=tasks.NAME_MAX)])
 
 
-class DoneForm(FlaskForm):
+class DoneForm(Form):
     note = TextAreaField(_l("How it was resolved"), validators=[DataRequired(), Length(max=tasks.TEXT_MAX)])
     photos = MultipleFileField(_l("Photos of the result (optional)"))
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     note = TextAreaField(_l("What is still wrong?"), validators=[Optional(), Length(max=tasks.TEXT_MAX)])
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=tasks.TEXT_MAX)])
 
 
-class PhotoForm(FlaskForm):
+class PhotoForm(Form):
     photos = MultipleFileField(_l("Add photos"))
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A button that posts: only the CSRF token."""
 
 
-class BoardFilter(FlaskForm):
+class BoardFilter(Form):
     class Meta:
         csrf = False
 

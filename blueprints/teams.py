@@ -6,11 +6,11 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from blueprints.bounds import Form, Visible
 from blueprints.forms import attempt
 from domain import categories, teams
 from domain.access import MANAGERS, can, get_visible, scope_clause
@@ -19,30 +19,30 @@ from models import Area, Level, MemberStatus, Team, db
 bp = Blueprint("teams", __name__)
 
 
-class TeamForm(FlaskForm):
-    name = StringField(_l("Name of the team"), validators=[DataRequired(), Length(max=100)])
+class TeamForm(Form):
+    name = StringField(_l("Name of the team"), validators=[DataRequired(), Visible(), Length(max=100)])
     category = SelectField(_l("Category"))
     leader_phone = StringField(_l("Leader's phone (optional)"), validators=[Optional(), Length(max=20)])
     services = TextAreaField(_l("Services offered, one per line"), validators=[Optional(), Length(max=2000)])
     active = BooleanField(_l("Takes new members"), default=True)
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     reason = StringField(_l("Reason (optional)"), validators=[Optional(), Length(max=500)])
 
 
-class RemoveForm(FlaskForm):
+class RemoveForm(Form):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
 
 
-class AddMemberForm(FlaskForm):
+class AddMemberForm(Form):
     phone = StringField(_l("Phone of the new member"), validators=[DataRequired(), Length(max=20)])
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(Form):
     kind = HiddenField(validators=[DataRequired()])
     code = StringField(_l("Code (letters, digits, _)"), validators=[DataRequired(), Length(max=32)])
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=50)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Visible(), Length(max=50)])
     active = BooleanField(_l("Shown in the list"), default=True)
 
 
@@ -140,7 +140,7 @@ def edit(team_id: int):
 @login_required
 def join(team_id: int):
     team = teams.visible_team(current_user, team_id)
-    form = FlaskForm()
+    form = Form()
     if form.validate_on_submit():
         attempt(form, lambda: teams.request_to_join(current_user, team),
                 _("Your request has been sent to the team's leader."))

@@ -131,9 +131,11 @@ def test_the_list_puts_upcoming_events_first_soonest_first_then_past_ones(app, c
 
 # --- the form -------------------------------------------------------------------------------------------------
 
-FORM = dict(kind="training", title="急救培训", place="社区活动室", day="2031-05-06", starts_at="09:00", ends_at="11:30",
-            category="health", description="心肺复苏", capacity="30", registration="y", points_mode="fixed",
-            points_fixed="20", poster="y", opens_minutes="20", closes_minutes="10")
+#: A day some months ahead: an event more than two years ahead is refused (blueprints/bounds.PLAN).
+DAY = (utcnow() + timedelta(days=150)).astimezone(SHANGHAI).date()
+FORM = dict(kind="training", title="急救培训", place="社区活动室", day=DAY.isoformat(), starts_at="09:00",
+            ends_at="11:30", category="health", description="心肺复苏", capacity="30", registration="y",
+            points_mode="fixed", points_fixed="20", poster="y", opens_minutes="20", closes_minutes="10")
 
 
 def test_staff_create_an_event_by_the_form_in_beijing_time(app, client, tree):
@@ -144,8 +146,8 @@ def test_staff_create_an_event_by_the_form_in_beijing_time(app, client, tree):
         event = db.session.scalar(select(Event))
         assert response.headers["Location"] == f"/events/{event.id}"
         assert (event.title, event.kind.value, event.category, event.capacity) == ("急救培训", "training", "health", 30)
-        assert event.starts_at == datetime(2031, 5, 6, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
-        assert event.ends_at == datetime(2031, 5, 6, 3, 30, tzinfo=UTC)
+        assert event.starts_at == datetime(DAY.year, DAY.month, DAY.day, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+        assert event.ends_at == datetime(DAY.year, DAY.month, DAY.day, 3, 30, tzinfo=UTC)
         assert (event.registration, event.points_mode.value, event.points_fixed) == (True, "fixed", 20)
         assert (event.auto_approve, event.poster, event.opens_minutes, event.closes_minutes) == (False, True, 20, 10)
         assert event.organiser_id == tree.staff_a.id

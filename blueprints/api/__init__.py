@@ -24,6 +24,7 @@ class ErrorDetail(Schema):
     code = fields.String(required=True, metadata={"description": "stable snake_case code"})
     message = fields.String(required=True)
     details = fields.Dict(metadata={"description": "facts to act on, for some codes (e.g. the clashing records)"})
+    request_id = fields.String(metadata={"description": "a server error's id (also in X-Request-ID), to quote"})
     fields = fields.Dict(metadata={"description": "per-field messages, for invalid input"})
 
 

@@ -6,6 +6,7 @@ from flask import url_for
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from blueprints import bounds
 from blueprints.api import Blueprint, api_user
 from blueprints.api.schemas import Id
 from blueprints.ext import limited
@@ -16,31 +17,31 @@ from models import Area, Event, EventKind, PointsMode, db
 
 blp = Blueprint("api_events", __name__, description="Events and QR check-in")
 
-_NONCE = fields.String(load_default=None, validate=validate.Length(min=1, max=events.NONCE_MAX),
+_NONCE = bounds.Line(load_default=None, validate=validate.Length(min=1, max=events.NONCE_MAX),
                        metadata={"description": "the scanner's id for this scan: a retry with it counts once"})
-_TOKEN = fields.String(required=True, validate=validate.Length(min=1, max=512))
+_TOKEN = bounds.Line(required=True, validate=validate.Length(min=1, max=512))
 
 
 class EventIn(Schema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    title = bounds.Name(required=True, validate=validate.Length(min=1, max=100))
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in EventKind]))
     area_id = Id(required=True)
-    starts_at = fields.AwareDateTime(required=True)
-    ends_at = fields.AwareDateTime(required=True)
-    place = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    category = fields.String(load_default="other", validate=validate.Length(min=1, max=32),
+    starts_at = bounds.When(bounds.PLAN, required=True)
+    ends_at = bounds.When(bounds.PLAN, required=True)
+    place = bounds.Line(required=True, validate=validate.Length(min=1, max=200))
+    category = bounds.Line(load_default="other", validate=validate.Length(min=1, max=32),
                              metadata={"description": "service category its hours count under"})
-    description = fields.String(load_default=None, validate=validate.Length(max=2000))
-    capacity = fields.Integer(load_default=None, validate=validate.Range(min=1, max=100_000))
+    description = bounds.Text(load_default=None, validate=validate.Length(max=2000))
+    capacity = bounds.Integer(load_default=None, validate=validate.Range(min=1, max=100_000))
     registration = fields.Boolean(load_default=False)
     points_per_hour = fields.Boolean(load_default=True,
                                      metadata={"description": "true: the category's points per hour; "
                                                               "false: points_fixed for attending"})
-    points_fixed = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10_000))
+    points_fixed = bounds.Integer(load_default=None, validate=validate.Range(min=0, max=10_000))
     auto_approve = fields.Boolean(load_default=True)
     poster = fields.Boolean(load_default=True, metadata={"description": "allow a printable code"})
-    opens_minutes = fields.Integer(load_default=30, validate=validate.Range(min=0, max=1440))
-    closes_minutes = fields.Integer(load_default=15, validate=validate.Range(min=0, max=1440))
+    opens_minutes = bounds.Integer(load_default=30, validate=validate.Range(min=0, max=1440))
+    closes_minutes = bounds.Integer(load_default=15, validate=validate.Range(min=0, max=1440))
 
 
 class EventOut(Schema):
@@ -79,7 +80,7 @@ class CheckinIn(Schema):
 
 
 class CheckoutIn(Schema):
-    token = fields.String(load_default=None, validate=validate.Length(min=1, max=512))
+    token = bounds.Line(load_default=None, validate=validate.Length(min=1, max=512))
     event_id = Id(load_default=None)
 
     @validates_schema
@@ -95,7 +96,7 @@ class ScanIn(Schema):
 
 
 class OfflineScanIn(ScanIn):
-    scanned_at = fields.AwareDateTime(required=True)
+    scanned_at = bounds.When(bounds.PAST, required=True)
 
 
 class BatchIn(Schema):

@@ -7,6 +7,7 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from blueprints import bounds
 from blueprints.api import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from blueprints.ext import limited, limiter
@@ -18,29 +19,29 @@ from models.base import load
 
 blp = Blueprint("api_honours", __name__, description="Honour campaigns: nomination, voting, public notice, honours")
 
-_NOTE = fields.String(required=True, validate=validate.Length(max=honours.NOTE_MAX),
+_NOTE = bounds.Text(required=True, validate=validate.Length(max=honours.NOTE_MAX),
                       metadata={"description": "required: why (kept in the audit trail)"})
 
 
 class CampaignIn(In):
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in CampaignKind]))
     area_id = Id(required=True, metadata={"description": "a street, community, estate or grid"})
-    title = fields.String(load_default=None, validate=validate.Length(max=100),
+    title = bounds.Name(load_default=None, validate=validate.Length(max=100),
                           metadata={"description": "required for custom; defaults to the kind's name"})
-    description = fields.String(load_default=None, validate=validate.Length(max=2000))
-    nominate_from = fields.AwareDateTime(required=True)
-    nominate_until = fields.AwareDateTime(required=True)
-    vote_from = fields.AwareDateTime(required=True)
-    vote_until = fields.AwareDateTime(required=True)
-    review_until = fields.AwareDateTime(load_default=None, metadata={"description": "default: 3 days after voting"})
-    notice_days = fields.Integer(load_default=honours.NOTICE_DAYS,
+    description = bounds.Text(load_default=None, validate=validate.Length(max=2000))
+    nominate_from = bounds.When(bounds.PLAN, required=True)
+    nominate_until = bounds.When(bounds.PLAN, required=True)
+    vote_from = bounds.When(bounds.PLAN, required=True)
+    vote_until = bounds.When(bounds.PLAN, required=True)
+    review_until = bounds.When(bounds.PLAN, load_default=None, metadata={"description": "default: 3 days after voting"})
+    notice_days = bounds.Integer(load_default=honours.NOTICE_DAYS,
                                  metadata={"description": "public notice in working days (Mon–Fri)"})
-    announce_at = fields.AwareDateTime(load_default=None,
+    announce_at = bounds.When(bounds.PLAN, load_default=None,
                                        metadata={"description": "the schedule announces no earlier than this"})
     seats = fields.Raw(load_default=None, metadata={
         "description": 'best_head: {"grid": 1, "building": 8, "unit": 8} (the default); others: a number (10)'})
-    votes_per_voter = fields.Integer(load_default=honours.DEFAULT_VOTES)
-    points = fields.Integer(load_default=None,
+    votes_per_voter = bounds.Integer(load_default=honours.DEFAULT_VOTES)
+    points = bounds.Integer(load_default=None,
                             metadata={"description": "points for each winner; default: the community's rule"})
     self_nomination = fields.Boolean(load_default=False)
 
@@ -88,7 +89,7 @@ class HonourAreaRef(Schema):
 
 class NominationIn(In):
     nominee_id = Id(required=True)
-    reason = fields.String(required=True, validate=validate.Length(max=honours.REASON_MAX))
+    reason = bounds.Text(required=True, validate=validate.Length(max=honours.REASON_MAX))
 
 
 class NominationOut(Schema):
@@ -148,8 +149,8 @@ class FlagDecisionIn(In):
 
 class ObjectionIn(In):
     nomination_id = Id(required=True)
-    reason = fields.String(required=True, validate=validate.Length(max=honours.REASON_MAX))
-    real_name = fields.String(load_default=None, validate=validate.Length(max=50),
+    reason = bounds.Text(required=True, validate=validate.Length(max=honours.REASON_MAX))
+    real_name = bounds.Name(load_default=None, validate=validate.Length(max=50),
                               metadata={"description": "optional: when given, it must be the name the caller is "
                                                        "registered under (the token already names the objector; "
                                                        "anonymous objections are refused with 401)"})

@@ -7,6 +7,7 @@ from decimal import Decimal
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from blueprints import bounds
 from blueprints.api import Blueprint, api_user
 from blueprints.api.schemas import AreaRef, Hours, Id, In
 from domain import dashboards, export, leaderboards
@@ -21,11 +22,12 @@ blp = Blueprint("api_insight", __name__, description="Leaderboards, dashboards a
 class LeaderboardArgs(In):
     area_id = Id(strict=False, load_default=None,
                  metadata={"description": "default: the widest area your roles cover"})
-    period = fields.String(load_default=None, validate=validate.Length(max=8),
+    period = bounds.Line(load_default=None, validate=validate.Length(max=8),
                            metadata={"description": "2026-11 (a month), 2026 (a year) or all; default: this month "
                                                     "(Beijing time)"})
     metric = fields.String(load_default=Metric.points.value, validate=validate.OneOf([m.value for m in Metric]))
-    top = fields.Integer(load_default=leaderboards.TOP, validate=validate.Range(min=1, max=leaderboards.MAX_TOP),
+    top = bounds.Integer(strict=False, load_default=leaderboards.TOP,
+                         validate=validate.Range(min=1, max=leaderboards.MAX_TOP),
                          metadata={"description": "places listed; people sharing the last place are all listed"})
 
 
@@ -50,7 +52,8 @@ class LeaderboardOut(Schema):
 
 
 class MonthsArgs(In):
-    months = fields.Integer(load_default=dashboards.MONTHS, validate=validate.Range(min=1, max=dashboards.MAX_MONTHS),
+    months = bounds.Integer(strict=False, load_default=dashboards.MONTHS,
+                            validate=validate.Range(min=1, max=dashboards.MAX_MONTHS),
                             metadata={"description": "months up to this one (Beijing time)"})
 
 

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
+from blueprints import bounds
 from blueprints.api import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from domain import market
@@ -21,20 +22,20 @@ _STATES = ["available", "cannot_afford", "out_of_stock", "limit_reached", "not_a
 
 
 class RewardIn(In):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    price = fields.Integer(required=True, validate=validate.Range(min=1, max=market.MAX_PRICE),
+    name = bounds.Name(required=True, validate=validate.Length(min=1, max=100))
+    price = bounds.Integer(required=True, validate=validate.Range(min=1, max=market.MAX_PRICE),
                            metadata={"description": "points for one"})
-    stock = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=market.MAX_STOCK),
+    stock = bounds.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=market.MAX_STOCK),
                            metadata={"description": "null: unlimited (a service)"})
-    per_person_limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=1000))
+    per_person_limit = bounds.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=1000))
     limit_period = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(_PERIODS))
-    category = fields.String(load_default="goods", validate=validate.Length(min=1, max=32),
+    category = bounds.Line(load_default="goods", validate=validate.Length(min=1, max=32),
                              metadata={"description": "a reward category code: goods, service, privilege ..."})
-    sponsor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100),
+    sponsor = bounds.Line(load_default=None, allow_none=True, validate=validate.Length(max=100),
                             metadata={"description": "the local merchant who donates it (好商家)"})
-    description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
-    available_from = fields.Date(load_default=None, allow_none=True)
-    available_until = fields.Date(load_default=None, allow_none=True)
+    description = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    available_from = bounds.Day(bounds.PLAN, load_default=None, allow_none=True)
+    available_until = bounds.Day(bounds.PLAN, load_default=None, allow_none=True)
     community_id = Id(load_default=None, allow_none=True,
                       metadata={"description": "default: the one community you run"})
 
@@ -66,14 +67,14 @@ class RewardArgs(PageArgs):
 
 
 class StockIn(In):
-    change = fields.Integer(required=True, validate=validate.Range(min=-market.MAX_STOCK, max=market.MAX_STOCK),
+    change = bounds.Integer(required=True, validate=validate.Range(min=-market.MAX_STOCK, max=market.MAX_STOCK),
                             metadata={"description": "more (restock) or, negative, fewer (write-off)"})
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = bounds.Text(required=True, validate=validate.Length(min=1, max=500))
 
 
 class RedemptionIn(In):
     reward_id = Id(required=True)
-    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=market.MAX_QUANTITY))
+    quantity = bounds.Integer(load_default=1, validate=validate.Range(min=1, max=market.MAX_QUANTITY))
 
 
 class RedemptionOut(Schema):
@@ -101,16 +102,16 @@ class RedemptionArgs(PageArgs):
     community_id = Id(strict=False, load_default=None,
                       metadata={"description": "staff: the community's redemptions; default: your own"})
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in RedemptionStatus]))
-    pickup_code = fields.String(load_default=None, validate=validate.Length(min=1, max=32),
+    pickup_code = bounds.Line(load_default=None, validate=validate.Length(min=1, max=32),
                                 metadata={"description": "staff at the counter: find a code"})
 
 
 class FulfilIn(In):
-    pickup_code = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    pickup_code = bounds.Line(required=True, validate=validate.Length(min=1, max=200))
 
 
 class CancelIn(In):
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500),
+    reason = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=500),
                            metadata={"description": "required when staff cancel"})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from blueprints import bounds
 from models import MAX_ID, Level, Role
 
 LEVELS = [level.value for level in Level]
@@ -15,15 +16,12 @@ class In(Schema):
         unknown = RAISE
 
 
-
-
-class Id(fields.Integer):
+class Id(bounds.Integer):
     """An id a client sends; in a body a JSON integer, not a string of digits (strict). An id no row can have (0,
     negative, beyond 32 bits, e.g. 10**20) reads as 0, which matches nothing: not found (404) like any missing id,
     instead of an overflow in the database driver (a 500)."""
 
-    def __init__(self, *, strict: bool = True, **kwargs):
-        super().__init__(strict=strict, **kwargs)
+    bounded = False
 
     def _deserialize(self, value, attr, data, **kwargs):
         number = super()._deserialize(value, attr, data, **kwargs)
@@ -40,8 +38,8 @@ class Hours(fields.Decimal):
 
 
 class PageArgs(In):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    page = bounds.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = bounds.Integer(strict=False, load_default=50, validate=validate.Range(min=1, max=200))
 
 
 def page_of(item: type[Schema]) -> type[Schema]:
@@ -52,8 +50,8 @@ def page_of(item: type[Schema]) -> type[Schema]:
 
 
 class TokenIn(In):
-    phone = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    phone = bounds.Line(required=True, validate=validate.Length(min=1, max=32))
+    password = bounds.Line(required=True, validate=validate.Length(min=1, max=200))
 
 
 class AreaRef(Schema):
@@ -134,8 +132,8 @@ AreaPage = page_of(AreaOut)
 class AreaIn(In):
     parent_id = Id(required=True, allow_none=True)
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    name = bounds.Name(required=True, validate=validate.Length(min=1, max=100))
+    code = bounds.Line(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
 
 
 class RoleIn(In):
@@ -144,12 +142,12 @@ class RoleIn(In):
 
 
 class PersonIn(In):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    phone = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    password = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    name = bounds.Name(required=True, validate=validate.Length(min=1, max=50))
+    phone = bounds.Line(required=True, validate=validate.Length(min=1, max=32))
+    password = bounds.Line(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
     household_id = Id(load_default=None, allow_none=True)
     roles = fields.List(fields.Nested(RoleIn), load_default=list, validate=validate.Length(max=20))
-    birth_date = fields.Date(load_default=None, allow_none=True,
+    birth_date = bounds.Day(bounds.BIRTH, load_default=None, allow_none=True,
                              metadata={"description": "needed for a child under 14, who also needs a guardian"})
     guardian_id = Id(load_default=None, allow_none=True,
                                  metadata={"description": "an adult already registered; 422 `guardian_required`"})
@@ -157,7 +155,7 @@ class PersonIn(In):
 
 class HeadIn(In):
     user_id = Id(required=True)
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    reason = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
 class HealthOut(Schema):
@@ -175,14 +173,14 @@ class CategoryOut(Schema):
 
 
 class ServiceRecordIn(In):
-    started_at = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
-    ended_at = fields.AwareDateTime(required=True)
-    category = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    content = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    place = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    activity = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
+    started_at = bounds.When(bounds.PAST, required=True, metadata={"description": "ISO 8601 with offset"})
+    ended_at = bounds.When(bounds.PAST, required=True)
+    category = bounds.Line(required=True, validate=validate.Length(min=1, max=32))
+    content = bounds.Text(required=True, validate=validate.Length(min=1, max=2000))
+    place = bounds.Line(required=True, validate=validate.Length(min=1, max=200))
+    activity = bounds.Line(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
                              metadata={"description": "activity name; defaults to the category's name"})
-    recipients = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    recipients = bounds.Line(load_default=None, allow_none=True, validate=validate.Length(max=200))
     team_id = Id(load_default=None, allow_none=True)
     person_ids = fields.List(Id(), load_default=None, allow_none=True,
                              validate=validate.Length(min=1, max=200),
@@ -221,8 +219,8 @@ class OccasionOut(Schema):
 
 
 class DecisionIn(In):
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    reason = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
 class RejectIn(In):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = bounds.Text(required=True, validate=validate.Length(min=1, max=500))

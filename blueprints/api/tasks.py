@@ -7,6 +7,7 @@ from flask import request, url_for
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from blueprints import bounds
 from blueprints.api import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from blueprints.ext import limited, photos_limited
@@ -22,41 +23,41 @@ _TEXT = validate.Length(min=1, max=tasks.TEXT_MAX)
 
 class NeedIn(In):
     area_id = Id(required=True, metadata={"description": "normally the resident's unit"})
-    title = fields.String(required=True, validate=validate.Length(min=1, max=tasks.TITLE_MAX))
-    description = fields.String(required=True, validate=_TEXT)
-    category = fields.String(required=True, validate=validate.Length(min=1, max=32),
+    title = bounds.Name(required=True, validate=validate.Length(min=1, max=tasks.TITLE_MAX))
+    description = bounds.Text(required=True, validate=_TEXT)
+    category = bounds.Line(required=True, validate=validate.Length(min=1, max=32),
                              metadata={"description": "a need category code: GET /categories?kind=need"})
     channel = fields.String(load_default=Channel.online.value, validate=validate.OneOf([c.value for c in Channel]),
                             metadata={"description": "online for one's own need; heads and staff recording for "
                                                      "someone: door_to_door, online or consultation"})
     resident_id = Id(load_default=None, allow_none=True,
                                  metadata={"description": "recording for a resident with an account"})
-    resident_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=tasks.NAME_MAX),
+    resident_name = bounds.Name(load_default=None, allow_none=True, validate=validate.Length(max=tasks.NAME_MAX),
                                   metadata={"description": "recording for a resident without an account"})
 
 
 class NeedArgs(PageArgs):
     status = fields.String(load_default="active", validate=validate.OneOf(list(tasks.STATUS_FILTERS)))
-    category = fields.String(load_default=None, validate=validate.Length(max=32))
-    older_than_days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=3650))
+    category = bounds.Line(load_default=None, validate=validate.Length(max=32))
+    older_than_days = bounds.Integer(strict=False, load_default=None, validate=validate.Range(min=1, max=3650))
 
 
 class TaskNoteIn(In):
-    note = fields.String(required=True, validate=_TEXT, metadata={"description": "what was done"})
+    note = bounds.Text(required=True, validate=_TEXT, metadata={"description": "what was done"})
 
 
 class TaskConfirmIn(In):
     resolved = fields.Boolean(required=True)
-    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=tasks.TEXT_MAX),
+    note = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=tasks.TEXT_MAX),
                          metadata={"description": "required when not resolved: what is still wrong"})
 
 
 class TaskReasonIn(In):
-    reason = fields.String(required=True, validate=_TEXT)
+    reason = bounds.Text(required=True, validate=_TEXT)
 
 
 class TaskOptionalReasonIn(In):
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=tasks.TEXT_MAX))
+    reason = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=tasks.TEXT_MAX))
 
 
 class TaskPersonRef(Schema):
