@@ -111,12 +111,12 @@ def rate_limited(_error: TooManyRequests):
 
 
 def handle_unexpected(error: Exception):
-    """Any exception no other handler took: logged with its traceback and the request id, answered 500 with the id.
+    """Any exception no other handler took: logged with its traceback (the request id in front: requestlog's
+    filter), answered 500 with the id.
     Under test it is logged and raised on, so that the test shows the traceback; a test that asks for the
     resident's view sets PROPAGATE_EXCEPTIONS to False."""
     db.session.rollback()
-    current_app.logger.error("Unexpected error in request %s: %s %s", request_id(), request.method, request.path,
-                             exc_info=error)
+    current_app.logger.error("Unexpected error: %s %s", request.method, request.path, exc_info=error)
     if current_app.testing and current_app.config.get("PROPAGATE_EXCEPTIONS") is not False:
         raise error
     return handle_http_exception(InternalServerError())

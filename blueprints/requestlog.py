@@ -19,7 +19,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 
 #: What an incoming X-Request-ID may be: anything else (too long, spaces, control characters) is replaced.
 INCOMING_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,64}")
@@ -70,6 +70,20 @@ def _finish(response: Response) -> Response:
     return response
 
 
+class RequestIdFilter(logging.Filter):
+    """Puts the request id in front of every line the app logs during a request: Flask's own line for an error
+    raised outside the view (an after-request hook) names it as our handler's line does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context() and not getattr(record, "request_id", None):
+            record.request_id = request_id()
+            record.msg = f"[request {record.request_id}] {record.msg}"
+        return True
+
+
+REQUEST_ID_FILTER = RequestIdFilter()
+
+
 def _enable_access_log() -> None:
     """One handler for the process, however many apps it makes (the tests make several)."""
     if not ACCESS_LOGGER.handlers:
@@ -84,5 +98,7 @@ def init_app(app: Flask) -> None:
     # First of all hooks (before the input guard): a refused request has its id and its time too.
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_finish)
+    if REQUEST_ID_FILTER not in app.logger.filters:
+        app.logger.addFilter(REQUEST_ID_FILTER)
     if app.config.get("ACCESS_LOG") == "json":
         _enable_access_log()

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import after_this_request
 from sqlalchemy import func, select
 
 from blueprints import bounds
@@ -200,6 +201,13 @@ def failing_app(own_app):
     def api_boom():
         raise RuntimeError("the disk is on fire")
 
+    @app.route("/late")
+    def late():
+        @after_this_request
+        def fail(response):
+            raise RuntimeError("the response hook broke")
+        return "ok"
+
     return app
 
 
@@ -211,8 +219,15 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_request_id(failing
     assert response.headers["X-Request-ID"] == "abc-123"
     assert "abc-123" in response.text and "错误编号" in response.text
     [record] = [r for r in caplog.records if "abc-123" in r.getMessage()]
-    assert "GET /boom" in record.getMessage()
+    assert record.getMessage() == "[request abc-123] Unexpected error: GET /boom"
     assert record.exc_info and "the disk is on fire" in str(record.exc_info[1])
+
+
+def test_an_error_outside_the_view_is_logged_with_the_request_id_too(failing_app, caplog):
+    with caplog.at_level(logging.ERROR, logger=failing_app.logger.name):
+        response = failing_app.test_client().get("/late", headers={"X-Request-ID": "late-1"})
+    assert response.status_code == 500
+    assert any("late-1" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
 def test_an_api_500_names_its_request_id(failing_app, caplog):
