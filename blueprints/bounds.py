@@ -369,7 +369,7 @@ def guard():
         if (refusal := _raw_refusal(text)) is not None:
             return _bad("invalid_characters", refusal)
         if len(text) > MAX_QUERY:
-            return _bad("too_long", _l("Too long."))
+            return _bad("too_long", _l("The text is too long."))
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return None
     if request.is_json:
