@@ -84,20 +84,22 @@ def page(browser, live_server, device):
         context.close()
 
 
-@pytest.fixture
-def sign_in(page):
-    """Sign `user` in through the login form, the way a person does; returns the page after it."""
+def sign_in_page(page, user, password: str = PASSWORD):
+    """Sign `user` in on `page` through the login form, the way a person does; returns the page after it."""
     from playwright.sync_api import expect
 
-    def sign_in_as(user, password: str = PASSWORD):
-        page.goto("/login")
-        page.locator("input[name=phone]").fill(user.phone)
-        page.locator("input[name=password]").fill(password)
-        page.locator("main form button[type=submit]").click()
-        expect(page).not_to_have_url(re.compile(r"/login"))
-        return page
+    page.goto("/login")
+    page.locator("input[name=phone]").fill(user.phone)
+    page.locator("input[name=password]").fill(password)
+    page.locator("main form button[type=submit]").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+    return page
 
-    return sign_in_as
+
+@pytest.fixture
+def sign_in(page):
+    """`sign_in(user)`: sign_in_page on the test's page."""
+    return lambda user, password=PASSWORD: sign_in_page(page, user, password)
 
 
 @pytest.fixture

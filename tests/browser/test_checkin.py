@@ -15,6 +15,7 @@ from sqlalchemy import select
 from domain import events
 from models import Area, Attendance, CheckMethod, Event, User, db, utcnow
 from tests.browser import assert_fits_the_screen, image_width
+from tests.browser.conftest import sign_in_page
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -36,14 +37,6 @@ def running_event(app, tree) -> SimpleNamespace:
         return SimpleNamespace(id=event.id, title=event.title)
 
 
-def _sign_in(page: Page, user) -> None:
-    page.goto("/login")
-    page.locator("input[name=phone]").fill(user.phone)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
-
-
 def _attendance(app, event_id: int, person_id: int) -> Attendance | None:
     with app.app_context():
         row = db.session.scalar(select(Attendance).where(Attendance.event_id == event_id,
@@ -61,7 +54,7 @@ def _personal_code(app, person) -> str:
 def test_staff_scan_a_volunteers_code_with_the_camera_and_the_volunteer_is_checked_in(
         app, tree, running_event, camera):
     page = camera(_personal_code(app, tree.volunteer_a))
-    _sign_in(page, tree.staff_a)
+    sign_in_page(page, tree.staff_a)
     page.goto(f"/events/{running_event.id}")
     page.get_by_test_id("open-scanner").click()
     expect(page).to_have_url(re.compile(rf"/events/{running_event.id}/scan$"))
@@ -86,7 +79,7 @@ def test_staff_scan_a_volunteers_code_with_the_camera_and_the_volunteer_is_check
 
 def test_scans_made_without_network_are_kept_and_uploaded_when_it_is_back(app, tree, running_event, camera):
     page = camera(_personal_code(app, tree.head_a))
-    _sign_in(page, tree.staff_a)
+    sign_in_page(page, tree.staff_a)
     # The scanner's requests fail as on a dead network, from the first scan on.
     page.route("**/scan.json", lambda route: route.abort("internetdisconnected"))
     page.route("**/batch.json", lambda route: route.abort("internetdisconnected"))

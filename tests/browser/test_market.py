@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from domain import ledger, market
 from models import Area, Redemption, RedemptionStatus, Reward, TxnKind, User, db
 from tests.browser import assert_fits_the_screen, image_width
-from tests.conftest import PASSWORD
+from tests.browser.conftest import sign_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -36,14 +36,6 @@ def shelf(app, tree) -> SimpleNamespace:
         return SimpleNamespace(community=community.id, haircut=haircut.id)
 
 
-def _sign_in(page: Page, user) -> None:
-    page.goto("/login")
-    page.locator("input[name=phone]").fill(user.phone)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
-
-
 def _status(app, redemption_id: int) -> RedemptionStatus:
     with app.app_context():
         return db.session.get(Redemption, redemption_id).status
@@ -51,7 +43,7 @@ def _status(app, redemption_id: int) -> RedemptionStatus:
 
 def _redeem_on_the_phone(page: Page, tree, shelf) -> tuple[int, str]:
     """The resident's way: home → market → the reward → redeem → the pickup ticket. Returns (id, code)."""
-    _sign_in(page, tree.volunteer_a)
+    sign_in_page(page, tree.volunteer_a)
     page.get_by_test_id("home-market").click()
     expect(page).to_have_url(re.compile(rf"/market/{shelf.community}$"))
     card = page.locator(f"li.reward-card[data-reward='{shelf.haircut}']")
@@ -78,7 +70,7 @@ def test_redeem_on_a_phone_staff_scan_the_pickup_code_and_the_resident_sees_it_p
 
     # What the ticket's QR code holds: the pickup URL on this server.
     counter = camera(f"{live_server}/market/pickup/{code}")
-    _sign_in(counter, tree.staff_a)
+    sign_in_page(counter, tree.staff_a)
     counter.goto(f"/market/{shelf.community}/manage")
     counter.get_by_test_id("open-counter").click()
     answer = counter.get_by_test_id("scan-answer")
@@ -104,7 +96,7 @@ def test_the_counter_takes_a_typed_code_and_refuses_it_twice(page: Page, app, tr
                                    db.session.get(Reward, shelf.haircut)).redemption
         db.session.commit()
         redemption_id, code = redemption.id, redemption.pickup_code
-    _sign_in(page, tree.staff_a)
+    sign_in_page(page, tree.staff_a)
     page.goto(f"/market/{shelf.community}/scan")
     expect(page.get_by_test_id("scanner")).to_have_attribute("data-ready", "true")
     answer = page.get_by_test_id("scan-answer")

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from domain.ledger import SHANGHAI
 from models import Household, ServiceRecord, db, utcnow
 from tests.browser import DEVICES, serve
-from tests.browser.conftest import TIMEOUT_MS
-from tests.conftest import PASSWORD, make_app
+from tests.browser.conftest import TIMEOUT_MS, sign_in_page
+from tests.conftest import make_app
 
 pytestmark = pytest.mark.browser
 
@@ -45,14 +45,6 @@ def _fill(page: Page, start: str = "09:00", end: str = "11:00") -> None:
     page.locator("input[name=place]").fill("社区食堂")
     page.locator("input[name=recipients]").fill("3户独居老人")
     page.locator("textarea[name=content]").fill("为独居老人送午餐")
-
-
-def _sign_in(page: Page, user) -> None:
-    page.goto("/login")
-    page.locator("input[name=phone]").fill(user.phone)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
 
 
 def test_back_and_submit_again_records_once(app, page: Page, sign_in, tree):
@@ -135,7 +127,7 @@ def test_a_double_tap_on_a_slow_answer_records_once(app, browser, slow_server, t
     context.set_default_timeout(TIMEOUT_MS)
     try:
         page = context.new_page()
-        _sign_in(page, tree.volunteer_a)
+        sign_in_page(page, tree.volunteer_a)
         page.goto("/service/record")
         _fill(page)
         button = page.locator("form.record-form button[type=submit]")
