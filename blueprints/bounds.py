@@ -1,13 +1,10 @@
-"""What may come in at all, checked once at the edge: the rules, and the same rules as marshmallow fields (API
-schemas), WTForms validators (page forms) and one request guard.
+"""What may come in at all, checked once at the edge: the rules of domain/bounds.py (named here too) as marshmallow
+fields (API schemas), WTForms validators (page forms) and one request guard. In short:
 
-- Text carries no NUL nor any other control character (newline and tab only in multi-line fields), no bidi
-  override, embedding or isolate (they make "ABC" display as "CBA" in a register), no lone surrogate (no database
-  stores one); a name has at least one visible character (a zero-width space alone is no name).
+- Text carries no control character (newline and tab only in multi-line fields), no bidi override, no lone
+  surrogate; a name has at least one visible character.
 - Integers are integers (1.7 is refused, never read as 1) within what our columns hold.
-- Dates lie within what they can mean: an event or a campaign from 2000 to two years ahead, a service that has
-  happened (not before 2000), a birth date from 1900. A year 9999 or 0001 otherwise overflows the time-zone
-  arithmetic downstream (a 500, and jobs that stop on the row).
+- Dates lie within the span of their meaning (PLAN, PAST, BIRTH).
 
 The guard runs before every other hook: a control or bidi character in the path or the query string, and a NUL in
 any form value or JSON string, never reaches a view or the database (PostgreSQL refuses NUL in text: a 500); a JSON
@@ -19,9 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 from flask import Flask, render_template, request
 from flask_babel import lazy_gettext as _l
@@ -40,23 +35,23 @@ from wtforms.validators import Length
 from wtforms.validators import ValidationError as FormValidationError
 
 from blueprints.errors import error_response, wants_json
-from models.base import MAX_ID
+from domain.bounds import (  # noqa: F401  (the rules, named here too for the fields' and forms' users)
+    BIDI,
+    BIRTH,
+    CONTROL,
+    MAX_INT,
+    PAST,
+    PLAN,
+    SURROGATE,
+    OutOfBounds,
+    Span,
+    as_id,
+    check_integer,
+    check_text,
+    is_visible,
+    text_refusal,
+)
 
-# --- the rules ----------------------------------------------------------------------------------------------------
-
-#: C0 controls but tab, newline and carriage return; DEL; C1 controls (NEL among them).
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-#: What ends a line or moves along it: refused in single-line text.
-LINE_BREAK = re.compile(r"[\t\n\r\u2028\u2029]")
-#: Bidi embeddings and overrides (U+202A–U+202E) and isolates (U+2066–U+2069).
-BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
-SURROGATE = re.compile(r"[\ud800-\udfff]")
-#: Letters that draw nothing (Hangul fillers, the blank Braille pattern): not a visible character either.
-BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-#: Separators, controls, format characters (zero-width space, joiners) and combining marks alone show nothing.
-INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
-#: The largest integer our INTEGER columns hold (and a sane bound for any count or amount sent).
-MAX_INT = MAX_ID
 #: A text field with no length of its own is cut off here: nothing we store is longer.
 MAX_TEXT = 10_000
 #: A query value longer than this is refused: a search box's text, a list of ids; SQLite refuses LIKE patterns
@@ -64,86 +59,6 @@ MAX_TEXT = 10_000
 MAX_QUERY = 2_000
 #: JSON nested deeper than this is refused: our bodies are two levels deep; Python's parser gives up near 1,000.
 MAX_DEPTH = 32
-
-
-class OutOfBounds(ValueError):
-    """A value no field may hold; str() is the message for the person who sent it."""
-
-
-def text_refusal(value: str, *, multiline: bool = False) -> str | None:
-    """Why `value` is no acceptable text, or None."""
-    if SURROGATE.search(value):
-        return _l("Contains an invalid character.")
-    if CONTROL.search(value):
-        return _l("Contains a control character.")
-    if BIDI.search(value):
-        return _l("Contains a text-direction control character.")
-    if not multiline and LINE_BREAK.search(value):
-        return _l("Must be a single line.")
-    return None
-
-
-def is_visible(value: str) -> bool:
-    return any(unicodedata.category(c) not in INVISIBLE_CATEGORIES and c not in BLANK_LETTERS for c in value)
-
-
-def check_text(value: str, *, multiline: bool = False, visible: bool = False) -> None:
-    """Raises OutOfBounds for text no field may hold; `visible`: a name, at least one character that shows."""
-    refusal = text_refusal(value, multiline=multiline)
-    if refusal is None and visible and value and not is_visible(value):
-        refusal = _l("Must contain a visible character.")
-    if refusal is not None:
-        raise OutOfBounds(refusal)
-
-
-@dataclass(frozen=True)
-class Span:
-    """The dates a kind of datetime may take: from `earliest` to `ahead` after now."""
-
-    earliest: date
-    ahead: timedelta
-
-    def bounds(self, now: datetime | None = None) -> tuple[datetime, datetime]:
-        now = now or datetime.now(UTC)
-        return datetime.combine(self.earliest, time(0, 0), tzinfo=UTC), now + self.ahead
-
-    def check(self, value: date | datetime) -> None:
-        """Raises OutOfBounds outside the span. A date counts as its whole day, in any time zone."""
-        earliest, latest = self.bounds()
-        if isinstance(value, datetime):
-            try:
-                moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-            except OverflowError:  # 0001-01-01T00:00+01:00 is before the first day a datetime holds
-                moment = None
-            ok = moment is not None and earliest <= moment <= latest
-        else:
-            ok = earliest.date() <= value <= (latest + timedelta(days=1)).date()
-        if not ok:
-            raise OutOfBounds(_l("Must be between %(earliest)s and %(latest)s.", earliest=earliest.date().isoformat(),
-                                 latest=latest.date().isoformat()))
-
-
-#: Events, campaigns, a reward's availability, report periods: this century, at most two years ahead.
-PLAN = Span(date(2000, 1, 1), timedelta(days=730))
-#: What has happened (service, scans kept offline, a certificate's period): this century, not ahead (a day's slack
-#: for time zones and phones' clocks: the domain refuses "in the future" precisely, with its own message).
-PAST = Span(date(2000, 1, 1), timedelta(days=1))
-#: A date of birth.
-BIRTH = Span(date(1900, 1, 1), timedelta(days=1))
-
-
-def as_id(text: str | None) -> int | None:
-    """An id typed into a URL or a form, or None: ASCII digits ("²" passes str.isdigit() but not int()) naming a
-    row that can exist (beyond 32 bits, the database driver overflows)."""
-    if not (text and text.isascii() and text.isdigit() and len(text) <= 10):
-        return None
-    number = int(text)
-    return number if 0 < number <= MAX_ID else None
-
-
-def check_integer(value: int) -> None:
-    if not -MAX_INT <= value <= MAX_INT:
-        raise OutOfBounds(_l("Out of range."))
 
 
 # --- marshmallow fields: the API's schemas --------------------------------------------------------------------------

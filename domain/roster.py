@@ -31,7 +31,7 @@ from sqlalchemy import ARRAY, any_, cast, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.exc import IntegrityError
 
-from domain import audit, xlsx_read
+from domain import audit, bounds, xlsx_read
 from domain.access import require
 from domain.accounts import normalise_phone
 from domain.errors import Conflict, Invalid, Refused
@@ -70,19 +70,22 @@ class Column:
     required: bool
     max_length: int | None
     description: object  # a lazy string
+    #: A name (of a person, an area, a door): at least one character that shows (domain.bounds).
+    visible: bool = False
 
 
 COLUMNS = (
     Column("grid", "网格", ("grid", "网格名称", "所属网格"), True, 100,
-           _l("Name of the grid, e.g. 第一网格. Created when the community has none of that name.")),
+           _l("Name of the grid, e.g. 第一网格. Created when the community has none of that name."), visible=True),
     Column("building", "楼栋", ("building", "楼号", "楼栋号", "栋"), False, 100,
-           _l("Building inside the grid, e.g. 3号楼. Needed for everyone but grid heads.")),
+           _l("Building inside the grid, e.g. 3号楼. Needed for everyone but grid heads."), visible=True),
     Column("unit", "单元", ("unit", "单元号"), False, 100,
-           _l("Stairwell unit inside the building, e.g. 1单元. Needed for residents, volunteers and unit heads.")),
+           _l("Stairwell unit inside the building, e.g. 1单元. Needed for residents, volunteers and unit heads."),
+           visible=True),
     Column("household", "户号", ("household", "door", "door number", "房号", "门牌号", "室号"), False, 32,
            _l("Door number inside the unit, e.g. 301. Needed for residents and volunteers; "
-              "on a head's row it records where the head lives.")),
-    Column("name", "姓名", ("name", "名字"), True, 50, _l("Full name.")),
+              "on a head's row it records where the head lives."), visible=True),
+    Column("name", "姓名", ("name", "名字"), True, 50, _l("Full name."), visible=True),
     Column("phone", "手机", ("phone", "mobile", "手机号", "手机号码", "联系电话", "电话"), True, 20,
            _l("Mainland mobile number, 11 digits. One person per number.")),
     Column("role", "身份", ("role", "角色", "类别"), True, None,
@@ -498,9 +501,14 @@ def _check_row(row: RosterRow, words: dict, report: _Report) -> Entry | None:
         if not cells.get(key):
             report.add(row.number, key, _l("Required."))
     for key, text in cells.items():
-        limit = COLUMN_BY_KEY[key].max_length
-        if limit and len(text) > limit:
-            report.add(row.number, key, _l("At most %(max)d characters.", max=limit))
+        column = COLUMN_BY_KEY[key]
+        if column.max_length and len(text) > column.max_length:
+            report.add(row.number, key, _l("At most %(max)d characters.", max=column.max_length))
+        # The rules of every form, which a spreadsheet's cells never met: no control or bidi character, no lone
+        # surrogate, a name that shows. (Cleaning folded line breaks into spaces already.)
+        refusal = bounds.text_refusal(text, visible=column.visible)
+        if refusal is not None:
+            report.add(row.number, key, refusal)
     phone = ""
     if cells.get("phone"):
         try:

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from domain import org, roster, xlsx_read
+from domain import bounds, org, roster, xlsx_read
 from domain.errors import Conflict, Invalid, NotFound, Refused
 from models import Area, AuditEvent, HeadPost, Household, Level, Role, RoleGrant, User, db
 from tests.conftest import login
@@ -404,6 +404,62 @@ def test_file_with_bad_rows_writes_nothing_and_reports_every_row(app, client, tr
         assert f"<tr><td>{row}</td><td>{column}</td>" in response.text
     assert "Problems found: 3. Nothing was imported" in response.text
     assert table_counts(app) == before
+
+
+# --- cells obey the rules of every form (domain.bounds) -------------------------------------------------
+
+#: Text an .xlsx can carry (XML 1.0 allows C1 controls, bidi and format characters) that no form accepts:
+#: (row of a person, column key, message). The rows follow GOOD (rows 2-8 of the sheet): 9, 10, 11...
+HOSTILE_CELLS = {
+    "C1 control in a name": (_row(name="王\x9b芳"), "name", "Contains a control character."),
+    "bidi override in a name": (_row(name="\u202e王芳"), "name", "Contains a text-direction control character."),
+    "bidi isolate in a grid": (_row(grid="\u2066第一网格\u2069"), "grid",
+                               "Contains a text-direction control character."),
+    "zero-width-only name": (_row(name="\u200b"), "name", "Must contain a visible character."),
+    "Hangul filler as a door number": (_row(door="\u3164"), "household", "Must contain a visible character."),
+    "combining mark alone as a building": (_row(building="\u0301"), "building", "Must contain a visible character."),
+    "control in a role": (_row(role="居民\x90"), "role", "Contains a control character."),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_CELLS, ids=list(HOSTILE_CELLS))
+def test_xlsx_cell_out_of_bounds_is_reported_by_row_and_column_and_nothing_written(app, client, tree, case):
+    row, key, message = HOSTILE_CELLS[case]
+    sign_in(client, tree.staff_a)
+    before = table_counts(app)
+    response = post_roster(client, tree.a.community, xlsx_bytes([*GOOD, row]), "名单.xlsx")
+    assert response.status_code == 400
+    column = dict(zip(roster.COLUMN_BY_KEY, HEADER, strict=True))[key]
+    assert f'<tr><td>{len(GOOD) + 2}</td><td>{column}</td><td class="text">{message}</td></tr>' in response.text
+    assert table_counts(app) == before
+    # The same file with the cell corrected goes in.
+    response = post_roster(client, tree.a.community, xlsx_bytes([*GOOD, _row()]), "名单.xlsx")
+    assert response.status_code == 200, response.text
+    assert 'data-testid="import-result"' in response.text
+
+
+def test_nul_and_other_c0_controls_in_cells_are_refused(dbs, tree):
+    """A NUL reaches the rows through a UTF-16 .csv (XML, hence .xlsx, cannot hold one); PostgreSQL would
+    refuse it in text with a 500."""
+    rows = [*GOOD, _row(name="王\x00芳"), _row(name="李\x07四", phone="13911114002"),
+            _row(door="1\x1b01", phone="13911114003")]
+    community = db.session.get(Area, tree.a.community.id)
+    with pytest.raises(Refused) as refused:
+        roster.import_roster(tree.staff_a, community, "名单.csv", csv_bytes(rows, encoding="utf-16"))
+    assert problems_of(refused.value) == {(9, "name"), (10, "name"), (11, "household")}
+    assert {str(p["message"]) for p in refused.value.fields["rows"]} == {str(bounds.text_refusal("\x00"))}
+    assert person("13911114001") is None
+
+
+def test_names_with_dots_joiners_and_marks_still_import(dbs, tree):
+    """Visible is not ASCII: a Uyghur name's middle dot, a zero-width joiner inside a name, a letter with its
+    combining accent are names that show."""
+    rows = [_row(name="阿依古丽·买买提"), _row(name="王\u200d芳", phone="13911114002"),
+            _row(name="Zoe\u0301", phone="13911114003", door="102")]
+    community = db.session.get(Area, tree.a.community.id)
+    result = roster.import_roster(tree.staff_a, community, "名单.xlsx", xlsx_bytes(rows))
+    assert result.people_created == 3
+    assert person("13911114001").name == "阿依古丽·买买提"
 
 
 # --- files that cannot be read -------------------------------------------------------------------------
