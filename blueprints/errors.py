@@ -72,15 +72,27 @@ def json_errors(view):
 
 
 def csrf_refused(error: CSRFError):
-    """A page's script asks for a fresh token when its old one is refused (a scanner or counter open for hours)."""
+    """A page's script asks for a fresh token when its old one is refused (a scanner or counter open for hours); a
+    person is told, in their language, to load the form again."""
     if request.path.endswith(".json"):
         return error_response(400, "csrf_invalid", error.description)
-    return render_template("error.html", status=400, message=error.description), 400
+    message = _("This form has expired. Go back, reload the page and send it again.")
+    return render_template("error.html", status=400, message=message), 400
+
+
+def page_message(error: HTTPException) -> str:
+    """What a page says of an HTTP error: the view's own words when it gave some, else a sentence in the person's
+    language (Werkzeug's default descriptions are English, written for developers)."""
+    if error.description != type(error).description:
+        return error.description
+    if error.code == 405:
+        return _("This address cannot be used that way. Go back and use the page's buttons.")
+    return _("The request could not be handled. Go back and try again.")
 
 
 def handle_http_exception(error: HTTPException):
     if not wants_json():
-        return render_template("error.html", status=error.code, message=error.description), error.code
+        return render_template("error.html", status=error.code, message=page_message(error)), error.code
     headers = list(error.get_response().headers.items())
     headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
     data = getattr(error, "data", None) or {}
@@ -125,5 +137,6 @@ def handle_unexpected(error: Exception):
 def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(CSRFError, csrf_refused)
     app.register_error_handler(TooManyRequests, rate_limited)
     app.register_error_handler(Exception, handle_unexpected)

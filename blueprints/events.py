@@ -17,7 +17,7 @@ from flask_babel import LazyString, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf.csrf import CSRFError, generate_csrf
+from flask_wtf.csrf import generate_csrf
 from wtforms import (
     BooleanField,
     DateField,
@@ -34,7 +34,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from blueprints.api.events import BatchIn, ScanIn
 from blueprints.bounds import Form, IdText, Visible
-from blueprints.errors import csrf_refused, json_errors
+from blueprints.errors import json_errors
 from blueprints.ext import limited, writes_on_get
 from blueprints.forms import attempt, qr_response
 from domain import categories, events
@@ -136,7 +136,6 @@ def _time(moment: datetime | None) -> str:
     return format_datetime(moment, "HH:mm") if moment else ""
 
 
-bp.register_error_handler(CSRFError, csrf_refused)
 
 
 def _step_arg() -> tuple[datetime, int]:

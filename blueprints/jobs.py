@@ -25,6 +25,8 @@ JOB_NAMES = {
     "ledger verify": _l("Check the points ledger"),
     "market verify": _l("Check the market's stock and refunds"),
     "campaigns verify": _l("Check the campaigns' vote tallies"),
+    "roster imports": _l("Run the large roster imports waiting in the background"),
+    "form keys purge": _l("Forget used form keys older than 30 days"),
 }
 
 def every_text(interval) -> str:

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf.csrf import CSRFError, generate_csrf
+from flask_wtf.csrf import generate_csrf
 from flask_wtf.file import FileAllowed, FileField
 from sqlalchemy import func, select
 from wtforms import (
@@ -33,7 +33,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from blueprints.bounds import Form, Visible
-from blueprints.errors import csrf_refused, error_response, json_errors
+from blueprints.errors import error_response, json_errors
 from blueprints.ext import photos_limited
 from blueprints.forms import attempt, page_arg, qr_response
 from domain import categories, market, photos
@@ -154,7 +154,6 @@ def _categories(community: Area) -> list[SelectChoice]:
     return [SelectChoice(c.code, c.name) for c in categories.categories(community, "reward")]
 
 
-bp.register_error_handler(CSRFError, csrf_refused)
 
 
 def _flash_errors(form: Form) -> None:

@@ -112,6 +112,15 @@ def _wipe() -> None:
 
 
 @pytest.fixture
+def strict_client(app):
+    """A client of the app with CSRF checked, as in production."""
+    strict = make_app(app.config["SQLALCHEMY_DATABASE_URI"], WTF_CSRF_ENABLED=True)
+    yield strict.test_client()
+    with strict.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
 def app(session_app):
     yield session_app
     session_app.config["UPLOAD_FOLDER"] = UPLOADS  # a test that pointed it elsewhere leaves no trace

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from domain import events
 from domain.ledger import SHANGHAI
 from models import Area, Attendance, AuditEvent, CheckMethod, Event, User, db, utcnow
-from tests.conftest import PASSWORD, login, make_app
+from tests.conftest import PASSWORD, login
 
 
 def _create(app, tree, **overrides) -> SimpleNamespace:
@@ -276,15 +276,6 @@ def test_the_landing_page_refuses_a_bad_code_and_someone_of_another_community(ap
 
 
 # --- the scanner, with CSRF on as in production -------------------------------------------------------------------
-
-
-@pytest.fixture
-def strict_client(app):
-    """A client of the app with CSRF checked, as in production."""
-    strict = make_app(app.config["SQLALCHEMY_DATABASE_URI"], WTF_CSRF_ENABLED=True)
-    yield strict.test_client()
-    with strict.app_context():
-        db.engine.dispose()
 
 
 def _csrf(html: str) -> str:

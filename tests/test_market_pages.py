@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from domain import ledger, market
 from models import Area, AuditEvent, Redemption, RedemptionStatus, Reward, TxnKind, User, db, utcnow
-from tests.conftest import PASSWORD, login, make_app
+from tests.conftest import PASSWORD, login
 
 
 @pytest.fixture
@@ -295,15 +295,6 @@ def test_the_pickup_qr_url_shows_staff_whom_to_hand_what(client, tree, shop):
     assert client.get(f"/market/pickup/{shop.code}").headers["Location"].endswith(
         f"/market/redemptions/{shop.redemption}")
     assert client.get("/market/pickup/ZZZZZZZZ").status_code == 404
-
-
-@pytest.fixture
-def strict_client(app):
-    """A client of the app with CSRF checked, as in production."""
-    strict = make_app(app.config["SQLALCHEMY_DATABASE_URI"], WTF_CSRF_ENABLED=True)
-    yield strict.test_client()
-    with strict.app_context():
-        db.engine.dispose()
 
 
 def _strict_login(client, user) -> None:

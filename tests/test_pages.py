@@ -139,3 +139,13 @@ def test_home_page_fits_the_role(client, tree):
     login(client, tree.staff_a)
     page = client.get("/").text
     assert "未配单元长的单元" in page and "导入花名册" in page
+
+
+def test_http_errors_are_told_in_the_persons_language(client, strict_client):
+    """A page's 405 and an expired form say what to do in Chinese, not Werkzeug's or Flask-WTF's English."""
+    wrong_method = client.get("/logout")
+    assert wrong_method.status_code == 405
+    assert "不能这样打开这个地址" in wrong_method.text and "not allowed" not in wrong_method.text
+    expired = strict_client.post("/login", data={"phone": "13800000000", "password": "x"})
+    assert expired.status_code == 400
+    assert "表单已过期" in expired.text and "CSRF" not in expired.text

@@ -123,3 +123,10 @@ def test_the_administrators_page_shows_each_jobs_last_run_outcome_and_next(app, 
     client.post("/logout")
     login(client, tree.staff_a)
     assert client.get("/admin/jobs").status_code == 404
+
+
+def test_every_job_has_a_name_in_the_persons_language():
+    """The administrator's page names each job in words, never by its command ("roster imports")."""
+    from blueprints.jobs import JOB_NAMES
+
+    assert {job.name for job in jobs.JOBS} == set(JOB_NAMES)
