@@ -12,6 +12,7 @@ from blueprints.bounds import Form
 from domain import org, roster, roster_imports
 from domain.access import get_visible
 from domain.errors import Conflict, Invalid, Refused
+from domain.jobs import roster_imports as running_imports
 from models import Area, ImportStatus, Level, RosterImport, db
 
 bp = Blueprint("roster", __name__)
@@ -62,7 +63,7 @@ def upload(area_id: int):
         form.file.errors = [*form.file.errors, str(error.message)]
         return _page(area, form, 400, refusal=error, problems=(error.fields or {}).get("rows", []))
     if isinstance(outcome, RosterImport):  # too large for one request: on its way in the background
-        roster_imports.run_in_background(current_app._get_current_object(), outcome.id)
+        running_imports.run_in_background(current_app._get_current_object(), outcome.id)
         return redirect(url_for("roster.progress", area_id=area.id, import_id=outcome.id), 303)
     return _page(area, RosterForm(formdata=None), **_finished(outcome, upload.filename))
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from domain import roster, roster_imports
 from domain.errors import NotFound
+from domain.jobs import roster_imports as running_imports
 from models import Area, AuditEvent, ImportStatus, RosterImport, User, db, utcnow
 from tests.test_roster import GOOD, _row, csv_bytes, person, post_roster, sign_in, table_counts
 
@@ -50,12 +51,12 @@ def test_a_large_file_is_queued_then_written_in_chunks_to_the_same_result(dbs, t
     assert person("13911110001") is None  # nothing written yet
     assert [p.name for p in small_chunks.iterdir()] == [job.stored_as]
 
-    done = roster_imports.run_import(job.id)
+    done = running_imports.run_import(job.id)
     assert (done.status, done.rows_done, done.rows_total) == (ImportStatus.done, 7, 7)
     assert done.result == GOOD_RESULT
     assert person("13911110006").household_id == tree.a.household.id
     assert list(small_chunks.iterdir()) == []  # the stored upload is gone
-    assert roster_imports.run_import(job.id) is None  # over: nobody runs it again
+    assert running_imports.run_import(job.id) is None  # over: nobody runs it again
     # One audit event per chunk written, each with its counts.
     audits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "roster.import")).all()
     assert len(audits) == 4 and sum(a.after["rows"] for a in audits) == 7
@@ -65,7 +66,7 @@ def test_a_large_file_with_a_bad_row_writes_nothing_and_keeps_every_row_error(ap
     rows = [*GOOD, _row(phone="010-12345678", name="坏号码"), _row(name="", phone="13911114002")]
     job = queue(tree, rows)
     before = table_counts(app)
-    done = roster_imports.run_import(job.id)
+    done = running_imports.run_import(job.id)
     assert done.status == ImportStatus.failed
     assert done.errors["code"] == "roster_invalid"
     assert {(p["row"], p["key"]) for p in done.errors["rows"]} == {(9, "phone"), (10, "name")}
@@ -84,14 +85,14 @@ def test_the_periodic_job_takes_up_queued_and_stalled_imports_only(dbs, tree, sm
     stalled.status, stalled.heartbeat_at, stalled.rows_done = ImportStatus.running, now - timedelta(minutes=6), 2
     alive.status, alive.heartbeat_at = ImportStatus.running, now - timedelta(seconds=30)
     db.session.commit()
-    ran, broken = roster_imports.run_pending_imports(now=now)
+    ran, broken = running_imports.run_pending_imports(now=now)
     assert (ran, broken) == (2, [])
     db.session.expire_all()
     assert db.session.get(RosterImport, queued.id).status == ImportStatus.done
     again = db.session.get(RosterImport, stalled.id)  # from the start: what the first run wrote is unchanged
     assert (again.status, again.rows_done, again.result["rows_unchanged"]) == (ImportStatus.done, 7, 7)
     assert db.session.get(RosterImport, alive.id).status == ImportStatus.running  # its worker is alive
-    assert roster_imports.run_pending_imports(now=now) == (0, [])
+    assert running_imports.run_pending_imports(now=now) == (0, [])
 
 
 def test_an_import_is_seen_only_by_who_may_import_into_its_community(dbs, tree, small_chunks):
@@ -146,7 +147,7 @@ def test_a_failed_background_import_shows_every_row_to_correct(app, client, tree
     sign_in(client, tree.staff_a)
     with app.app_context():
         job = queue(tree, [*GOOD, _row(phone="010-12345678", name="坏号码")])
-        roster_imports.run_import(job.id)
+        running_imports.run_import(job.id)
         url = f"/areas/{tree.a.community.id}/roster/imports/{job.id}"
     shown = client.get(url)
     assert shown.status_code == 200

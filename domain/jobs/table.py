@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from domain import events, honours, leaderboards, ledger, market, once, roster_imports, tasks
+from domain import events, honours, leaderboards, ledger, market, once, tasks
+from domain.jobs import roster_imports
 from domain.jobs.runner import Job, Run
 from models import Campaign, db
 
