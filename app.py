@@ -128,7 +128,9 @@ def _instance_secret(app: Flask) -> str | None:
 
 
 def create_app(config: type[Config] | dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    from blueprints.boundary import App
+
+    app = App(__name__, instance_relative_config=True)
     app.url_map.converters["int"] = IdConverter
     app.config.from_object(Config)
     if isinstance(config, dict):
@@ -154,14 +156,23 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     _init_extensions(app)
     _register_blueprints(app)
+    _register_insight()
     return app
+
+
+def _register_insight() -> None:
+    """Each capability's dashboard section, registers and personal-export section, in the order of the menus."""
+    from domain import honours_insight, market_insight, tasks_insight
+
+    for capability in (tasks_insight, market_insight, honours_insight):
+        capability.register()
 
 
 def _init_extensions(app: Flask) -> None:
     from blueprints import auth as auth_pages
     from blueprints.ext import babel, csrf, limiter, login_manager, migrate, select_locale
     from models import db, sqlite
-    from models.base import read_only
+    from models.transaction import read_only
 
     db.init_app(app)
     with app.app_context():
@@ -178,14 +189,6 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.user_loader(auth_pages.load_session_user)
     login_manager.unauthorized_handler(auth_pages.ask_to_sign_in)
-
-    @app.before_request
-    def mark_read_only():
-        read_only.set(request.method in ("GET", "HEAD", "OPTIONS"))
-
-    @app.teardown_request
-    def unmark_read_only(_exc):
-        read_only.set(False)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -40,8 +40,8 @@ from blueprints.ext import LANGUAGES
 from blueprints.forms import LoginForm
 from domain import accounts
 from domain.errors import TooSoon
-from models import db, utcnow
-from models.base import reads_apart
+from models import utcnow
+from models.transaction import reads_apart
 
 bp = Blueprint("auth", __name__)
 
@@ -150,7 +150,6 @@ def login():
 def logout():
     """Ends this session only (the person's other devices stay signed in)."""
     accounts.end_session(current_user, session[SESSION_ID], _signed_in_at() + current_app.permanent_session_lifetime)
-    db.session.commit()
     _fresh_session()
     return redirect(url_for("auth.login"))
 
@@ -172,7 +171,6 @@ def _hours(seconds: float) -> str:
 def sign_out_everywhere():
     """Ends every session of the person, this one included, and revokes their API tokens."""
     accounts.sign_out_everywhere(current_user._get_current_object())
-    db.session.commit()
     _fresh_session()
     flash(_("You have been signed out on all your devices."), "success")
     return redirect(url_for("auth.login"))

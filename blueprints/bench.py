@@ -37,7 +37,7 @@ def hello():
 class Raw:
     """One pooled DBAPI connection; SQL written once with %s, run on either driver. On SQLite the reads before
     the writes (the caller's token, the event or the reward) run in a deferred transaction of their own and the
-    write transaction takes the lock up front (`write`), as the app does (models.base.reads_apart); on
+    write transaction takes the lock up front (`write`), as the app does (models.transaction.reads_apart); on
     PostgreSQL it is all one transaction. Used as a context manager: whatever ends the view, the connection is
     rolled back (unless closed) and returned, and SQLite's writers' queue let go."""
 

@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 
 from domain import accounts, jobs, leaderboards
 from domain.errors import DomainError
-from models import db
+from models import db, transaction
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
@@ -29,10 +29,10 @@ users = _group("users", "Manage user accounts.")
 def create_admin(phone: str, name: str, password: str):
     """Create the first administrator (scope: the whole tree)."""
     try:
-        user = accounts.create_admin(phone, name, password)
+        with transaction.unit():
+            user = accounts.create_admin(phone, name, password)
     except DomainError as error:
         raise click.ClickException(f"{error.code}: {error.message}") from None
-    db.session.commit()
     click.echo(f"Administrator {user.name} ({user.phone}) created.")
 
 
@@ -41,8 +41,8 @@ def seed_demo():
     """Load the demo district (does nothing when it is already there)."""
     from domain import demo  # here, not at the top: only this command needs it (~1.5 MB a worker)
 
-    created = demo.seed()
-    db.session.commit()
+    with transaction.unit():
+        created = demo.seed()
     click.echo("Demo district loaded." if created else "Demo district already present.")
     click.echo(demo.logins_text())
 
@@ -164,7 +164,7 @@ def snapshot_leaderboards(month: int | None):
     try:
         due, _kept = leaderboards.kept_rankings(month)
     finally:
-        db.session.rollback()
+        transaction.abandon()
     _run("leaderboards snapshot", explain=lambda done: _snapshot_outcome(month, done.done, due), month=month)
 
 
@@ -207,7 +207,7 @@ def jobs_status():
                    f"next {_local(each.next_at)}")
         if last and last.outcome != "ok" and last.message:
             click.echo("    " + last.message.replace("\n", "\n    "))
-    db.session.rollback()
+    transaction.abandon()
 
 
 def _local(moment) -> str:

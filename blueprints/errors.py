@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, TooManyReque
 
 from blueprints.requestlog import request_id
 from domain.errors import DomainError, TooSoon
-from models import db
+from models import transaction
 
 
 def wants_json() -> bool:
@@ -43,7 +43,6 @@ def _snake(name: str) -> str:
 
 
 def handle_domain_error(error: DomainError):
-    db.session.rollback()
     if wants_json():
         return error_response(error.status, error.code, error.message, error.fields,
                               {"Retry-After": str(error.retry_after)} if isinstance(error, TooSoon) else None,
@@ -62,11 +61,11 @@ def json_errors(view):
         try:
             return view(*args, **kwargs)
         except DomainError as refusal:
-            db.session.rollback()
+            transaction.abandon()
             return error_response(refusal.status, refusal.code, refusal.message, refusal.fields,
                                   details=refusal.details)
         except ValidationError as invalid:
-            db.session.rollback()
+            transaction.abandon()
             return error_response(422, "validation_error", _("The request is not valid."), invalid.messages)
     return wrapped
 
@@ -127,7 +126,6 @@ def handle_unexpected(error: Exception):
     filter), answered 500 with the id.
     Under test it is logged and raised on, so that the test shows the traceback; a test that asks for the
     resident's view sets PROPAGATE_EXCEPTIONS to False."""
-    db.session.rollback()
     current_app.logger.error("Unexpected error: %s %s", request.method, request.path, exc_info=error)
     if current_app.testing and current_app.config.get("PROPAGATE_EXCEPTIONS") is not False:
         raise error

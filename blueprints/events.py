@@ -42,7 +42,7 @@ from domain.access import get_visible
 from domain.errors import DomainError, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
 from domain.org import community_of
-from models import Area, Attendance, Event, EventKind, Level, PointsMode, User, db, utcnow
+from models import Area, Attendance, Event, EventKind, Level, PointsMode, User, transaction, utcnow
 
 bp = Blueprint("events", __name__)
 
@@ -376,9 +376,8 @@ def checkin():
     """
     try:
         answer = events.check_in_with_code(current_user, request.args.get("t", ""))
-        db.session.commit()
     except DomainError as refusal:
-        db.session.rollback()
+        transaction.abandon()
         return render_template("events/checked_in.html", refusal=refusal, answer=None), refusal.status
     return render_template("events/checked_in.html", answer=answer, event=answer.attendance.event, refusal=None,
                            button=ButtonForm())
@@ -457,7 +456,6 @@ def scan_json(event_id: int):
         return _no_store(jsonify({"csrf_token": generate_csrf()}))
     body = ScanIn().load(request.get_json(silent=True) or {})
     answer = events.scan(current_user, event, body["token"], action=body["action"], nonce=body["nonce"])
-    db.session.commit()
     attendance = answer.attendance
     return jsonify(_answer_json(answer.status, attendance.person, answer.at, minutes=attendance.minutes,
                                 nonce=body["nonce"]))
@@ -472,7 +470,6 @@ def scan_batch_json(event_id: int):
     event = events.scannable(current_user, event_id)
     body = BatchIn().load(request.get_json(silent=True) or {})
     results = events.upload_offline(current_user, event, body["scans"])
-    db.session.commit()
     out = []
     for result in results:
         shown = _answer_json(result.status, None, result.at, message=result.message, nonce=result.nonce)

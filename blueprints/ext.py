@@ -10,7 +10,8 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
-from models.base import read_only
+from blueprints.api.core import bearer_caller
+from models import transaction
 
 LANGUAGES = ("zh", "en")
 
@@ -67,8 +68,6 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 def caller_key() -> str:
     """Whose counter a request counts against: the signed-in person (page session or API bearer token), else the
     remote address. Neighbours behind one community centre's router then do not share one budget."""
-    from blueprints.api import bearer_caller  # the API package imports this module
-
     user = bearer_caller() if request.path.startswith("/api/") else None
     if user is None and current_user.is_authenticated:
         user = current_user
@@ -109,6 +108,6 @@ def writes_on_get(view):
     writer got in first)."""
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        read_only.set(False)
+        transaction.writing()
         return view(*args, **kwargs)
     return wrapped

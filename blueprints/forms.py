@@ -12,20 +12,20 @@ from wtforms.validators import DataRequired, Length, Optional
 from blueprints.bounds import BIRTH, Form, IdText, Visible, Within, as_id
 from domain import qr
 from domain.errors import DomainError, NotFound
-from models import Level, db
+from domain.paging import MAX_PAGE
+from models import Level, transaction
 
 
 def attempt(form: Form, action: Callable[[], object], done_message) -> object | None:
-    """Run one domain call for a submitted form and commit.
+    """Run one domain call for a submitted form (the request boundary commits what it wrote).
 
     On a domain refusal nothing is written; the message is flashed and put on the matching fields,
     so the page can be shown again with what the user typed.
     """
     try:
         result = action()
-        db.session.commit()
     except DomainError as error:
-        db.session.rollback()
+        transaction.abandon()
         flash(str(error.message), "error")
         for name, messages in (error.fields or {}).items():
             field = getattr(form, name, None)
@@ -34,10 +34,6 @@ def attempt(form: Form, action: Callable[[], object], done_message) -> object | 
         return None
     flash(str(done_message), "success")
     return result
-
-
-#: Beyond any real list; keeps OFFSET within what every database accepts.
-MAX_PAGE = 100_000
 
 
 def page_arg() -> int:

@@ -27,6 +27,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
 from blueprints.ext import limited, limiter, photos_limited
 from blueprints.forms import attempt
@@ -333,7 +334,7 @@ def photo(nomination_id: int, name: str):
     found = honours.visible_nomination(current_user, nomination_id)
     if name not in (found.photos or []):
         raise NotFound("not_found", _("Not found."))
-    return photos.send(name)
+    return photo_files.send(name)
 
 
 @bp.route("/nominations/<int:nomination_id>/answer", methods=["POST"])

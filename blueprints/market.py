@@ -32,6 +32,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
 from blueprints.errors import error_response, json_errors
 from blueprints.ext import photos_limited
@@ -47,7 +48,7 @@ from domain.labels import (
 )
 from domain.ledger import SHANGHAI
 from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, db, utcnow
-from models.base import reads_apart
+from models.transaction import reads_apart
 
 bp = Blueprint("market", __name__)
 PER_PAGE = 50
@@ -245,7 +246,7 @@ def reward_photo(reward_id: int):
     item = market.visible_reward(current_user, reward_id)
     if not item.photo:
         raise NotFound("not_found", _("There is no such photo."))
-    return photos.send(item.photo, cacheable=True)
+    return photo_files.send(item.photo, cacheable=True)
 
 
 @bp.route("/market/rewards/<int:reward_id>/redeem", methods=["POST"])
@@ -452,7 +453,6 @@ def pickup_json(community_id: int):
         return error_response(400, "validation_error", _("The request is not valid."),
                               {"pickup_code": [_("Required.")]})
     done = market.fulfil_by_code(current_user, community, code)
-    db.session.commit()
     return jsonify(_answer(done))
 
 

@@ -41,7 +41,7 @@ def _start() -> None:
 
 def _person_id() -> int | None:
     """The signed-in person if this request already looked them up (never a query of its own)."""
-    from blueprints.api import TOKEN_KEY
+    from blueprints.api.core import TOKEN_KEY
 
     token = request.environ.get(TOKEN_KEY)
     if token is not None:

@@ -9,11 +9,12 @@ from flask_login import current_user, login_required
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
 from blueprints.bounds import Form
+from blueprints.once import submission_used
 from domain import org, roster, roster_imports
 from domain.access import get_visible
 from domain.errors import Conflict, Invalid, Refused
 from domain.jobs import roster_imports as running_imports
-from models import Area, ImportStatus, Level, RosterImport, db
+from models import Area, ImportStatus, Level, RosterImport, transaction
 
 bp = Blueprint("roster", __name__)
 
@@ -57,14 +58,15 @@ def upload(area_id: int):
     upload = form.file.data
     try:
         outcome = roster_imports.start(current_user, area, upload.filename or "", upload.read())
-        db.session.commit()
     except (Invalid, Refused, Conflict) as error:
-        db.session.rollback()
+        transaction.abandon()
         form.file.errors = [*form.file.errors, str(error.message)]
         return _page(area, form, 400, refusal=error, problems=(error.fields or {}).get("rows", []))
     if isinstance(outcome, RosterImport):  # too large for one request: on its way in the background
-        running_imports.run_in_background(current_app._get_current_object(), outcome.id)
+        app = current_app._get_current_object()
+        transaction.after_commit(lambda: running_imports.run_in_background(app, outcome.id))
         return redirect(url_for("roster.progress", area_id=area.id, import_id=outcome.id), 303)
+    submission_used()
     return _page(area, RosterForm(formdata=None), **_finished(outcome, upload.filename))
 
 

@@ -18,13 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
 from blueprints.ext import limited, photos_limited
 from blueprints.forms import attempt, page_arg
-from domain import categories, notifications, org, photos, rules, tasks
+from domain import categories, notifications, org, rules, tasks
 from domain.errors import NotFound
 from domain.teams import communities_of
-from models import Area, Channel, Task, User, db, utcnow
+from models import Area, Channel, Task, User, db, transaction, utcnow
 from models.base import load
 
 bp = Blueprint("tasks", __name__)
@@ -64,7 +65,7 @@ def _unread() -> int:
     try:
         return notifications.unread_count(current_user)
     except SQLAlchemyError:  # an error page drawn while the database is away still draws
-        db.session.rollback()
+        transaction.abandon()
         return 0
 
 
@@ -363,7 +364,7 @@ def add_photos(task_id: int):
 @bp.route("/needs/<int:task_id>/photos/<name>")
 @login_required
 def photo(task_id: int, name: str):
-    return photos.send(tasks.photo_of(current_user, task_id, name))
+    return photo_files.send(tasks.photo_of(current_user, task_id, name))
 
 
 # --- notifications -------------------------------------------------------------------------------------------------
@@ -386,7 +387,6 @@ def read(notification_id: int):
     if not form.validate_on_submit():
         return redirect(url_for("tasks.inbox"))
     found = notifications.mark_read(current_user, notification_id)
-    db.session.commit()
     return redirect(notifications.url_of(found) or url_for("tasks.inbox"))
 
 

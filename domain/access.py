@@ -3,9 +3,16 @@
 A role granted on an area covers that area and everything below it. Staff of community A hold
 nothing over community B, so B's objects are simply not found for them (404, not 403: existence is
 not disclosed across scopes).
+
+Every "may X do Y to Z" is a rule here: either the roles that may do it over Z's areas (`RULES`), or a predicate
+written below under `@rule(action)`, grouped by capability. Every loader goes through `get_visible(model, id, user,
+action)`: missing, out of range and out of scope all answer the same 404.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 
@@ -90,9 +97,23 @@ def sees_board(user: User, area: Area) -> bool:
     return household is not None and household.unit.path.startswith(area.path) and covers(user, area, ANY_ROLE)
 
 
+#: action → a predicate (user, obj) -> bool, for the rules that are more than roles over the object's areas.
+PREDICATES: dict[str, Callable[[User, Any], bool]] = {}
+
+
+def rule(action: str):
+    """Register the decorated predicate as the rule of `action` (in this module only)."""
+    def register(predicate: Callable[[User, Any], bool]) -> Callable[[User, Any], bool]:
+        PREDICATES[action] = predicate
+        return predicate
+    return register
+
+
 def can(user: User, action: str, obj) -> bool:
     if action == "leaderboard.view":
         return sees_board(user, obj)
+    if action in PREDICATES:
+        return PREDICATES[action](user, obj)
     roles = RULES[action]
     if isinstance(obj, User) and obj.id == getattr(user, "id", None) and action != "person.manage":
         return True
@@ -151,3 +172,23 @@ def get_visible(model, ident, user: User, action: str):
         raise NotFound("not_found", "Not found.")
     require(user, action, obj)
     return obj
+
+
+# --- the capabilities' rules, each under its own heading ---------------------------------------------------------
+
+# Teams and certificates.
+
+
+# Events and attendance; service records.
+
+
+# Needs and tasks.
+
+
+# The points market.
+
+
+# Honours: campaigns, nominations, votes.
+
+
+# Roster imports.

@@ -21,7 +21,7 @@ from domain import audit
 from domain.access import can, is_admin, require
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from models import ApiToken, Area, Household, RevokedSession, Role, RoleGrant, User, db, utcnow
-from models.base import dialect_insert
+from models.sql import upsert
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 MIN_PASSWORD = 8
@@ -166,7 +166,7 @@ def end_session(user: User, session_id: str, expires_at: datetime, now=None) -> 
     if expires_at <= now:
         return
     # The same session signed out twice (at once, or a replayed sign-out): one row is all it takes.
-    db.session.execute(dialect_insert(RevokedSession).values(session_id=session_id, user_id=user.id,
+    db.session.execute(upsert(RevokedSession).values(session_id=session_id, user_id=user.id,
                                                               expires_at=expires_at)
                        .on_conflict_do_nothing(index_elements=["session_id"]))
 

@@ -5,7 +5,8 @@ reading and for the .xlsx download). Figures come from the per-month tables the 
 points), from counters and small grouped queries — never from scanning the ledger.
 
 Sections are pluggable. This module brings service and points, coverage, events and teams; other capabilities
-add theirs with `register_section(Section(...))` from their own module (needs and tasks, the market, honours),
+add theirs with `register_section(Section(...))` in their `register()`, which create_app calls
+(needs and tasks, the market, honours),
 and the pages and the API pick them up. A section may also give roll-up figures: one value per community.
 """
 

@@ -34,7 +34,6 @@ from domain.org import community_of
 from domain.teams import belongs_to, communities_of
 from models import Area, Household, Level, Role, RoleGrant, ServiceSource, User, db, utcnow
 from models.area import path_under
-from models.base import dialect_insert, inserted, per_database, reads_apart
 from models.events import (
     Attendance,
     CheckMethod,
@@ -44,6 +43,8 @@ from models.events import (
     Registration,
     ScanNonce,
 )
+from models.sql import inserted, per_database, upsert
+from models.transaction import reads_apart
 
 #: Codes rotate every STEP seconds and are accepted during their own step and the next one.
 STEP = 30
@@ -401,7 +402,7 @@ def unregister(person: User, event: Event) -> None:
 def _insert_once(model, unique: list[str], **values) -> bool:
     """INSERT unless the UNIQUE columns already hold these values; True when this call inserted the row.
     Concurrent callers wait on each other inside the database, and exactly one gets True."""
-    statement = dialect_insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
+    statement = upsert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
     return db.session.execute(statement.returning(model.id)).scalar() is not None
 
 
@@ -465,7 +466,7 @@ def _first_check_in(database: str):
     """The attendance, unless the person has one at the event already (then nothing), RETURNING the row; built
     once on the table (see the note above ledger._balance_update)."""
     table = Attendance.__table__
-    return (dialect_insert(table, database)
+    return (upsert(table, database)
             .values({name: bindparam(name) for name in ("event_id", "person_id", "checked_in_at",
                                                         "checked_in_method", "checked_in_by_id")})
             .on_conflict_do_nothing(index_elements=["event_id", "person_id"]).returning(*table.c))

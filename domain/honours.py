@@ -62,7 +62,6 @@ from models import (
     utcnow,
 )
 from models.area import path_under
-from models.base import dialect_insert
 from models.honours import (
     PUBLIC_STATUSES,
     Ballot,
@@ -78,6 +77,7 @@ from models.honours import (
     Vote,
     VoteFlag,
 )
+from models.sql import upsert
 
 #: Levels a campaign may cover.
 SCOPE_LEVELS = (Level.street, Level.community, Level.estate, Level.grid)
@@ -638,7 +638,7 @@ def nominate(actor: User, campaign: Campaign, nominee: User, *, reason: str, pho
     consented = own or nominee.honour_consent
     status = NominationStatus.confirmed if consented else NominationStatus.pending
     inserted = db.session.execute(
-        dialect_insert(Nomination).values(
+        upsert(Nomination).values(
             campaign_id=campaign.id, nominee_id=nominee.id, nominator_id=actor.id, reason=reason, photos=photos,
             tier=eligible.tier, head_area_id=eligible.head_area.id if eligible.head_area else None, status=status,
             votes=0, created_at=now, answered_at=now if consented else None)
@@ -700,13 +700,13 @@ def cast_vote(voter: User, nomination: Nomination, *, now: datetime | None = Non
         raise Forbidden("own_nomination", _l("You cannot vote for yourself."))
     with db.session.begin_nested():
         vote_id = db.session.execute(
-            dialect_insert(Vote).values(campaign_id=campaign.id, nomination_id=nomination.id, voter_id=voter.id,
+            upsert(Vote).values(campaign_id=campaign.id, nomination_id=nomination.id, voter_id=voter.id,
                                         created_at=now, discounted=False)
             .on_conflict_do_nothing(index_elements=["campaign_id", "voter_id", "nomination_id"])
             .returning(Vote.id)).scalar()
         if vote_id is None:
             raise Conflict("already_voted", _l("You have already voted for this nominee."))
-        db.session.execute(dialect_insert(Ballot).values(campaign_id=campaign.id, voter_id=voter.id, used=0)
+        db.session.execute(upsert(Ballot).values(campaign_id=campaign.id, voter_id=voter.id, used=0)
                            .on_conflict_do_nothing(index_elements=["campaign_id", "voter_id"]))
         taken = db.session.execute(
             update(Ballot).where(Ballot.campaign_id == campaign.id, Ballot.voter_id == voter.id,
@@ -915,7 +915,7 @@ def lodge_objection(actor: User | None, campaign: Campaign, nomination: Nominati
     if nomination.status != NominationStatus.shortlisted:
         raise NotFound("not_found", _l("Not found."))
     inserted = db.session.execute(
-        dialect_insert(Objection).values(campaign_id=campaign.id, nomination_id=nomination.id, objector_id=actor.id,
+        upsert(Objection).values(campaign_id=campaign.id, nomination_id=nomination.id, objector_id=actor.id,
                                          real_name=actor.name, reason=reason, status=ObjectionStatus.open,
                                          created_at=now)
         .on_conflict_do_nothing(index_elements=["nomination_id", "objector_id"]).returning(Objection.id)).scalar()
@@ -981,7 +981,7 @@ def _insert_honour(values: dict, now: datetime) -> int | None:
         try:
             with db.session.begin_nested():
                 return db.session.execute(
-                    dialect_insert(Honour).values(number=new_number(now), **values)
+                    upsert(Honour).values(number=new_number(now), **values)
                     .on_conflict_do_nothing(index_elements=["nomination_id"]).returning(Honour.id)).scalar()
         except IntegrityError:
             continue
@@ -1248,6 +1248,3 @@ def honour_pdf(honour: Honour, verify_url: str) -> bytes:
     pdf.save()
     return buffer.getvalue()
 
-
-# The honours' sections of the dashboard, the registers and the personal export, once everything above exists.
-from domain import honours_insight  # noqa: E402, F401

@@ -198,24 +198,27 @@ def _my_honours(person: User):
                "points": h.points, "awarded_at": h.awarded_at}
 
 
-dashboards.register_section(Section("honours", _l("Honours"), _charts, _rollup, order=70))
-registers.add_register(registers.Register(
-    "honours", _l("Honours register"),
-    _l("Every campaign with its nominees, their votes and the winners with their certificate numbers."),
-    registers.COMMUNITY_AND_ABOVE, headers=_register_headers, rows=_register_rows, order=65))
-export.add_section(export.ExportSection("nominations", _l("Nominations"), [
-    ("campaign", _l("Campaign")), ("of_me", _l("Of me")), ("by_me", _l("By me")), ("nominee", _l("Nominee")),
-    ("reason", _l("Reason")), ("created_at", _l("Nominated at")), ("status", _l("Status")),
-    ("answered_at", _l("Answered at")), ("votes", _l("Votes")), ("decision_note", _l("Staff's note"))],
-    _my_nominations, order=150))
-export.add_section(export.ExportSection("votes", _l("My votes"), [
-    ("campaign", _l("Campaign")), ("nominee", _l("Voted for")), ("at", _l("Time")), ("counted", _l("Counted"))],
-    _my_votes, order=151))
-export.add_section(export.ExportSection("objections", _l("My objections"), [
-    ("campaign", _l("Campaign")), ("nominee", _l("Nominee")), ("signed_as", _l("Signed as")),
-    ("reason", _l("Reason")), ("at", _l("Time")), ("status", _l("Status")), ("handled_at", _l("Handled at")),
-    ("handling_note", _l("How it was handled"))], _my_objections, order=152))
-export.add_section(export.ExportSection("honours", _l("My honours"), [
-    ("title", _l("Honour")), ("campaign", _l("Campaign")), ("community", _l("Community")),
-    ("number", _l("Certificate number")), ("points", _l("Points")), ("awarded_at", _l("Awarded at"))],
-    _my_honours, order=153))
+
+def register() -> None:
+    """This capability's dashboard section, registers and personal-export section (called by create_app)."""
+    dashboards.register_section(Section("honours", _l("Honours"), _charts, _rollup, order=70))
+    registers.add_register(registers.Register(
+        "honours", _l("Honours register"),
+        _l("Every campaign with its nominees, their votes and the winners with their certificate numbers."),
+        registers.COMMUNITY_AND_ABOVE, headers=_register_headers, rows=_register_rows, order=65))
+    export.add_section(export.ExportSection("nominations", _l("Nominations"), [
+        ("campaign", _l("Campaign")), ("of_me", _l("Of me")), ("by_me", _l("By me")), ("nominee", _l("Nominee")),
+        ("reason", _l("Reason")), ("created_at", _l("Nominated at")), ("status", _l("Status")),
+        ("answered_at", _l("Answered at")), ("votes", _l("Votes")), ("decision_note", _l("Staff's note"))],
+        _my_nominations, order=150))
+    export.add_section(export.ExportSection("votes", _l("My votes"), [
+        ("campaign", _l("Campaign")), ("nominee", _l("Voted for")), ("at", _l("Time")), ("counted", _l("Counted"))],
+        _my_votes, order=151))
+    export.add_section(export.ExportSection("objections", _l("My objections"), [
+        ("campaign", _l("Campaign")), ("nominee", _l("Nominee")), ("signed_as", _l("Signed as")),
+        ("reason", _l("Reason")), ("at", _l("Time")), ("status", _l("Status")), ("handled_at", _l("Handled at")),
+        ("handling_note", _l("How it was handled"))], _my_objections, order=152))
+    export.add_section(export.ExportSection("honours", _l("My honours"), [
+        ("title", _l("Honour")), ("campaign", _l("Campaign")), ("community", _l("Community")),
+        ("number", _l("Certificate number")), ("points", _l("Points")), ("awarded_at", _l("Awarded at"))],
+        _my_honours, order=153))

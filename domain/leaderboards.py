@@ -38,7 +38,7 @@ from models import (
     utcnow,
 )
 from models.area import path_under
-from models.base import dialect_insert
+from models.sql import upsert
 
 #: Places shown on a board unless the caller asks for another number; and the most that may be asked for.
 TOP = 10
@@ -277,7 +277,7 @@ def _take(community: Area, month: int, metric: Metric, now: datetime) -> bool:
     """Keep one community's ranking of one metric for `month`, unless it is kept already. Returns whether taken."""
     lines, _mine, count = ranking(scope_of(community), metric, month_period(month), top=SNAPSHOT_SIZE)
     snapshot_id = db.session.execute(
-        dialect_insert(LeaderboardSnapshot).values(community_id=community.id, month=month, metric=metric.value,
+        upsert(LeaderboardSnapshot).values(community_id=community.id, month=month, metric=metric.value,
                                                    ranked=count, taken_at=now)
         .on_conflict_do_nothing(index_elements=["community_id", "month", "metric"])
         .returning(LeaderboardSnapshot.id)).scalar_one_or_none()

@@ -22,8 +22,9 @@ from domain import audit, rules
 from domain.access import require
 from domain.errors import Conflict, Invalid, Refused
 from models import Area, User, db, utcnow
-from models.base import SHANGHAI, dialect, dialect_insert, inserted, on_days, per_database
+from models.base import SHANGHAI, on_days
 from models.ledger import Account, AccountKind, Entry, Lot, LotUse, MonthlyTotal, Transaction, TxnKind
+from models.sql import dialect, inserted, per_database, upsert
 
 EARNING = frozenset({TxnKind.service, TxnKind.task, TxnKind.event, TxnKind.honour, TxnKind.adjustment})
 #: The running sums of a monthly total, each moved by its own amount.
@@ -113,7 +114,7 @@ def _balance_update(guarded: bool):
 
 @per_database
 def _monthly_upsert(database: str):
-    statement = dialect_insert(MONTHLY, database).values({name: bindparam(name) for name in (
+    statement = upsert(MONTHLY, database).values({name: bindparam(name) for name in (
         "account_id", "person_id", "community_id", "month", *MONTHLY_SUMS)})
     return statement.on_conflict_do_update(
         index_elements=["account_id", "month"],

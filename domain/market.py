@@ -61,7 +61,9 @@ from models import (
     db,
     utcnow,
 )
-from models.base import dialect_insert, inserted, on_days, per_database, reads_apart
+from models.base import on_days
+from models.sql import inserted, per_database, upsert
+from models.transaction import reads_apart
 
 #: Pickup codes: no 0/O, no 1/I/L, so a code read out or typed from a phone's screen is not mistaken.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -450,7 +452,7 @@ def _claim(person: User, request: Request, now: datetime) -> None:
 def _claim_key(database: str):
     """INSERT … ON CONFLICT DO NOTHING RETURNING id of a redemption's key, built once (see the note above
     ledger._balance_update)."""
-    return dialect_insert(_KEYS, database).values(
+    return upsert(_KEYS, database).values(
         user_id=bindparam("user_id"), scope="redemption", key=bindparam("key"), fingerprint=bindparam("fingerprint"),
         created_at=bindparam("created_at"),
     ).on_conflict_do_nothing(index_elements=["user_id", "scope", "key"]).returning(_KEYS.c.id)
@@ -481,7 +483,7 @@ def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
 @per_database
 def _counters_upsert(database: str):
     """The upsert of `_count`, built once on the table (see the note above ledger._balance_update)."""
-    statement = dialect_insert(_COUNTERS, database).values([
+    statement = upsert(_COUNTERS, database).values([
         {"person_id": bindparam("person_id"), "reward_id": bindparam("reward_id"), "period": bindparam(f"period_{n}"),
          "quantity": bindparam("quantity")} for n in range(len(LimitPeriod))])
     return statement.on_conflict_do_update(
@@ -558,7 +560,7 @@ _NO_PICKUP_YET = dict.fromkeys(("transaction_id", "fulfilled_at", "fulfilled_by_
 def _new_redemption(database: str):
     """The redemption, unless its pickup code is taken (then nothing), RETURNING the row; built once on the table
     (see the note above ledger._balance_update)."""
-    return (dialect_insert(_REDEMPTIONS, database).values({column.key: bindparam(column.key)
+    return (upsert(_REDEMPTIONS, database).values({column.key: bindparam(column.key)
                                                           for column in _REDEMPTIONS.c if column.key != "id"})
             .on_conflict_do_nothing(index_elements=["pickup_code"]).returning(*_REDEMPTIONS.c))
 
@@ -989,6 +991,3 @@ def held_quantity(reward: Reward) -> dict[str, int]:
                                      .group_by(Redemption.status)).all())
     return {str(k): int(v) for k, v in counts.items()}
 
-
-# The market's sections of the dashboard, the registers and the personal export, once everything above exists.
-from domain import market_insight  # noqa: E402, F401

@@ -132,16 +132,21 @@ def _by_community(area: Area) -> dict:
     return {"community_id": area.id}
 
 
-dashboards.register_section(Section("market", _l("Points market"), _charts, _rollup, order=60))
-registers.add_register(registers.Register(
-    "redemptions", _l("Redemptions register"), _l("Every redemption with its reward, points, pickup or cancellation."),
-    registers.COMMUNITY, endpoint="market.redemptions_register", args=_by_community, order=45))
-registers.add_register(registers.Register(
-    "stock", _l("Stock register"), _l("Each reward's initial stock, then every restock and write-off, with reasons."),
-    registers.COMMUNITY, endpoint="market.stock_register", args=_by_community, order=46))
-export.add_section(export.ExportSection("redemptions", _l("My redemptions"), [
-    ("id", _l("Number")), ("community", _l("Community")), ("reward", _l("Reward")), ("quantity", _l("Quantity")),
-    ("points", _l("Points")), ("status", _l("Status")), ("pickup_code", _l("Pickup code")),
-    ("reserved_at", _l("Reserved at")), ("expires_at", _l("Pick up by")), ("fulfilled_at", _l("Picked up at")),
-    ("cancelled_at", _l("Cancelled at")), ("cancelled_by_me", _l("Cancelled by me")),
-    ("cancel_reason", _l("Reason"))], _my_redemptions, order=140))
+
+def register() -> None:
+    """This capability's dashboard section, registers and personal-export section (called by create_app)."""
+    dashboards.register_section(Section("market", _l("Points market"), _charts, _rollup, order=60))
+    registers.add_register(registers.Register(
+        "redemptions", _l("Redemptions register"),
+        _l("Every redemption with its reward, points, pickup or cancellation."),
+        registers.COMMUNITY, endpoint="market.redemptions_register", args=_by_community, order=45))
+    registers.add_register(registers.Register(
+        "stock", _l("Stock register"),
+        _l("Each reward's initial stock, then every restock and write-off, with reasons."),
+        registers.COMMUNITY, endpoint="market.stock_register", args=_by_community, order=46))
+    export.add_section(export.ExportSection("redemptions", _l("My redemptions"), [
+        ("id", _l("Number")), ("community", _l("Community")), ("reward", _l("Reward")), ("quantity", _l("Quantity")),
+        ("points", _l("Points")), ("status", _l("Status")), ("pickup_code", _l("Pickup code")),
+        ("reserved_at", _l("Reserved at")), ("expires_at", _l("Pick up by")), ("fulfilled_at", _l("Picked up at")),
+        ("cancelled_at", _l("Cancelled at")), ("cancelled_by_me", _l("Cancelled by me")),
+        ("cancel_reason", _l("Reason"))], _my_redemptions, order=140))

@@ -19,7 +19,7 @@ from werkzeug.routing import BuildError
 
 from domain.errors import NotFound
 from models import Notification, User, db, load, utcnow
-from models.base import dialect_insert
+from models.sql import upsert
 
 #: kind → message with %(name)s placeholders filled from the notification's params.
 MESSAGES: dict[str, object] = {}
@@ -55,7 +55,7 @@ def notify(people: Iterable[User | int | None], kind: str, *, params: dict | Non
     written = 0
     for row in rows:
         written += db.session.execute(
-            dialect_insert(Notification).values(**row).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+            upsert(Notification).values(**row).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
         ).rowcount
     return written
 

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, delete, select, update
 
 from domain.errors import Invalid
 from models import FormSubmission, db, utcnow
-from models.base import dialect_insert, per_database
+from models.sql import per_database, upsert
 
 #: A key as rendered (secrets.token_urlsafe), with room for other clients' own: 16 to 64 URL-safe characters.
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -49,7 +49,7 @@ def check_key(text: str | None) -> str | None:
 
 @per_database
 def _claim_statement(database: str):
-    return dialect_insert(_TABLE, database).values(
+    return upsert(_TABLE, database).values(
         user_id=bindparam("user_id"), key=bindparam("key"), endpoint=bindparam("endpoint"),
         created_at=bindparam("created_at"),
     ).on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_TABLE.c.id)
@@ -65,11 +65,16 @@ def claim(person_id: int, key: str, endpoint: str, now: datetime | None = None) 
 
 
 def settle(person_id: int, key: str, result_url: str | None) -> None:
-    """Note where the submission that claimed `key` led, once its own transaction has committed. Nothing happens
-    when the claim was rolled back (the form was refused): there is no row."""
+    """Note where the submission that claimed `key` led, in the transaction of its writes. Nothing happens when the
+    claim was rolled back (the form was refused): there is no row."""
     url = result_url if result_url and len(result_url) <= RESULT_MAX else ""
     db.session.execute(update(_TABLE).where(
         _TABLE.c.user_id == person_id, _TABLE.c.key == key, _TABLE.c.result_url.is_(None)).values(result_url=url))
+
+
+def release(person_id: int, key: str) -> None:
+    """Give the key back: the submission that claimed it was refused, and the same form may be sent again."""
+    db.session.execute(delete(_TABLE).where(_TABLE.c.user_id == person_id, _TABLE.c.key == key))
 
 
 def result_of(person_id: int, key: str) -> str | None:

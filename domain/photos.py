@@ -3,7 +3,7 @@
 An upload is trusted for nothing: its name and declared type are ignored, Pillow decides from the content
 whether it is a JPEG, PNG, WebP or GIF image at all, refuses decompression bombs, and the picture is
 re-encoded as a fresh JPEG (metadata, scripts and trailing bytes are left behind) under a random name.
-Photos are served only through `send`, as an attachment with `nosniff` and a CSP that runs nothing.
+Photos are served only by blueprints/photos.py, as attachments with `nosniff` and a CSP that runs nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ import re
 import secrets
 import warnings
 from io import BytesIO
-from pathlib import Path
 from typing import IO
 
-from flask import Response, current_app, send_file
 from flask_babel import lazy_gettext as _l
 
-from domain.errors import Invalid, NotFound
+from domain.errors import Invalid
+from models.files import folder
 
 #: The largest upload accepted, in bytes.
 MAX_BYTES = 8 * 1024 * 1024
@@ -31,12 +30,6 @@ MAX_SIDE = 2048
 DRAFT_SIDE = MAX_SIDE * 3 // 4
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 NAME = re.compile(r"[0-9a-f]{32}\.jpg")
-
-
-def folder() -> Path:
-    path = Path(current_app.config.get("UPLOAD_FOLDER") or Path(current_app.instance_path) / "uploads")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _not_an_image() -> Invalid:
@@ -97,23 +90,6 @@ def save(stream: IO[bytes]) -> str:
     name = f"{secrets.token_hex(16)}.jpg"
     picture.save(folder() / name, "JPEG", quality=85, optimize=True)
     return name
-
-
-def send(name: str, *, cacheable: bool = False) -> Response:
-    """The stored photo, as an attachment that no browser will run or sniff as anything else.
-
-    Every photo is shown only to signed-in people in scope, so no shared cache may keep one (`private`); a photo
-    of a need or a nomination shows people's homes and faces and is not kept on the device either (`no-store`).
-    `cacheable` (a reward's picture) lets the browser keep it an hour.
-    """
-    if not isinstance(name, str) or not NAME.fullmatch(name) or not (folder() / name).is_file():
-        raise NotFound("not_found", _l("There is no such photo."))
-    response = send_file(folder() / name, mimetype="image/jpeg", as_attachment=True, download_name=name,
-                         max_age=3600 if cacheable else None)
-    response.headers["Cache-Control"] = "private, max-age=3600" if cacheable else "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
 
 
 def delete(name: str) -> None:

@@ -26,7 +26,6 @@ from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI, month_of
 from domain.org import community_of
 from models import Area, HeadPost, Transaction, TxnKind, User, db, utcnow
-from models.base import dialect, dialect_insert
 from models.service import (
     DailyMinutes,
     HoursMonthly,
@@ -37,6 +36,7 @@ from models.service import (
     Team,
     TeamMember,
 )
+from models.sql import dialect, upsert
 
 #: Star volunteer thresholds in hours, 1 to 5 stars (Ministry of Civil Affairs draft, 2012).
 STAR_HOURS = (100, 300, 600, 1000, 1500)
@@ -106,7 +106,7 @@ def _take_daily_minutes(person: User, day: date, minutes: int, cap: int) -> None
     """The guarded counter: add `minutes` to the person's day unless that passes the cap."""
     if minutes > cap:
         raise Refused("hours_cap_exceeded", _l("At most %(h)s hours a day count.", h=hours_text(cap)))
-    statement = dialect_insert(DailyMinutes).values(person_id=person.id, day=day, minutes=0)
+    statement = upsert(DailyMinutes).values(person_id=person.id, day=day, minutes=0)
     db.session.execute(statement.on_conflict_do_nothing(index_elements=["person_id", "day"]))
     taken = db.session.execute(
         update(DailyMinutes).where(DailyMinutes.person_id == person.id, DailyMinutes.day == day,
@@ -288,7 +288,7 @@ def _check_decider(actor: User, record: ServiceRecord) -> None:
 
 def _bump_hours(record: ServiceRecord, sign: int) -> None:
     month = record.service_day.year * 100 + record.service_day.month
-    statement = dialect_insert(HoursMonthly).values(person_id=record.person_id, community_id=record.community_id,
+    statement = upsert(HoursMonthly).values(person_id=record.person_id, community_id=record.community_id,
                                                     month=month, minutes=sign * record.credited_minutes)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["person_id", "community_id", "month"],

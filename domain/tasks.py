@@ -928,6 +928,3 @@ def register_xlsx(query: Select, now: datetime | None = None):
                _("Hours to take on"), _("Done at"), _("Resolved at"), _("Hours to resolve"), _("Points")]
     return reports.write_xlsx(_("Needs register"), headers, rows(), now)
 
-
-# The needs' sections of the dashboard, the registers and the personal export, once everything above exists.
-from domain import tasks_insight  # noqa: E402, F401

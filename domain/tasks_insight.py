@@ -146,17 +146,22 @@ def _my_claims(person: User):
                "points": task.points if claim.outcome == "approved" else None}
 
 
-dashboards.register_section(Section("needs", _l("Needs and tasks"), _charts, _rollup, order=50))
-registers.add_register(registers.Register(
-    "needs", _l("Needs register"), _l("Every need with who took it on, and the hours to take it on and to resolve it."),
-    registers.COMMUNITY, endpoint="tasks.register", args=lambda _area: {"status": "all"}, order=35))
-export.add_section(export.ExportSection("needs", _l("My needs"), [
-    ("id", _l("No.")), ("asked_by_me", _l("Asked by me")), ("recorded_by_me", _l("Recorded by me")),
-    ("community", _l("Community")), ("area", _l("Area")), ("category", _l("Category")), ("title", _l("Need")),
-    ("description", _l("Description")), ("channel", _l("Channel")), ("status", _l("Status")),
-    ("posted_at", _l("Posted at")), ("first_claimed_at", _l("Taken on at")), ("done_at", _l("Done at")),
-    ("resolved_at", _l("Resolved at"))], _my_needs, order=130))
-export.add_section(export.ExportSection("task_claims", _l("Needs I took on"), [
-    ("task", _l("No.")), ("community", _l("Community")), ("area", _l("Area")), ("title", _l("Need")),
-    ("capacity", _l("Taken on as")), ("claimed_at", _l("Taken on at")), ("ended_at", _l("Ended at")),
-    ("outcome", _l("Outcome")), ("done_note", _l("What was done")), ("points", _l("Points"))], _my_claims, order=131))
+
+def register() -> None:
+    """This capability's dashboard section, registers and personal-export section (called by create_app)."""
+    dashboards.register_section(Section("needs", _l("Needs and tasks"), _charts, _rollup, order=50))
+    registers.add_register(registers.Register(
+        "needs", _l("Needs register"),
+        _l("Every need with who took it on, and the hours to take it on and to resolve it."),
+        registers.COMMUNITY, endpoint="tasks.register", args=lambda _area: {"status": "all"}, order=35))
+    export.add_section(export.ExportSection("needs", _l("My needs"), [
+        ("id", _l("No.")), ("asked_by_me", _l("Asked by me")), ("recorded_by_me", _l("Recorded by me")),
+        ("community", _l("Community")), ("area", _l("Area")), ("category", _l("Category")), ("title", _l("Need")),
+        ("description", _l("Description")), ("channel", _l("Channel")), ("status", _l("Status")),
+        ("posted_at", _l("Posted at")), ("first_claimed_at", _l("Taken on at")), ("done_at", _l("Done at")),
+        ("resolved_at", _l("Resolved at"))], _my_needs, order=130))
+    export.add_section(export.ExportSection("task_claims", _l("Needs I took on"), [
+        ("task", _l("No.")), ("community", _l("Community")), ("area", _l("Area")), ("title", _l("Need")),
+        ("capacity", _l("Taken on as")), ("claimed_at", _l("Taken on at")), ("ended_at", _l("Ended at")),
+        ("outcome", _l("Outcome")), ("done_note", _l("What was done")), ("points", _l("Points"))],
+        _my_claims, order=131))

@@ -1,4 +1,4 @@
-"""models.base.inserted: a row written by a prebuilt Core INSERT … RETURNING, handed back as a loaded ORM object."""
+"""models.sql.inserted: a row written by a prebuilt Core INSERT … RETURNING, handed back as a loaded ORM object."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, event, insert, inspect
 
 from models import Transaction, TxnKind, db
-from models.base import SHANGHAI, dialect_insert, inserted
+from models.base import SHANGHAI
+from models.sql import inserted, upsert
 
 TABLE = Transaction.__table__
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -54,7 +55,7 @@ def test_the_row_comes_back_persistent_and_loaded_with_one_statement(ctx):
 
 
 def test_nothing_inserted_gives_none(ctx):
-    statement = (dialect_insert(TABLE).values({name: bindparam(name) for name in _values(ctx, "")})
+    statement = (upsert(TABLE).values({name: bindparam(name) for name in _values(ctx, "")})
                  .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(*TABLE.c))
     first = inserted(Transaction, statement, _values(ctx, "same"))
     assert first is not None

@@ -151,12 +151,14 @@ def test_the_largest_photos_are_stored_with_bounded_memory(kind, most_mb, tmp_pa
 
 
 def test_photos_go_out_as_attachments_that_run_nothing(uploads):
+    from blueprints.photos import send
+
     name = photos.save(jpeg())
-    response = photos.send(name)
+    response = send(name)
     # Shown only to people in scope: no shared cache keeps one, and a need's photo is not kept on the device.
     assert set(response.headers["Cache-Control"].split(", ")) == {"private", "no-store"}
     response.close()
-    response = photos.send(name, cacheable=True)
+    response = send(name, cacheable=True)
     assert set(response.headers["Cache-Control"].split(", ")) == {"private", "max-age=3600"}
     assert response.mimetype == "image/jpeg"
     assert response.headers["Content-Disposition"].startswith("attachment")
@@ -165,7 +167,7 @@ def test_photos_go_out_as_attachments_that_run_nothing(uploads):
     response.close()
     for bad in ("../secret_key", name.replace(".jpg", ".html"), "x" * 32 + ".jpg", 7):
         with pytest.raises(NotFound):
-            photos.send(bad)
+            send(bad)
     photos.delete(name)
     with pytest.raises(NotFound):
-        photos.send(name)
+        send(name)

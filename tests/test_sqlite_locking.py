@@ -3,7 +3,7 @@
 
 Writers wait their turn in the writers' queue (models/sqlite.py) and take the write lock up front (BEGIN IMMEDIATE);
 a request's reads before its writes (who the bearer token is, the event) run in a deferred transaction of their own
-(models.base.reads_apart); pure reads never take the lock. A write that upgraded a read transaction would fail at
+(models.transaction.reads_apart); pure reads never take the lock. A write that upgraded a read transaction would fail at
 once under this load.
 """
 
@@ -19,10 +19,10 @@ from sqlalchemy import event, func, select, text
 from bench import common
 from domain import accounts, events, ledger
 from models import Reward, Role, RoleGrant, User, db
-from models.base import reads_apart
 from models.events import Attendance
 from models.ledger import TxnKind
 from models.market import Redemption
+from models.transaction import reads_apart
 from tests.conftest import PASSWORD, make_app, run_threads, together
 
 CONNECTIONS = 64

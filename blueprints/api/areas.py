@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy import func, select
 
-from blueprints.api import Blueprint, api_user
-from blueprints.api import serialise as ser
+import blueprints.api.serialise as ser
+from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import AreaIn, AreaOut, AreaPage, HeadIn, HeadOut, PageArgs
 from domain import org
 from domain.access import get_visible
@@ -24,7 +24,6 @@ class Areas(MethodView):
         user = api_user()
         parent = get_visible(Area, body["parent_id"], user, "area.view") if body["parent_id"] else None
         area = org.create_area(user, parent=parent, level=body["level"], name=body["name"], code=body["code"])
-        db.session.commit()
         return ser.areas(user, [area])[0]
 
 
@@ -63,5 +62,4 @@ class AreaHeads(MethodView):
         area = get_visible(Area, area_id, user, "area.view")
         person = get_visible(User, body["user_id"], user, "person.view")
         post = org.appoint_head(user, area, person, reason=body["reason"])
-        db.session.commit()
         return ser.head(user, post, org.community_of(area))

@@ -6,13 +6,12 @@ from decimal import Decimal
 
 from flask.views import MethodView
 
+import blueprints.api.serialise as ser
 from blueprints import sign_in
-from blueprints.api import Blueprint, api_user, bearer_token
-from blueprints.api import serialise as ser
+from blueprints.api.core import Blueprint, api_user, bearer_token
 from blueprints.api.schemas import LedgerPage, MeOut, PageArgs, TokenIn, TokenOut
 from domain import accounts, ledger, service
 from domain.errors import Unauthenticated
-from models import db
 
 blp = Blueprint("api_auth", __name__, description="Sign-in tokens, the caller's profile and points")
 
@@ -31,7 +30,6 @@ class Token(MethodView):
         if user is None:
             raise Unauthenticated("invalid_credentials", "Wrong phone number or password.")
         clear, token = accounts.issue_token(user)
-        db.session.commit()
         return {"token": clear, "expires_at": token.expires_at, "user": ser.person(user, user)}
 
     @blp.response(204)
@@ -42,7 +40,6 @@ class Token(MethodView):
         if token is None:
             raise Unauthenticated("unauthenticated", "Send the token to revoke as Authorization: Bearer.")
         accounts.revoke_token(token)
-        db.session.commit()
 
 
 @blp.route("/me")

@@ -8,7 +8,7 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from blueprints.api import Blueprint
+from blueprints.api.core import Blueprint
 from blueprints.api.schemas import Hours
 from blueprints.ext import limiter
 from domain import certificates

@@ -7,13 +7,13 @@ from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from blueprints import bounds
-from blueprints.api import Blueprint, api_user
+from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import Id
 from blueprints.ext import limited
 from domain import events
 from domain.access import get_visible
 from domain.errors import Invalid
-from models import Area, Event, EventKind, PointsMode, db
+from models import Area, Event, EventKind, PointsMode
 
 blp = Blueprint("api_events", __name__, description="Events and QR check-in")
 
@@ -170,7 +170,6 @@ def _form(body: dict) -> events.EventForm:
 
 
 def _committed(answer: events.Answer):
-    db.session.commit()
     return answer_dict(answer), 201 if answer.created and answer.status == "checked_in" else 200
 
 
@@ -183,7 +182,6 @@ class Events(MethodView):
         user = api_user()
         area = get_visible(Area, body["area_id"], user, "area.view")
         event = events.create_event(user, area, _form(body))
-        db.session.commit()
         return event_dict(event)
 
 
@@ -226,7 +224,6 @@ class Registrations(MethodView):
         user = api_user()
         event = events.visible(user, event_id)
         events.register(user, event)
-        db.session.commit()
         return event_dict(event)
 
     @blp.response(200, EventOut)
@@ -235,7 +232,6 @@ class Registrations(MethodView):
         user = api_user()
         event = events.visible(user, event_id)
         events.unregister(user, event)
-        db.session.commit()
         return event_dict(event)
 
 
@@ -264,7 +260,6 @@ class Checkouts(MethodView):
         user = api_user()
         event = events.visible(user, body["event_id"]) if body["event_id"] is not None else None
         answer = events.check_out_with_code(user, body["token"], event)
-        db.session.commit()
         return answer_dict(answer)
 
 
@@ -293,7 +288,6 @@ class ScanBatch(MethodView):
         user = api_user()
         event = events.scannable(user, event_id)
         results = events.upload_offline(user, event, body["scans"])
-        db.session.commit()
         return {"results": results}
 
 

@@ -6,9 +6,9 @@ from flask.views import MethodView
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from blueprints.api import Blueprint
+from blueprints.api.core import Blueprint
 from blueprints.api.schemas import HealthOut
-from models import db
+from models import db, transaction
 
 blp = Blueprint("api_health", __name__, description="Health")
 
@@ -23,6 +23,6 @@ class Health(MethodView):
         try:
             db.session.execute(text("SELECT 1"))
         except SQLAlchemyError:
-            db.session.rollback()
+            transaction.abandon()
             return {"status": "degraded", "db": "unreachable"}, 503
         return {"status": "ok", "db": "ok"}

@@ -8,13 +8,13 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints import bounds
-from blueprints.api import Blueprint, api_user
+from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from blueprints.ext import limited, limiter
 from domain import honours
 from domain.access import get_visible
 from domain.errors import NotFound
-from models import Area, Campaign, CampaignKind, Nomination, Objection, User, VoteFlag, db
+from models import Area, Campaign, CampaignKind, Nomination, Objection, User, VoteFlag
 from models.base import load
 
 blp = Blueprint("api_honours", __name__, description="Honour campaigns: nomination, voting, public notice, honours")
@@ -313,7 +313,6 @@ class Campaigns(MethodView):
         area_id = body.pop("area_id")
         area = get_visible(Area, area_id, user, "area.view")
         campaign = honours.open_campaign(user, area, honours.CampaignForm(**body))
-        db.session.commit()
         return campaign_dict(campaign, user)
 
     @blp.arguments(PageArgs, location="query")
@@ -340,7 +339,6 @@ class Advance(MethodView):
         """Staff move the campaign to its next phase now. 409 `phase_not_finished` (with why), `already_announced`."""
         user = api_user()
         campaign = honours.advance(user, honours.visible(user, campaign_id))
-        db.session.commit()
         return campaign_dict(campaign, user)
 
 
@@ -369,7 +367,6 @@ class Nominations(MethodView):
         if nominee is None:
             raise NotFound("not_found", "No such person.")
         nomination = honours.nominate(user, campaign, nominee, reason=body["reason"])
-        db.session.commit()
         return nomination_dict(nomination, user)
 
     @blp.arguments(PageArgs, location="query")
@@ -390,7 +387,6 @@ class Consent(MethodView):
         """The nominee consents to stand (and be shown), or declines. 409 `already_answered`."""
         user = api_user()
         nomination = honours.answer(user, honours.visible_nomination(user, nomination_id), consent=body["consent"])
-        db.session.commit()
         return nomination_dict(nomination, user)
 
 
@@ -404,7 +400,6 @@ class Votes(MethodView):
         user = api_user()
         nomination = honours.visible_nomination(user, nomination_id)
         honours.cast_vote(user, nomination)
-        db.session.commit()
         return {"nomination_id": nomination.id, "votes_left": honours.votes_left(nomination.campaign, user)}
 
 
@@ -417,7 +412,6 @@ class Decision(MethodView):
         user = api_user()
         nomination = honours.decide(user, honours.visible_nomination(user, nomination_id),
                                     shortlist=body["shortlist"], note=body["note"])
-        db.session.commit()
         return nomination_dict(nomination, user)
 
 
@@ -440,7 +434,6 @@ class FlagDecision(MethodView):
         user = api_user()
         flag = honours.managed_row(user, VoteFlag, flag_id)
         flag = honours.decide_flag(user, flag, discount=body["discount"], note=body["note"])
-        db.session.commit()
         return flag_dict(flag)
 
 
@@ -456,7 +449,6 @@ class Objections(MethodView):
         nomination = _nomination_in(user, campaign, body["nomination_id"])
         objection = honours.lodge_objection(user, campaign, nomination, reason=body["reason"],
                                             real_name=body["real_name"])
-        db.session.commit()
         return objection_dict(objection)
 
     @blp.response(200, ObjectionOut(many=True))
@@ -474,7 +466,6 @@ class Handling(MethodView):
         user = api_user()
         objection = honours.managed_row(user, Objection, objection_id)
         objection = honours.handle_objection(user, objection, upheld=body["upheld"], note=body["note"])
-        db.session.commit()
         return objection_dict(objection)
 
 

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints import bounds
-from blueprints.api import Blueprint, api_user
+from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import AreaRef, Hours, Id, In
 from domain import dashboards, export, leaderboards
 from domain.access import get_visible

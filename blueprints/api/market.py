@@ -8,12 +8,12 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from blueprints import bounds
-from blueprints.api import Blueprint, api_user
+from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from domain import market
 from domain.errors import Invalid
 from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, User, db, utcnow
-from models.base import reads_apart
+from models.transaction import reads_apart
 
 blp = Blueprint("api_market", __name__, description="The points market")
 
@@ -172,7 +172,6 @@ class Rewards(MethodView):
         user = api_user()
         community = _community(user, body.pop("community_id"), manage=True)
         reward = market.create_reward(user, community, market.RewardForm(**body))
-        db.session.commit()
         return reward_dict(reward)
 
 
@@ -196,7 +195,6 @@ class RewardStock(MethodView):
         user = api_user()
         reward = market.managed_reward(user, reward_id)
         market.move_stock(user, reward, body["change"], reason=body["reason"])
-        db.session.commit()
         return reward_dict(reward)
 
 
@@ -235,7 +233,6 @@ class Redemptions(MethodView):
         with reads_apart():  # on SQLite the write lock is then held for the writes alone
             reward = market.visible_reward(user, body["reward_id"])
         done = market.redeem(user, reward, body["quantity"], request=wanted)
-        db.session.commit()
         headers = {"Idempotent-Replayed": "true"} if done.replayed else {}
         return redemption_dict(done.redemption), 201, headers
 
@@ -257,7 +254,6 @@ class Fulfil(MethodView):
         `already_expired`; 422 `pickup_code_wrong`; 403 `not_staff`."""
         user = api_user()
         redemption = market.fulfil(user, market.visible_redemption(user, redemption_id), body["pickup_code"])
-        db.session.commit()
         return redemption_dict(redemption)
 
 
@@ -270,5 +266,4 @@ class Cancel(MethodView):
         409 `already_fulfilled`, `already_cancelled`, `already_expired`."""
         user = api_user()
         redemption = market.cancel(user, market.visible_redemption(user, redemption_id), reason=body["reason"])
-        db.session.commit()
         return redemption_dict(redemption)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from blueprints.api import Blueprint, api_user
-from blueprints.api import serialise as ser
+import blueprints.api.serialise as ser
+from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import PersonIn, PersonOut
 from domain import privacy
 from domain.access import get_visible
-from models import Area, Household, Role, User, db
+from models import Area, Household, Role, User
 
 blp = Blueprint("api_people", __name__, description="People")
 
@@ -30,5 +30,4 @@ class People(MethodView):
         person = privacy.add_person(user, name=body["name"], phone=body["phone"], password=body["password"],
                                     household=household, roles=roles, birth_date=body["birth_date"],
                                     guardian=guardian)
-        db.session.commit()
         return ser.person(user, person)

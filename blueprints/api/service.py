@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from flask.views import MethodView
 
-from blueprints.api import Blueprint, ErrorSchema, api_user
+from blueprints.api.core import Blueprint, ErrorSchema, api_user
 from blueprints.api.schemas import (
     CategoryArgs,
     CategoryOut,
@@ -82,7 +82,6 @@ class ServiceRecords(MethodView):
             activity=body["activity"] or category_names.get(body["category"], body["category"]),
             place=body["place"], content=body["content"], recipients=body["recipients"])
         records = service.submit_records(user, community, people, occasion, team=team, late=body["late"])
-        db.session.commit()
         return {"status": "submitted", "minutes": records[0].minutes, "credited_minutes": records[0].credited_minutes,
                 "records": [record_dict(r) for r in records]}
 
@@ -107,7 +106,6 @@ class Approve(MethodView):
         """Approve: points are credited once. 409 `already_decided`; 403 `own_record`."""
         user = api_user()
         record = service.approve_record(user, get_visible(ServiceRecord, record_id, user, "area.manage"))
-        db.session.commit()
         return record_dict(record)
 
 
@@ -120,5 +118,4 @@ class Reject(MethodView):
         user = api_user()
         record = service.reject_record(user, get_visible(ServiceRecord, record_id, user, "area.manage"),
                                        reason=body["reason"])
-        db.session.commit()
         return record_dict(record)

@@ -8,12 +8,13 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints import bounds
-from blueprints.api import Blueprint, api_user
+from blueprints import photos as photo_files
+from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from blueprints.ext import limited, photos_limited
-from domain import notifications, photos, tasks
+from domain import notifications, tasks
 from domain.errors import Invalid, NotFound
-from models import Area, Channel, Task, TaskStatus, User, db
+from models import Area, Channel, Task, TaskStatus, User
 from models.base import load
 
 blp = Blueprint("api_tasks", __name__, description="Needs and tasks (点单/接单), and notifications")
@@ -168,7 +169,6 @@ def task_dict(viewer: User, task: Task, *, with_history: bool = False, reach: ta
 
 
 def _done(user: User, task: Task) -> dict:
-    db.session.commit()
     return task_dict(user, task, with_history=True)
 
 
@@ -206,7 +206,6 @@ class Needs(MethodView):
         form = tasks.NeedForm(title=body["title"], description=body["description"], category=body["category"],
                               channel=body["channel"], resident=resident, resident_name=body["resident_name"])
         task = tasks.post_need(user, area, form)
-        db.session.commit()
         return task_dict(user, task, with_history=True), 201
 
 
@@ -298,7 +297,6 @@ class TaskPhotos(MethodView):
             raise Invalid("photo_required", "Send the pictures as multipart field `photos`.",
                           {"photos": ["Required."]})
         tasks.add_photos(user, task, uploads)
-        db.session.commit()
         return {"photos": task_dict(user, task)["photos"]}, 201
 
 
@@ -307,7 +305,7 @@ class TaskPhotoFile(MethodView):
     @blp.response(200, description="the picture (image/jpeg), as an attachment")
     def get(self, task_id, name):
         """A photo of a need the caller sees."""
-        return photos.send(tasks.photo_of(api_user(), task_id, name))
+        return photo_files.send(tasks.photo_of(api_user(), task_id, name))
 
 
 @blp.route("/notifications")
@@ -329,7 +327,6 @@ class ReadAll(MethodView):
         """Mark all the caller's notifications read."""
         user = api_user()
         notifications.mark_read(user)
-        db.session.commit()
         return {"unread": notifications.unread_count(user)}
 
 
@@ -340,5 +337,4 @@ class ReadOne(MethodView):
         """Mark one of the caller's notifications read. 404 for anyone else's."""
         user = api_user()
         found = notifications.mark_read(user, notification_id)
-        db.session.commit()
         return notifications.shown(found)
