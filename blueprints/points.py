@@ -8,7 +8,6 @@ from flask import Blueprint, redirect, render_template, request, send_file, url_
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
 from wtforms import (
     DateField,
     DateTimeLocalField,
@@ -28,7 +27,7 @@ from domain.access import get_visible
 from domain.errors import NotFound
 from domain.labels import txn_kind_name
 from domain.ledger import SHANGHAI
-from models import Area, Level, TxnKind, User, db, utcnow
+from models import Area, Level, TxnKind, User, utcnow
 
 bp = Blueprint("points", __name__)
 PER_PAGE = 50
@@ -75,11 +74,10 @@ def mine():
                            page=page, per_page=PER_PAGE, expiring=ledger.expiring(current_user))
 
 
-def _ledger_query(community: Area, form: LedgerFilter):
-    return ledger.community_entries(
-        community, text=(form.q.data or "").strip() or None, kind=TxnKind(form.kind.data) if form.kind.data else None,
-        since=form.since.data,
-        until=form.until.data)
+def _filters(form: LedgerFilter) -> dict:
+    """The filter form as `ledger.community_entries` takes it."""
+    return {"text": (form.q.data or "").strip() or None, "kind": TxnKind(form.kind.data) if form.kind.data else None,
+            "since": form.since.data, "until": form.until.data}
 
 
 def _filter_form() -> LedgerFilter:
@@ -94,12 +92,9 @@ def _filter_form() -> LedgerFilter:
 def community_ledger(area_id: int):
     community = _community(area_id)
     form = _filter_form()
-    query = _ledger_query(community, form)
-    page = page_arg()
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.execute(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    return render_template("points/ledger.html", community=community, form=form, rows=rows, total=total,
-                           page=page, per_page=PER_PAGE)
+    found = ledger.community_page(community, page_arg(), PER_PAGE, **_filters(form))
+    return render_template("points/ledger.html", community=community, form=form, rows=found.items,
+                           total=found.total, page=found.page, per_page=PER_PAGE)
 
 
 @bp.route("/areas/<int:area_id>/ledger.xlsx")
@@ -108,7 +103,8 @@ def ledger_export(area_id: int):
     community = get_visible(Area, area_id, current_user, "register.export")
     community = _community(community.id)
     now = utcnow()
-    return send_file(reports.ledger_register(_ledger_query(community, _filter_form()), now), as_attachment=True,
+    entries = ledger.community_entries(community, **_filters(_filter_form()))
+    return send_file(reports.ledger_register(entries, now), as_attachment=True,
                      download_name=f"ledger-{community.id}-{now:%Y%m%d}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
