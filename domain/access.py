@@ -192,3 +192,9 @@ def get_visible(model, ident, user: User, action: str):
 
 
 # Roster imports.
+
+@rule("roster_import.view")
+def _sees_roster_import(user: User, job) -> bool:
+    """A roster import (its progress, its result, its row errors) is seen by whoever may import into its
+    community."""
+    return can(user, "roster.import", db.session.get(Area, job.area_id))

@@ -26,6 +26,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from domain import roster
+from domain.access import get_visible
 from domain.errors import NotFound
 from models import Area, ImportStatus, RosterImport, User, db, utcnow
 
@@ -72,7 +73,10 @@ def start(actor: User, community: Area, filename: str, data: bytes, *, now=None)
 def visible_import(actor: User, community: Area, import_id: int) -> RosterImport:
     """The import `import_id` into `community`, for someone who may import there. Raises NotFound."""
     roster.check_target(actor, community)
-    job = db.session.get(RosterImport, import_id)
+    try:
+        job = get_visible(RosterImport, import_id, actor, "roster_import.view")
+    except NotFound:
+        job = None
     if job is None or job.area_id != community.id:
         raise NotFound("not_found", _l("There is no such import."))
     return job

@@ -13,9 +13,12 @@ SQLAlchemy 2 on one database.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import ARRAY, any_, cast, func, inspect, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -86,3 +89,86 @@ def lock_keys(namespace: int, keys) -> None:
     if on_postgresql():
         for key in sorted(set(keys)):
             db.session.execute(select(func.pg_advisory_xact_lock(namespace, key)))
+
+
+# Roster and ledger.
+
+def among(column, values: list):
+    """`column IN (values)` for thousands of values. PostgreSQL gets them as one array parameter: psycopg
+    takes a tenth of a second to prepare each statement with thousands of placeholders."""
+    if on_postgresql():
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)
+
+
+def reserve_ids(model, count: int) -> list[int]:
+    """Ids for `count` rows of `model` about to be written (by `bulk_insert`), so nothing has to be read back after
+    the write.
+
+    PostgreSQL hands them out from the table's sequence, as the insert itself would. SQLite gives a new row the
+    highest id plus one; the writing transaction holds the database's write lock from its first statement
+    (BEGIN IMMEDIATE, models/sqlite.py), so no one else can take those ids meanwhile.
+    """
+    if not count:
+        return []
+    table = model.__table__
+    if on_postgresql():
+        # The sequence's name first: inside the statement, pg_get_serial_sequence would run once per id, at ten
+        # times the cost of the ids themselves.
+        sequence = db.session.scalar(select(func.pg_get_serial_sequence(f'"{table.name}"', "id")))
+        return list(db.session.scalars(
+            select(func.nextval(cast(literal(sequence), REGCLASS))).select_from(func.generate_series(1, count))))
+    first = (db.session.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(first, first + count))
+
+
+def _bound(process: Callable, values: list) -> list:
+    """A column's values as its type binds them (`process`: its bind processor), converting a value once when rows
+    repeat it: every row of an import has the same timestamp, and its conversion was most of a row's cost."""
+    out = []
+    last, bound = object(), None
+    for value in values:
+        if value is not last:
+            last, bound = value, process(value)
+        out.append(bound)
+    return out
+
+
+def bulk_insert(model, rows: list[dict]) -> None:
+    """Insert `rows` (dicts with the same keys) in one go, on the session's connection and inside its transaction:
+    COPY on PostgreSQL, one executemany on SQLite.
+
+    A tenth of the cost of `session.execute(insert(model), rows)`, which builds and binds each row through the
+    ORM: values are converted once by the columns' own types, as SQLAlchemy would bind them (enum names, UTC
+    timestamps, JSON). Columns left out take their server default. The session's identity map knows nothing of
+    the rows (the caller expires it afterwards). A row breaking a constraint raises SQLAlchemy's IntegrityError,
+    as an ORM statement would.
+    """
+    if not rows:
+        return
+    db.session.flush()  # what the session holds goes first, as an ORM statement's autoflush would send it
+    dialect = db.session.get_bind().dialect
+    table = model.__table__
+    names = list(rows[0])
+    columns = []
+    for name in names:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        values = [row[name] for row in rows]
+        columns.append(values if process is None else _bound(process, values))
+    listed = ", ".join(f'"{name}"' for name in names)
+    connection = db.session.connection().connection.driver_connection
+    cursor = connection.cursor()
+    try:
+        if dialect.name == "postgresql":
+            statement = f'COPY "{table.name}" ({listed}) FROM STDIN'
+            with cursor.copy(statement) as copy:
+                for row in zip(*columns, strict=True):
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(names))
+            statement = f'INSERT INTO "{table.name}" ({listed}) VALUES ({marks})'  # noqa: S608
+            cursor.executemany(statement, zip(*columns, strict=True))
+    except dialect.loaded_dbapi.IntegrityError as error:
+        raise IntegrityError(statement, None, error) from None
+    finally:
+        cursor.close()

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from domain import bounds, org, roster, xlsx_read
 from domain.errors import Conflict, Invalid, NotFound, Refused
+from domain.roster import parse as roster_parse
 from models import Area, AuditEvent, HeadPost, Household, Level, Role, RoleGrant, User, db
 from tests.conftest import login
 
@@ -501,7 +502,7 @@ def test_unreadable_file_gets_a_clear_message_not_a_500(app, client, tree, case)
 
 
 def test_more_rows_than_the_limit_are_refused(dbs, tree, monkeypatch):
-    monkeypatch.setattr(roster, "MAX_ROWS", 3)
+    monkeypatch.setattr(roster_parse, "MAX_ROWS", 3)
     rows = [_row(phone=f"1391111500{i}", name=f"人{i}") for i in range(4)]
     with pytest.raises(Invalid) as refused:
         roster.parse_roster("roster.csv", csv_bytes(rows))

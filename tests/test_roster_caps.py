@@ -15,6 +15,7 @@ import pytest
 from bench.uploads import write_xlsx
 from domain import roster, xlsx_read
 from domain.errors import Invalid
+from domain.roster import parse as roster_parse
 from tests.test_roster import post_roster, sign_in, table_counts
 
 
@@ -35,7 +36,7 @@ def test_a_crafted_workbook_within_the_caps_is_read(dbs):
 
 
 def test_a_workbook_declaring_more_than_the_uncompressed_cap_is_refused_unread(dbs, monkeypatch):
-    monkeypatch.setattr(roster, "XLSX_CAPS", xlsx_read.Caps(bytes=2**20, strings=1000, rows=100))
+    monkeypatch.setattr(roster_parse, "XLSX_CAPS", xlsx_read.Caps(bytes=2**20, strings=1000, rows=100))
     data = crafted(shared_strings=70_000)  # 1.2 MB of strings in a few KB
     assert len(data) < 20_000
     refused = refusal(data)
@@ -61,7 +62,7 @@ def _understated(data: bytes, member: str, size: int) -> bytes:
 def test_declared_sizes_that_lie_do_not_let_more_in(dbs, monkeypatch):
     """A zip's sizes are the sender's word: one understating its shared strings is not read past what it says (it
     is then damaged), and what inflates is counted against the cap whatever was declared."""
-    monkeypatch.setattr(roster, "XLSX_CAPS", xlsx_read.Caps(bytes=2**20, strings=10**6, rows=100))
+    monkeypatch.setattr(roster_parse, "XLSX_CAPS", xlsx_read.Caps(bytes=2**20, strings=10**6, rows=100))
     data = crafted(shared_strings=70_000)
     lying = _understated(data, "xl/sharedStrings.xml", 1000)
     assert zipfile.ZipFile(io.BytesIO(lying)).getinfo("xl/sharedStrings.xml").file_size == 1000
@@ -93,7 +94,7 @@ def test_more_shared_strings_than_the_cap_are_refused(dbs):
 
 
 def test_more_rows_than_the_cap_are_refused_even_when_blank(dbs, monkeypatch):
-    monkeypatch.setattr(roster, "XLSX_CAPS", xlsx_read.Caps(bytes=2**20, strings=1000, rows=50))
+    monkeypatch.setattr(roster_parse, "XLSX_CAPS", xlsx_read.Caps(bytes=2**20, strings=1000, rows=50))
     refused = refusal(crafted(blank_rows=60))
     assert refused.code == "roster_too_long" and f"{roster.MAX_ROWS}" in str(refused.message)
     assert len(roster.parse_roster("roster.xlsx", crafted(blank_rows=40)).rows) == 1

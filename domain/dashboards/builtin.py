@@ -1,32 +1,27 @@
-"""Staff dashboards (数据看板) of an area, and the roll-up of the communities under a street or a district.
-
-A dashboard is a list of sections, each a few charts; every chart carries its own table (the same numbers, for
-reading and for the .xlsx download). Figures come from the per-month tables the other capabilities keep (hours,
-points), from counters and small grouped queries — never from scanning the ledger.
-
-Sections are pluggable. This module brings service and points, coverage, events and teams; other capabilities
-add theirs with `register_section(Section(...))` in their `register()`, which create_app calls
-(needs and tasks, the market, honours),
-and the pages and the API pick them up. A section may also give roll-up figures: one value per community.
+"""The dashboard's built-in sections: service and points, heads and coverage, events and attendance, volunteer teams.
+`register()` adds them (create_app registers the other capabilities' sections beside them).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from statistics import median
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, distinct, func, select
 from sqlalchemy.orm import aliased
 
-from domain import reports
-from domain.access import require
-from domain.errors import Invalid, NotFound
-from domain.leaderboards import ABOVE_COMMUNITY, Scope, add_months, month_text, months_back, scope_of
-from domain.ledger import SHANGHAI, month_of
+from domain.dashboards.sections import (
+    Chart,
+    Figure,
+    Frame,
+    Section,
+    Series,
+    _in_months,
+    by_month,
+    hours,
+    register_section,
+)
+from domain.leaderboards import ABOVE_COMMUNITY
+from domain.ledger import month_of
 from domain.org import community_of, head_title
 from models import (
     Area,
@@ -43,166 +38,11 @@ from models import (
     Team,
     TeamMember,
     db,
-    utcnow,
 )
 from models.area import path_under
 
-#: Months a dashboard shows unless asked otherwise, and the most it may show.
-MONTHS = 12
-MAX_MONTHS = 36
-#: Teams on the "top teams" chart.
 TOP_TEAMS = 10
 
-
-# --- what a section produces -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Series:
-    name: str
-    values: list
-    #: "bar" or "line".
-    kind: str = "bar"
-    #: Series with the same stack name are drawn on top of each other.
-    stack: str | None = None
-    #: 0: the left axis; 1: the right one (a second unit, e.g. points beside hours).
-    axis: int = 0
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart and the table under it: a column of categories (months, areas, teams) and one column per series."""
-
-    key: str
-    title: str
-    #: Header of the category column: "Month", "Grid", "Team" ...
-    category: str
-    x: list[str]
-    series: list[Series]
-    #: Bars lying down, for long category names (teams).
-    horizontal: bool = False
-    #: Axis names, left then right.
-    axes: tuple[str, ...] = ()
-    note: str | None = None
-
-    @property
-    def headers(self) -> list[str]:
-        return [self.category, *(s.name for s in self.series)]
-
-    @property
-    def rows(self) -> list[list]:
-        return [[label, *(s.values[i] for s in self.series)] for i, label in enumerate(self.x)]
-
-    @property
-    def empty(self) -> bool:
-        return not self.x or not any(v for s in self.series for v in s.values)
-
-    def spec(self) -> dict:
-        """What static/js/charts.js draws, as plain JSON."""
-        return {"x": self.x, "horizontal": self.horizontal, "axes": list(self.axes),
-                "series": [{"name": s.name, "data": s.values, "kind": s.kind, "stack": s.stack, "axis": s.axis}
-                           for s in self.series]}
-
-    def as_dict(self) -> dict:
-        return {"key": self.key, "title": self.title, "note": self.note, "chart": self.spec(),
-                "table": {"headers": self.headers, "rows": self.rows}}
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One line of a roll-up: a value per community, and the total over all of them."""
-
-    key: str
-    label: str
-    #: community id → value (missing: 0 for counts, nothing for ratios and medians).
-    values: dict[int, float | int | None]
-    total: float | int | None
-    #: Drawn on the section's roll-up chart.
-    charted: bool = False
-
-
-@dataclass(frozen=True)
-class Frame:
-    """What a section is asked about: an area, the rows that count for it, the months shown (oldest first)."""
-
-    area: Area
-    scope: Scope
-    months: list[int]
-    now: datetime
-
-    @property
-    def first(self) -> int:
-        return self.months[0]
-
-    @property
-    def last(self) -> int:
-        return self.months[-1]
-
-    @property
-    def labels(self) -> list[str]:
-        return [month_text(m) for m in self.months]
-
-    @property
-    def since(self) -> datetime:
-        """The start of the first month shown, Beijing time."""
-        return month_start(self.first)
-
-    @property
-    def until(self) -> datetime:
-        """The start of the month after the last one shown."""
-        return month_start(add_months(self.last, 1))
-
-
-@dataclass(frozen=True)
-class Section:
-    key: str
-    title: str
-    charts: Callable[[Frame], list[Chart]]
-    #: Roll-up figures for the communities of a street or district: (frame over the street, communities) → figures.
-    rollup: Callable[[Frame, list[Area]], list[Figure]] | None = None
-    #: Place on the page: lower first. Built-in sections use 10–40; needs 50, market 60, honours 70.
-    order: int = 100
-
-
-_SECTIONS: dict[str, Section] = {}
-
-
-def register_section(section: Section) -> Section:
-    """Add (or replace, by key) a dashboard section. Call it once from the capability's own module."""
-    _SECTIONS[section.key] = section
-    return section
-
-
-def sections() -> list[Section]:
-    return sorted(_SECTIONS.values(), key=lambda s: (s.order, s.key))
-
-
-# --- small helpers sections share ------------------------------------------------------------------------------
-
-def month_start(month: int) -> datetime:
-    return datetime(month // 100, month % 100, 1, tzinfo=SHANGHAI)
-
-
-def hours(minutes) -> float:
-    """Minutes as hours with one decimal, for figures and charts (sums, not a person's credited hours)."""
-    return round((minutes or 0) / 60, 1)
-
-
-def by_month(frame: Frame, rows, width: int) -> dict[int, list]:
-    """Rows of (month, *`width` values) → month → values, for the frame's months (missing months: zeros)."""
-    found = {int(row[0]): list(row[1:]) for row in rows}
-    return {m: found.get(m, [0] * width) for m in frame.months}
-
-
-def frame_for(area: Area, *, months: int = MONTHS, now: datetime | None = None) -> Frame:
-    if not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
-        raise Invalid("months_invalid", _l("Show 1 to %(n)s months.", n=MAX_MONTHS),
-                      {"months": [_l("1 to %(n)s", n=MAX_MONTHS)]})
-    now = now or utcnow()
-    return Frame(area=area, scope=scope_of(area), months=months_back(now, months), now=now)
-
-
-def _in_months(frame: Frame, column) -> list:
-    return [column >= frame.first, column <= frame.last]
 
 
 # --- service and points ----------------------------------------------------------------------------------------
@@ -452,100 +292,10 @@ def _teams_rollup(frame: Frame, communities: list[Area]) -> list[Figure]:
             Figure("team_hours", _("Team service hours"), team_hours, round(sum(team_hours.values()), 1))]
 
 
-register_section(Section("service", _l("Service and points"), _service_charts, _service_rollup, order=10))
-register_section(Section("coverage", _l("Heads and coverage"), _coverage_charts, _coverage_rollup, order=20))
-register_section(Section("events", _l("Events and attendance"), _events_charts, _events_rollup, order=30))
-register_section(Section("teams", _l("Volunteer teams"), _teams_charts, _teams_rollup, order=40))
 
-
-# --- the dashboard, one chart, the roll-up ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Dashboard:
-    frame: Frame
-    #: (section, its charts) in page order; a section with nothing to draw keeps its charts (they say so).
-    sections: list[tuple[Section, list[Chart]]] = field(default_factory=list)
-
-
-def dashboard(viewer, area: Area, *, months: int = MONTHS, now: datetime | None = None) -> Dashboard:
-    """Every section's charts for `area`. Raises NotFound outside the viewer's staff scope, Invalid(months_invalid)."""
-    require(viewer, "area.manage", area)
-    frame = frame_for(area, months=months, now=now)
-    return Dashboard(frame, [(section, section.charts(frame)) for section in sections()])
-
-
-def find_chart(viewer, area: Area, key: str, *, months: int = MONTHS, now: datetime | None = None) -> Chart:
-    """One chart of the dashboard by its key (for its .xlsx). Raises NotFound."""
-    for _section, charts in dashboard(viewer, area, months=months, now=now).sections:
-        for chart in charts:
-            if chart.key == key:
-                return chart
-    raise NotFound("not_found", _l("Not found."))
-
-
-def chart_xlsx(area: Area, chart: Chart, now: datetime):
-    """A chart's table as an .xlsx register: its title and area, the generated date, Chinese headers."""
-    return reports.write_xlsx(f"{area.name} {chart.title}", chart.headers, chart.rows, now)
-
-
-@dataclass(frozen=True)
-class Rollup:
-    frame: Frame
-    communities: list[Area]
-    #: The street each community lies in (for a district's roll-up).
-    streets: dict[int, Area]
-    #: (section, its figures, its chart of the charted figures).
-    sections: list[tuple[Section, list[Figure], Chart | None]]
-
-
-def _rollup_chart(section: Section, communities: list[Area], figures: list[Figure]) -> Chart | None:
-    charted = [f for f in figures if f.charted]
-    if not charted:
-        return None
-    return Chart(f"rollup_{section.key}", str(section.title), _("Community"), [c.name for c in communities],
-                 [Series(f.label, [f.values.get(c.id) or 0 for c in communities]) for f in charted])
-
-
-def rollup(viewer, area: Area, *, months: int = MONTHS, now: datetime | None = None) -> Rollup:
-    """The same figures for each community under a street or district, side by side.
-
-    Raises NotFound outside the viewer's staff scope or for an area that is not a street or district."""
-    require(viewer, "area.manage", area)
-    if area.level not in ABOVE_COMMUNITY:
-        raise NotFound("not_found", _l("Roll-ups are made for a street or a district."))
-    frame = frame_for(area, months=months, now=now)
-    communities = sorted(db.session.scalars(select(Area).where(Area.id.in_(frame.scope.community_ids))),
-                         key=lambda c: c.ancestor_ids)
-    streets = {}
-    if area.level == Level.district:
-        street_by_id = {s.id: s for s in db.session.scalars(
-            select(Area).where(Area.parent_id == area.id, Area.level == Level.street))}
-        streets = {c.id: street_by_id[c.parent_id] for c in communities if c.parent_id in street_by_id}
-    parts = []
-    for section in sections():
-        if section.rollup is None:
-            continue
-        figures = section.rollup(frame, communities) if communities else []
-        parts.append((section, figures, _rollup_chart(section, communities, figures)))
-    return Rollup(frame, communities, streets, parts)
-
-
-def rollup_xlsx(result: Rollup, now: datetime):
-    """The roll-up as one sheet: a line per figure, a column per community, and the total."""
-    headers = [_("Figure"), *(c.name for c in result.communities), _("Total")]
-
-    def rows():
-        for section, figures, _chart in result.sections:
-            for figure in figures:
-                yield [f"{section.title} · {figure.label}", *(figure.values.get(c.id) for c in result.communities),
-                       figure.total]
-
-    title = f"{result.frame.area.name} {_('Roll-up')} {result.frame.labels[0]}–{result.frame.labels[-1]}"
-    return reports.write_xlsx(title, headers, rows(), now)
-
-
-def median_hours(pairs) -> float | None:
-    """The median of (start, end) spans in hours, one decimal; None when there is none. For sections that report
-    how long something took (e.g. a need from posting to its first claim)."""
-    spans = [(end - start).total_seconds() / 3600 for start, end in pairs if start is not None and end is not None]
-    return round(median(spans), 1) if spans else None
+def register() -> None:
+    """Add the built-in sections to the dashboard."""
+    register_section(Section("service", _l("Service and points"), _service_charts, _service_rollup, order=10))
+    register_section(Section("coverage", _l("Heads and coverage"), _coverage_charts, _coverage_rollup, order=20))
+    register_section(Section("events", _l("Events and attendance"), _events_charts, _events_rollup, order=30))
+    register_section(Section("teams", _l("Volunteer teams"), _teams_charts, _teams_rollup, order=40))
