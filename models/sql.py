@@ -8,6 +8,9 @@ SQLAlchemy 2 on one database.
   transaction ends; every writer takes them in the same order (a community's accounts, then people, each by id), so
   no two wait on each other crosswise. On SQLite a writing transaction is already the only writer (BEGIN IMMEDIATE
   in the writers' queue, models/sqlite.py), and they do nothing.
+- `reserve_ids(model, n)`, `bulk_insert(model, rows)` and `among(column, values)`: the roster import's bulk writes
+  (ids taken up front from the sequence or past the highest id, rows loaded by COPY or one executemany) and its
+  IN over thousands of values.
 """
 
 from __future__ import annotations
