@@ -26,6 +26,7 @@ from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI, month_of
 from domain.org import community_of
 from models import Area, HeadPost, Transaction, TxnKind, User, db, utcnow
+from models.events import Attendance, PointsMode
 from models.service import (
     DailyMinutes,
     HoursMonthly,
@@ -36,7 +37,7 @@ from models.service import (
     Team,
     TeamMember,
 )
-from models.sql import dialect, upsert
+from models.sql import lock_keys, upsert
 
 #: Star volunteer thresholds in hours, 1 to 5 stars (Ministry of Civil Affairs draft, 2012).
 STAR_HOURS = (100, 300, 600, 1000, 1500)
@@ -174,11 +175,8 @@ def _lock_people(community: Area, people: list[User]) -> None:
     crosswise. The person locks are transaction-level advisory locks: released at COMMIT or ROLLBACK (or with the
     savepoint they were taken in), and on no row, so nothing else about a person waits for them. On SQLite a write
     transaction is already the only writer (BEGIN IMMEDIATE, models/sqlite.py)."""
-    if dialect() != "postgresql":
-        return
     ledger.lock_community_first(community)
-    for person_id in sorted({p.id for p in people}):
-        db.session.execute(select(func.pg_advisory_xact_lock(PERSON_LOCK, person_id)))
+    lock_keys(PERSON_LOCK, (p.id for p in people))
 
 
 def _span(started_at: datetime, ended_at: datetime) -> str:
@@ -302,11 +300,14 @@ def price_of(record: ServiceRecord) -> int:
 
 
 def points_for(record: ServiceRecord) -> int:
-    """What approving the record pays: an event's own rule for attendance, otherwise the price of its hours."""
+    """What approving the record pays: an event's attendance its fixed amount when the event says so, otherwise the
+    price of its hours by the category. (Read from the attendance row here, so that this module never imports
+    domain.events, which builds on it.)"""
     if record.source == ServiceSource.event:
-        from domain import events  # events builds on this module
-
-        return events.points_for_record(record)
+        attendance = db.session.get(Attendance, record.source_id)
+        event = attendance.event if attendance is not None else None
+        if event is not None and event.points_mode == PointsMode.fixed:
+            return event.points_fixed or 0
     return price_of(record)
 
 
