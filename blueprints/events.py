@@ -38,7 +38,7 @@ from blueprints.errors import json_errors
 from blueprints.ext import limited, writes_on_get
 from blueprints.forms import attempt, qr_response
 from domain import categories, events
-from domain.access import get_visible
+from domain.access import can, get_visible
 from domain.errors import DomainError, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
 from domain.org import community_of
@@ -187,7 +187,7 @@ def index():
 
 def _creatable(area_id: int) -> Area:
     area = get_visible(Area, area_id, current_user, "area.view")
-    if area.level in (Level.district, Level.street) or not events.can_create(current_user, area):
+    if area.level in (Level.district, Level.street) or not can(current_user, "event.create", area):
         raise NotFound("not_found", _("Not found."))
     return area
 
@@ -244,11 +244,11 @@ def cancel(event_id: int):
 @login_required
 def show(event_id: int):
     event = events.visible(current_user, event_id)
-    organiser = events.can_organise(current_user, event)
+    organiser = can(current_user, "event.organise", event)
     opens, closes = events.window(event)
     now = _now()
     return render_template(
-        "events/show.html", event=event, organiser=organiser, scanner=events.can_scan(current_user, event),
+        "events/show.html", event=event, organiser=organiser, scanner=can(current_user, "event.scan", event),
         counts=events.counts(event), opens=opens, closes=closes, now=now,
         is_open=opens <= now <= closes and event.cancelled_at is None and event.closed_at is None,
         registered=events.is_registered(event, current_user), mine=events.attendance_of(event, current_user),

@@ -11,9 +11,9 @@ offline batch uploaded twice) counts once. When the event closes (`flask events 
 check-out is set to the end and flagged, and each attendance becomes one service record — approved
 automatically or queued, as the event says — whose points go through the ledger exactly once.
 
-The package, one concern a module: `codes` (the signed codes), `scope` (who may do what, the loaders),
-`organising` (create, change, cancel), `registration`, `checkin` (the hot path), `closing` (attendance becomes
-service) and `queries` (lists, counts, the register). The names below are the package's whole public face.
+The package, one concern a module: `codes` (the signed codes), `scope` (the loaders, over the rules in
+domain/access.py), `organising` (create, change, cancel), `registration`, `checkin` (the hot path), `closing`
+(attendance becomes service) and `queries` (lists, counts, the register). The names below are its whole public face.
 """
 
 from domain.events.checkin import (
@@ -59,10 +59,6 @@ from domain.events.queries import (
 )
 from domain.events.registration import is_registered, register, unregister
 from domain.events.scope import (
-    can_create,
-    can_organise,
-    can_scan,
-    can_see,
     organised,
     person_for_scan,
     scannable,
@@ -73,10 +69,10 @@ from models.events import Event
 __all__ = [
     "MAX_EVENT_LENGTH", "METHOD_NAMES", "NONCE_MAX", "OFFLINE_MAX_AGE", "STEP", "Answer", "Code", "Counts", "Event",
     "EventForm", "OfflineResult", "_event_salt", "_serializer", "attendance_by_person", "attendance_of",
-    "attendance_xlsx", "attendances", "can_create", "can_organise", "can_scan", "can_see", "cancel_event",
-    "check_in_by_hand", "check_in_with_code", "check_out_with_code", "close_due", "close_event", "close_if_due",
-    "counts", "creatable_areas", "create_event", "due_for_closing", "event_code", "events_for", "find_for_scan",
-    "is_registered", "method_name", "minutes_between", "organised", "person_for_scan", "personal_code",
-    "poster_code", "read_event_code", "read_personal_code", "register", "registrations", "scan", "scannable",
-    "unregister", "update_event", "upload_offline", "use_secret", "visible", "window",
+    "attendance_xlsx", "attendances", "cancel_event", "check_in_by_hand", "check_in_with_code",
+    "check_out_with_code", "close_due", "close_event", "close_if_due", "counts", "creatable_areas", "create_event",
+    "due_for_closing", "event_code", "events_for", "find_for_scan", "is_registered", "method_name",
+    "minutes_between", "organised", "person_for_scan", "personal_code", "poster_code", "read_event_code",
+    "read_personal_code", "register", "registrations", "scan", "scannable", "unregister", "update_event",
+    "upload_offline", "use_secret", "visible", "window",
 ]

@@ -1,8 +1,8 @@
 """Checking in and out: the hot path. A person scans the event's code, or staff scan the person's own code, or check
 them in by hand; offline scans are uploaded later. One attendance per event and person is a UNIQUE pair, so a
 second scan answers "already checked in" with the first time and changes nothing; a scanner's nonce stores the
-first answer and replays it, so a retry counts once. The prebuilt statements here are measured by `make bench`
-(bench/README.md): change them only with the bench.
+first answer and replays it, so a retry counts once. The prebuilt statements here pay for themselves in `make bench`'s
+check-in: change them only with the bench.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, update
 
 from domain import audit, ledger, service
+from domain.access import can
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused
 from domain.events.codes import read_event_code, read_personal_code
 from domain.events.registration import _insert_once, _take_place, is_registered
-from domain.events.scope import can_scan
 from domain.teams import belongs_to
 from models import User, db, utcnow
 from models.events import Attendance, CheckMethod, Event, ScanNonce
@@ -187,7 +187,7 @@ def scan(actor: User, event: Event, token: str, *, action: str = "in", nonce: st
     """
     now = now or utcnow()
     at = at or now
-    if not can_scan(actor, event):
+    if not can(actor, "event.scan", event):
         raise Forbidden("not_scanner", _l("Only staff and heads at the event scan people in."))
     if action not in ("in", "out"):
         raise Invalid("action_invalid", _l("The action is in or out."), {"action": [_l("in or out")]})
@@ -225,7 +225,7 @@ def check_in_by_hand(actor: User, event: Event, person: User, *, action: str = "
                      now: datetime | None = None) -> Answer:
     """A resident without a smartphone, found by name or phone, checked in or out by staff or a head. Audited."""
     now = now or utcnow()
-    if not can_scan(actor, event):
+    if not can(actor, "event.scan", event):
         raise Forbidden("not_scanner", _l("Only staff and heads at the event scan people in."))
     if action not in ("in", "out"):
         raise Invalid("action_invalid", _l("The action is in or out."), {"action": [_l("in or out")]})
@@ -251,7 +251,7 @@ def upload_offline(actor: User, event: Event, scans: list[dict], *, now: datetim
     """Scans kept by the scanner page while offline. Each is checked at the time it was made; duplicates (same
     nonce, or a person already in) are reported, never credited twice. One bad scan does not stop the others."""
     now = now or utcnow()
-    if not can_scan(actor, event):
+    if not can(actor, "event.scan", event):
         raise Forbidden("not_scanner", _l("Only staff and heads at the event scan people in."))
     results = []
     for item in scans:

@@ -10,8 +10,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 
 from domain import audit, categories
+from domain.access import can
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.events.scope import can_create, can_organise
 from domain.org import community_of
 from models import Area, Level, User, db, utcnow
 from models.events import Event, EventKind, PointsMode
@@ -78,7 +78,7 @@ def create_event(actor: User, area: Area, form: EventForm, *, now: datetime | No
     """Staff (or a head, for their own area) create an event. Raises NotFound (scope), Invalid."""
     now = now or utcnow()
     community = community_of(area)
-    if community is None or area.level in (Level.district, Level.street) or not can_create(actor, area):
+    if community is None or area.level in (Level.district, Level.street) or not can(actor, "event.create", area):
         raise NotFound("not_found", _l("Not found."))
     event = Event(community_id=community.id, area_id=area.id, organiser_id=actor.id, created_at=now,
                   secret=secrets.token_hex(16), **_checked(community, form))
@@ -92,7 +92,7 @@ def create_event(actor: User, area: Area, form: EventForm, *, now: datetime | No
 def update_event(actor: User, event: Event, form: EventForm, *, now: datetime | None = None) -> Event:
     """Change an event that has not closed. The capacity cannot go below those already in."""
     now = now or utcnow()
-    if not can_organise(actor, event):
+    if not can(actor, "event.organise", event):
         raise Forbidden("not_organiser", _l("Only the event's organiser or community staff can do this."))
     if event.closed_at is not None:
         raise Conflict("event_closed", _l("The event has closed."))
@@ -113,7 +113,7 @@ def update_event(actor: User, event: Event, form: EventForm, *, now: datetime | 
 def cancel_event(actor: User, event: Event, *, reason: str, now: datetime | None = None) -> Event:
     """Cancel before it closes: codes stop working. Raises Invalid(reason_required), Conflict."""
     now = now or utcnow()
-    if not can_organise(actor, event):
+    if not can(actor, "event.organise", event):
         raise Forbidden("not_organiser", _l("Only the event's organiser or community staff can do this."))
     reason = (reason or "").strip()
     if not reason:

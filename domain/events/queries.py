@@ -12,9 +12,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
 from domain import reports
-from domain.access import MANAGERS, scope_clause
+from domain.access import MANAGERS, can, scope_clause
 from domain.events.checkin import _attendance
-from domain.events.scope import can_create
 from domain.teams import communities_of
 from models import Area, Household, Level, Role, RoleGrant, User, db, utcnow
 from models.area import path_under
@@ -92,7 +91,7 @@ def creatable_areas(user: User, limit: int = 50) -> list[Area]:
             query = query.where(path_under(Area.path, path))
         for area in db.session.scalars(query.order_by(Area.name).limit(limit)):
             found.setdefault(area.id, area)
-    return [area for area in found.values() if can_create(user, area)][:limit]
+    return [area for area in found.values() if can(user, "event.create", area)][:limit]
 
 
 def find_for_scan(event: Event, text: str, limit: int = 20) -> list[User]:

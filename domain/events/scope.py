@@ -1,6 +1,6 @@
-"""Who may do what with an event, as one-line wrappers of the rules in domain/access.py, and the loaders of the
-pages and the API: an event one may not see is not found (404); one seen but not organised or scanned is
-Forbidden (403) for those actions.
+"""The loaders of the pages and the API, over the rules in domain/access.py (event.view, event.organise,
+event.scan, event.create): an event one may not see is not found (404); one seen but not organised or scanned is
+Forbidden (403) for those actions; whom a scanner may check in by hand.
 """
 
 from __future__ import annotations
@@ -10,24 +10,8 @@ from flask_babel import lazy_gettext as _l
 from domain.access import can, get_visible
 from domain.errors import Forbidden, NotFound
 from domain.teams import belongs_to
-from models import Area, User, db
+from models import User, db
 from models.events import Event
-
-
-def can_create(user: User, area: Area) -> bool:
-    return can(user, "event.create", area)
-
-
-def can_organise(user: User, event: Event) -> bool:
-    return can(user, "event.organise", event)
-
-
-def can_scan(user: User, event: Event) -> bool:
-    return can(user, "event.scan", event)
-
-
-def can_see(user: User, event: Event) -> bool:
-    return can(user, "event.view", event)
 
 
 def visible(user: User, event_id: int) -> Event:

@@ -19,13 +19,8 @@ from models import Area, User, db, mask_phone
 from models.service import MemberStatus, ServiceRecord, ServiceStatus, Team, TeamMember
 
 
-def queue(community: Area, *, status: ServiceStatus | None = ServiceStatus.submitted, team_id: int | None = None,
-          category: str | None = None, since: date | None = None, until: date | None = None,
-          late: bool | None = None):
-    """A select of the community's records for the approval queue, oldest service first."""
-    query = select(ServiceRecord).where(ServiceRecord.community_id == community.id)
-    if status is not None:
-        query = query.where(ServiceRecord.status == status)
+def _filtered(query, team_id: int | None, category: str | None, since: date | None, until: date | None):
+    """`query` of service records kept to one team, one category and days from `since` to `until`, where given."""
     if team_id:
         query = query.where(ServiceRecord.team_id == team_id)
     if category:
@@ -34,6 +29,17 @@ def queue(community: Area, *, status: ServiceStatus | None = ServiceStatus.submi
         query = query.where(ServiceRecord.service_day >= since)
     if until:
         query = query.where(ServiceRecord.service_day <= until)
+    return query
+
+
+def queue(community: Area, *, status: ServiceStatus | None = ServiceStatus.submitted, team_id: int | None = None,
+          category: str | None = None, since: date | None = None, until: date | None = None,
+          late: bool | None = None):
+    """A select of the community's records for the approval queue, oldest service first."""
+    query = _filtered(select(ServiceRecord).where(ServiceRecord.community_id == community.id), team_id, category,
+                      since, until)
+    if status is not None:
+        query = query.where(ServiceRecord.status == status)
     if late is not None:
         query = query.where(ServiceRecord.late.is_(late))
     return query.order_by(ServiceRecord.started_at, ServiceRecord.id)
@@ -139,14 +145,7 @@ def hours_register_rows(community: Area, *, team_id: int | None = None, category
         .group_by(year, month, Team.name, User.id, User.name, User.phone)
         .order_by(year, month, Team.name.is_(None), Team.name, User.name, User.id)
     )
-    if team_id:
-        query = query.where(ServiceRecord.team_id == team_id)
-    if category:
-        query = query.where(ServiceRecord.category == category)
-    if since:
-        query = query.where(ServiceRecord.service_day >= since)
-    if until:
-        query = query.where(ServiceRecord.service_day <= until)
+    query = _filtered(query, team_id, category, since, until)
     no_team = _("No team")
     for y, m, team_name, name, phone, count, minutes, points in db.session.execute(query):
         yield [f"{int(y)}-{int(m):02d}", team_name or no_team, name, mask_phone(phone), count,

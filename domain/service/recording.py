@@ -18,15 +18,7 @@ from domain.errors import Conflict, Forbidden, Invalid, Refused
 from domain.ledger import SHANGHAI
 from domain.service.hours import LIVE, hours_text, round_down
 from models import Area, HeadPost, User, db, utcnow
-from models.service import (
-    DailyMinutes,
-    MemberStatus,
-    ServiceRecord,
-    ServiceSource,
-    ServiceStatus,
-    Team,
-    TeamMember,
-)
+from models.service import DailyMinutes, MemberStatus, ServiceRecord, ServiceSource, ServiceStatus, Team, TeamMember
 from models.sql import lock_keys, upsert
 
 #: A record is on time up to this many days after the service; later only as a late entry.
