@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from math import ceil
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import LazyString, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -38,13 +38,16 @@ from blueprints.errors import json_errors
 from blueprints.ext import limited, writes_on_get
 from blueprints.forms import attempt, qr_response
 from domain import categories, events
-from domain.access import get_visible
+from domain.access import can, get_visible
 from domain.errors import DomainError, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
 from domain.org import community_of
 from models import Area, Attendance, Event, EventKind, Level, PointsMode, User, transaction, utcnow
 
 bp = Blueprint("events", __name__)
+# The domain signs check-in codes with the secret it is given; callers that give none (the CLI, the demo, tests)
+# get the application's, read at each call.
+bp.record(lambda _state: events.use_secret(lambda: current_app.secret_key))
 
 KIND_NAMES = {EventKind.activity: _l("Volunteer activity"), EventKind.training: _l("Training"),
               EventKind.meeting: _l("Meeting")}
@@ -158,6 +161,11 @@ def _rotation(code: events.Code, now: datetime, image_endpoint: str, **values) -
             "expires_at": code.expires_at.isoformat()}
 
 
+def _secret() -> str | bytes:
+    """The key the check-in codes are signed with: the application's."""
+    return current_app.secret_key
+
+
 def _no_store(response):
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -179,7 +187,7 @@ def index():
 
 def _creatable(area_id: int) -> Area:
     area = get_visible(Area, area_id, current_user, "area.view")
-    if area.level in (Level.district, Level.street) or not events.can_create(current_user, area):
+    if area.level in (Level.district, Level.street) or not can(current_user, "event.create", area):
         raise NotFound("not_found", _("Not found."))
     return area
 
@@ -236,11 +244,11 @@ def cancel(event_id: int):
 @login_required
 def show(event_id: int):
     event = events.visible(current_user, event_id)
-    organiser = events.can_organise(current_user, event)
+    organiser = can(current_user, "event.organise", event)
     opens, closes = events.window(event)
     now = _now()
     return render_template(
-        "events/show.html", event=event, organiser=organiser, scanner=events.can_scan(current_user, event),
+        "events/show.html", event=event, organiser=organiser, scanner=can(current_user, "event.scan", event),
         counts=events.counts(event), opens=opens, closes=closes, now=now,
         is_open=opens <= now <= closes and event.cancelled_at is None and event.closed_at is None,
         registered=events.is_registered(event, current_user), mine=events.attendance_of(event, current_user),
@@ -313,7 +321,7 @@ def _checkin_url(token: str) -> str:
 def code(event_id: int):
     event = events.organised(current_user, event_id)
     now = _now()
-    rotation = _rotation(events.event_code(event, now), now, "events.code_image", event_id=event.id)
+    rotation = _rotation(events.event_code(event, now, secret=_secret()), now, "events.code_image", event_id=event.id)
     opens, closes = events.window(event)
     return _no_store(Response(render_template(
         "events/code.html", event=event, rotation=rotation, opens=opens, closes=closes, now=now,
@@ -328,7 +336,7 @@ def code_json(event_id: int):
     now = _now()
     if event.cancelled_at is not None or event.closed_at is not None:
         raise Refused("event_closed", _("The event has closed or been cancelled."))
-    code = events.event_code(event, now)
+    code = events.event_code(event, now, secret=_secret())
     return _no_store(jsonify({"url": _checkin_url(code.token),
                               **_rotation(code, now, "events.code_image", event_id=event.id)}))
 
@@ -340,7 +348,7 @@ def code_image(event_id: int):
     if event.cancelled_at is not None or event.closed_at is not None:
         raise NotFound("not_found", _("Not found."))
     step, max_age = _step_arg()
-    return qr_response(_checkin_url(events.event_code(event, step).token), max_age)
+    return qr_response(_checkin_url(events.event_code(event, step, secret=_secret()).token), max_age)
 
 
 def _poster_event(event_id: int) -> Event:
@@ -361,7 +369,7 @@ def poster(event_id: int):
 @bp.route("/events/<int:event_id>/poster.svg")
 @login_required
 def poster_image(event_id: int):
-    return qr_response(_checkin_url(events.poster_code(_poster_event(event_id))), 3600)
+    return qr_response(_checkin_url(events.poster_code(_poster_event(event_id), secret=_secret())), 3600)
 
 
 @bp.route("/c")
@@ -375,7 +383,7 @@ def checkin():
     visit answers "already checked in at ..."), bound to a code that lives at most 60 seconds.
     """
     try:
-        answer = events.check_in_with_code(current_user, request.args.get("t", ""))
+        answer = events.check_in_with_code(current_user, request.args.get("t", ""), secret=_secret())
     except DomainError as refusal:
         transaction.abandon()
         return render_template("events/checked_in.html", refusal=refusal, answer=None), refusal.status
@@ -390,7 +398,7 @@ def checkin():
 @login_required
 def my_code():
     now = _now()
-    rotation = _rotation(events.personal_code(current_user, now), now, "events.my_code_image")
+    rotation = _rotation(events.personal_code(current_user, now, secret=_secret()), now, "events.my_code_image")
     return _no_store(Response(render_template("events/my_code.html", rotation=rotation)))
 
 
@@ -398,14 +406,15 @@ def my_code():
 @login_required
 def my_code_json():
     now = _now()
-    return _no_store(jsonify(_rotation(events.personal_code(current_user, now), now, "events.my_code_image")))
+    code = events.personal_code(current_user, now, secret=_secret())
+    return _no_store(jsonify(_rotation(code, now, "events.my_code_image")))
 
 
 @bp.route("/me/code.svg")
 @login_required
 def my_code_image():
     step, max_age = _step_arg()
-    return qr_response(events.personal_code(current_user, step).token, max_age)
+    return qr_response(events.personal_code(current_user, step, secret=_secret()).token, max_age)
 
 
 # --- the scanner ----------------------------------------------------------------------------------------------------
@@ -455,7 +464,8 @@ def scan_json(event_id: int):
     if request.method == "GET":
         return _no_store(jsonify({"csrf_token": generate_csrf()}))
     body = ScanIn().load(request.get_json(silent=True) or {})
-    answer = events.scan(current_user, event, body["token"], action=body["action"], nonce=body["nonce"])
+    answer = events.scan(current_user, event, body["token"], action=body["action"], nonce=body["nonce"],
+                           secret=_secret())
     attendance = answer.attendance
     return jsonify(_answer_json(answer.status, attendance.person, answer.at, minutes=attendance.minutes,
                                 nonce=body["nonce"]))
@@ -469,7 +479,7 @@ def scan_batch_json(event_id: int):
     """Scans kept by the page while offline: each answered on its own; duplicates reported, never doubled."""
     event = events.scannable(current_user, event_id)
     body = BatchIn().load(request.get_json(silent=True) or {})
-    results = events.upload_offline(current_user, event, body["scans"])
+    results = events.upload_offline(current_user, event, body["scans"], secret=_secret())
     out = []
     for result in results:
         shown = _answer_json(result.status, None, result.at, message=result.message, nonce=result.nonce)

@@ -14,7 +14,6 @@ from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
 from wtforms import (
     BooleanField,
     DateField,
@@ -36,20 +35,8 @@ from domain.access import can, get_visible
 from domain.errors import NotFound
 from domain.labels import service_status_name
 from domain.ledger import SHANGHAI
-from models import (
-    Area,
-    Level,
-    MemberStatus,
-    Role,
-    ServiceRecord,
-    ServiceStatus,
-    Team,
-    TeamMember,
-    User,
-    db,
-    mask_phone,
-    utcnow,
-)
+from domain.paging import paginate
+from models import Area, Level, Role, ServiceRecord, ServiceStatus, User, utcnow
 
 bp = Blueprint("service", __name__)
 PER_PAGE = 50
@@ -113,21 +100,6 @@ def _community_choice(communities: list[Area]) -> Area | None:
     return chosen[0] if chosen else None
 
 
-def _teams_led(communities: list[Area]) -> list[Team]:
-    """Teams the caller may record an occasion for: those they lead, and every team of a community they staff."""
-    staffed = [c.id for c in communities if can(current_user, "area.manage", c)]
-    query = select(Team).where(Team.active.is_(True))
-    query = query.where(Team.leader_id == current_user.id) if not staffed else query.where(
-        (Team.leader_id == current_user.id) | Team.community_id.in_(staffed))
-    return list(db.session.scalars(query.order_by(Team.name)))
-
-
-def _members(team: Team) -> list[User]:
-    return list(db.session.scalars(
-        select(User).join(TeamMember, TeamMember.user_id == User.id)
-        .where(TeamMember.team_id == team.id, TeamMember.status == MemberStatus.active).order_by(User.name)))
-
-
 def _may_record_for_others(communities: list[Area]) -> bool:
     return current_user.has_role(Role.head) or any(can(current_user, "area.manage", c) for c in communities)
 
@@ -148,7 +120,7 @@ def record():
     if mode not in MODES:
         abort(404)
     communities = service.recordable_communities(current_user)
-    teams = _teams_led(communities)
+    teams = service.teams_to_record_for(current_user, communities)
     team = None
     if mode == "team" and _int_arg("team"):
         team = next((t for t in teams if t.id == _int_arg("team")), None)
@@ -163,7 +135,7 @@ def record():
     candidates = None
     q = request.args.get("q", "").strip()
     if mode == "team" and team is not None:
-        chosen = _members(team)
+        chosen = service.active_members(team)
     elif mode == "others":
         ids = list(dict.fromkeys(request.args.getlist("person_ids", type=int)))
         chosen = [get_visible(User, pid, current_user, "person.view") for pid in ids[:50]]
@@ -200,9 +172,7 @@ def record():
 def recorded():
     """What was just recorded, with its hours: records the caller recorded, by id."""
     ids = [n for i in request.args.get("ids", "").split(",")[:200] if (n := as_id(i)) is not None]
-    records = db.session.scalars(select(ServiceRecord).where(ServiceRecord.id.in_(ids),
-                                                             ServiceRecord.recorder_id == current_user.id)
-                                 .order_by(ServiceRecord.id)).all()
+    records = service.recorded_by(current_user, ids)
     if not records:
         raise NotFound("not_found", _("Not found."))
     return render_template("service/recorded.html", records=records, names=_category_names(records))
@@ -232,8 +202,7 @@ def _filter_form(community: Area) -> QueueFilter:
     form.status.choices = [SelectChoice(s.value, service_status_name(s)) for s in ServiceStatus] + [
         SelectChoice("all", _("All"))]
     form.team.choices = [SelectChoice("", _("All teams"))] + [
-        SelectChoice(str(t.id), t.name) for t in db.session.scalars(
-            select(Team).where(Team.community_id == community.id).order_by(Team.name))]
+        SelectChoice(str(t.id), t.name) for t in service.community_teams(community)]
     form.category.choices = [SelectChoice("", _("All categories"))] + [
         SelectChoice(c.code, c.name) for c in categories.categories(community, "service", include_hidden=True)]
     form.late.choices = [SelectChoice("", _("Late or not")), SelectChoice("yes", _("Late entries only")),
@@ -242,17 +211,23 @@ def _filter_form(community: Area) -> QueueFilter:
     return form
 
 
-def _queue_query(community: Area, form: QueueFilter):
-    def valid(field):
-        return field.data if not field.errors else None
+def _valid(field):
+    """The field's value, or None when it did not validate (a filter that is wrong filters nothing)."""
+    return field.data if not field.errors else None
 
-    status = valid(form.status)
-    team = valid(form.team)
+
+def _team_id(form: QueueFilter) -> int | None:
+    team = _valid(form.team)
+    return int(team) if team else None
+
+
+def _queue_query(community: Area, form: QueueFilter):
+    status = _valid(form.status)
     return service.queue(
         community, status=None if status in (None, "all") else ServiceStatus(status),
-        team_id=int(team) if team else None, category=valid(form.category) or None,
-        since=valid(form.since), until=valid(form.until),
-        late={"yes": True, "no": False}.get(valid(form.late) or ""))
+        team_id=_team_id(form), category=_valid(form.category) or None,
+        since=_valid(form.since), until=_valid(form.until),
+        late={"yes": True, "no": False}.get(_valid(form.late) or ""))
 
 
 @bp.route("/areas/<int:area_id>/service-records")
@@ -260,14 +235,13 @@ def _queue_query(community: Area, form: QueueFilter):
 def queue(area_id: int):
     community = _community(area_id)
     form = _filter_form(community)
-    query = _queue_query(community, form)
-    page = page_arg()
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    records = db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    return render_template("service/queue.html", community=community, form=form, records=records, total=total,
-                           page=page, per_page=PER_PAGE, names=_category_names(records), bulk_form=BulkForm(),
-                           duplicates=service.possible_duplicates(records),
-                           decision_form=DecisionForm(), here=request.full_path.rstrip("?"))
+    listed = paginate(_queue_query(community, form), page_arg(), PER_PAGE)
+    records = listed.items
+    return render_template("service/queue.html", community=community, form=form, records=records,
+                           total=listed.total, page=listed.page, per_page=PER_PAGE,
+                           names=_category_names(records), bulk_form=BulkForm(),
+                           duplicates=service.possible_duplicates(records), decision_form=DecisionForm(),
+                           here=request.full_path.rstrip("?"))
 
 
 def _back_to_queue(community: Area, form) -> str:
@@ -285,9 +259,7 @@ def bulk_approve(area_id: int):
     if not form.validate_on_submit() or not form.record_id.data:
         flash(_("Tick the records to approve."), "error")
         return redirect(_back_to_queue(community, form))
-    records = list(db.session.scalars(select(ServiceRecord).where(
-        ServiceRecord.id.in_(form.record_id.data[:500]), ServiceRecord.community_id == community.id)
-        .order_by(ServiceRecord.started_at, ServiceRecord.id)))
+    records = service.records_in(community, form.record_id.data[:500])
     outcome: list[service.BulkResult] = []
 
     def approve():
@@ -335,35 +307,6 @@ def revoke(record_id: int):
 # --- the register ---------------------------------------------------------------------------------------------
 
 
-def _hours_register_rows(community: Area, form: QueueFilter):
-    """Approved hours of the community per month, team and person: one grouped query."""
-    year = func.extract("year", ServiceRecord.service_day)
-    month = func.extract("month", ServiceRecord.service_day)
-    query = (
-        select(year, month, Team.name, User.name, User.phone, func.count(ServiceRecord.id),
-               func.sum(ServiceRecord.credited_minutes), func.coalesce(func.sum(ServiceRecord.points), 0))
-        .join(User, ServiceRecord.person_id == User.id)
-        .outerjoin(Team, ServiceRecord.team_id == Team.id)
-        .where(ServiceRecord.community_id == community.id, ServiceRecord.status == ServiceStatus.approved)
-        .group_by(year, month, Team.name, User.id, User.name, User.phone)
-        .order_by(year, month, Team.name.is_(None), Team.name, User.name, User.id)
-    )
-    team = form.team.data if not form.team.errors else None
-    category = form.category.data if not form.category.errors else None
-    if team:
-        query = query.where(ServiceRecord.team_id == int(team))
-    if category:
-        query = query.where(ServiceRecord.category == category)
-    if form.since.data and not form.since.errors:
-        query = query.where(ServiceRecord.service_day >= form.since.data)
-    if form.until.data and not form.until.errors:
-        query = query.where(ServiceRecord.service_day <= form.until.data)
-    no_team = _("No team")
-    for y, m, team_name, name, phone, count, minutes, points in db.session.execute(query):
-        yield [f"{int(y)}-{int(m):02d}", team_name or no_team, name, mask_phone(phone), count,
-               float(service.hours_text(minutes)), points]
-
-
 @bp.route("/areas/<int:area_id>/service-hours.xlsx")
 @login_required
 def hours_register(area_id: int):
@@ -371,7 +314,9 @@ def hours_register(area_id: int):
     form = _filter_form(community)
     now = utcnow()
     headers = [_("Month"), _("Team"), _("Full name"), _("Phone"), _("Records"), _("Hours"), _("Points")]
-    book = reports.write_xlsx(_("Service hours register"), headers, _hours_register_rows(community, form), now)
+    rows = service.hours_register_rows(community, team_id=_team_id(form), category=_valid(form.category) or None,
+                                       since=_valid(form.since) or None, until=_valid(form.until) or None)
+    book = reports.write_xlsx(_("Service hours register"), headers, rows, now)
     return send_file(book, as_attachment=True, download_name=f"service-hours-{community.id}-{now:%Y%m%d}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -380,15 +325,14 @@ def hours_register(area_id: int):
 
 
 def _hours_page(person: User, template_flags: dict):
-    page = page_arg()
-    query = service.records_of(person)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    records = db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    listed = paginate(service.records_of(person), page_arg(), PER_PAGE)
+    records = listed.items
     hours = service.hours_of(person)
     next_star = next((h for h in service.STAR_HOURS if hours.total < h * 60), None)
     return render_template("service/hours.html", person=person, hours=hours, next_star=next_star,
                            star_hours=service.STAR_HOURS, balance=ledger.balance_of(person), records=records,
-                           total=total, page=page, per_page=PER_PAGE, names=_category_names(records),
+                           total=listed.total, page=listed.page, per_page=PER_PAGE,
+                           names=_category_names(records),
                            **template_flags)
 
 

@@ -181,6 +181,49 @@ def get_visible(model, ident, user: User, action: str):
 
 # Events and attendance; service records.
 
+def _head_areas(user: User) -> list[Area]:
+    """The areas the user heads (their head role grants; appointing a head grants the role on the area)."""
+    return [g.area for g in _grants(user, frozenset({Role.head})) if g.area is not None]
+
+
+def _lives_or_serves_in(user: User, community: Area) -> bool:
+    """Does the user live in the community, or hold a role in it or below it (as domain.teams.belongs_to)?"""
+    return getattr(user, "is_authenticated", True) and any(area.path.startswith(community.path)
+                                                           for area in areas_of(user))
+
+
+@rule("event.create")
+def _creates_events(user: User, area: Area) -> bool:
+    """Staff of the area, or a head for their own area (or below it)."""
+    return can(user, "area.manage", area) or any(area.path.startswith(a.path) for a in _head_areas(user))
+
+
+@rule("event.organise")
+def _organises_event(user: User, event) -> bool:
+    """Staff of the event's area and its organiser show codes, see the attendance, edit and cancel."""
+    return event.organiser_id == getattr(user, "id", None) or can(user, "area.manage", event.area)
+
+
+@rule("event.scan")
+def _scans_event(user: User, event) -> bool:
+    """Organisers, and heads whose area holds the event or lies inside its area, scan people in."""
+    if _organises_event(user, event):
+        return True
+    return any(event.area.path.startswith(a.path) or a.path.startswith(event.area.path) for a in _head_areas(user))
+
+
+@rule("event.view")
+def _sees_event(user: User, event) -> bool:
+    return (_scans_event(user, event) or can(user, "area.view", event.area)
+            or _lives_or_serves_in(user, event.community))
+
+
+@rule("service_record.view")
+def _sees_service_record(user: User, record: ServiceRecord) -> bool:
+    """A record's own person, and the staff of its community."""
+    return record.person_id == getattr(user, "id", None) or can(user, "area.manage", record)
+
+
 
 # Needs and tasks.
 

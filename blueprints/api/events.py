@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import current_app, url_for
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -199,7 +199,7 @@ class CheckinCode(MethodView):
     def get(self, event_id):
         """The event's rotating code (a new one every 30 s, each valid at most 60 s) and the URL to put in a QR."""
         event = events.organised(api_user(), event_id)
-        code = events.event_code(event)
+        code = events.event_code(event, secret=current_app.secret_key)
         return {"token": code.token, "url": url_for("events.checkin", t=code.token, _external=True),
                 "expires_at": code.expires_at}
 
@@ -245,7 +245,7 @@ class Checkins(MethodView):
     def post(self, body):
         """Check the caller in with the event's code. 422 `token_expired`, `token_invalid`,
         `outside_checkin_window`; 403 `not_in_scope`."""
-        return _committed(events.check_in_with_code(api_user(), body["token"]))
+        return _committed(events.check_in_with_code(api_user(), body["token"], secret=current_app.secret_key))
 
 
 @blp.route("/checkouts")
@@ -259,7 +259,7 @@ class Checkouts(MethodView):
         409 `not_checked_in`."""
         user = api_user()
         event = events.visible(user, body["event_id"]) if body["event_id"] is not None else None
-        answer = events.check_out_with_code(user, body["token"], event)
+        answer = events.check_out_with_code(user, body["token"], event, secret=current_app.secret_key)
         return answer_dict(answer)
 
 
@@ -274,7 +274,8 @@ class Scans(MethodView):
         """Staff or a head at the event scan a person's own code, to check them in or out."""
         user = api_user()
         event = events.scannable(user, event_id)
-        return _committed(events.scan(user, event, body["token"], action=body["action"], nonce=body["nonce"]))
+        return _committed(events.scan(user, event, body["token"], action=body["action"], nonce=body["nonce"],
+                                       secret=current_app.secret_key))
 
 
 @blp.route("/events/<int:event_id>/scans/batch")
@@ -287,7 +288,7 @@ class ScanBatch(MethodView):
         """Scans kept offline, uploaded at once: each answered on its own; duplicates reported, never doubled."""
         user = api_user()
         event = events.scannable(user, event_id)
-        results = events.upload_offline(user, event, body["scans"])
+        results = events.upload_offline(user, event, body["scans"], secret=current_app.secret_key)
         return {"results": results}
 
 
@@ -296,5 +297,5 @@ class MyCode(MethodView):
     @blp.response(200, CodeOut)
     def get(self):
         """The caller's own check-in code: rotates every 30 s, each valid at most 60 s."""
-        code = events.personal_code(api_user())
+        code = events.personal_code(api_user(), secret=current_app.secret_key)
         return {"token": code.token, "url": "", "expires_at": code.expires_at}

@@ -19,7 +19,7 @@ from blueprints.api.schemas import (
 from domain import categories, service
 from domain.access import get_visible
 from domain.errors import Invalid
-from models import Area, Level, ServiceRecord, Team, User, db
+from models import Area, Level, ServiceRecord, Team, User
 
 blp = Blueprint("api_service", __name__, description="Service records and categories")
 
@@ -91,11 +91,7 @@ class ServiceRecordItem(MethodView):
     @blp.response(200, ServiceRecordOut)
     def get(self, record_id):
         """One record: its person, the recorder's community staff."""
-        user = api_user()
-        record = db.session.get(ServiceRecord, record_id)
-        if record is None or record.person_id != user.id:
-            record = get_visible(ServiceRecord, record_id, user, "area.manage")
-        return record_dict(record)
+        return record_dict(get_visible(ServiceRecord, record_id, api_user(), "service_record.view"))
 
 
 @blp.route("/service-records/<int:record_id>/approve")

@@ -1,0 +1,269 @@
+"""Checking in and out: the hot path. A person scans the event's code, or staff scan the person's own code, or check
+them in by hand; offline scans are uploaded later. One attendance per event and person is a UNIQUE pair, so a
+second scan answers "already checked in" with the first time and changes nothing; a scanner's nonce stores the
+first answer and replays it, so a retry counts once. The prebuilt statements here pay for themselves in `make bench`'s
+check-in: change them only with the bench.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import bindparam, select, update
+
+from domain import audit, ledger, service
+from domain.access import can
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused
+from domain.events.codes import read_event_code, read_personal_code
+from domain.events.registration import _insert_once, _take_place, is_registered
+from domain.teams import belongs_to
+from models import User, db, utcnow
+from models.events import Attendance, CheckMethod, Event, ScanNonce
+from models.sql import inserted, per_database, upsert
+from models.transaction import reads_apart
+
+#: An offline scan is accepted for upload this long after it was made.
+OFFLINE_MAX_AGE = timedelta(hours=24)
+
+
+NONCE_MAX = 64
+
+
+def window(event: Event) -> tuple[datetime, datetime]:
+    return (event.starts_at - timedelta(minutes=event.opens_minutes),
+            event.ends_at + timedelta(minutes=event.closes_minutes))
+
+
+def _check_open(event: Event, at: datetime) -> None:
+    if event.cancelled_at is not None:
+        raise Refused("event_cancelled", _l("This event has been cancelled."))
+    opens, closes = window(event)
+    if not opens <= at <= closes or event.closed_at is not None:
+        raise Refused("outside_checkin_window", _l("Check-in is open from %(opens)s to %(closes)s.",
+                                                   opens=_local(opens), closes=_local(closes)))
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(ledger.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def _check_scope(event: Event, person: User) -> None:
+    if event.registration:
+        if not is_registered(event, person):
+            raise Forbidden("not_registered", _l("This event needs registration first."))
+    elif not belongs_to(person, event.community):
+        raise Forbidden("not_in_scope", _l("This event is for the people of %(community)s.",
+                                           community=event.community.name))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a scan did. `created` is false when it only reports what was already there."""
+
+    status: str
+    attendance: Attendance
+    created: bool
+
+    @property
+    def at(self) -> datetime:
+        return self.attendance.checked_out_at if self.status.endswith("checked_out") else self.attendance.checked_in_at
+
+
+def _attendance(event: Event, person: User) -> Attendance | None:
+    return db.session.scalar(select(Attendance).where(Attendance.event_id == event.id,
+                                                      Attendance.person_id == person.id))
+
+
+def _check_in(event: Event, person: User, at: datetime, method: CheckMethod, by: User | None) -> Answer:
+    """Insert the one attendance, or answer with the first one. The UNIQUE pair decides, not a read: one
+    INSERT … ON CONFLICT DO NOTHING RETURNING the row, then the attendee counter; no read-back of the row (only a
+    repeat reads the first one). The scope is checked first, so someone who has left the community since their
+    check-in hears so rather than "already checked in". A refusal after the insert (the event filled up) leaves
+    the row to the caller's rollback, as every caller does on a refusal; a savepoint undoes it here only where
+    the event has a capacity (2 statements saved on every other check-in)."""
+    _check_scope(event, person)
+    counted = not event.registration  # registrations count places when people register
+    # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
+    with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
+        attendance = inserted(Attendance, _first_check_in(), {
+            "event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
+            "checked_in_by_id": by.id if by else None})
+        if attendance is not None and counted and not _take_place(event, Event.attendees):
+            raise Refused("event_full", _l("The event is full."))
+    if attendance is None:
+        return Answer("already_checked_in", _attendance(event, person), False)
+    return Answer("checked_in", attendance, True)
+
+
+@per_database
+def _first_check_in(database: str):
+    """The attendance, unless the person has one at the event already (then nothing), RETURNING the row; built
+    once on the table (see the note above ledger._balance_update)."""
+    table = Attendance.__table__
+    return (upsert(table, database)
+            .values({name: bindparam(name) for name in ("event_id", "person_id", "checked_in_at",
+                                                        "checked_in_method", "checked_in_by_id")})
+            .on_conflict_do_nothing(index_elements=["event_id", "person_id"]).returning(*table.c))
+
+
+def minutes_between(event: Event, checked_in_at: datetime, checked_out_at: datetime) -> int:
+    """Whole minutes of [check-in, check-out] inside [start, end]."""
+    start, end = max(checked_in_at, event.starts_at), min(checked_out_at, event.ends_at)
+    return max(0, int((end - start).total_seconds() // 60))
+
+
+def _check_out(event: Event, person: User, at: datetime, method: CheckMethod, by: User | None) -> Answer:
+    attendance = _attendance(event, person)
+    if attendance is None:
+        raise Conflict("not_checked_in", _l("%(name)s has not checked in.", name=person.name))
+    if attendance.checked_out_at is not None:
+        return Answer("already_checked_out", attendance, False)
+    at = max(at, attendance.checked_in_at)
+    moved = db.session.execute(
+        update(Attendance).where(Attendance.id == attendance.id, Attendance.checked_out_at.is_(None))
+        .values(checked_out_at=at, checked_out_method=method, checked_out_by_id=by.id if by else None,
+                minutes=minutes_between(event, attendance.checked_in_at, at))
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(attendance)
+    return Answer("checked_out" if moved == 1 else "already_checked_out", attendance, moved == 1)
+
+
+def check_in_with_code(person: User, token: str, *, now: datetime | None = None,
+                       secret: str | bytes | None = None) -> Answer:
+    """A person scanned the event's code. Raises Refused(token_invalid, token_expired,
+    outside_checkin_window, event_cancelled, event_full), Forbidden(not_in_scope, not_registered)."""
+    now = now or utcnow()
+    with reads_apart():  # on SQLite the write lock is then held for the writes alone
+        event, _poster = read_event_code(token, now, secret)
+    _check_open(event, now)
+    return _check_in(event, person, now, CheckMethod.event_code, None)
+
+
+def check_out_with_code(person: User, token: str | None = None, event: Event | None = None, *,
+                        now: datetime | None = None, secret: str | bytes | None = None) -> Answer:
+    """Check out by the event's code, or by naming the event (the person must have checked in).
+
+    Raises Refused(token_*), Conflict(not_checked_in), NotFound.
+    """
+    now = now or utcnow()
+    if token is not None:
+        event, _poster = read_event_code(token, now, secret)
+    if event is None:
+        raise NotFound("not_found", _l("Not found."))
+    if event.closed_at is not None:
+        raise Refused("outside_checkin_window", _l("The event has closed."))
+    return _check_out(event, person, now, CheckMethod.event_code, None)
+
+
+def _replayed(event: Event, nonce: str | None) -> Answer | None:
+    if nonce is None:
+        return None
+    seen = db.session.scalar(select(ScanNonce).where(ScanNonce.event_id == event.id, ScanNonce.nonce == nonce))
+    if seen is None:
+        return None
+    attendance = db.session.scalar(select(Attendance).where(Attendance.event_id == event.id,
+                                                            Attendance.person_id == seen.person_id))
+    return Answer(seen.status, attendance, False)
+
+
+def _check_nonce(nonce) -> str | None:
+    if nonce is None:
+        return None
+    if not isinstance(nonce, str) or not 1 <= len(nonce) <= NONCE_MAX:
+        raise Invalid("nonce_invalid", _l("A nonce is 1 to 64 characters."), {"nonce": [_l("1 to 64 characters.")]})
+    return nonce
+
+
+def scan(actor: User, event: Event, token: str, *, action: str = "in", nonce: str | None = None,
+         at: datetime | None = None, now: datetime | None = None, secret: str | bytes | None = None) -> Answer:
+    """Someone at the event scanned a person's own code. The same nonce answers the same, once.
+
+    `at` is when the scan was made (an offline scan uploaded later); it defaults to now.
+    Raises Forbidden(not_scanner, not_in_scope, not_registered), Refused(token_*, outside_checkin_window),
+    Conflict(not_checked_in), Invalid(nonce_invalid, action_invalid).
+    """
+    now = now or utcnow()
+    at = at or now
+    if not can(actor, "event.scan", event):
+        raise Forbidden("not_scanner", _l("Only staff and heads at the event scan people in."))
+    if action not in ("in", "out"):
+        raise Invalid("action_invalid", _l("The action is in or out."), {"action": [_l("in or out")]})
+    nonce = _check_nonce(nonce)
+    replay = _replayed(event, nonce)
+    if replay is not None:
+        return replay
+    person = read_personal_code(token, at, secret)
+    _check_open(event, at)
+    answer = _record_scan(event, person, at, action, CheckMethod.scan, actor, nonce)
+    return answer
+
+
+def _record_scan(event: Event, person: User, at: datetime, action: str, method: CheckMethod, actor: User,
+                 nonce: str | None) -> Answer:
+    """Check in or out and remember the nonce with the answer, in one savepoint: of two uploads of the same
+    nonce at once, the UNIQUE nonce lets one through and the other replays its answer."""
+    try:
+        with db.session.begin_nested():
+            answer = (_check_in if action == "in" else _check_out)(event, person, at, method, actor)
+            if nonce is not None:
+                if not _insert_once(ScanNonce, ["event_id", "nonce"], event_id=event.id, nonce=nonce,
+                                    person_id=person.id, action=action, status=answer.status, at=at):
+                    raise _NonceTaken
+    except _NonceTaken:
+        return _replayed(event, nonce)
+    return answer
+
+
+class _NonceTaken(Exception):
+    """Raised inside the savepoint to undo a scan whose nonce another request recorded first."""
+
+
+def check_in_by_hand(actor: User, event: Event, person: User, *, action: str = "in", reason: str | None = None,
+                     now: datetime | None = None) -> Answer:
+    """A resident without a smartphone, found by name or phone, checked in or out by staff or a head. Audited."""
+    now = now or utcnow()
+    if not can(actor, "event.scan", event):
+        raise Forbidden("not_scanner", _l("Only staff and heads at the event scan people in."))
+    if action not in ("in", "out"):
+        raise Invalid("action_invalid", _l("The action is in or out."), {"action": [_l("in or out")]})
+    _check_open(event, now)
+    answer = _record_scan(event, person, now, action, CheckMethod.manual, actor, None)
+    if answer.created:
+        audit.record(actor, f"event.manual_check_{action}", answer.attendance, area_id=event.area_id, now=now,
+                     reason=(reason or "").strip() or None, after={"event_id": event.id, "person_id": person.id})
+    return answer
+
+
+@dataclass(frozen=True)
+class OfflineResult:
+    nonce: str | None
+    status: str
+    person: str | None = None
+    at: datetime | None = None
+    message: str | None = None
+
+
+def upload_offline(actor: User, event: Event, scans: list[dict], *, now: datetime | None = None,
+                   secret: str | bytes | None = None) -> list[OfflineResult]:
+    """Scans kept by the scanner page while offline. Each is checked at the time it was made; duplicates (same
+    nonce, or a person already in) are reported, never credited twice. One bad scan does not stop the others."""
+    now = now or utcnow()
+    if not can(actor, "event.scan", event):
+        raise Forbidden("not_scanner", _l("Only staff and heads at the event scan people in."))
+    results = []
+    for item in scans:
+        nonce = item.get("nonce")
+        try:
+            at = item.get("scanned_at") or now
+            if at.tzinfo is None or at > now + service.CLOCK_SKEW or at < now - OFFLINE_MAX_AGE:
+                raise Invalid("scanned_at_invalid", _l("The time of the scan is not plausible."))
+            with db.session.begin_nested():
+                answer = scan(actor, event, item.get("token"), action=item.get("action", "in"), nonce=nonce, at=at,
+                              now=now, secret=secret)
+            results.append(OfflineResult(nonce, answer.status, answer.attendance.person.name, answer.at))
+        except DomainError as refusal:
+            results.append(OfflineResult(nonce, refusal.code, message=str(refusal.message)))
+    return results
