@@ -2,9 +2,10 @@
 stock, the pickup counter (camera or typed code), redemptions, the public monthly list, the liability report and
 the registers.
 
-Every rule lives in domain/market.py; these views load what they name (404 outside the caller's scope), make one
-domain call and render, redirect or answer JSON. The counter's JSON answers (`pickup.json`) serve the scanner
-page's script with the session cookie; its POSTs carry the CSRF token in X-CSRFToken.
+Every rule lives in domain/market/ and domain/access.py; these views load what they name through
+`access.get_visible` (404 outside the caller's scope), make one domain call and render, redirect or answer JSON. The
+counter's JSON answers (`pickup.json`) serve the scanner page's script with the session cookie; its POSTs carry the
+CSRF token in X-CSRFToken.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from flask_wtf.file import FileAllowed, FileField
-from sqlalchemy import func, select
 from wtforms import (
     BooleanField,
     DateField,
@@ -37,7 +37,7 @@ from blueprints.bounds import Form, Visible
 from blueprints.errors import error_response, json_errors
 from blueprints.ext import photos_limited
 from blueprints.forms import attempt, page_arg, qr_response
-from domain import categories, market, photos
+from domain import access, categories, market, photos
 from domain.errors import NotFound
 from domain.labels import (
     LIMIT_PERIOD_NAMES,
@@ -47,7 +47,8 @@ from domain.labels import (
     redemption_status_name,
 )
 from domain.ledger import SHANGHAI
-from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, db, utcnow
+from domain.paging import paginate
+from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, utcnow
 from models.transaction import reads_apart
 
 bp = Blueprint("market", __name__)
@@ -209,7 +210,7 @@ def index():
 @bp.route("/market/<int:community_id>")
 @login_required
 def shop(community_id: int):
-    community = market.market_of(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.view")
     now = _now()
     names = market.category_names(community)
     chosen = request.args.get("category", "")
@@ -219,18 +220,16 @@ def shop(community_id: int):
     return render_template(
         "market/shop.html", community=community, offers=market.offers(current_user, rewards, now=now,
                                                                       balance_now=balance),
-        balance=balance, names=names, chosen=chosen, manage=market.can_manage(current_user, community),
+        balance=balance, names=names, chosen=chosen, manage=access.can(current_user, "market.manage", community),
         used=sorted({r.category for r in available}),
-        pending=db.session.scalar(select(func.count(Redemption.id)).where(
-            Redemption.person_id == current_user.id, Redemption.community_id == community.id,
-            Redemption.status == RedemptionStatus.reserved)) or 0)
+        pending=market.pending_count(community, current_user))
 
 
 @bp.route("/market/rewards/<int:reward_id>")
 @login_required
 def reward(reward_id: int):
-    item = market.visible_reward(current_user, reward_id)
-    manage = market.can_manage(current_user, item.community)
+    item = access.get_visible(Reward, reward_id, current_user, "reward.view")
+    manage = access.can(current_user, "reward.manage", item)
     form = RedeemForm()
     form.key.data = str(uuid.uuid4())
     return render_template(
@@ -243,7 +242,7 @@ def reward(reward_id: int):
 @bp.route("/market/rewards/<int:reward_id>/photo")
 @login_required
 def reward_photo(reward_id: int):
-    item = market.visible_reward(current_user, reward_id)
+    item = access.get_visible(Reward, reward_id, current_user, "reward.view")
     if not item.photo:
         raise NotFound("not_found", _("There is no such photo."))
     return photo_files.send(item.photo, cacheable=True)
@@ -253,7 +252,7 @@ def reward_photo(reward_id: int):
 @login_required
 def redeem(reward_id: int):
     with reads_apart():  # as the API's: on SQLite the write lock is then held for the writes alone
-        item = market.visible_reward(current_user, reward_id)
+        item = access.get_visible(Reward, reward_id, current_user, "reward.view")
     form = RedeemForm()
     if form.validate_on_submit():
         key = form.key.data or str(uuid.uuid4())
@@ -275,16 +274,16 @@ def mine():
 @bp.route("/market/redemptions/<int:redemption_id>")
 @login_required
 def redemption(redemption_id: int):
-    item = market.visible_redemption(current_user, redemption_id)
+    item = access.get_visible(Redemption, redemption_id, current_user, "redemption.view")
     return _no_store(Response(render_template(
         "market/redemption.html", redemption=item, own=item.person_id == current_user.id,
-        manage=market.can_manage(current_user, item.reward.community), form=CancelForm(), now=_now())))
+        manage=access.can(current_user, "reward.manage", item.reward), form=CancelForm(), now=_now())))
 
 
 @bp.route("/market/redemptions/<int:redemption_id>/status.json")
 @login_required
 def redemption_status(redemption_id: int):
-    item = market.visible_redemption(current_user, redemption_id)
+    item = access.get_visible(Redemption, redemption_id, current_user, "redemption.view")
     return _no_store(jsonify({"status": item.status.value, "label": redemption_status_name(item.status)}))
 
 
@@ -292,7 +291,7 @@ def redemption_status(redemption_id: int):
 @login_required
 def redemption_qr(redemption_id: int):
     """The pickup QR code: the pickup URL, so a staff phone's own camera app lands on the counter's page too."""
-    item = market.visible_redemption(current_user, redemption_id)
+    item = access.get_visible(Redemption, redemption_id, current_user, "redemption.view")
     if item.status != RedemptionStatus.reserved:
         raise NotFound("not_found", _("Not found."))
     return qr_response(url_for("market.pickup", code=item.pickup_code, _external=True), max_age=3600)
@@ -301,7 +300,7 @@ def redemption_qr(redemption_id: int):
 @bp.route("/market/redemptions/<int:redemption_id>/cancel", methods=["POST"])
 @login_required
 def cancel(redemption_id: int):
-    item = market.visible_redemption(current_user, redemption_id)
+    item = access.get_visible(Redemption, redemption_id, current_user, "redemption.view")
     form = CancelForm()
     if form.validate_on_submit():
         attempt(form, lambda: market.cancel(current_user, item, reason=form.reason.data),
@@ -317,7 +316,7 @@ def cancel(redemption_id: int):
 @bp.route("/market/<int:community_id>/manage")
 @login_required
 def manage(community_id: int):
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     rewards = market.catalogue(community, include_inactive=True)
     return render_template("market/manage.html", community=community, rewards=rewards,
                            names=market.category_names(community), counts=market.status_counts(community),
@@ -328,7 +327,7 @@ def manage(community_id: int):
 @photos_limited()
 @login_required
 def new_reward(community_id: int):
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     form = RewardPageForm()
     form.category.choices = _categories(community)
     if form.validate_on_submit():
@@ -344,7 +343,7 @@ def new_reward(community_id: int):
 @photos_limited()
 @login_required
 def edit_reward(reward_id: int):
-    item = market.managed_reward(current_user, reward_id)
+    item = access.get_visible(Reward, reward_id, current_user, "reward.manage")
     form = RewardPageForm()
     form.category.choices = _categories(item.community)
     if request.method == "GET":
@@ -363,7 +362,7 @@ def edit_reward(reward_id: int):
 @bp.route("/market/rewards/<int:reward_id>/stock", methods=["POST"])
 @login_required
 def stock(reward_id: int):
-    item = market.managed_reward(current_user, reward_id)
+    item = access.get_visible(Reward, reward_id, current_user, "reward.manage")
     form = StockForm()
     if form.validate_on_submit():
         attempt(form, lambda: market.move_stock(current_user, item, form.change.data, reason=form.reason.data),
@@ -377,7 +376,7 @@ def stock(reward_id: int):
 @bp.route("/market/rewards/<int:reward_id>/restore", methods=["POST"], defaults={"action": "restore"})
 @login_required
 def set_active(reward_id: int, action: str):
-    item = market.managed_reward(current_user, reward_id)
+    item = access.get_visible(Reward, reward_id, current_user, "reward.manage")
     form = ButtonForm()
     if form.validate_on_submit():
         attempt(form, lambda: market.set_active(current_user, item, action == "restore"),
@@ -404,20 +403,18 @@ def _redemptions_query(community: Area, form: RedemptionFilter):
 @bp.route("/market/<int:community_id>/redemptions")
 @login_required
 def redemptions(community_id: int):
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     form = _filter_form()
     query = _redemptions_query(community, form)
-    page = page_arg()
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    return render_template("market/redemptions.html", community=community, form=form, rows=rows, total=total,
-                           page=page, per_page=PER_PAGE, cancel_form=CancelForm(), now=_now())
+    found = paginate(query, page_arg(), PER_PAGE)
+    return render_template("market/redemptions.html", community=community, form=form, rows=found.items,
+                           total=found.total, page=found.page, per_page=PER_PAGE, cancel_form=CancelForm(), now=_now())
 
 
 @bp.route("/market/<int:community_id>/redemptions.xlsx")
 @login_required
 def redemptions_register(community_id: int):
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     now = _now()
     return _xlsx(market.redemptions_xlsx(_redemptions_query(community, _filter_form()), now),
                  f"redemptions-{community.id}-{now:%Y%m%d}.xlsx")
@@ -426,7 +423,7 @@ def redemptions_register(community_id: int):
 @bp.route("/market/<int:community_id>/stock.xlsx")
 @login_required
 def stock_register(community_id: int):
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     now = _now()
     return _xlsx(market.movements_xlsx(community, now), f"stock-{community.id}-{now:%Y%m%d}.xlsx")
 
@@ -434,7 +431,7 @@ def stock_register(community_id: int):
 @bp.route("/market/<int:community_id>/scan")
 @login_required
 def scanner(community_id: int):
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     return render_template("market/scan.html", community=community, form=PickupForm(),
                            pending=market.pending_count(community))
 
@@ -444,7 +441,7 @@ def scanner(community_id: int):
 @json_errors
 def pickup_json(community_id: int):
     """POST: a scanned or typed pickup code, handed over. GET: a fresh CSRF token for a page open all day."""
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     if request.method == "GET":
         return _no_store(jsonify({"csrf_token": generate_csrf()}))
     body = request.get_json(silent=True)
@@ -460,7 +457,7 @@ def pickup_json(community_id: int):
 @login_required
 def pickup_typed(community_id: int):
     """The counter without a camera (or without JavaScript): the code typed in, handed over."""
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     form = PickupForm()
     if form.validate_on_submit():
         done = attempt(form, lambda: market.fulfil_by_code(current_user, community, form.pickup_code.data),
@@ -476,10 +473,10 @@ def pickup_typed(community_id: int):
 def pickup(code: str):
     """Where the pickup QR code leads: staff of the community see whom to hand what, with a button; the owner sees
     their own redemption; nobody else learns the code exists."""
-    found = db.session.scalar(select(Redemption).where(Redemption.pickup_code == market.normalise_code(code)))
+    found = market.by_code(code)
     if found is None:
         raise NotFound("not_found", _("Not found."))
-    if market.can_manage(current_user, found.reward.community):
+    if access.can(current_user, "reward.manage", found.reward):
         return render_template("market/pickup.html", redemption=found, form=PickupForm(pickup_code=found.pickup_code),
                                now=_now())
     if found.person_id == current_user.id:
@@ -493,7 +490,7 @@ def pickup(code: str):
 @bp.route("/market/<int:community_id>/notice")
 @login_required
 def notice(community_id: int):
-    community = market.market_of(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.view")
     now = _now()
     year, month = _month_arg(now)
     start, _end = market.month_bounds(year, month)
@@ -510,7 +507,7 @@ def notice(community_id: int):
 @bp.route("/market/<int:community_id>/report")
 @login_required
 def report(community_id: int):
-    community = market.managed_market(current_user, community_id)
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
     now = _now()
     year = _year_arg(now)
     return render_template("market/report.html", community=community, report=market.liability(community, year, now=now),

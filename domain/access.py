@@ -230,6 +230,48 @@ def _sees_service_record(user: User, record: ServiceRecord) -> bool:
 
 # The points market.
 
+def lives_or_serves_in(person: User, community: Area) -> bool:
+    """Is the person one of the community's people: living in it, or holding a role in it or below it? (The same
+    test as domain/teams.belongs_to, which access cannot import: teams imports access.)"""
+    if not getattr(person, "is_authenticated", True):
+        return False
+    return any(area.path.startswith(community.path) for area in areas_of(person))
+
+
+@rule("market.shop")
+def _shops_in(user: User, community: Area) -> bool:
+    """The community's people (by household or by a role in it) redeem in its market."""
+    return lives_or_serves_in(user, community)
+
+
+@rule("market.manage")
+def _runs_market(user: User, community: Area) -> bool:
+    """Staff of the community (or above it) run its market."""
+    return community.level == Level.community and can(user, "area.manage", community)
+
+
+@rule("market.view")
+def _sees_market(user: User, community: Area) -> bool:
+    """The market is seen by its community's people and by its staff."""
+    return community.level == Level.community \
+        and (lives_or_serves_in(user, community) or can(user, "area.manage", community))
+
+
+@rule("reward.view")
+def _sees_reward(user: User, reward: Any) -> bool:
+    return lives_or_serves_in(user, reward.community) or can(user, "area.manage", reward.community)
+
+
+@rule("reward.manage")
+def _manages_reward(user: User, reward: Any) -> bool:
+    return can(user, "area.manage", reward.community)
+
+
+@rule("redemption.view")
+def _sees_redemption(user: User, redemption: Any) -> bool:
+    """The person's own redemption, or one of a community the user runs."""
+    return redemption.person_id == getattr(user, "id", None) or can(user, "area.manage", redemption.reward.community)
+
 
 # Honours: campaigns, nominations, votes.
 

@@ -294,7 +294,7 @@ def test_a_clash_of_pickup_codes_draws_another(ctx, monkeypatch):
     give(ctx.volunteer, ctx.community, 500)
     taken = market.redeem(ctx.volunteer, reward, now=NOW).redemption.pickup_code
     draws = iter([taken, taken, "ABCDEFGH"])
-    monkeypatch.setattr(market, "new_code", lambda: next(draws))
+    monkeypatch.setattr(market.redemption, "new_code", lambda: next(draws))
     assert market.redeem(ctx.volunteer, reward, now=NOW).redemption.pickup_code == "ABCDEFGH"
     clean()
 

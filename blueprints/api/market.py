@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import request, url_for
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select
 
 from blueprints import bounds
 from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
-from domain import market
+from domain import access, market
 from domain.errors import Invalid
-from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, User, db, utcnow
+from domain.paging import paginate
+from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, User, utcnow
 from models.transaction import reads_apart
 
 blp = Blueprint("api_market", __name__, description="The points market")
@@ -134,17 +134,16 @@ def redemption_dict(redemption: Redemption) -> dict:
 
 
 def _page(query, args: dict, convert) -> dict:
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.limit(args["per_page"]).offset((args["page"] - 1) * args["per_page"]))
-    return {"items": [convert(row) for row in rows], "page": args["page"], "per_page": args["per_page"],
-            "total": total}
+    found = paginate(query, args["page"], args["per_page"])
+    return {"items": [convert(row) for row in found.items], "page": args["page"], "per_page": args["per_page"],
+            "total": found.total}
 
 
 def _community(user: User, community_id: int | None, *, manage: bool = False) -> Area:
     """The named community (scoped), or the caller's only one."""
     if community_id is not None:
-        return (market.managed_market if manage else market.market_of)(user, community_id)
-    mine = [c for c in market.markets_of(user) if not manage or market.can_manage(user, c)]
+        return access.get_visible(Area, community_id, user, "market.manage" if manage else "market.view")
+    mine = [c for c in market.markets_of(user) if not manage or access.can(user, "market.manage", c)]
     if len(mine) != 1:
         raise Invalid("community_required", "Say which community's market (community_id).",
                       {"community_id": ["Required: you belong to several communities, or none."]})
@@ -181,7 +180,7 @@ class RewardItem(MethodView):
     def get(self, reward_id):
         """One reward, with what the caller can do about it."""
         user = api_user()
-        reward = market.visible_reward(user, reward_id)
+        reward = access.get_visible(Reward, reward_id, user, "reward.view")
         return reward_dict(reward, market.offers(user, [reward])[0])
 
 
@@ -193,7 +192,7 @@ class RewardStock(MethodView):
         """Staff restock (change > 0) or write off (change < 0), with a reason. 422 `stock_too_low`,
         `stock_unlimited`."""
         user = api_user()
-        reward = market.managed_reward(user, reward_id)
+        reward = access.get_visible(Reward, reward_id, user, "reward.manage")
         market.move_stock(user, reward, body["change"], reason=body["reason"])
         return reward_dict(reward)
 
@@ -205,17 +204,12 @@ class Redemptions(MethodView):
     def get(self, args):
         """The caller's redemptions, newest first; staff name a community to see its redemptions."""
         user = api_user()
+        status = RedemptionStatus(args["status"]) if args["status"] else None
         if args["community_id"] is None:
-            query = select(Redemption).where(Redemption.person_id == user.id)
-            if args["status"]:
-                query = query.where(Redemption.status == args["status"])
-            query = query.order_by(Redemption.reserved_at.desc(), Redemption.id.desc())
+            query = market.person_redemptions(user, status=status)
         else:
-            community = market.managed_market(user, args["community_id"])
-            query = market.community_redemptions(community, status=RedemptionStatus(args["status"])
-                                                 if args["status"] else None)
-            if args["pickup_code"]:
-                query = query.where(Redemption.pickup_code == market.normalise_code(args["pickup_code"]))
+            community = access.get_visible(Area, args["community_id"], user, "market.manage")
+            query = market.community_redemptions(community, status=status, pickup_code=args["pickup_code"])
         return _page(query, args, redemption_dict)
 
     @blp.arguments(RedemptionIn)
@@ -231,7 +225,7 @@ class Redemptions(MethodView):
         key = request.headers.get("Idempotency-Key")
         wanted = market.Request(market.check_key(key), market.fingerprint(**body)) if key is not None else None
         with reads_apart():  # on SQLite the write lock is then held for the writes alone
-            reward = market.visible_reward(user, body["reward_id"])
+            reward = access.get_visible(Reward, body["reward_id"], user, "reward.view")
         done = market.redeem(user, reward, body["quantity"], request=wanted)
         headers = {"Idempotent-Replayed": "true"} if done.replayed else {}
         return redemption_dict(done.redemption), 201, headers
@@ -242,7 +236,7 @@ class RedemptionItem(MethodView):
     @blp.response(200, RedemptionOut)
     def get(self, redemption_id):
         """One redemption: its person's, or the community staff's."""
-        return redemption_dict(market.visible_redemption(api_user(), redemption_id))
+        return redemption_dict(access.get_visible(Redemption, redemption_id, api_user(), "redemption.view"))
 
 
 @blp.route("/redemptions/<int:redemption_id>/fulfil")
@@ -253,7 +247,8 @@ class Fulfil(MethodView):
         """Staff hand the reward over against its pickup code. 409 `already_fulfilled`, `already_cancelled`,
         `already_expired`; 422 `pickup_code_wrong`; 403 `not_staff`."""
         user = api_user()
-        redemption = market.fulfil(user, market.visible_redemption(user, redemption_id), body["pickup_code"])
+        redemption = access.get_visible(Redemption, redemption_id, user, "redemption.view")
+        redemption = market.fulfil(user, redemption, body["pickup_code"])
         return redemption_dict(redemption)
 
 
@@ -265,5 +260,6 @@ class Cancel(MethodView):
         """The person, or staff with a reason, cancel before pickup: points refunded and stock returned, once.
         409 `already_fulfilled`, `already_cancelled`, `already_expired`."""
         user = api_user()
-        redemption = market.cancel(user, market.visible_redemption(user, redemption_id), reason=body["reason"])
+        redemption = access.get_visible(Redemption, redemption_id, user, "redemption.view")
+        redemption = market.cancel(user, redemption, reason=body["reason"])
         return redemption_dict(redemption)

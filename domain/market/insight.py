@@ -2,7 +2,7 @@
 
 The dashboard counts redemptions by the month they were made: those kept (waiting for pickup or picked up) and
 the points spent on them, those cancelled or expired (refunded); the rewards most redeemed; and the rewards with
-limited stock closest to running out. Registered from the bottom of domain/market.py.
+limited stock closest to running out. `register()` is called by create_app.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import distinct, func, select
 from domain import dashboards, export, registers
 from domain.dashboards import Chart, Figure, Frame, Section, Series
 from domain.labels import redemption_status_name
-from domain.market import HELD, format_code
+from domain.market.redemption import HELD, format_code
 from domain.sql_insight import count_where, in_frame, monthly, sum_where
 from models import Area, Redemption, Reward, User, db
 

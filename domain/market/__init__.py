@@ -1,0 +1,98 @@
+"""The points market (积分超市): catalogue, stock, redemption, pickup, cancel, expiry, reports.
+
+A redemption is one database transaction, in one savepoint, taking its locks in a fixed order so that two
+transactions never wait on each other in a circle: the Idempotency-Key row, the person's limit counters, the ledger
+accounts (in the ledger's order: the community's, then the person's), and the reward's stock last — the row every
+redemption of a reward waits for, held for the shortest time (a cancellation takes them in the same order; the
+expiry job expires one reservation per transaction, so it never holds a market's rows while waiting for a person's).
+Its reads (the pickup rule, the accounts) come before its writes. Each step is a single guarded statement, never
+a read then a write:
+- the per-person limit: an upsert of the (person, reward, period) counter that adds the quantity only while
+  the sum stays within the limit (counters are kept for month, quarter and year alike, so a limit set or
+  changed later counts what was redeemed before);
+- the stock: `UPDATE reward SET stock = stock - q WHERE id = ? AND stock >= q`;
+- the points: `ledger.debit` (a guarded balance UPDATE, idempotency key `redemption:<id>`).
+Any refusal rolls the savepoint back: nothing is written. A cancellation or expiry moves the status with one
+guarded UPDATE (`... WHERE status = 'reserved'`): of two at once exactly one goes on to refund the points (the
+ledger reversal of the debit, once: its key and `reverses_id` are UNIQUE) and to return the stock and the
+counters. `verify` checks `stock = initial + movements − reserved and fulfilled` for every reward.
+
+The package, one concern a module (each imports its siblings directly, never this `__init__`):
+- rewards.py: the catalogue and the stock movements;
+- offers.py: the limit periods and what a person can redeem today (reads only);
+- redemption.py: redeeming, the Idempotency-Key, the limit counters, the pickup codes (the hot path);
+- pickup.py: handing over against the pickup code, cancelling;
+- expiry.py: reservations not picked up in time;
+- reports.py: lists, the public notice, the liability, the registers and the invariants;
+- insight.py: the dashboard section, the registers' entries and the personal export (`register()`).
+Who may see or run a market, a reward or a redemption are rules of domain/access.py ("market.view",
+"market.manage", "market.shop", "reward.view", "reward.manage", "redemption.view").
+"""
+
+from domain.market.expiry import due_expiries, expire_due, expire_redemption
+from domain.market.offers import Offer, balance, is_available, offers, periods, used
+from domain.market.pickup import by_code, cancel, find_by_code, fulfil, fulfil_by_code, pending_count
+from domain.market.redemption import (
+    ALPHABET,
+    CODE_LENGTH,
+    HELD,
+    KEY_MAX,
+    MAX_QUANTITY,
+    Redeemed,
+    Request,
+    check_key,
+    check_quantity,
+    fingerprint,
+    format_code,
+    new_code,
+    normalise_code,
+    pickup_days,
+    redeem,
+)
+from domain.market.reports import (
+    CHECKS,
+    Liability,
+    NoticeLine,
+    SponsorMonth,
+    community_redemptions,
+    counter_problems,
+    held_quantity,
+    ledger_problems,
+    liability,
+    month_bounds,
+    monthly_notice,
+    movements_xlsx,
+    person_redemptions,
+    redemptions_of,
+    redemptions_xlsx,
+    status_counts,
+    stock_problems,
+    verify,
+    yuan,
+)
+from domain.market.rewards import (
+    MAX_PRICE,
+    MAX_STOCK,
+    RewardForm,
+    catalogue,
+    category_names,
+    create_reward,
+    markets_of,
+    move_stock,
+    movements,
+    set_active,
+    update_reward,
+    visible_reward,
+)
+
+__all__ = [
+    "ALPHABET", "CHECKS", "CODE_LENGTH", "HELD", "KEY_MAX", "MAX_PRICE", "MAX_QUANTITY", "MAX_STOCK", "Liability",
+    "NoticeLine", "Offer", "Redeemed", "Request", "RewardForm", "SponsorMonth", "balance", "by_code", "cancel",
+    "catalogue", "category_names", "check_key", "check_quantity", "community_redemptions", "counter_problems",
+    "create_reward", "due_expiries", "expire_due", "expire_redemption", "find_by_code", "fingerprint", "format_code",
+    "fulfil", "fulfil_by_code", "held_quantity", "is_available", "ledger_problems", "liability", "markets_of",
+    "month_bounds", "monthly_notice", "move_stock", "movements", "movements_xlsx", "new_code", "normalise_code",
+    "offers", "pending_count", "periods", "person_redemptions", "pickup_days", "redeem", "redemptions_of",
+    "redemptions_xlsx", "set_active", "status_counts", "stock_problems", "update_reward", "used", "verify",
+    "visible_reward", "yuan",
+]
