@@ -33,5 +33,5 @@ def paginate(query: Select, page: int, per_page: int) -> Page:
     page = min(max(1, page), MAX_PAGE)
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     result = db.session.execute(query.limit(per_page).offset((page - 1) * per_page))
-    items = result.scalars().all() if len(query.selected_columns) == 1 else result.all()
+    items = result.scalars().all() if len(query.column_descriptions) == 1 else result.all()
     return Page(list(items), total, page, per_page)
