@@ -162,8 +162,9 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 def _register_insight() -> None:
     """Each capability's dashboard section, registers and personal-export section, in the order of the menus."""
-    from domain import honours_insight, tasks_insight
+    from domain.honours import insight as honours_insight
     from domain.market import insight as market_insight
+    from domain.tasks import insight as tasks_insight
 
     for capability in (tasks_insight, market_insight, honours_insight):
         capability.register()

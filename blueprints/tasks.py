@@ -2,8 +2,9 @@
 or recording one for a resident, a need's page with its photos, actions and full history, my claims, the register
 (收集问题台账, .xlsx), and the bell's notifications.
 
-Every rule lives in domain/tasks.py and domain/notifications.py; these views parse a form, load what it names (404
-outside the caller's reach), make one domain call behind `attempt` and redirect or render.
+Every rule lives in domain/tasks/ and domain/notifications.py; these views parse a form, load what it names (404
+outside the caller's reach), make one domain call behind `attempt` and redirect or render. Notifications' links are
+made into URLs here (`link_url`), when shown.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf.file import MultipleFileField
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.routing import BuildError
 from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -22,10 +24,11 @@ from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
 from blueprints.ext import limited, photos_limited
 from blueprints.forms import attempt, page_arg
-from domain import categories, notifications, org, rules, tasks
+from domain import categories, notifications, org, tasks
 from domain.errors import NotFound
+from domain.paging import paginate
 from domain.teams import communities_of
-from models import Area, Channel, Task, User, db, transaction, utcnow
+from models import Area, Channel, Task, transaction, utcnow
 from models.base import load
 
 bp = Blueprint("tasks", __name__)
@@ -73,6 +76,19 @@ def _unread() -> int:
 def bell():
     """The bell's count, as a function: only pages that draw the top bar ask, with one query on a small index."""
     return {"unread_notifications": _unread}
+
+
+def link_url(endpoint: str, values: dict) -> str | None:
+    """A notification's link as a URL, or None when that page no longer exists."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+@bp.record_once
+def _build_links(_state) -> None:
+    notifications.build_links_with(link_url)
 
 
 # --- forms ---------------------------------------------------------------------------------------------------------
@@ -174,10 +190,10 @@ def _filtered_board(form: BoardFilter):
 
 def _list_page(template: str, query, **context):
     page = page_arg()
-    items, total = tasks.page_of(query, page, PER_PAGE)
-    labels = _labels(items if template != "claims" else [c.task for c in items])
-    return render_template(f"tasks/{template}.html", items=items, total=total, page=page, per_page=PER_PAGE,
-                           labels=labels, now=utcnow(),
+    found = paginate(query, page, PER_PAGE)
+    labels = _labels(found.items if template != "claims" else [c.task for c in found.items])
+    return render_template(f"tasks/{template}.html", items=found.items, total=found.total, page=page,
+                           per_page=PER_PAGE, labels=labels, now=utcnow(),
                            recordable=bool(tasks.recordable_areas(current_user, limit=1)), **context)
 
 
@@ -279,17 +295,17 @@ def show(task_id: int):
     allowed = tasks.actions(current_user, task)
     names = tasks.area_names([task.area])
     stored = tasks.photos_of(task)
-    responsible = [db.session.get(User, i) for i in tasks.responsible_ids(task)] if task.status in tasks.ACTIVE else []
+    now = utcnow()
     return render_template(
-        "tasks/show.html", task=task, allowed=allowed, history=tasks.history(task), now=utcnow(),
+        "tasks/show.html", task=task, allowed=allowed, history=tasks.history(task), now=now,
         area_label=tasks.area_label(task.area, names, task.community),
         category=tasks.category_names(task.community).get(task.category, task.category),
         need_photos=[p for p in stored if p.kind.value == "need"],
         result_photos=[p for p in stored if p.kind.value == "result"],
         tier_title=tasks.tier_title(task.community, task.tier),
         tier_titles={tier: tasks.tier_title(task.community, tier) for tier in range(4)},
-        responsible=[p for p in responsible if p],
-        points_due=rules.rule_value(task.community, f"task.{task.category}", task.done_at or utcnow()),
+        responsible=tasks.responsible_people(task) if task.status in tasks.ACTIVE else [],
+        points_due=tasks.points_due(task, now),
         done_form=DoneForm(), confirm_form=ConfirmForm(), reason_form=ReasonForm(), photo_form=PhotoForm(),
         button=ButtonForm(), max_photos=tasks.MAX_PHOTOS)
 
@@ -374,9 +390,9 @@ def photo(task_id: int, name: str):
 @login_required
 def inbox():
     page = page_arg()
-    rows, total = notifications.inbox(current_user, page=page, per_page=PER_PAGE)
-    return render_template("tasks/notifications.html", items=[notifications.shown(n) for n in rows], total=total,
-                           page=page, per_page=PER_PAGE, button=ButtonForm())
+    found = notifications.inbox(current_user, page=page, per_page=PER_PAGE)
+    return render_template("tasks/notifications.html", items=[notifications.shown(n) for n in found.items],
+                           total=found.total, page=page, per_page=PER_PAGE, button=ButtonForm())
 
 
 @bp.route("/notifications/<int:notification_id>/read", methods=["POST"])

@@ -12,6 +12,7 @@ action)`: missing, out of range and out of scope all answer the same 404.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
@@ -23,9 +24,11 @@ from models import (
     HeadPost,
     Household,
     Level,
+    MemberStatus,
     Role,
     RoleGrant,
     ServiceRecord,
+    Task,
     Team,
     TeamMember,
     User,
@@ -226,6 +229,97 @@ def _sees_service_record(user: User, record: ServiceRecord) -> bool:
 
 
 # Needs and tasks.
+
+#: Need category → the team categories that take such needs on. Any other category (a community's own, or
+#: dispute and policy) fits a team category of the same code, if the community has one.
+TEAM_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "plumbing": ("repairs",),
+    "repairs": ("repairs",),
+    "elderly_help": ("elderly_care", "health"),
+    "safety_hazard": ("safety", "patrol"),
+    "environment": ("environment",),
+    "other": ("other",),
+}
+
+
+def team_categories(need_category: str) -> tuple[str, ...]:
+    return TEAM_CATEGORIES.get(need_category, (need_category,))
+
+
+def _signed_in(user: User | None) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def head_posts(user: User) -> list[HeadPost]:
+    """The user's current head posts."""
+    if not _signed_in(user):
+        return []
+    return list(db.session.scalars(select(HeadPost).where(HeadPost.user_id == user.id, HeadPost.until.is_(None))))
+
+
+def active_teams(user: User) -> list[Team]:
+    """Active teams the user is an active member of (a leader is a member)."""
+    if not _signed_in(user):
+        return []
+    return list(db.session.scalars(
+        select(Team).join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.user_id == user.id, TeamMember.status == MemberStatus.active, Team.active.is_(True))))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A person's current head posts and active teams: read once to judge many tasks (an API list)."""
+
+    posts: list[HeadPost]
+    teams: list[Team]
+
+
+def reach_of(user: User) -> Reach:
+    return Reach(head_posts(user), active_teams(user))
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Why someone may take a task on: as a head above its area, a member of a fitting team, or staff."""
+
+    kind: str
+    team: Team | None = None
+
+
+def capacity(user: User, task: Task, reach: Reach | None = None) -> Capacity | None:
+    if not _signed_in(user):
+        return None
+    reach = reach or reach_of(user)
+    if any(task.area.path.startswith(post.area.path) for post in reach.posts):
+        return Capacity("head")
+    fits = team_categories(task.category)
+    team = next((t for t in reach.teams if t.community_id == task.community_id and t.category in fits), None)
+    if team is not None:
+        return Capacity("team", team)
+    if can(user, "area.manage", task.area):
+        return Capacity("staff")
+    return None
+
+
+@rule("task.view")
+def _sees_task(user: User, task: Task) -> bool:
+    """The resident who asked, whoever recorded it, and whoever may take it on (heads above its area, members of a
+    fitting team, staff)."""
+    if not _signed_in(user):
+        return False
+    return user.id in (task.resident_id, task.poster_id) or capacity(user, task) is not None
+
+
+@rule("task.manage")
+def _manages_task(user: User, task: Task) -> bool:
+    """Staff of the task's area approve, reopen and withdraw it."""
+    return can(user, "area.manage", task.area)
+
+
+@rule("task.record")
+def _records_needs_in(user: User, area: Area) -> bool:
+    """Heads above the area and staff record needs on others' behalf."""
+    return any(area.path.startswith(post.area.path) for post in head_posts(user)) or can(user, "area.manage", area)
 
 
 # The points market.

@@ -3,21 +3,22 @@
 Any capability tells people something with `notify(people, kind, params=..., link=(endpoint, values))`. The
 text is not stored: each kind has one translatable message (`register(kind, message)`), filled with the
 stored params when shown, so everyone reads it in their own language, and a link is made into a URL only then
-(the escalation job runs without a request). The bell reads one small partial index: a person's unread ones.
+(the escalation job runs without a request), by the pages: they tell this module how when the app is made
+(`build_links_with`), so the domain keeps endpoints and values and builds no URL itself. The bell reads one small
+partial index: a person's unread ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
-from werkzeug.routing import BuildError
+from sqlalchemy import func, insert, select, update
 
 from domain.errors import NotFound
+from domain.paging import Page, paginate
 from models import Notification, User, db, load, utcnow
 from models.sql import upsert
 
@@ -25,6 +26,8 @@ from models.sql import upsert
 MESSAGES: dict[str, object] = {}
 #: The bell shows "99+" beyond this: counting stops there, so a neglected inbox costs no more than a fresh one.
 COUNT_CAP = 99
+#: How a stored link (endpoint, values) becomes a URL, or None when that page no longer exists: set by the pages.
+_LINKS: dict[str, Callable[[str, dict], str | None]] = {}
 
 
 def register(kind: str, message) -> None:
@@ -50,7 +53,7 @@ def notify(people: Iterable[User | int | None], kind: str, *, params: dict | Non
              "link_values": link[1] if link else None, "dedupe_key": dedupe_key, "created_at": now}
             for user_id in ids]
     if dedupe_key is None:
-        db.session.execute(Notification.__table__.insert(), rows)
+        db.session.execute(insert(Notification), rows)
         return len(rows)
     written = 0
     for row in rows:
@@ -69,13 +72,10 @@ def unread_count(user: User) -> int:
     return db.session.scalar(select(func.count()).select_from(unread)) or 0
 
 
-def inbox(user: User, *, page: int = 1, per_page: int = 30) -> tuple[list[Notification], int]:
-    """The person's notifications, newest first, and how many there are."""
-    total = db.session.scalar(select(func.count()).select_from(Notification).where(Notification.user_id == user.id))
-    rows = db.session.scalars(select(Notification).where(Notification.user_id == user.id)
-                              .order_by(Notification.created_at.desc(), Notification.id.desc())
-                              .limit(per_page).offset((page - 1) * per_page)).all()
-    return list(rows), total or 0
+def inbox(user: User, *, page: int = 1, per_page: int = 30) -> Page:
+    """A page of the person's notifications, newest first, and how many there are."""
+    return paginate(select(Notification).where(Notification.user_id == user.id)
+                    .order_by(Notification.created_at.desc(), Notification.id.desc()), page, per_page)
 
 
 def mark_read(user: User, notification_id: int | None = None, *, now: datetime | None = None) -> Notification | None:
@@ -117,14 +117,18 @@ def text_of(notification: Notification) -> str:
         return str(message)
 
 
+def build_links_with(build_url: Callable[[str, dict], str | None]) -> None:
+    """Say how a link (endpoint, values) becomes a URL, or None when that page no longer exists: the pages call this
+    when they are registered on the app."""
+    _LINKS["build"] = build_url
+
+
 def url_of(notification: Notification) -> str | None:
-    """The page it leads to, or None when that page no longer exists."""
-    if not notification.link_endpoint:
+    """The page it leads to, or None when that page no longer exists (or no pages are there to build links)."""
+    build = _LINKS.get("build")
+    if not notification.link_endpoint or build is None:
         return None
-    try:
-        return url_for(notification.link_endpoint, **(notification.link_values or {}))
-    except BuildError:
-        return None
+    return build(notification.link_endpoint, notification.link_values or {})
 
 
 def shown(notification: Notification) -> Shown:

@@ -14,6 +14,7 @@ from blueprints.api.schemas import Id, In, PageArgs, page_of
 from blueprints.ext import limited, photos_limited
 from domain import notifications, tasks
 from domain.errors import Invalid, NotFound
+from domain.paging import paginate
 from models import Area, Channel, Task, TaskStatus, User
 from models.base import load
 
@@ -184,10 +185,10 @@ class Needs(MethodView):
         user = api_user()
         query = tasks.board(user, status=args["status"], category=args["category"],
                             older_than_days=args["older_than_days"])
-        items, total = tasks.page_of(query, args["page"], args["per_page"])
-        reach, stored = tasks.reach_of(user), tasks.photos_by_task([t.id for t in items])
-        return {"items": [task_dict(user, t, reach=reach, stored=stored[t.id]) for t in items], "page": args["page"],
-                "per_page": args["per_page"], "total": total}
+        found = paginate(query, args["page"], args["per_page"])
+        reach, stored = tasks.reach_of(user), tasks.photos_by_task([t.id for t in found.items])
+        return {"items": [task_dict(user, t, reach=reach, stored=stored[t.id]) for t in found.items],
+                "page": args["page"], "per_page": args["per_page"], "total": found.total}
 
     @blp.arguments(NeedIn)
     @blp.response(201, TaskItemOut)
@@ -315,9 +316,9 @@ class Notifications(MethodView):
     def get(self, args):
         """The caller's notifications (the bell), newest first, with the unread count."""
         user = api_user()
-        rows, total = notifications.inbox(user, page=args["page"], per_page=args["per_page"])
-        return {"items": [notifications.shown(n) for n in rows], "page": args["page"], "per_page": args["per_page"],
-                "total": total, "unread": notifications.unread_count(user)}
+        found = notifications.inbox(user, page=args["page"], per_page=args["per_page"])
+        return {"items": [notifications.shown(n) for n in found.items], "page": args["page"],
+                "per_page": args["per_page"], "total": found.total, "unread": notifications.unread_count(user)}
 
 
 @blp.route("/notifications/read")

@@ -3,7 +3,7 @@
 The dashboard counts the needs posted in the months shown: by month (posted, resolved), by status, and the median
 hours to take one on and to resolve it, by grid (inside a community; by the areas under it elsewhere). Hours count
 from posting to the first claim and to the resident's confirmation, as the needs register counts them.
-Registered from the bottom of domain/tasks.py.
+Registered by create_app (`register()`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sqlalchemy.orm import aliased
 from domain import dashboards, export, registers
 from domain.dashboards import Chart, Figure, Frame, Section, Series
 from domain.sql_insight import count_where, in_frame, median_hours, monthly
-from domain.tasks import WAITING, area_names, category_names, channel_name, claim_outcome_name, status_name
+from domain.tasks.queries import area_names, category_names
+from domain.tasks.states import WAITING, channel_name, claim_outcome_name, status_name
 from models import Area, Level, Task, TaskClaim, TaskStatus, User, db
 from models.area import path_under
 
@@ -144,7 +145,6 @@ def _my_claims(person: User):
                "ended_at": claim.ended_at, "outcome": claim_outcome_name(claim.outcome),
                "done_note": task.done_note if mine else None,
                "points": task.points if claim.outcome == "approved" else None}
-
 
 
 def register() -> None:
