@@ -162,7 +162,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 def _register_insight() -> None:
     """Each capability's dashboard section, registers and personal-export section, in the order of the menus."""
-    from domain import honours_insight, market_insight, tasks_insight
+    from domain import market_insight, tasks_insight
+    from domain.honours import insight as honours_insight
 
     for capability in (tasks_insight, market_insight, honours_insight):
         capability.register()
