@@ -1,8 +1,9 @@
 """Honour pages: campaigns, nominating and consenting, voting, the staff review (figures, flags, objections), the
 public notice (公示) and honour roll (no sign-in), honour certificates and their public check.
 
-Every rule lives in domain/honours.py; these views load what they name (404 outside the caller's scope, 403 for
-those who see a campaign but may not act on it), make one domain call, commit and redirect or render.
+Every rule lives in domain/honours/ (who may do what in domain/access.py); these views load what they name (404
+outside the caller's scope, 403 for those who see a campaign but may not act on it), make one domain call and
+redirect or render; the request's boundary commits.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
 from blueprints.ext import limited, limiter, photos_limited
 from blueprints.forms import attempt
-from domain import certificates, honours, photos, qr, rules
-from domain.access import get_visible
+from domain import certificates, honours, photos, qr
+from domain.access import can, get_visible
 from domain.errors import DomainError, NotFound
 from domain.labels import (
     CAMPAIGN_KIND_NAMES,
@@ -225,9 +226,7 @@ def new(area_id: int):
                            _("The campaign is open."))
         if campaign is not None:
             return _back(campaign.id)
-    community = community_of(area)
-    rule = rules.rule_value(community, "honour.award") if community else rules.DEFAULTS["honour.award"][0]
-    return render_template("honours/form.html", form=form, area=area, rule_points=rule)
+    return render_template("honours/form.html", form=form, area=area, rule_points=honours.award_rule(area))
 
 
 @bp.route("/campaigns/<int:campaign_id>")
@@ -237,16 +236,16 @@ def show(campaign_id: int):
     now = utcnow()
     candidates = honours.nominations(campaign, PUBLIC_STATUSES)
     in_scope = honours.lives_in(current_user, campaign.area)
-    manager = honours.can_manage(current_user, campaign)
+    manager = can(current_user, "campaign.manage", campaign)
     winners = honours.honours(campaign)
     return render_template(
         "honours/show.html", campaign=campaign, now=now, timeline=_timeline(campaign), candidates=candidates,
         mine=honours.mine(campaign, current_user), in_scope=in_scope, manager=manager,
-        may_nominate=honours.can_nominate(current_user, campaign) and campaign.phase == Phase.nomination
+        may_nominate=can(current_user, "campaign.nominate", campaign) and campaign.phase == Phase.nomination
         and campaign.nominate_from <= now < campaign.nominate_until,
         voting_open=campaign.phase == Phase.voting and campaign.vote_from <= now < campaign.vote_until,
         votes_left=honours.votes_left(campaign, current_user) if in_scope else 0,
-        voted=honours.voted_for(campaign, current_user), shows_tallies=honours.shows_tallies(current_user, campaign),
+        voted=honours.voted_for(campaign, current_user), shows_tallies=can(current_user, "campaign.tallies", campaign),
         step=honours.next_step(campaign, now) if manager else None,
         open_flags=len(honours.flags(campaign, open_only=True)) if manager else 0,
         winners=winners, my_honour=next((h for h in winners if h.person_id == current_user.id), None),
@@ -272,7 +271,7 @@ def advance(campaign_id: int):
 @login_required
 def nominate(campaign_id: int):
     campaign = honours.visible(current_user, campaign_id)
-    if not honours.can_nominate(current_user, campaign):
+    if not can(current_user, "campaign.nominate", campaign):
         abort(403)
     form = NominateForm()
     best_head = campaign.kind == CampaignKind.best_head
@@ -323,9 +322,9 @@ def nomination(nomination_id: int):
     found = honours.visible_nomination(current_user, nomination_id)
     campaign = found.campaign
     return render_template("honours/nomination.html", nomination=found, campaign=campaign,
-                           manager=honours.can_manage(current_user, campaign),
+                           manager=can(current_user, "campaign.manage", campaign),
                            tier_name=honours.tier_name(campaign, found.tier),
-                           shows_tallies=honours.shows_tallies(current_user, campaign), button=ButtonForm())
+                           shows_tallies=can(current_user, "campaign.tallies", campaign), button=ButtonForm())
 
 
 @bp.route("/nominations/<int:nomination_id>/photos/<name>")
@@ -383,38 +382,36 @@ def review(campaign_id: int):
         note_form=NoteForm(), button=ButtonForm())
 
 
+def _judge(row, way: str, judge, anchor: str, said: tuple[str, str]):
+    """A staff judgement of a nomination, a flag or an objection in the review: the button pressed says which `way`
+    (its field is "1" for yes), the note why; then back to the row's place on the review page."""
+    form = NoteForm()
+    yes = request.form.get(way) == "1"
+    _post(form, lambda: judge(current_user, row, note=form.note.data, **{way: yes}), said[0] if yes else said[1])
+    return redirect(url_for("honours.review", campaign_id=row.campaign_id) + f"#{anchor}{row.id}")
+
+
 @bp.route("/nominations/<int:nomination_id>/decide", methods=["POST"])
 @login_required
 def decide(nomination_id: int):
     found = honours.visible_nomination(current_user, nomination_id)
-    form = NoteForm()
-    shortlist = request.form.get("shortlist") == "1"
-    _post(form, lambda: honours.decide(current_user, found, shortlist=shortlist, note=form.note.data),
-          _("Shortlisted: %(name)s.", name=found.nominee.name) if shortlist
-          else _("Not shortlisted: %(name)s.", name=found.nominee.name))
-    return redirect(url_for("honours.review", campaign_id=found.campaign_id) + f"#n{found.id}")
+    name = found.nominee.name
+    return _judge(found, "shortlist", honours.decide, "n",
+                  (_("Shortlisted: %(name)s.", name=name), _("Not shortlisted: %(name)s.", name=name)))
 
 
 @bp.route("/flags/<int:flag_id>/decide", methods=["POST"])
 @login_required
 def decide_flag(flag_id: int):
-    flag = honours.managed_row(current_user, VoteFlag, flag_id)
-    form = NoteForm()
-    discount = request.form.get("discount") == "1"
-    _post(form, lambda: honours.decide_flag(current_user, flag, discount=discount, note=form.note.data),
-          _("The flagged votes no longer count.") if discount else _("The flagged votes are kept."))
-    return redirect(url_for("honours.review", campaign_id=flag.campaign_id) + f"#flag{flag.id}")
+    return _judge(honours.managed_row(current_user, VoteFlag, flag_id), "discount", honours.decide_flag, "flag",
+                  (_("The flagged votes no longer count."), _("The flagged votes are kept.")))
 
 
 @bp.route("/objections/<int:objection_id>/handle", methods=["POST"])
 @login_required
 def handle(objection_id: int):
-    objection = honours.managed_row(current_user, Objection, objection_id)
-    form = NoteForm()
-    upheld = request.form.get("upheld") == "1"
-    _post(form, lambda: honours.handle_objection(current_user, objection, upheld=upheld, note=form.note.data),
-          _("The objection is upheld: the nominee is off the list.") if upheld else _("The objection is dismissed."))
-    return redirect(url_for("honours.review", campaign_id=objection.campaign_id) + f"#o{objection.id}")
+    return _judge(honours.managed_row(current_user, Objection, objection_id), "upheld", honours.handle_objection, "o",
+                  (_("The objection is upheld: the nominee is off the list."), _("The objection is dismissed.")))
 
 
 # --- public: the notice, the roll, the certificate check -------------------------------------------------------
@@ -464,10 +461,10 @@ def roll(area_id: int):
 def verify(number: str):
     """The public check of an honour certificate: anyone holding the number, signed in or not."""
     honour = honours.by_number(number)
+    signed_in = current_user.is_authenticated
     return render_template("honours/verify.html", facts=honours.verification(honour), honour=honour,
-                           local_date=certificates.local_date,
-                           mine=current_user.is_authenticated and honour.person_id == current_user.id,
-                           manager=current_user.is_authenticated and honours.can_manage(current_user, honour.campaign))
+                           local_date=certificates.local_date, mine=signed_in and honour.person_id == current_user.id,
+                           manager=signed_in and can(current_user, "campaign.manage", honour.campaign))
 
 
 @bp.route("/honours/<number>/certificate")

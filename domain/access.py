@@ -369,6 +369,82 @@ def _sees_redemption(user: User, redemption: Any) -> bool:
 
 # Honours: campaigns, nominations, votes.
 
+#: Roles that make someone one of an area's residents; staff and administrators are not residents by their role.
+RESIDENT_ROLES = frozenset({Role.resident, Role.volunteer, Role.head, Role.team_leader})
+#: Levels whose honour roll (光荣榜) is public.
+HONOUR_ROLL_LEVELS = frozenset({Level.district, Level.street, Level.community})
+
+
+def lives_in(person: User | None, area: Area) -> bool:
+    """One of the area's residents: a household under it, or a resident's role (resident, volunteer, head, team
+    leader) on an area under it. Staff roles make nobody a resident. Residents nominate, vote and object in the
+    campaigns held over their area."""
+    if person is None or not getattr(person, "is_authenticated", True) or not person.active:
+        return False
+    if person.household is not None and person.household.unit.path.startswith(area.path):
+        return True
+    return any(g.area is not None and g.role in RESIDENT_ROLES and g.area.path.startswith(area.path)
+               for g in person.grants)
+
+
+@rule("campaign.view")
+def _sees_campaign(user: User, campaign) -> bool:
+    """Those whose roles cover the campaign's area, and its residents."""
+    return can(user, "area.view", campaign.area) or lives_in(user, campaign.area)
+
+
+@rule("campaign.manage")
+def _runs_campaign(user: User, campaign) -> bool:
+    """Staff of the campaign's area (or above) run it."""
+    return can(user, "area.manage", campaign.area)
+
+
+@rule("campaign.nominate")
+def _nominates(user: User, campaign) -> bool:
+    return lives_in(user, campaign.area) or can(user, "campaign.manage", campaign)
+
+
+@rule("campaign.tallies")
+def _sees_tallies(user: User, campaign) -> bool:
+    """Staff follow the count live; residents see it once voting is over (a running count invites bandwagons)."""
+    return can(user, "campaign.manage", campaign) or campaign.phase not in ("nomination", "voting")
+
+
+@rule("campaign.public")
+def _notice_posted(_user: User | None, campaign) -> bool:
+    """A campaign's list is public, to anyone, from its public notice (公示) on."""
+    return campaign.phase in ("notice", "announced")
+
+
+@rule("nomination.view")
+def _sees_nomination(user: User, nomination) -> bool:
+    """The nominee and the nominator always; staff; the campaign's people once the nominee consented."""
+    uid = getattr(user, "id", None)
+    if uid is not None and uid in (nomination.nominee_id, nomination.nominator_id):
+        return True
+    campaign = nomination.campaign
+    return can(user, "campaign.manage", campaign) or (nomination.is_public and can(user, "campaign.view", campaign))
+
+
+@rule("vote_flag.find")
+@rule("objection.find")
+def _finds_campaign_row(user: User, row) -> bool:
+    """A flag or an objection is found by those who see its campaign, so that those who do not run the campaign
+    hear 403 not_staff, not 404, when they act on it. Showing it or acting on it takes "campaign.manage"."""
+    return can(user, "campaign.view", row.nomination.campaign)
+
+
+@rule("honour.certificate")
+def _reads_certificate(user: User, honour) -> bool:
+    """An honour's certificate is for its person and the campaign's staff; anyone checks its number."""
+    return honour.person_id == getattr(user, "id", None) or can(user, "campaign.manage", honour.campaign)
+
+
+@rule("area.honour_roll")
+def _roll_is_public(_user: User | None, area: Area) -> bool:
+    """The honour roll of a district, street or community is public: masked names, to anyone."""
+    return area.level in HONOUR_ROLL_LEVELS
+
 
 # Roster imports.
 

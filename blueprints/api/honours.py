@@ -12,7 +12,7 @@ from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from blueprints.ext import limited, limiter
 from domain import honours
-from domain.access import get_visible
+from domain.access import can, get_visible
 from domain.errors import NotFound
 from models import Area, Campaign, CampaignKind, Nomination, Objection, User, VoteFlag
 from models.base import load
@@ -252,7 +252,7 @@ def nomination_dict(nomination: Nomination, user: User) -> dict:
             "reason": nomination.reason, "tier": nomination.tier,
             "tier_title": honours.tier_name(campaign, nomination.tier),
             "head_area": {"id": area.id, "name": area.name} if area else None, "status": nomination.status.value,
-            "votes": nomination.votes if honours.shows_tallies(user, campaign) else None,
+            "votes": nomination.votes if can(user, "campaign.tallies", campaign) else None,
             "created_at": nomination.created_at}
 
 
@@ -270,9 +270,9 @@ def flag_dict(flag: VoteFlag) -> dict:
 
 
 def results_dict(campaign: Campaign, user: User) -> dict:
-    tallies = honours.tallies(campaign) if honours.shows_tallies(user, campaign) else []
-    listed = honours.shortlist(campaign) if campaign.phase.value in ("notice", "announced") \
-        or honours.can_manage(user, campaign) else []
+    tallies = honours.tallies(campaign) if can(user, "campaign.tallies", campaign) else []
+    listed = honours.shortlist(campaign) if can(user, "campaign.public", campaign) \
+        or can(user, "campaign.manage", campaign) else []
     return {
         "campaign_id": campaign.id, "phase": campaign.phase.value,
         "tallies": [{"nomination_id": t.nomination.id, "nominee": _person(t.nomination.nominee),
@@ -295,10 +295,21 @@ def _paged(items: list, args: dict) -> dict:
 
 
 def _nomination_in(user: User, campaign: Campaign, nomination_id: int) -> Nomination:
-    nomination = load(Nomination, nomination_id)
-    if nomination is None or nomination.campaign_id != campaign.id or not honours.can_see_nomination(user, nomination):
+    nomination = get_visible(Nomination, nomination_id, user, "nomination.view")
+    if nomination.campaign_id != campaign.id:
         raise NotFound("not_found", "Not found.")
     return nomination
+
+
+def _for_staff(campaign_id: int, rows, dump) -> list[dict]:
+    """A campaign's rows that only its staff read (flags, objections), serialised by `dump`."""
+    return [dump(row) for row in rows(honours.managed(api_user(), campaign_id))]
+
+
+def _judged(model, ident: int, judge, dump, **decision) -> dict:
+    """Staff judge a campaign's flag or objection: `judge(user, row, **decision)`, serialised by `dump`."""
+    user = api_user()
+    return dump(judge(user, honours.managed_row(user, model, ident), **decision))
 
 
 # --- campaigns ---------------------------------------------------------------------------------------------------
@@ -375,7 +386,7 @@ class Nominations(MethodView):
         """The nominations the caller may see: candidates who consented, their own, and all of them for staff."""
         user = api_user()
         campaign = honours.visible(user, campaign_id)
-        found = [n for n in honours.nominations(campaign) if honours.can_see_nomination(user, n)]
+        found = [n for n in honours.nominations(campaign) if can(user, "nomination.view", n)]
         return _paged([nomination_dict(n, user) for n in found], args)
 
 
@@ -422,7 +433,7 @@ class Flags(MethodView):
     @blp.response(200, FlagOut(many=True))
     def get(self, campaign_id):
         """Suspicious patterns of votes, with the votes as evidence (staff)."""
-        return [flag_dict(f) for f in honours.flags(honours.managed(api_user(), campaign_id))]
+        return _for_staff(campaign_id, honours.flags, flag_dict)
 
 
 @blp.route("/flags/<int:flag_id>/decision")
@@ -431,10 +442,8 @@ class FlagDecision(MethodView):
     @blp.response(200, FlagOut)
     def post(self, body, flag_id):
         """Staff keep the flagged votes or discount them, with a note. 409 `already_decided`."""
-        user = api_user()
-        flag = honours.managed_row(user, VoteFlag, flag_id)
-        flag = honours.decide_flag(user, flag, discount=body["discount"], note=body["note"])
-        return flag_dict(flag)
+        return _judged(VoteFlag, flag_id, honours.decide_flag, flag_dict, discount=body["discount"],
+                       note=body["note"])
 
 
 @blp.route("/campaigns/<int:campaign_id>/objections")
@@ -454,7 +463,7 @@ class Objections(MethodView):
     @blp.response(200, ObjectionOut(many=True))
     def get(self, campaign_id):
         """Every objection with how it was handled (staff)."""
-        return [objection_dict(o) for o in honours.objections(honours.managed(api_user(), campaign_id))]
+        return _for_staff(campaign_id, honours.objections, objection_dict)
 
 
 @blp.route("/objections/<int:objection_id>/handling")
@@ -463,10 +472,8 @@ class Handling(MethodView):
     @blp.response(200, ObjectionOut)
     def post(self, body, objection_id):
         """Staff record how an objection was handled; upheld takes the nominee off the list. 409 `already_handled`."""
-        user = api_user()
-        objection = honours.managed_row(user, Objection, objection_id)
-        objection = honours.handle_objection(user, objection, upheld=body["upheld"], note=body["note"])
-        return objection_dict(objection)
+        return _judged(Objection, objection_id, honours.handle_objection, objection_dict, upheld=body["upheld"],
+                       note=body["note"])
 
 
 @blp.route("/honours/<string:number>")
