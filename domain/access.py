@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from domain.errors import NotFound
@@ -83,6 +84,14 @@ def areas_of(obj) -> list[Area]:
     raise TypeError(f"no scope rule for {type(obj).__name__}")
 
 
+def belongs_to(person: User, community: Area) -> bool:
+    """Is the person one of the community's people: living in it, or holding a role in it or below it? They shop in
+    its market and take part in its events."""
+    if not getattr(person, "is_authenticated", True):
+        return False
+    return any(area.path.startswith(community.path) for area in areas_of(person))
+
+
 #: Levels whose leaderboards anyone covered by a role reads; below them a board shows a few neighbours.
 OPEN_BOARD_LEVELS = frozenset({Level.district, Level.street, Level.community})
 #: Roles that read the boards of every area under their own: the people who run those areas.
@@ -126,7 +135,7 @@ def can(user: User, action: str, obj) -> bool:
 def require(user: User, action: str, obj) -> None:
     """Raise NotFound unless `can(user, action, obj)`: outsiders must not learn the object exists."""
     if not can(user, action, obj):
-        raise NotFound("not_found", "Not found.")
+        raise NotFound("not_found", _l("Not found."))
 
 
 def is_admin(user: User) -> bool:
@@ -172,7 +181,7 @@ def get_visible(model, ident, user: User, action: str):
     scope."""
     obj = load(model, ident)
     if obj is None:
-        raise NotFound("not_found", "Not found.")
+        raise NotFound("not_found", _l("Not found."))
     require(user, action, obj)
     return obj
 
@@ -187,12 +196,6 @@ def get_visible(model, ident, user: User, action: str):
 def _head_areas(user: User) -> list[Area]:
     """The areas the user heads (their head role grants; appointing a head grants the role on the area)."""
     return [g.area for g in _grants(user, frozenset({Role.head})) if g.area is not None]
-
-
-def _lives_or_serves_in(user: User, community: Area) -> bool:
-    """Does the user live in the community, or hold a role in it or below it (as domain.teams.belongs_to)?"""
-    return getattr(user, "is_authenticated", True) and any(area.path.startswith(community.path)
-                                                           for area in areas_of(user))
 
 
 @rule("event.create")
@@ -218,7 +221,7 @@ def _scans_event(user: User, event) -> bool:
 @rule("event.view")
 def _sees_event(user: User, event) -> bool:
     return (_scans_event(user, event) or can(user, "area.view", event.area)
-            or _lives_or_serves_in(user, event.community))
+            or belongs_to(user, event.community))
 
 
 @rule("service_record.view")
@@ -324,18 +327,10 @@ def _records_needs_in(user: User, area: Area) -> bool:
 
 # The points market.
 
-def lives_or_serves_in(person: User, community: Area) -> bool:
-    """Is the person one of the community's people: living in it, or holding a role in it or below it? (The same
-    test as domain/teams.belongs_to, which access cannot import: teams imports access.)"""
-    if not getattr(person, "is_authenticated", True):
-        return False
-    return any(area.path.startswith(community.path) for area in areas_of(person))
-
-
 @rule("market.shop")
 def _shops_in(user: User, community: Area) -> bool:
     """The community's people (by household or by a role in it) redeem in its market."""
-    return lives_or_serves_in(user, community)
+    return belongs_to(user, community)
 
 
 @rule("market.manage")
@@ -348,12 +343,12 @@ def _runs_market(user: User, community: Area) -> bool:
 def _sees_market(user: User, community: Area) -> bool:
     """The market is seen by its community's people and by its staff."""
     return community.level == Level.community \
-        and (lives_or_serves_in(user, community) or can(user, "area.manage", community))
+        and (belongs_to(user, community) or can(user, "area.manage", community))
 
 
 @rule("reward.view")
 def _sees_reward(user: User, reward: Any) -> bool:
-    return lives_or_serves_in(user, reward.community) or can(user, "area.manage", reward.community)
+    return belongs_to(user, reward.community) or can(user, "area.manage", reward.community)
 
 
 @rule("reward.manage")
