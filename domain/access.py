@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from domain.errors import NotFound
@@ -123,7 +124,7 @@ def can(user: User, action: str, obj) -> bool:
 def require(user: User, action: str, obj) -> None:
     """Raise NotFound unless `can(user, action, obj)`: outsiders must not learn the object exists."""
     if not can(user, action, obj):
-        raise NotFound("not_found", "Not found.")
+        raise NotFound("not_found", _l("Not found."))
 
 
 def is_admin(user: User) -> bool:
@@ -169,7 +170,7 @@ def get_visible(model, ident, user: User, action: str):
     scope."""
     obj = load(model, ident)
     if obj is None:
-        raise NotFound("not_found", "Not found.")
+        raise NotFound("not_found", _l("Not found."))
     require(user, action, obj)
     return obj
 
@@ -177,6 +178,50 @@ def get_visible(model, ident, user: User, action: str):
 # --- the capabilities' rules, each under its own heading ---------------------------------------------------------
 
 # Teams and certificates.
+
+def belongs_to(person: User, community: Area) -> bool:
+    """Does the person live in the community or hold a role in it or somewhere below it?
+
+    Roles above the community (street staff) do not make someone one of its people: they see its teams
+    through their scope, but do not lead or join them.
+    """
+    if not getattr(person, "is_authenticated", True):
+        return False
+    return any(area.path.startswith(community.path) for area in areas_of(person))
+
+
+@rule("teams.view")
+def sees_teams(user: User, community: Area) -> bool:
+    """A community's teams are visible to its people and to those whose roles cover it (any other area: none)."""
+    return community.level == Level.community and (can(user, "area.view", community) or belongs_to(user, community))
+
+
+@rule("team.view")
+def sees_team(user: User, team: Team) -> bool:
+    return sees_teams(user, team.community)
+
+
+@rule("team.manage")
+def manages_team(user: User, team: Team) -> bool:
+    """Staff of the team's community (or above)."""
+    return can(user, "area.manage", team.community)
+
+
+@rule("team.decide")
+def decides_for_team(user: User, team: Team) -> bool:
+    """The team's leader or staff of its community decide join requests."""
+    return team.leader_id == getattr(user, "id", None) or manages_team(user, team)
+
+
+@rule("certificate.read")
+def reads_certificate(user: User, certificate: Certificate) -> bool:
+    """The certified person and staff of the issuing community read the whole certificate."""
+    return certificate.person_id == getattr(user, "id", None) or can(user, "area.manage", certificate)
+
+
+@rule("certificate.revoke")
+def revokes_certificate(user: User, certificate: Certificate) -> bool:
+    return certificate.revoked_at is None and can(user, "area.manage", certificate)
 
 
 # Events and attendance; service records.
