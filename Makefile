@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 PORT ?= 5000
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
-.PHONY: run serve test lint install install-test browsers translations screenshots wrk bench bench-city fuzz
+.PHONY: run serve test lint install install-test browsers translations screenshots wrk bench bench-city fuzz layout
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,10 @@ fuzz: install-test
 # Refreshes the README's screenshots from a throwaway demo database.
 screenshots: install-test browsers
 	$(BIN)/python -m tests.browser.screenshots
+
+# The README's Layout section, generated from the modules' docstrings (tests/test_layering.py checks it is current).
+layout: $(BIN)/python
+	$(BIN)/python scripts/layout.py --write
 
 lint: install-test
 	$(BIN)/ruff check .

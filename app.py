@@ -155,9 +155,17 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.json.ensure_ascii = False  # Chinese names stay readable in API answers
 
     _init_extensions(app)
+    _configure_domain(app)
     _register_blueprints(app)
     _register_insight()
     return app
+
+
+def _configure_domain(app: Flask) -> None:
+    """What the domain takes from the settings, handed to it once: it never reads the app's configuration."""
+    from domain import accounts
+
+    accounts.use_argon2(app.config["ARGON2_PARAMS"])
 
 
 def _register_insight() -> None:

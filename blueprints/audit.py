@@ -14,7 +14,7 @@ from blueprints.forms import page_arg
 from domain import audit, labels
 from domain.access import get_visible, managed_areas
 from domain.errors import NotFound
-from domain.tasks import page_of
+from domain.paging import paginate
 from models import Area, AuditEvent
 
 bp = Blueprint("audit", __name__)
@@ -137,9 +137,10 @@ def trail(area_id: int):
         SelectChoice(a, audit.action_name(a)) for a in audit.actions_in(area)]
     form.validate()
     page = page_arg()
-    events, total = page_of(audit.trail(area, action=form.action.data or None, actor=form.actor.data,
-                                        day_from=form.since.data, day_to=form.until.data), page, PER_PAGE)
-    return render_template("audit/trail.html", area=area, form=form, events=events, total=total, page=page,
+    found = paginate(audit.trail(area, action=form.action.data or None, actor=form.actor.data,
+                                 day_from=form.since.data, day_to=form.until.data), page, PER_PAGE)
+    return render_template("audit/trail.html", area=area, form=form, events=found.items, total=found.total,
+                           page=found.page,
                            per_page=PER_PAGE, object_url=object_url, object_name=object_name, field_name=field_name,
                            field_value=field_value,
                            action_name=audit.action_name)

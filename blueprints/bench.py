@@ -3,8 +3,8 @@
 Registered only when BENCH_ENDPOINTS is set (create_app), never in production. They are baselines, not
 features: `/bench/hello` touches no database; `/bench/raw/checkin` and `/bench/raw/redemption` do the same
 work as POST /api/v1/checkins and POST /api/v1/redemptions — bearer token, signed code, scope, the same rows
-written by the same guarded statements — in hand-written SQL on one pooled DBAPI connection, with no ORM,
-no schema and no domain layer, so the ratio of the two paths is the cost of everything we put on top.
+written by the same guarded statements — in hand-written SQL on one pooled DBAPI connection (models/raw.py),
+with no ORM, no schema and no domain layer, so the ratio of the two paths is the cost of everything we put on top.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from domain.events import STEP
 from domain.ledger import SHANGHAI, month_of
 from domain.market import ALPHABET, CODE_LENGTH, periods
 from domain.rules import DEFAULTS
-from models import db
+from models.raw import Raw
 
 bp = Blueprint("bench", __name__, url_prefix="/bench")
 csrf.exempt(bp)
@@ -32,66 +32,6 @@ csrf.exempt(bp)
 def hello():
     """The worker's pid: the runner waits until every worker has answered before it measures."""
     return str(os.getpid())
-
-
-class Raw:
-    """One pooled DBAPI connection; SQL written once with %s, run on either driver. On SQLite the reads before
-    the writes (the caller's token, the event or the reward) run in a deferred transaction of their own and the
-    write transaction takes the lock up front (`write`), as the app does (models.transaction.reads_apart); on
-    PostgreSQL it is all one transaction. Used as a context manager: whatever ends the view, the connection is
-    rolled back (unless closed) and returned, and SQLite's writers' queue let go."""
-
-    closed = False
-
-    def __init__(self):
-        self.connection = db.engine.raw_connection()
-        self.sqlite = db.engine.dialect.name == "sqlite"
-        self.cursor = self.connection.cursor()
-        if self.sqlite:
-            self.cursor.execute("BEGIN")
-
-    def __enter__(self) -> Raw:
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        if not self.closed:
-            self.close(commit=False)
-
-    def write(self) -> None:
-        if self.sqlite:  # in the writers' queue, as the app's writes are (models/sqlite.py)
-            self.cursor.execute("COMMIT")
-            self.connection.driver_connection.begin_immediate()
-
-    def value(self, moment: datetime):
-        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else moment
-
-    def moment(self, value) -> datetime:
-        if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
-        return value
-
-    def one(self, sql: str, *params):
-        self.cursor.execute(sql.replace("%s", "?") if self.sqlite else sql, params)
-        return self.cursor.fetchone()
-
-    def all(self, sql: str, *params):
-        self.cursor.execute(sql.replace("%s", "?") if self.sqlite else sql, params)
-        return self.cursor.fetchall()
-
-    def run(self, sql: str, *params) -> int:
-        self.cursor.execute(sql.replace("%s", "?") if self.sqlite else sql, params)
-        return self.cursor.rowcount
-
-    def close(self, commit: bool) -> None:
-        self.closed = True
-        try:
-            if commit:
-                self.connection.commit()
-            else:
-                self.connection.rollback()
-        finally:
-            self.cursor.close()
-            self.connection.close()
 
 
 def _refused(raw: Raw, code: str, status: int = 422):

@@ -20,7 +20,7 @@ from domain import certificates, org, qr
 from domain.access import can, get_visible
 from domain.errors import NotFound
 from domain.ledger import SHANGHAI
-from models import Area, Level, User, db, utcnow
+from models import Area, Level, User, utcnow
 
 bp = Blueprint("certificates", __name__)
 PER_PAGE = 50
@@ -87,12 +87,9 @@ def mine():
 def register(area_id: int):
     community = _community(area_id)
     q = request.args.get("q", "").strip()
-    query = certificates.register(community, q)
-    total = certificates.count(query)
-    page = min(page_arg(), max(1, -(-total // PER_PAGE)))  # past the last page: the last page
-    items = db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    return render_template("certificates/register.html", community=community, items=items, total=total, page=page,
-                           per_page=PER_PAGE, q=q,
+    found = certificates.register_page(community, q, page_arg(), PER_PAGE)
+    return render_template("certificates/register.html", community=community, items=found.items, total=found.total,
+                           page=found.page, per_page=PER_PAGE, q=q,
                            volunteer_number=certificates.volunteer_number)
 
 
@@ -147,7 +144,7 @@ def document(number: str):
         "certificates/show.html", certificate=certificate, records=certificates.records_of(certificate),
         verify_url=url, qr=Markup(qr.svg(url)),  # noqa: S704 - SVG made by qrcode from our own URL
         volunteer_number=certificates.volunteer_number(certificate.person),
-        local_date=certificates.local_date, can_revoke=certificates.can_revoke(current_user, certificate),
+        local_date=certificates.local_date, can_revoke=can(current_user, "certificate.revoke", certificate),
         revoke_form=RevokeForm())
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from domain import ledger, org, service
 from domain.access import managed_areas
-from models import HeadPost, Role, db
+from models import Role
 
 bp = Blueprint("home", __name__)
 
@@ -17,9 +16,7 @@ bp = Blueprint("home", __name__)
 @login_required
 def index():
     user = current_user
-    posts = list(db.session.scalars(
-        select(HeadPost).where(HeadPost.user_id == user.id, HeadPost.until.is_(None)).order_by(HeadPost.tier)
-    ))
+    posts = org.current_posts_of(user)
     head_areas = [(post, org.count_under(post.area), org.head_title(org.community_of(post.area), post.tier))
                   for post in posts]
     staff_areas = [(area, org.count_under(area), org.count_units_without_head(area))

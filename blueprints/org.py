@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from wtforms import SelectChoice
 
 from blueprints.forms import AppointForm, AreaForm, EndPostForm, HouseholdForm, attempt
 from domain import org, reports
 from domain.access import can, get_visible
 from domain.labels import level_name
-from models import ALLOWED_PARENTS, Area, HeadPost, Level, User, db, utcnow
+from models import ALLOWED_PARENTS, Area, HeadPost, Level, User, utcnow
 
 bp = Blueprint("org", __name__)
 
@@ -109,8 +108,7 @@ def end_post(post_id: int):
 def vacant_units(area_id: int):
     area = get_visible(Area, area_id, current_user, "area.manage")
     units = org.units_without_head(area)
-    names = dict(db.session.execute(
-        select(Area.id, Area.name).where(Area.id.in_({i for u in units for i in u.ancestor_ids}))).all())
+    names = org.names_of({i for u in units for i in u.ancestor_ids})
     depth = len(area.ancestor_ids)
     paths = {u.id: " / ".join(names[i] for i in u.ancestor_ids[depth:]) for u in units}
     return render_template("org/vacant_units.html", area=area, units=units, paths=paths)

@@ -5,17 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
 from blueprints.bounds import Form
 from blueprints.forms import PersonForm, attempt, id_arg
 from domain import accounts, org, privacy
-from domain.access import MANAGERS, can, get_visible, scope_clause
+from domain.access import can, get_visible
 from domain.errors import NotFound
 from domain.labels import level_name, role_name
-from models import Area, HeadPost, Household, Level, Role, User, db
+from models import Area, Role, User
 
 bp = Blueprint("people", __name__)
 
@@ -39,15 +38,10 @@ def search():
 
 def _fill_choices(form: PersonForm) -> None:
     """Offer only the areas and households the signed-in staff member manages."""
-    managed = scope_clause(current_user, MANAGERS, Area.path)
-    areas = db.session.scalars(select(Area).where(managed, Area.level != Level.unit).order_by(Area.path)
-                               .limit(500)).all()
+    areas = org.areas_to_manage(current_user)
     form.area_id.choices = [SelectChoice(str(a.id), f"{level_name(a.level)} · {a.name}") for a in areas]
     form.role.choices = [SelectChoice(r.value, role_name(r)) for r in Role if r not in (Role.admin, Role.head)]
-    households = db.session.execute(
-        select(Household.id, Household.label, Area.name).join(Area, Household.unit_id == Area.id)
-        .where(managed).order_by(Area.path, Household.label).limit(2000)
-    ).all()
+    households = org.households_to_manage(current_user)
     form.household_id.choices = [SelectChoice("", "—")] + [SelectChoice(str(h), f"{unit} {label}")
                                                           for h, label, unit in households]
 
@@ -79,8 +73,7 @@ def new():
 @login_required
 def show(person_id: int):
     person = get_visible(User, person_id, current_user, "person.view")
-    posts = db.session.scalars(select(HeadPost).where(HeadPost.user_id == person.id)
-                               .order_by(HeadPost.since.desc())).all()
+    posts = org.posts_of(person)
     return render_template("people/show.html", person=person, posts=posts,
                            full_phone=can(current_user, "person.see_phone", person),
                            can_manage=can(current_user, "person.manage", person),

@@ -6,15 +6,14 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from blueprints.bounds import Form, Visible
 from blueprints.forms import attempt
 from domain import categories, teams
-from domain.access import MANAGERS, can, get_visible, scope_clause
-from models import Area, Level, MemberStatus, Team, db
+from domain.access import can, get_visible
+from models import Area, MemberStatus, Team
 
 bp = Blueprint("teams", __name__)
 
@@ -63,10 +62,7 @@ def _category_choices(form: TeamForm, community: Area, keep: str | None = None) 
 def index():
     """My communities' teams: straight to the list when there is one community."""
     found = {c.id: c for c in teams.communities_of(current_user)}
-    managed = db.session.scalars(select(Area).where(Area.level == Level.community,
-                                                    scope_clause(current_user, MANAGERS, Area.path))
-                                 .order_by(Area.name).limit(200))
-    for community in managed:
+    for community in teams.managed_communities(current_user):
         found.setdefault(community.id, community)
     if len(found) == 1:
         return redirect(url_for("teams.community_teams", area_id=next(iter(found))))
@@ -107,12 +103,12 @@ def new(area_id: int):
 @login_required
 def show(team_id: int):
     team = teams.visible_team(current_user, team_id)
-    can_decide = teams.can_decide(current_user, team)
+    can_decide = can(current_user, "team.decide", team)
     return render_template(
         "teams/show.html", team=team, community=team.community, members=teams.members(team),
         requests=teams.members(team, MemberStatus.requested) if can_decide else [],
         mine=teams.membership(team, current_user), can_decide=can_decide,
-        can_manage=teams.is_manager(current_user, team), hours=teams.team_hours(team),
+        can_manage=can(current_user, "team.manage", team), hours=teams.team_hours(team),
         category_name=teams.category_names(team.community).get(team.category, team.category),
         can_join=teams.belongs_to(current_user, team.community),
         decision_form=DecisionForm(), remove_form=RemoveForm(), add_form=AddMemberForm())

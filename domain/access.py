@@ -190,6 +190,50 @@ def get_visible(model, ident, user: User, action: str):
 
 # Teams and certificates.
 
+def belongs_to(person: User, community: Area) -> bool:
+    """Does the person live in the community or hold a role in it or somewhere below it?
+
+    Roles above the community (street staff) do not make someone one of its people: they see its teams
+    through their scope, but do not lead or join them.
+    """
+    if not getattr(person, "is_authenticated", True):
+        return False
+    return any(area.path.startswith(community.path) for area in areas_of(person))
+
+
+@rule("teams.view")
+def sees_teams(user: User, community: Area) -> bool:
+    """A community's teams are visible to its people and to those whose roles cover it (any other area: none)."""
+    return community.level == Level.community and (can(user, "area.view", community) or belongs_to(user, community))
+
+
+@rule("team.view")
+def sees_team(user: User, team: Team) -> bool:
+    return sees_teams(user, team.community)
+
+
+@rule("team.manage")
+def manages_team(user: User, team: Team) -> bool:
+    """Staff of the team's community (or above)."""
+    return can(user, "area.manage", team.community)
+
+
+@rule("team.decide")
+def decides_for_team(user: User, team: Team) -> bool:
+    """The team's leader or staff of its community decide join requests."""
+    return team.leader_id == getattr(user, "id", None) or manages_team(user, team)
+
+
+@rule("certificate.read")
+def reads_certificate(user: User, certificate: Certificate) -> bool:
+    """The certified person and staff of the issuing community read the whole certificate."""
+    return certificate.person_id == getattr(user, "id", None) or can(user, "area.manage", certificate)
+
+
+@rule("certificate.revoke")
+def revokes_certificate(user: User, certificate: Certificate) -> bool:
+    return certificate.revoked_at is None and can(user, "area.manage", certificate)
+
 
 # Events and attendance; service records.
 

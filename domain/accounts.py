@@ -11,7 +11,6 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,17 +26,28 @@ PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 MIN_PASSWORD = 8
 TOKEN_LIFETIME = timedelta(days=30)
 
-# A hash to verify against when the phone is unknown, so both answers take the same time.
+#: Argon2id with the library's defaults (RFC 9106 low-memory profile) until `use_argon2` sets this process's
+#: parameters: create_app does, from ARGON2_PARAMS (the tests' are fast). One app per process, so one hasher.
+_HASHER = PasswordHasher()
+# A hash to verify against when the phone is unknown, so both answers take the same time; one per parameters.
 _DUMMY_HASH: dict[str, str] = {}
 
 
-def _hasher() -> PasswordHasher:
-    params = current_app.config.get("ARGON2_PARAMS", {})
-    return PasswordHasher(**params)
+def use_argon2(params: dict) -> None:
+    """Hash and verify passwords with these Argon2id parameters from now on (create_app calls it once)."""
+    global _HASHER
+    _HASHER = PasswordHasher(**params)
+
+
+def _dummy_hash() -> str:
+    key = repr((_HASHER.time_cost, _HASHER.memory_cost, _HASHER.parallelism, _HASHER.hash_len, _HASHER.salt_len))
+    if key not in _DUMMY_HASH:  # made once: an unknown phone then costs one verification, as a known one does
+        _DUMMY_HASH[key] = _HASHER.hash(secrets.token_hex(8))
+    return _DUMMY_HASH[key]
 
 
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    return _HASHER.hash(password)
 
 
 def check_password_rules(password: str, phone: str | None = None) -> None:
@@ -89,13 +99,9 @@ def authenticate(phone: str, password: str) -> User | None:
     except Invalid:
         return None
     user = db.session.scalar(select(User).where(User.phone == phone))
-    hasher = _hasher()
     stored = user.password_hash if user is not None and user.password_hash else None
-    if stored is None:
-        key = repr(current_app.config.get("ARGON2_PARAMS"))
-        stored = _DUMMY_HASH.setdefault(key, hasher.hash(secrets.token_hex(8)))
     try:
-        hasher.verify(stored, password)
+        _HASHER.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.password_hash or not user.active:

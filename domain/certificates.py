@@ -24,6 +24,7 @@ from domain import audit, qr, reports
 from domain.access import can, require
 from domain.errors import Conflict, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
+from domain.paging import Page, paginate
 from domain.service import hours_text
 from domain.teams import belongs_to, communities_of
 from models import Area, Level, Role, RoleGrant, User, db, mask_name, utcnow
@@ -54,20 +55,10 @@ def by_number(number: str) -> Certificate:
     return found
 
 
-def can_read(user: User, certificate: Certificate) -> bool:
-    """The certified person and staff of the issuing community read the whole certificate."""
-    return certificate.person_id == getattr(user, "id", None) or can(user, "area.manage", certificate)
-
-
-def can_revoke(user: User, certificate: Certificate) -> bool:
-    return certificate.revoked_at is None and can(user, "area.manage", certificate)
-
-
 def readable(user: User, number: str) -> Certificate:
     """The whole certificate for its person or the issuing staff. Raises NotFound for anyone else."""
     certificate = by_number(number)
-    if not can_read(user, certificate):
-        raise NotFound("not_found", _l("Not found."))
+    require(user, "certificate.read", certificate)
     return certificate
 
 
@@ -259,6 +250,11 @@ def register(community: Area, text: str | None = None):
 
 def count(query) -> int:
     return db.session.scalar(select(func.count()).select_from(query.subquery()))
+
+
+def register_page(community: Area, text: str | None, page: int, per_page: int) -> Page:
+    """One page of the register (past the last page: the last page), with how many certificates match."""
+    return paginate(register(community, text), page, per_page, last_if_past=True)
 
 
 def register_xlsx(query, now: datetime):

@@ -7,8 +7,9 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from domain import audit
-from domain.access import is_admin, people_in_scope, require
+from domain.access import MANAGERS, is_admin, people_in_scope, require, scope_clause
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from domain.paging import Page, paginate
 from models import (
     ALLOWED_PARENTS,
     HEAD_TIERS,
@@ -181,6 +182,41 @@ def head_history(area: Area) -> list[HeadPost]:
 
 def children(area: Area) -> list[Area]:
     return list(db.session.scalars(select(Area).where(Area.parent_id == area.id).order_by(Area.name)))
+
+
+def children_page(area: Area, page: int, per_page: int) -> Page:
+    """The areas directly under `area`, by name, a page at a time."""
+    return paginate(select(Area).where(Area.parent_id == area.id).order_by(Area.name, Area.id), page, per_page)
+
+
+def names_of(area_ids) -> dict[int, str]:
+    """The names of these areas, by id."""
+    return dict(db.session.execute(select(Area.id, Area.name).where(Area.id.in_(set(area_ids)))).all())
+
+
+def posts_of(person: User) -> list[HeadPost]:
+    """Every head post the person held or holds, newest first."""
+    return list(db.session.scalars(select(HeadPost).where(HeadPost.user_id == person.id)
+                                   .order_by(HeadPost.since.desc())))
+
+
+def current_posts_of(person: User) -> list[HeadPost]:
+    """The head posts the person holds now, by tier."""
+    return list(db.session.scalars(select(HeadPost).where(HeadPost.user_id == person.id, HeadPost.until.is_(None))
+                                   .order_by(HeadPost.tier)))
+
+
+def areas_to_manage(actor: User, limit: int = 500) -> list[Area]:
+    """The areas (units apart) the actor manages, in tree order: where a person they add may be given a role."""
+    return list(db.session.scalars(select(Area).where(scope_clause(actor, MANAGERS, Area.path),
+                                                      Area.level != Level.unit).order_by(Area.path).limit(limit)))
+
+
+def households_to_manage(actor: User, limit: int = 2000) -> list[tuple[int, str, str]]:
+    """(id, label, unit name) of the households under the areas the actor manages, in tree order."""
+    return [tuple(row) for row in db.session.execute(
+        select(Household.id, Household.label, Area.name).join(Area, Household.unit_id == Area.id)
+        .where(scope_clause(actor, MANAGERS, Area.path)).order_by(Area.path, Household.label).limit(limit))]
 
 
 def ancestors(area: Area) -> list[Area]:

@@ -46,9 +46,8 @@ def save(stream: IO[bytes]) -> str:
 
     The picture's size is read from its header before anything is decoded: over MAX_PIXELS it is refused
     unread. A JPEG is then decoded straight at a reduced scale (1/2, 1/4 or 1/8: libjpeg's draft mode), other
-    formats once at full size and reduced at once, so a 40 MP upload costs one decoded copy at most (a PNG's
-    7,999 × 5,000 pixels took ~460 MB when copied whole for turning, converting and scaling; now ~200 MB, and a
-    40 MP JPEG ~30 MB: bench/uploads.py).
+    formats once at full size and reduced at once, so a 40 MP upload costs one decoded copy at most (the memory it
+    saves: bench/README.md, measured by bench/uploads.py).
     """
     from PIL import ExifTags, Image, ImageOps  # here, not at the top: only uploads need Pillow (~2 MB a worker)
 

@@ -1,8 +1,8 @@
 """QR codes: the one place they are drawn (rotating event and personal codes, posters, pickup codes, certificates).
 
-Drawing one takes about 12 ms. A rotating code's token is the same for everyone who shows it during its 30-second
-step, and a screen asks for it again when it reloads, so the images are kept in a small LRU cache keyed by the
-text they encode: within a process a token is drawn once. Across processes the browser's cache and `etag` (which
+Drawing one is costly (bench/README.md). A rotating code's token is the same for everyone who shows it during its
+30-second step, and a screen asks for it again when it reloads, so the images are kept in a small LRU cache keyed by
+the text they encode: within a process a token is drawn once. Across processes the browser's cache and `etag` (which
 needs no drawing) keep a client from fetching the same token twice.
 """
 

@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from domain import audit, categories
-from domain.access import areas_of, can, require
+from domain.access import MANAGERS, areas_of, belongs_to, can, get_visible, require, scope_clause
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
 from domain.org import community_of
@@ -35,46 +35,14 @@ _FROM = {
 
 # --- who belongs where -----------------------------------------------------------------------------
 
-def belongs_to(person: User, community: Area) -> bool:
-    """Does the person live in the community or hold a role in it or somewhere below it?
-
-    Roles above the community (street staff) do not make someone one of its people: they see its teams
-    through their scope, but do not lead or join them.
-    """
-    if not getattr(person, "is_authenticated", True):
-        return False
-    return any(area.path.startswith(community.path) for area in areas_of(person))
-
-
-def can_see(user: User, community: Area) -> bool:
-    """Teams are visible to the community's people and to those whose roles cover it."""
-    return can(user, "area.view", community) or belongs_to(user, community)
-
-
-def is_manager(user: User, team: Team) -> bool:
-    """Staff of the team's community (or above)."""
-    return can(user, "area.manage", team.community)
-
-
-def can_decide(user: User, team: Team) -> bool:
-    """The team's leader or staff of its community decide join requests."""
-    return team.leader_id == getattr(user, "id", None) or is_manager(user, team)
-
-
 def visible_community(user: User, area_id: int) -> Area:
     """A community whose teams the user may see. Raises NotFound otherwise (or when it is not a community)."""
-    community = db.session.get(Area, area_id)
-    if community is None or community.level != Level.community or not can_see(user, community):
-        raise NotFound("not_found", _l("Not found."))
-    return community
+    return get_visible(Area, area_id, user, "teams.view")
 
 
 def visible_team(user: User, team_id: int) -> Team:
     """Load a team the user may see. Raises NotFound when missing or outside the user's communities."""
-    team = db.session.get(Team, team_id)
-    if team is None or not can_see(user, team.community):
-        raise NotFound("not_found", _l("Not found."))
-    return team
+    return get_visible(Team, team_id, user, "team.view")
 
 
 def communities_of(user: User) -> list[Area]:
@@ -85,6 +53,13 @@ def communities_of(user: User) -> list[Area]:
         if community is not None:
             found[community.id] = community
     return sorted(found.values(), key=lambda c: c.name)
+
+
+def managed_communities(user: User, limit: int = 200) -> list[Area]:
+    """The communities under the areas the user manages, by name."""
+    return list(db.session.scalars(select(Area).where(Area.level == Level.community,
+                                                      scope_clause(user, MANAGERS, Area.path))
+                                   .order_by(Area.name).limit(limit)))
 
 
 def find_person(community: Area, phone: str, field: str = "leader_phone") -> User:
@@ -250,9 +225,8 @@ def decide_request(actor: User, member: TeamMember, *, accept: bool, reason: str
     """
     now = now or utcnow()
     team = member.team
-    if not can_see(actor, team.community):
-        raise NotFound("not_found", _l("Not found."))
-    if not can_decide(actor, team):
+    require(actor, "team.view", team)
+    if not can(actor, "team.decide", team):
         raise Forbidden("not_team_leader", _l("Only the team's leader or community staff decide."))
     reason = (reason or "").strip() or None
     to = MemberStatus.active if accept else MemberStatus.declined
@@ -268,9 +242,8 @@ def add_member(actor: User, team: Team, person: User, *, now: datetime | None = 
     Raises NotFound (scope), Forbidden(not_team_leader), Invalid(person_unknown), Conflict(already_member).
     """
     now = now or utcnow()
-    if not can_see(actor, team.community):
-        raise NotFound("not_found", _l("Not found."))
-    if not can_decide(actor, team):
+    require(actor, "team.view", team)
+    if not can(actor, "team.decide", team):
         raise Forbidden("not_team_leader", _l("Only the team's leader or community staff decide."))
     if not belongs_to(person, team.community):
         message = _l("Nobody of this community has that phone number.")
@@ -306,10 +279,9 @@ def remove_member(actor: User, member: TeamMember, *, reason: str | None = None,
     """
     now = now or utcnow()
     team = member.team
-    if not can_see(actor, team.community):
-        raise NotFound("not_found", _l("Not found."))
+    require(actor, "team.view", team)
     own = member.user_id == actor.id
-    if not own and not can_decide(actor, team):
+    if not own and not can(actor, "team.decide", team):
         raise Forbidden("not_team_leader", _l("Only the team's leader or community staff decide."))
     if member.user_id == team.leader_id:
         raise Refused("leader_stays", _l("The leader stays in the team. Staff can name another leader first."))

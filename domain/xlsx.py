@@ -1,11 +1,11 @@
 """Streamed .xlsx writing: every register, chart table and personal export goes through `write`.
 
-openpyxl's write-only mode builds a cell object, and an XML element or three, for every value: about 140 µs a
-row of twelve columns even with lxml, so a 200,000-row register took close to a minute. Here openpyxl still
-writes the workbook (its parts, styles, sheet names and the frame of each sheet), and the rows in between are
-written as text straight into the zip entry, a chunk at a time, in the markup openpyxl itself writes
-(inline strings, numbers, booleans): about 15 µs a row. Nothing is held but the current chunk, and the sheet is
-compressed as it is written, so no uncompressed copy touches the disk either (bench/registers.py measures it).
+openpyxl's write-only mode builds a cell object, and an XML element or three, for every value, which makes a large
+register slow (bench/README.md has the figures). Here openpyxl still writes the workbook (its parts, styles, sheet
+names and the frame of each sheet), and the rows in between are written as text straight into the zip entry, a chunk
+at a time, in the markup openpyxl itself writes (inline strings, numbers, booleans). Nothing is held but the current
+chunk, and the sheet is compressed as it is written, so no uncompressed copy touches the disk either
+(bench/registers.py measures it).
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """Reading the rows of an .xlsx workbook's first worksheet, fast: what the roster import reads uploads with.
 
 openpyxl's read-only mode builds a cell object, and a rich-text object for every string, for each value, and
-reads a sheet that has no <dimension> element (openpyxl's own write-only files) once more only to size it:
-about 1.4 s for a 20,000-row roster, more than the import's checks and writes together. Here the standard
-library's C parser streams the sheet out of the zip and each row becomes a list of plain values, about four
-times faster, each row's elements cleared once read.
+reads a sheet that has no <dimension> element (openpyxl's own write-only files) once more only to size it: more
+than the import's checks and writes together (bench/README.md has the figures). Here the standard library's C parser
+streams the sheet out of the zip and each row becomes a list of plain values, each row's elements cleared once read.
 
 An upload is bounded before it costs much: the uncompressed size of all the parts (declared by the zip, and
 counted as they inflate, since a zip's declared sizes can lie), the size of a part read whole, the number of

@@ -21,7 +21,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-# expire_on_commit=False: no reload round trip after each commit (see NOTES: ~15 % on hot paths).
+# expire_on_commit=False: no reload round trip after each commit (bench/README.md has what it saves).
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 #: Ids are 32-bit integers on PostgreSQL: a larger number names nothing, and must not reach the database (which

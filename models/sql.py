@@ -54,8 +54,8 @@ def _attributes(model) -> dict[str, str]:
 def inserted(model, statement, params: dict):
     """Run a prebuilt Core `INSERT … RETURNING` of every column of `model`'s table and give the row as an ORM object,
     persistent in the session with every attribute loaded (no read back), or None when nothing was inserted
-    (ON CONFLICT DO NOTHING). On the hot paths this costs about a third of the ORM's own INSERT … RETURNING
-    entity, which builds its statement and row loader on every call (issue 10)."""
+    (ON CONFLICT DO NOTHING). On the hot paths this is much cheaper than the ORM's own INSERT … RETURNING entity,
+    which builds its statement and row loader on every call (bench/README.md)."""
     row = db.session.execute(statement, params).first()
     if row is None:
         return None

@@ -1,12 +1,12 @@
 """SQLite for a web app with several writers: WAL, durable commits, and writers that wait their turn in a queue.
 
 SQLite lets one writer in at a time. A writer that finds the lock taken sleeps in SQLite's busy handler and tries
-again, ever more slowly (1, 2, 5, 10 … up to 100 ms between tries): with four gunicorn workers writing, the lock
-sat free while the next writer slept (redemptions over HTTP at 0.14 × the raw SQL path, p50 200 ms), and with
-64 threads a newcomer kept winning while an old writer waited out the timeout ("database is locked").
+again, ever more slowly: with four gunicorn workers writing, the lock sat free while the next writer slept, and with
+64 threads a newcomer kept winning while an old writer waited out the timeout ("database is locked"); bench/README.md
+has the figures.
 
 Here a write transaction first takes a lock of its process (threads in turn, woken the moment it is free) and then
-an advisory lock on a file next to the database (`flock`: processes in turn, looked at again every 0.2–2 ms), then
+an advisory lock on a file next to the database (`flock`: processes in turn, looked at again within milliseconds), then
 BEGIN IMMEDIATE; it lets go right after its COMMIT or ROLLBACK. SQLite's own lock and busy timeout still guard
 against anyone who does not queue (another program). Reads never queue: WAL readers do not block or wait for writers.
 """

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from sqlalchemy import func, select
 
 import blueprints.api.serialise as ser
 from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import AreaIn, AreaOut, AreaPage, HeadIn, HeadOut, PageArgs
 from domain import org
 from domain.access import get_visible
-from models import Area, User, db
+from models import Area, User
 
 blp = Blueprint("api_areas", __name__, description="The community tree and its heads")
 
@@ -44,12 +43,9 @@ class AreaChildren(MethodView):
         """The areas directly under this one, each with its current head."""
         user = api_user()
         area = get_visible(Area, area_id, user, "area.view")
-        query = select(Area).where(Area.parent_id == area.id)
-        total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-        items = db.session.scalars(query.order_by(Area.name, Area.id)
-                                   .limit(args["per_page"]).offset((args["page"] - 1) * args["per_page"]))
-        return {"items": ser.areas(user, list(items)), "page": args["page"], "per_page": args["per_page"],
-                "total": total}
+        found = org.children_page(area, args["page"], args["per_page"])
+        return {"items": ser.areas(user, found.items), "page": args["page"], "per_page": args["per_page"],
+                "total": found.total}
 
 
 @blp.route("/areas/<int:area_id>/heads")

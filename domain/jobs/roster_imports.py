@@ -1,5 +1,6 @@
-"""Running the roster imports that domain/roster_imports.py queued: a job, so it commits, once per chunk with the
-progress (the page sees it move), as the other periodic jobs commit once per item.
+"""Running the roster imports that domain/roster_imports.py queued, as a job. It commits through the runner
+(`runner.item`, `runner.keep`), once per chunk with the progress (the page sees it move), as the other periodic jobs
+commit once per item.
 
 `run_in_background` starts one in a thread of the worker that queued it; the periodic job ("roster imports", in
 table.py) takes up what no thread did: imports still queued (the worker died before starting the thread) and running
@@ -20,9 +21,11 @@ from sqlalchemy import and_, or_, select, update
 from domain import roster
 from domain import roster_imports as queued
 from domain.errors import DomainError
-from models import Area, ImportStatus, RosterImport, User, db, utcnow
+from domain.jobs import runner
+from models import Area, ImportStatus, RosterImport, User, db, transaction, utcnow
 
 log = logging.getLogger(__name__)
+
 
 def run_in_background(app: Flask, import_id: int) -> threading.Thread:
     """Start `run_import` in a thread of this process (after the queued row is committed)."""
@@ -44,12 +47,12 @@ def _run_in_app(app: Flask, import_id: int) -> None:
 
 def _claim(import_id: int, now: datetime) -> bool:
     """Take the import for this worker, if nobody runs it: one guarded UPDATE, so two takers never both get it."""
-    taken = db.session.execute(
-        update(RosterImport)
-        .where(RosterImport.id == import_id, _runnable(now))
-        .values(status=ImportStatus.running, rows_done=0, heartbeat_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
+    with runner.item():
+        taken = db.session.execute(
+            update(RosterImport)
+            .where(RosterImport.id == import_id, _runnable(now))
+            .values(status=ImportStatus.running, rows_done=0, heartbeat_at=now)
+            .execution_options(synchronize_session=False)).rowcount
     return taken == 1
 
 
@@ -85,27 +88,27 @@ def run_import(import_id: int, *, now=None) -> RosterImport | None:
         with roster.collector_paused():
             parsed = roster.parse_roster(job.filename, path.read_bytes())
             roster.plan_roster(community, parsed)  # every row checked before any is written
-            db.session.rollback()  # nothing written: the check's reads end here
+            transaction.abandon()  # nothing written: the check's reads end here
             total = roster.ImportResult()
             size = queued.CHUNK_ROWS
             for start_at in range(0, len(parsed.rows), size):
                 chunk = roster.RosterFile(parsed.filename, parsed.headers, parsed.rows[start_at:start_at + size])
                 _merge(total, roster.write_roster(actor, roster.plan_roster(community, chunk), now=now))
                 job.rows_done, job.heartbeat_at = start_at + len(chunk.rows), now or utcnow()
-                db.session.commit()
+                runner.keep()
         job.status, job.result, job.finished_at = ImportStatus.done, total.as_dict(), now or utcnow()
     except DomainError as error:
-        db.session.rollback()
+        transaction.abandon()
         job.status, job.errors, job.finished_at = ImportStatus.failed, _errors_of(error), now or utcnow()
     except Exception:
-        db.session.rollback()
+        transaction.abandon()
         job.status, job.finished_at = ImportStatus.failed, now or utcnow()
         job.errors = {"code": "roster_import_error", "message": str(_l("The import stopped on an unexpected error. "
                                                                        "Upload the file again.")), "rows": []}
-        db.session.commit()
+        runner.keep()
         path.unlink(missing_ok=True)
         raise
-    db.session.commit()
+    runner.keep()
     path.unlink(missing_ok=True)
     return job
 
@@ -114,7 +117,7 @@ def waiting(now: datetime) -> list[int]:
     """The imports to run: queued, or running without a heartbeat for STALE_AFTER (their worker died). A read,
     ended before the imports run."""
     ids = db.session.scalars(select(RosterImport.id).where(_runnable(now)).order_by(RosterImport.id)).all()
-    db.session.rollback()
+    transaction.abandon()
     return ids
 
 
@@ -131,6 +134,6 @@ def run_pending_imports(now=None) -> tuple[int, list[int]]:
             ran += run_import(import_id, now=now) is not None
         except Exception:
             log.exception("roster import %s failed", import_id)
-            db.session.rollback()
+            transaction.abandon()
             broken.append(import_id)
     return ran, broken

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from domain.errors import DomainError
-from models import JobRun, Outcome, db, utcnow
+from models import JobRun, Outcome, db, transaction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,24 @@ def _why(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def keep() -> None:
+    """Commit what the current item has written: its end, or its progress that a page shows as it goes (a roster
+    import's rows done). With `item()`, the only commit of the domain (tests/test_layering.py holds it so)."""
+    transaction.commit()
+
+
+@contextmanager
+def item() -> Iterator[None]:
+    """One item of a job in a transaction of its own: committed when the block ends, rolled back (and raised on)
+    if it raises, so one bad item fails alone."""
+    try:
+        yield
+    except BaseException:
+        transaction.abandon()
+        raise
+    keep()
+
+
 def runner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -96,8 +115,8 @@ def run(job: Job, *, now: datetime | None = None, **params) -> Run:
     started = utcnow()
     record = JobRun(job=job.name, started_at=started, outcome=Outcome.running, items_done=0, items_failed=0,
                     runner=runner_name())
-    db.session.add(record)
-    db.session.commit()
+    with item():
+        db.session.add(record)
     record_id = record.id
     current = Run(job, now or started, params)
     try:
@@ -107,24 +126,23 @@ def run(job: Job, *, now: datetime | None = None, **params) -> Run:
         log.exception("%s: could not list its items", job.name)
         current.fail(f"listing the items ({_why(error)})")
         items = []
-    db.session.rollback()  # the listing's read transaction ends before the first item's begins
+    transaction.abandon()  # the listing's read transaction ends before the first item's begins
     current.total = len(items)
-    for item in items:
+    for each in items:
         try:
-            made = job.process(item, current)
-            db.session.commit()
+            with item():
+                made = job.process(each, current)
         except Exception as error:
-            db.session.rollback()
-            log.exception("%s: %s failed", job.name, job.label(item))
-            current.fail(f"{job.label(item)} ({_why(error)})")
+            log.exception("%s: %s failed", job.name, job.label(each))
+            current.fail(f"{job.label(each)} ({_why(error)})")
             continue
         if made is not None:
             current.done += 1
             current.made += made
-    db.session.execute(update(JobRun).where(JobRun.id == record_id).values(
-        finished_at=utcnow(), outcome=Outcome.ok if current.ok else Outcome.failed, items_done=current.done,
-        items_failed=len(current.failures), message="\n".join(current.lines())[:MESSAGE_LIMIT]))
-    db.session.commit()
+    with item():
+        db.session.execute(update(JobRun).where(JobRun.id == record_id).values(
+            finished_at=utcnow(), outcome=Outcome.ok if current.ok else Outcome.failed, items_done=current.done,
+            items_failed=len(current.failures), message="\n".join(current.lines())[:MESSAGE_LIMIT]))
     return current
 
 

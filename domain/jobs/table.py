@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from domain import events, honours, leaderboards, ledger, market, once, tasks
-from domain.jobs import roster_imports
+from domain.jobs.roster_imports import run_import, waiting
 from domain.jobs.runner import Job, Run
 from models import Campaign, db
 
@@ -64,8 +64,8 @@ JOBS: tuple[Job, ...] = (
                                                                                     now=run.now),
         lambda item, run: leaderboards.keep(*item, now=run.now) or None,
         lambda item: f"community {item[0]} ({item[2]} of {item[1]})", "{done} ranking(s) kept."),
-    Job("roster imports", MINUTE, lambda run: roster_imports.waiting(run.now),
-        lambda import_id, run: 1 if roster_imports.run_import(import_id, now=run.now) else None,
+    Job("roster imports", MINUTE, lambda run: waiting(run.now),
+        lambda import_id, run: 1 if run_import(import_id, now=run.now) else None,
         "roster import {}".format, "{done} roster import(s) run."),
     Job("form keys purge", DAY, lambda run: ["keys"], lambda _item, run: once.purge(run.now) or None,
         lambda _item: "form submission keys", "{made} used form key(s) older than 30 days forgotten."),
