@@ -84,14 +84,6 @@ def areas_of(obj) -> list[Area]:
     raise TypeError(f"no scope rule for {type(obj).__name__}")
 
 
-def belongs_to(person: User, community: Area) -> bool:
-    """Is the person one of the community's people: living in it, or holding a role in it or below it? They shop in
-    its market and take part in its events."""
-    if not getattr(person, "is_authenticated", True):
-        return False
-    return any(area.path.startswith(community.path) for area in areas_of(person))
-
-
 #: Levels whose leaderboards anyone covered by a role reads; below them a board shows a few neighbours.
 OPEN_BOARD_LEVELS = frozenset({Level.district, Level.street, Level.community})
 #: Roles that read the boards of every area under their own: the people who run those areas.
