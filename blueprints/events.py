@@ -32,11 +32,11 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from blueprints.api.events import BatchIn, ScanIn
 from blueprints.bounds import Form, IdText, Visible
 from blueprints.errors import json_errors
 from blueprints.ext import limited, writes_on_get
 from blueprints.forms import attempt, qr_response
+from blueprints.schemas import BatchIn, ScanIn
 from domain import categories, events
 from domain.access import can, get_visible
 from domain.errors import DomainError, Invalid, NotFound, Refused

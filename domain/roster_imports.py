@@ -20,15 +20,13 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from domain import roster
 from domain.access import get_visible
 from domain.errors import NotFound
-from models import Area, ImportStatus, RosterImport, User, db, utcnow
+from models import Area, ImportStatus, RosterImport, User, db, files, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +38,6 @@ CHUNK_ROWS = 1000
 STALE_AFTER = timedelta(minutes=5)
 #: Row problems kept with a failed import (the page lists 500).
 KEPT_PROBLEMS = 1000
-
-
-def folder() -> Path:
-    path = Path(current_app.instance_path) / "roster-imports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def start(actor: User, community: Area, filename: str, data: bytes, *, now=None) -> roster.ImportResult | RosterImport:
@@ -61,7 +53,7 @@ def start(actor: User, community: Area, filename: str, data: bytes, *, now=None)
         if len(parsed.rows) <= SYNC_ROWS:
             return roster.write_roster(actor, roster.plan_roster(community, parsed), now=now)
     stored_as = f"{secrets.token_hex(16)}.{filename.rsplit('.', 1)[-1].lower()}"
-    (folder() / stored_as).write_bytes(data)
+    (files.imports_folder() / stored_as).write_bytes(data)
     job = RosterImport(area_id=community.id, actor_id=actor.id, filename=filename[:255], stored_as=stored_as,
                        status=ImportStatus.queued, rows_total=len(parsed.rows), rows_done=0,
                        created_at=now or utcnow())

@@ -18,6 +18,7 @@ from sqlalchemy import Float, Select, case, cast, func, literal, select
 from domain.dashboards import Frame, by_month, month_start
 from domain.leaderboards import add_months
 from models import db
+from models.sql import on_postgresql
 
 
 def in_frame(frame: Frame, stamp) -> list:
@@ -53,7 +54,7 @@ def count_where(condition):
 
 
 def _postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
+    return on_postgresql()
 
 
 def seconds_between(start, end):

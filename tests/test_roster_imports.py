@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from domain import roster, roster_imports
 from domain.errors import NotFound
 from domain.jobs import roster_imports as running_imports
-from models import Area, AuditEvent, ImportStatus, RosterImport, User, db, utcnow
+from models import Area, AuditEvent, ImportStatus, RosterImport, User, db, files, utcnow
 from tests.test_roster import GOOD, _row, csv_bytes, person, post_roster, sign_in, table_counts
 
 #: What importing GOOD at once into community A gives (tests/test_roster.py).
@@ -27,7 +27,7 @@ def small_chunks(monkeypatch, app, tmp_path):
     instance folder."""
     monkeypatch.setattr(roster_imports, "SYNC_ROWS", 3)
     monkeypatch.setattr(roster_imports, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(roster_imports, "folder", lambda: tmp_path)
+    monkeypatch.setattr(files, "imports_folder", lambda: tmp_path)
     return tmp_path
 
 

@@ -10,6 +10,7 @@ from blueprints import bounds
 from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import Id
 from blueprints.ext import limited
+from blueprints.schemas import TOKEN, BatchIn, ScanIn
 from domain import events
 from domain.access import get_visible
 from domain.errors import Invalid
@@ -17,9 +18,6 @@ from models import Area, Event, EventKind, PointsMode
 
 blp = Blueprint("api_events", __name__, description="Events and QR check-in")
 
-_NONCE = bounds.Line(load_default=None, validate=validate.Length(min=1, max=events.NONCE_MAX),
-                       metadata={"description": "the scanner's id for this scan: a retry with it counts once"})
-_TOKEN = bounds.Line(required=True, validate=validate.Length(min=1, max=512))
 
 
 class EventIn(Schema):
@@ -76,7 +74,7 @@ class CodeOut(Schema):
 
 
 class CheckinIn(Schema):
-    token = _TOKEN
+    token = TOKEN
 
 
 class CheckoutIn(Schema):
@@ -87,20 +85,6 @@ class CheckoutIn(Schema):
     def one_of(self, data, **_kwargs):
         if (data["token"] is None) == (data["event_id"] is None):
             raise ValidationError("Send the event's code as token, or event_id.", "token")
-
-
-class ScanIn(Schema):
-    token = _TOKEN
-    nonce = _NONCE
-    action = fields.String(load_default="in", validate=validate.OneOf(["in", "out"]))
-
-
-class OfflineScanIn(ScanIn):
-    scanned_at = bounds.When(bounds.PAST, required=True)
-
-
-class BatchIn(Schema):
-    scans = fields.List(fields.Nested(OfflineScanIn), required=True, validate=validate.Length(min=1, max=500))
 
 
 class AnswerOut(Schema):

@@ -7,7 +7,7 @@ import random
 from datetime import datetime, time, timedelta
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from domain import org, teams
 from domain.demo.data import MARKET, NEEDS, VOLUNTEER
@@ -95,9 +95,9 @@ def _seed_tasks(staff: User, community: Area, now: datetime, timeline: _Timeline
     # What people were told of needs more than three days ago they have read by now (after the approvals, which
     # run at the end).
     timeline.at(now, lambda: db.session.execute(
-        Notification.__table__.update().where(Notification.kind.startswith("task."), Notification.read_at.is_(None),
-                                              Notification.created_at < now - timedelta(days=3))
-        .values(read_at=now - timedelta(days=3))))
+        update(Notification).where(Notification.kind.startswith("task."), Notification.read_at.is_(None),
+                                   Notification.created_at < now - timedelta(days=3))
+        .values(read_at=now - timedelta(days=3)).execution_options(synchronize_session=False)))
 
 
 

@@ -22,7 +22,7 @@ from domain import roster
 from domain import roster_imports as queued
 from domain.errors import DomainError
 from domain.jobs import runner
-from models import Area, ImportStatus, RosterImport, User, db, transaction, utcnow
+from models import Area, ImportStatus, RosterImport, User, db, files, transaction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def run_import(import_id: int, *, now=None) -> RosterImport | None:
     if not _claim(import_id, now or utcnow()):
         return None
     job = db.session.get(RosterImport, import_id)
-    path = queued.folder() / job.stored_as
+    path = files.imports_folder() / job.stored_as
     try:
         actor, community = db.session.get(User, job.actor_id), db.session.get(Area, job.area_id)
         with roster.collector_paused():
