@@ -15,37 +15,7 @@ is importable from `domain.dashboards` as before.
 """
 
 from domain.dashboards import builtin
-from domain.dashboards.board import (
-    Dashboard,
-    Rollup,
-    chart_xlsx,
-    dashboard,
-    find_chart,
-    rollup,
-    rollup_xlsx,
-)
-from domain.dashboards.sections import (
-    _SECTIONS,
-    MAX_MONTHS,
-    MONTHS,
-    Chart,
-    Figure,
-    Frame,
-    Section,
-    Series,
-    by_month,
-    frame_for,
-    hours,
-    median_hours,
-    month_start,
-    register_section,
-    sections,
-)
-
-__all__ = [
-    "MAX_MONTHS", "MONTHS", "_SECTIONS", "Chart", "Dashboard", "Figure", "Frame", "Rollup", "Section", "Series",
-    "by_month", "chart_xlsx", "dashboard", "find_chart", "frame_for", "hours", "median_hours", "month_start",
-    "register_section", "rollup", "rollup_xlsx", "sections",
-]
+from domain.dashboards.board import *
+from domain.dashboards.sections import *
 
 builtin.register()

@@ -22,6 +22,8 @@ from models import (
     db,
 )
 
+__all__ = ["Dashboard", "Rollup", "chart_xlsx", "dashboard", "find_chart", "rollup", "rollup_xlsx"]
+
 # --- the dashboard, one chart, the roll-up ---------------------------------------------------------------------
 
 @dataclass(frozen=True)

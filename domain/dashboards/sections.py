@@ -19,6 +19,11 @@ from models import (
     utcnow,
 )
 
+__all__ = [
+    "_SECTIONS", "MAX_MONTHS", "MONTHS", "Chart", "Figure", "Frame", "Section", "Series", "by_month", "frame_for",
+    "hours", "median_hours", "month_start", "register_section", "sections",
+]
+
 #: Months a dashboard shows unless asked otherwise, and the most it may show.
 MONTHS = 12
 MAX_MONTHS = 36

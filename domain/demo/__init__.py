@@ -10,27 +10,5 @@ The package: `data` (what the demo holds), `helpers`, and the loaders: `load` (`
 events), `needs_market`, `campaigns` (honours). Everything public is importable from `domain.demo` as before.
 """
 
-from domain.demo.data import (
-    COMMUNITIES,
-    DEMO_CODE,
-    DEMO_PASSWORD,
-    EVENTS,
-    GIVEN,
-    HISTORY_DAYS,
-    HONOUR_REASONS,
-    LOGINS,
-    MARKET,
-    NEEDS,
-    NEWCOMERS,
-    SERVICES,
-    SOON,
-    SURNAMES,
-    TEAMS,
-    VOLUNTEER,
-)
-from domain.demo.load import logins_text, seed
-
-__all__ = [
-    "COMMUNITIES", "DEMO_CODE", "DEMO_PASSWORD", "EVENTS", "GIVEN", "HISTORY_DAYS", "HONOUR_REASONS", "LOGINS",
-    "MARKET", "NEEDS", "NEWCOMERS", "SERVICES", "SOON", "SURNAMES", "TEAMS", "VOLUNTEER", "logins_text", "seed",
-]
+from domain.demo.data import *
+from domain.demo.load import *

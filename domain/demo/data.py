@@ -7,6 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import time, timedelta
 
+__all__ = [
+    "COMMUNITIES", "DEMO_CODE", "DEMO_PASSWORD", "EVENTS", "GIVEN", "HISTORY_DAYS", "HONOUR_REASONS", "LOGINS",
+    "MARKET", "NEEDS", "NEWCOMERS", "SERVICES", "SOON", "SURNAMES", "TEAMS", "VOLUNTEER",
+]
+
 DEMO_CODE = "DEMO-DISTRICT"
 DEMO_PASSWORD = "demo12345"  # noqa: S105 - published on purpose: demo logins are printed
 

@@ -30,6 +30,8 @@ from models import (
     utcnow,
 )
 
+__all__ = ["logins_text", "seed"]
+
 
 def seed(now=None) -> bool:
     """Create the demo district unless it exists. Returns whether anything was created."""

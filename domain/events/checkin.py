@@ -25,6 +25,11 @@ from models.events import Attendance, CheckMethod, Event, ScanNonce
 from models.sql import inserted, per_database, upsert
 from models.transaction import reads_apart
 
+__all__ = [
+    "NONCE_MAX", "OFFLINE_MAX_AGE", "Answer", "OfflineResult", "check_in_by_hand", "check_in_with_code",
+    "check_out_with_code", "minutes_between", "scan", "upload_offline", "window",
+]
+
 #: An offline scan is accepted for upload this long after it was made.
 OFFLINE_MAX_AGE = timedelta(hours=24)
 

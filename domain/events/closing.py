@@ -15,6 +15,8 @@ from domain.events.checkin import minutes_between, window
 from models import ServiceSource, db, utcnow
 from models.events import Attendance, CheckMethod, Event
 
+__all__ = ["close_due", "close_event", "close_if_due", "due_for_closing"]
+
 
 def _to_service(event: Event, attendance: Attendance, now: datetime) -> None:
     """One attendance, once: the guarded `processed_at` decides, then a record is made (or a note why not).

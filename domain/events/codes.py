@@ -21,6 +21,11 @@ from domain.errors import Refused
 from models import User, db, utcnow
 from models.events import Event
 
+__all__ = [
+    "STEP", "Code", "_event_salt", "_serializer", "event_code", "personal_code", "poster_code", "read_event_code",
+    "read_personal_code", "use_secret",
+]
+
 #: Codes rotate every STEP seconds and are accepted during their own step and the next one.
 STEP = 30
 

@@ -16,6 +16,8 @@ from domain.org import community_of
 from models import Area, Level, User, db, utcnow
 from models.events import Event, EventKind, PointsMode
 
+__all__ = ["MAX_EVENT_LENGTH", "EventForm", "cancel_event", "create_event", "update_event"]
+
 MAX_EVENT_LENGTH = timedelta(hours=24)
 
 

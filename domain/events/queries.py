@@ -19,6 +19,11 @@ from models import Area, Household, Level, Role, RoleGrant, User, db, utcnow
 from models.area import path_under
 from models.events import Attendance, CheckMethod, Event, Registration
 
+__all__ = [
+    "METHOD_NAMES", "Counts", "attendance_by_person", "attendance_of", "attendance_xlsx", "attendances", "counts",
+    "creatable_areas", "events_for", "find_for_scan", "method_name", "registrations",
+]
+
 
 @dataclass(frozen=True)
 class Counts:

@@ -16,6 +16,8 @@ from models import User, db, utcnow
 from models.events import Event, Registration
 from models.sql import upsert
 
+__all__ = ["is_registered", "register", "unregister"]
+
 
 def is_registered(event: Event, person: User) -> bool:
     return db.session.scalar(select(Registration.id).where(Registration.event_id == event.id,

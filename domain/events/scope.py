@@ -13,6 +13,8 @@ from domain.teams import belongs_to
 from models import User, db
 from models.events import Event
 
+__all__ = ["organised", "person_for_scan", "scannable", "visible"]
+
 
 def visible(user: User, event_id: int) -> Event:
     """The event, or NotFound when it is missing or the user may not see it."""

@@ -41,111 +41,12 @@ or see a nomination are rules in domain/access.py. This module re-exports the pu
 from __future__ import annotations
 
 from domain.access import RESIDENT_ROLES, lives_in
-from domain.honours.award import (
-    NUMBER_ATTEMPTS,
-    award_honours,
-    by_number,
-    certificate_statement,
-    honour_pdf,
-    honour_roll,
-    honour_title,
-    honours,
-    honours_of,
-    new_number,
-    readable_honour,
-    roll_area,
-    roll_name,
-    verification,
-)
-from domain.honours.campaign import (
-    DEFAULT_HEAD_SEATS,
-    DEFAULT_SEATS,
-    DEFAULT_VOTES,
-    HORIZON,
-    KIND_TITLES,
-    MAX_NOTICE_DAYS,
-    MAX_POINTS,
-    MAX_SEATS,
-    MAX_VOTES,
-    NOTE_MAX,
-    NOTICE_DAYS,
-    REVIEW_DAYS,
-    SCOPE_LEVELS,
-    TIER_KEYS,
-    CampaignForm,
-    award_rule,
-    campaigns_for,
-    can_manage,
-    creatable_areas,
-    managed,
-    managed_row,
-    notice_campaign,
-    notice_open,
-    open_campaign,
-    tier_name,
-    visible,
-)
-from domain.honours.nomination import (
-    MAX_PHOTOS,
-    REASON_MAX,
-    Eligibility,
-    answer,
-    can_see_nomination,
-    eligibility,
-    head_post_in,
-    heads_in,
-    mine,
-    nominate,
-    nominations,
-    person_by_phone,
-    shortlist,
-    visible_nomination,
-    withdraw,
-)
-from domain.honours.objection import handle_objection, lodge_objection, objections
-from domain.honours.phase import (
-    NEXT,
-    Report,
-    Step,
-    advance,
-    advance_by_schedule,
-    advance_due,
-    advancing,
-    next_step,
-    notice_end,
-)
-from domain.honours.report import verify
-from domain.honours.review import FIGURE_MONTHS, Figures, decide, figure_months, figures, tasks_done
-from domain.honours.vote import (
-    BURST,
-    BURST_VOTES,
-    BURST_WINDOW,
-    NEW_ACCOUNT_AGE,
-    Tally,
-    cast_vote,
-    decide_flag,
-    discounted,
-    flag_votes,
-    flagged,
-    flags,
-    tallies,
-    voted_for,
-    votes_left,
-)
+from domain.honours.award import *
+from domain.honours.campaign import *
+from domain.honours.nomination import *
+from domain.honours.objection import *
+from domain.honours.phase import *
+from domain.honours.report import *
+from domain.honours.review import *
+from domain.honours.vote import *
 from models.honours import Campaign, Nomination
-
-__all__ = [
-    "BURST", "BURST_VOTES", "BURST_WINDOW", "DEFAULT_HEAD_SEATS", "DEFAULT_SEATS", "DEFAULT_VOTES", "FIGURE_MONTHS",
-    "HORIZON", "KIND_TITLES", "MAX_NOTICE_DAYS", "MAX_PHOTOS", "MAX_POINTS", "MAX_SEATS", "MAX_VOTES",
-    "NEW_ACCOUNT_AGE", "NEXT", "NOTE_MAX", "NOTICE_DAYS", "NUMBER_ATTEMPTS", "REASON_MAX", "RESIDENT_ROLES",
-    "REVIEW_DAYS", "SCOPE_LEVELS", "TIER_KEYS", "Campaign", "CampaignForm", "Eligibility", "Figures", "Nomination",
-    "Report", "Step", "Tally", "advance", "advance_by_schedule", "advance_due", "advancing", "answer", "award_honours",
-    "award_rule", "by_number", "campaigns_for", "can_manage", "can_see_nomination", "cast_vote",
-    "certificate_statement", "creatable_areas", "decide", "decide_flag", "discounted", "eligibility", "figure_months",
-    "figures", "flag_votes", "flagged", "flags", "handle_objection", "head_post_in", "heads_in", "honour_pdf",
-    "honour_roll", "honour_title", "honours", "honours_of", "lives_in", "lodge_objection", "managed", "managed_row",
-    "mine", "new_number", "next_step", "nominate", "nominations", "notice_campaign", "notice_end", "notice_open",
-    "objections", "open_campaign", "person_by_phone", "readable_honour", "roll_area", "roll_name", "shortlist",
-    "tallies", "tasks_done", "tier_name", "verification", "verify", "visible", "visible_nomination", "voted_for",
-    "votes_left", "withdraw",
-]

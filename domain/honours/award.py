@@ -26,6 +26,11 @@ from models.area import path_under
 from models.honours import Campaign, Honour, Nomination, NominationStatus, Phase
 from models.sql import upsert
 
+__all__ = [
+    "NUMBER_ATTEMPTS", "award_honours", "by_number", "certificate_statement", "honour_pdf", "honour_roll",
+    "honour_title", "honours", "honours_of", "new_number", "readable_honour", "roll_area", "roll_name", "verification",
+]
+
 NUMBER_ATTEMPTS = 5
 
 notifications.register("honours.awarded", _l("Congratulations: you have been honoured as %(title)s."))

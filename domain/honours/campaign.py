@@ -19,6 +19,13 @@ from models import Area, Level, User, db, utcnow
 from models.area import path_under
 from models.honours import Campaign, CampaignKind, Objection, Phase, VoteFlag
 
+__all__ = [
+    "DEFAULT_HEAD_SEATS", "DEFAULT_SEATS", "DEFAULT_VOTES", "HORIZON", "KIND_TITLES", "MAX_NOTICE_DAYS", "MAX_POINTS",
+    "MAX_SEATS", "MAX_VOTES", "NOTE_MAX", "NOTICE_DAYS", "REVIEW_DAYS", "SCOPE_LEVELS", "TIER_KEYS", "CampaignForm",
+    "award_rule", "campaigns_for", "can_manage", "creatable_areas", "managed", "managed_row", "notice_campaign",
+    "notice_open", "open_campaign", "tier_name", "visible",
+]
+
 #: Levels a campaign may cover.
 SCOPE_LEVELS = (Level.street, Level.community, Level.estate, Level.grid)
 DEFAULT_VOTES = 3

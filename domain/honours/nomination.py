@@ -21,6 +21,11 @@ from models.area import path_under
 from models.honours import Campaign, CampaignKind, Nomination, NominationStatus, Phase
 from models.sql import upsert
 
+__all__ = [
+    "MAX_PHOTOS", "REASON_MAX", "Eligibility", "answer", "can_see_nomination", "eligibility", "head_post_in",
+    "heads_in", "mine", "nominate", "nominations", "person_by_phone", "shortlist", "visible_nomination", "withdraw",
+]
+
 MAX_PHOTOS = 3
 #: The reasons people give for a nomination or an objection.
 REASON_MAX = 1000

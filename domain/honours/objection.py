@@ -19,6 +19,8 @@ from models import User, db, utcnow
 from models.honours import Campaign, Nomination, NominationStatus, Objection, ObjectionStatus, Phase
 from models.sql import upsert
 
+__all__ = ["handle_objection", "lodge_objection", "objections"]
+
 
 def _same_name(a: str, b: str) -> bool:
     return "".join((a or "").split()) == "".join((b or "").split())

@@ -32,6 +32,10 @@ from models.honours import (
     VoteFlag,
 )
 
+__all__ = [
+    "NEXT", "Report", "Step", "advance", "advance_by_schedule", "advance_due", "advancing", "next_step", "notice_end",
+]
+
 
 def notice_end(start: datetime, days: int) -> datetime:
     """The end of the public notice: midnight (Beijing) after the `days`-th working day (Mon–Fri) following the

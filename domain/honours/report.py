@@ -16,6 +16,8 @@ from models import Area, User, db, mask_phone
 from models.area import path_under
 from models.honours import Ballot, Campaign, Honour, Nomination, Objection, Vote
 
+__all__ = ["verify"]
+
 # --- tallies against their rows ---------------------------------------------------------------------------------
 
 

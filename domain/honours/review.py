@@ -19,6 +19,8 @@ from domain.ledger import SHANGHAI, month_of
 from models import HoursMonthly, MonthlyTotal, User, db, utcnow
 from models.honours import Campaign, Nomination, NominationStatus, Phase
 
+__all__ = ["FIGURE_MONTHS", "Figures", "decide", "figure_months", "figures", "tasks_done"]
+
 #: Figures shown at the review cover this many months up to the end of voting.
 FIGURE_MONTHS = 12
 

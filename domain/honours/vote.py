@@ -22,6 +22,11 @@ from models import Ballot, Campaign, FlagStatus, Nomination, NominationStatus, P
 from models.honours import PUBLIC_STATUSES
 from models.sql import upsert
 
+__all__ = [
+    "BURST", "BURST_VOTES", "BURST_WINDOW", "NEW_ACCOUNT_AGE", "Tally", "cast_vote", "decide_flag", "discounted",
+    "flag_votes", "flagged", "flags", "tallies", "voted_for", "votes_left",
+]
+
 #: The suspicious pattern watched for: this many votes for one nominee within the window, from new accounts.
 BURST_VOTES = 5
 BURST_WINDOW = timedelta(minutes=10)

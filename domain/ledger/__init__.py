@@ -10,50 +10,9 @@ The package: `accounts` (which account, which month, when points expire), `locks
 `checks` (the invariants). Everything public is importable from `domain.ledger` as before.
 """
 
-from domain.ledger.accounts import (
-    EARNING,
-    MONTHLY_SUMS,
-    SHANGHAI,
-    Posting,
-    _account,
-    _person_and_system,
-    accounts_of,
-    expiry_for,
-    month_of,
-    person_account,
-    system_account,
-)
-from domain.ledger.checks import (
-    CHECKS,
-    negative_balances,
-    stale_balances,
-    stale_monthly_totals,
-    unbalanced_transactions,
-    uncovered_balances,
-    verify,
-)
-from domain.ledger.expiry import due_expiries, expire_lots, expire_points, expiring
-from domain.ledger.locks import _lock_order, in_lock_order, lock_accounts, lock_community_first
-from domain.ledger.posting import (
-    ACCOUNTS,
-    LOTS,
-    MONTHLY,
-    _balance_update,
-    _monthly_upsert,
-    adjust,
-    credit,
-    debit,
-    post_transaction,
-    reverse_transaction,
-)
-from domain.ledger.reading import balance_of, community_entries, community_page, history
-
-__all__ = [
-    "ACCOUNTS", "CHECKS", "EARNING", "LOTS", "MONTHLY", "MONTHLY_SUMS", "SHANGHAI", "Posting", "_account",
-    "_balance_update", "_lock_order", "_monthly_upsert", "_person_and_system", "accounts_of", "adjust",
-    "balance_of", "community_entries", "community_page", "credit", "debit", "due_expiries", "expire_lots",
-    "expire_points", "expiring", "expiry_for", "history", "in_lock_order", "lock_accounts", "lock_community_first",
-    "month_of", "negative_balances", "person_account", "post_transaction", "reverse_transaction",
-    "stale_balances", "stale_monthly_totals", "system_account", "unbalanced_transactions", "uncovered_balances",
-    "verify",
-]
+from domain.ledger.accounts import *
+from domain.ledger.checks import *
+from domain.ledger.expiry import *
+from domain.ledger.locks import *
+from domain.ledger.posting import *
+from domain.ledger.reading import *

@@ -15,6 +15,11 @@ from models import Area, User, db
 from models.base import SHANGHAI
 from models.ledger import Account, AccountKind, TxnKind
 
+__all__ = [
+    "EARNING", "MONTHLY_SUMS", "SHANGHAI", "Posting", "_account", "_person_and_system", "accounts_of", "expiry_for",
+    "month_of", "person_account", "system_account",
+]
+
 EARNING = frozenset({TxnKind.service, TxnKind.task, TxnKind.event, TxnKind.honour, TxnKind.adjustment})
 #: The running sums of a monthly total, each moved by its own amount.
 MONTHLY_SUMS = ("earned", "spent", "expired", "net")

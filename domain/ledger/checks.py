@@ -10,6 +10,11 @@ from domain.ledger.accounts import EARNING, MONTHLY_SUMS
 from models import db
 from models.ledger import Account, AccountKind, Entry, Lot, MonthlyTotal, Transaction, TxnKind
 
+__all__ = [
+    "CHECKS", "negative_balances", "stale_balances", "stale_monthly_totals", "unbalanced_transactions",
+    "uncovered_balances", "verify",
+]
+
 
 def unbalanced_transactions() -> list[str]:
     return [f"transaction {txn_id} does not balance: entries sum to {total}" for txn_id, total in db.session.execute(

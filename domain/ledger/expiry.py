@@ -13,6 +13,8 @@ from models import Area, User, db, utcnow
 from models.base import SHANGHAI
 from models.ledger import Account, AccountKind, Lot, TxnKind
 
+__all__ = ["due_expiries", "expire_lots", "expire_points", "expiring"]
+
 
 def due_expiries(now: datetime | None = None, limit: int | None = None) -> list[tuple[int, datetime]]:
     """(account id, expiry date) of every account holding lots past their date, oldest first."""

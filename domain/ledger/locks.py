@@ -15,6 +15,8 @@ from models import Area
 from models.ledger import Account, AccountKind
 from models.sql import lock_rows
 
+__all__ = ["_lock_order", "in_lock_order", "lock_accounts", "lock_community_first"]
+
 
 def _lock_order(account: Account) -> tuple[bool, int]:
     """The order a transaction locks its accounts' rows in (PostgreSQL holds them until commit), the same for every

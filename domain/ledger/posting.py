@@ -23,6 +23,11 @@ from models import Area, User, db, utcnow
 from models.ledger import Account, AccountKind, Entry, Lot, LotUse, MonthlyTotal, Transaction, TxnKind
 from models.sql import inserted, per_database, upsert
 
+__all__ = [
+    "ACCOUNTS", "LOTS", "MONTHLY", "_balance_update", "_monthly_upsert", "adjust", "credit", "debit",
+    "post_transaction", "reverse_transaction",
+]
+
 # The hot path's statements are built once, with bound parameters, on the tables (Core, not the ORM), and reused:
 # building an UPDATE through the ORM each time cost ~150 µs of CPU, a prebuilt one on its table ~25 µs, and
 # building an upsert's `excluded` alias cost more than sending it (py-spy and a micro-benchmark, issue 10).

@@ -12,6 +12,8 @@ from models import Area, User, db
 from models.base import on_days
 from models.ledger import Account, AccountKind, Entry, Transaction, TxnKind
 
+__all__ = ["balance_of", "community_entries", "community_page", "history"]
+
 
 def balance_of(person: User) -> int:
     return db.session.scalar(select(func.coalesce(func.sum(Account.balance), 0))

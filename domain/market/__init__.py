@@ -29,70 +29,9 @@ Who may see or run a market, a reward or a redemption are rules of domain/access
 "market.manage", "market.shop", "reward.view", "reward.manage", "redemption.view").
 """
 
-from domain.market.expiry import due_expiries, expire_due, expire_redemption
-from domain.market.offers import Offer, balance, is_available, offers, periods, used
-from domain.market.pickup import by_code, cancel, find_by_code, fulfil, fulfil_by_code, pending_count
-from domain.market.redemption import (
-    ALPHABET,
-    CODE_LENGTH,
-    HELD,
-    KEY_MAX,
-    MAX_QUANTITY,
-    Redeemed,
-    Request,
-    check_key,
-    check_quantity,
-    fingerprint,
-    format_code,
-    new_code,
-    normalise_code,
-    pickup_days,
-    redeem,
-)
-from domain.market.reports import (
-    CHECKS,
-    Liability,
-    NoticeLine,
-    SponsorMonth,
-    community_redemptions,
-    counter_problems,
-    held_quantity,
-    ledger_problems,
-    liability,
-    month_bounds,
-    monthly_notice,
-    movements_xlsx,
-    person_redemptions,
-    redemptions_of,
-    redemptions_xlsx,
-    status_counts,
-    stock_problems,
-    verify,
-    yuan,
-)
-from domain.market.rewards import (
-    MAX_PRICE,
-    MAX_STOCK,
-    RewardForm,
-    catalogue,
-    category_names,
-    create_reward,
-    markets_of,
-    move_stock,
-    movements,
-    set_active,
-    update_reward,
-    visible_reward,
-)
-
-__all__ = [
-    "ALPHABET", "CHECKS", "CODE_LENGTH", "HELD", "KEY_MAX", "MAX_PRICE", "MAX_QUANTITY", "MAX_STOCK", "Liability",
-    "NoticeLine", "Offer", "Redeemed", "Request", "RewardForm", "SponsorMonth", "balance", "by_code", "cancel",
-    "catalogue", "category_names", "check_key", "check_quantity", "community_redemptions", "counter_problems",
-    "create_reward", "due_expiries", "expire_due", "expire_redemption", "find_by_code", "fingerprint", "format_code",
-    "fulfil", "fulfil_by_code", "held_quantity", "is_available", "ledger_problems", "liability", "markets_of",
-    "month_bounds", "monthly_notice", "move_stock", "movements", "movements_xlsx", "new_code", "normalise_code",
-    "offers", "pending_count", "periods", "person_redemptions", "pickup_days", "redeem", "redemptions_of",
-    "redemptions_xlsx", "set_active", "status_counts", "stock_problems", "update_reward", "used", "verify",
-    "visible_reward", "yuan",
-]
+from domain.market.expiry import *
+from domain.market.offers import *
+from domain.market.pickup import *
+from domain.market.redemption import *
+from domain.market.reports import *
+from domain.market.rewards import *

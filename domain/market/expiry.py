@@ -12,6 +12,8 @@ from domain.errors import Conflict
 from domain.market.pickup import _close
 from models import Redemption, RedemptionStatus, db, utcnow
 
+__all__ = ["due_expiries", "expire_due", "expire_redemption"]
+
 
 def due_expiries(*, now: datetime | None = None, limit: int | None = None) -> list[int]:
     """Ids of the reservations not picked up in time, oldest first."""

@@ -13,6 +13,8 @@ from sqlalchemy import select
 from domain.ledger import SHANGHAI
 from models import Account, AccountKind, Area, LimitPeriod, RedemptionCounter, Reward, User, db, utcnow
 
+__all__ = ["Offer", "balance", "is_available", "offers", "periods", "used"]
+
 
 def periods(moment: datetime) -> dict[LimitPeriod, str]:
     """The month, quarter and year a moment falls in (Beijing calendar): '2026-11', '2026-Q4', '2026'."""

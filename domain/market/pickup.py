@@ -18,6 +18,8 @@ from domain.market.redemption import CODE_LENGTH, _return_stock, _uncount, norma
 from domain.market.rewards import bad, not_found
 from models import Area, Redemption, RedemptionStatus, Transaction, User, db, utcnow
 
+__all__ = ["by_code", "cancel", "find_by_code", "fulfil", "fulfil_by_code", "pending_count"]
+
 
 def _state_conflict(redemption: Redemption) -> Conflict:
     db.session.refresh(redemption)

@@ -40,6 +40,11 @@ from models import (
 from models.sql import inserted, per_database, upsert
 from models.transaction import reads_apart
 
+__all__ = [
+    "ALPHABET", "CODE_LENGTH", "HELD", "KEY_MAX", "MAX_QUANTITY", "Redeemed", "Request", "check_key", "check_quantity",
+    "fingerprint", "format_code", "new_code", "normalise_code", "pickup_days", "redeem",
+]
+
 #: Pickup codes: no 0/O, no 1/I/L, so a code read out or typed from a phone's screen is not mistaken.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 8

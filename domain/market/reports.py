@@ -36,6 +36,12 @@ from models import (
 )
 from models.base import on_days
 
+__all__ = [
+    "CHECKS", "Liability", "NoticeLine", "SponsorMonth", "community_redemptions", "counter_problems", "held_quantity",
+    "ledger_problems", "liability", "month_bounds", "monthly_notice", "movements_xlsx", "person_redemptions",
+    "redemptions_of", "redemptions_xlsx", "status_counts", "stock_problems", "verify", "yuan",
+]
+
 
 def person_redemptions(person: User, *, status: RedemptionStatus | None = None):
     """A select of the person's redemptions, newest first."""

@@ -17,6 +17,11 @@ from domain.errors import Invalid, NotFound, Refused
 from domain.teams import communities_of
 from models import Area, LimitPeriod, MovementKind, Reward, StockMovement, User, db, utcnow
 
+__all__ = [
+    "MAX_PRICE", "MAX_STOCK", "RewardForm", "catalogue", "category_names", "create_reward", "markets_of", "move_stock",
+    "movements", "set_active", "update_reward", "visible_reward",
+]
+
 MAX_PRICE = 100_000
 MAX_STOCK = 100_000
 

@@ -17,37 +17,9 @@ The package: `columns` (the columns and role words), `parse`, `state` (what the 
 importable from `domain.roster` as before.
 """
 
-from domain.roster.apply import ImportResult, check_target, import_roster, target_communities, write_roster
-from domain.roster.columns import (
-    ADDRESS,
-    ADDRESS_LEVELS,
-    COLUMN_BY_KEY,
-    COLUMNS,
-    HEADER_KEYS,
-    MAX_HOUSEHOLD_SIZE,
-    ROLES,
-    Column,
-    role_examples,
-    role_words,
-)
-from domain.roster.parse import (
-    HEADER_SEARCH,
-    MAX_COLUMNS,
-    MAX_ROWS,
-    XLSX_CAPS,
-    RosterFile,
-    RosterRow,
-    collector_paused,
-    parse_roster,
-)
-from domain.roster.plan import Entry, RosterPlan, plan_roster
-from domain.roster.state import CHUNK, CommunityState, Person, load_state
-from domain.roster.template import EXAMPLE_ROWS, template_workbook
-
-__all__ = [
-    "ADDRESS", "ADDRESS_LEVELS", "CHUNK", "COLUMNS", "COLUMN_BY_KEY", "EXAMPLE_ROWS", "HEADER_KEYS", "HEADER_SEARCH",
-    "MAX_COLUMNS", "MAX_HOUSEHOLD_SIZE", "MAX_ROWS", "ROLES", "XLSX_CAPS", "Column", "CommunityState", "Entry",
-    "ImportResult", "Person", "RosterFile", "RosterPlan", "RosterRow", "check_target", "collector_paused",
-    "import_roster", "load_state", "parse_roster", "plan_roster", "role_examples", "role_words",
-    "target_communities", "template_workbook", "write_roster",
-]
+from domain.roster.apply import *
+from domain.roster.columns import *
+from domain.roster.parse import *
+from domain.roster.plan import *
+from domain.roster.state import *
+from domain.roster.template import *

@@ -23,6 +23,8 @@ from models import Area, AuditEvent, HeadPost, Household, Level, Role, RoleGrant
 from models.area import path_under
 from models.sql import among, bulk_insert, reserve_ids
 
+__all__ = ["ImportResult", "check_target", "import_roster", "target_communities", "write_roster"]
+
 
 @dataclass
 class ImportResult:

@@ -13,6 +13,11 @@ from flask_babel import lazy_gettext as _l
 from domain.org import head_title
 from models import Area, Level, Role
 
+__all__ = [
+    "ADDRESS", "ADDRESS_LEVELS", "COLUMN_BY_KEY", "COLUMNS", "HEADER_KEYS", "MAX_HOUSEHOLD_SIZE", "ROLES", "Column",
+    "role_examples", "role_words",
+]
+
 MAX_HOUSEHOLD_SIZE = 99
 
 #: The three levels a roster names, from the top; a head of tier t heads the area at ADDRESS[t - 1].

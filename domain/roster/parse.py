@@ -20,6 +20,11 @@ from domain import xlsx_read
 from domain.errors import Invalid
 from domain.roster.columns import COLUMN_BY_KEY, COLUMNS, HEADER_KEYS, _header_key
 
+__all__ = [
+    "HEADER_SEARCH", "MAX_COLUMNS", "MAX_ROWS", "XLSX_CAPS", "RosterFile", "RosterRow", "collector_paused",
+    "parse_roster",
+]
+
 MAX_ROWS = 50_000
 #: Columns read per row: a real roster has a dozen; the cap keeps a malformed sheet from costing much.
 MAX_COLUMNS = 50

@@ -17,6 +17,8 @@ from domain.roster.parse import RosterFile, RosterRow
 from domain.roster.state import CommunityState, load_state
 from models import Area, Role
 
+__all__ = ["Entry", "RosterPlan", "plan_roster"]
+
 
 @dataclass(slots=True)
 class Entry:

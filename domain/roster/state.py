@@ -13,6 +13,8 @@ from models import Area, HeadPost, Household, Level, Role, RoleGrant, User, db
 from models.area import path_under
 from models.sql import among
 
+__all__ = ["CHUNK", "CommunityState", "Person", "load_state"]
+
 #: Bound parameters per IN (...) query: SQLite allows 32,766 per statement, PostgreSQL 65,535.
 CHUNK = 5000
 

@@ -9,6 +9,8 @@ from flask_babel import gettext
 
 from domain.roster.columns import COLUMNS
 
+__all__ = ["EXAMPLE_ROWS", "template_workbook"]
+
 EXAMPLE_ROWS = (
     ("第一网格", "1号楼", "1单元", "101", "张秀英", "13800138000", "单元长", 3),
     ("第一网格", "1号楼", "1单元", "102", "李建国", "13800138001", "居民", 2),

@@ -22,6 +22,11 @@ from models.events import Attendance, PointsMode
 from models.service import HoursMonthly, ServiceRecord, ServiceSource, ServiceStatus
 from models.sql import upsert
 
+__all__ = [
+    "BulkResult", "approve_automatically", "approve_record", "bulk_approve", "points_for", "price_of", "reject_record",
+    "revoke_record",
+]
+
 
 @contextmanager
 def _atomic(record: ServiceRecord):

@@ -14,6 +14,8 @@ from domain.ledger import month_of
 from models import Area, User, db, utcnow
 from models.service import HoursMonthly, ServiceStatus
 
+__all__ = ["LIVE", "STAR_HOURS", "Hours", "hours_of", "hours_text", "round_down", "star_level"]
+
 #: Star volunteer thresholds in hours, 1 to 5 stars (Ministry of Civil Affairs draft, 2012).
 STAR_HOURS = (100, 300, 600, 1000, 1500)
 

@@ -18,6 +18,11 @@ from domain.service.hours import LIVE, hours_text
 from models import Area, User, db, mask_phone
 from models.service import MemberStatus, ServiceRecord, ServiceStatus, Team, TeamMember
 
+__all__ = [
+    "Duplicate", "active_members", "community_teams", "hours_register_rows", "possible_duplicates", "queue",
+    "recordable_communities", "recorded_by", "records_in", "records_of", "teams_to_record_for",
+]
+
 
 def _filtered(query, team_id: int | None, category: str | None, since: date | None, until: date | None):
     """`query` of service records kept to one team, one category and days from `since` to `until`, where given."""

@@ -21,6 +21,8 @@ from models import Area, HeadPost, User, db, utcnow
 from models.service import DailyMinutes, MemberStatus, ServiceRecord, ServiceSource, ServiceStatus, Team, TeamMember
 from models.sql import lock_keys, upsert
 
+__all__ = ["CLOCK_SKEW", "MAX_RECORD", "PERSON_LOCK", "SUBMISSION_DAYS", "Occasion", "submit_records"]
+
 #: A record is on time up to this many days after the service; later only as a late entry.
 SUBMISSION_DAYS = 7
 

@@ -30,60 +30,13 @@ of domain/access.py ("task.view", "task.manage", "task.record", `capacity`).
 """
 
 from domain.access import TEAM_CATEGORIES, Capacity, Reach, capacity, reach_of, team_categories
-from domain.tasks.claims import (
-    approve_task,
-    claim_task,
-    confirm_task,
-    mark_done,
-    points_due,
-    reopen_task,
-    withdraw_task,
-)
-from domain.tasks.escalation import due_for_escalation, escalate_by_id, escalate_due, escalate_task
-from domain.tasks.photos import add_photos, photo_of, photos_by_task, photos_of
-from domain.tasks.posting import NeedForm, find_resident, post_need, recordable_areas
-from domain.tasks.queries import (
-    TaskArea,
-    area_label,
-    area_names,
-    board,
-    category_names,
-    claims_of,
-    history,
-    mine,
-    page_of,
-)
-from domain.tasks.reach import actions, can_see, is_asker, visible
-from domain.tasks.reports import register_xlsx
-from domain.tasks.states import (
-    ACTION_NAMES,
-    ACTIVE,
-    CHANNEL_NAMES,
-    CLAIM_OUTCOMES,
-    ESCALATING,
-    MAX_PHOTOS,
-    NAME_MAX,
-    STATUS_FILTERS,
-    STATUS_NAMES,
-    TEXT_MAX,
-    TITLE_MAX,
-    WAITING,
-    action_name,
-    channel_name,
-    claim_outcome_name,
-    status_name,
-)
-from domain.tasks.tiers import responsible_ids, responsible_people, tier_title, time_limit
+from domain.tasks.claims import *
+from domain.tasks.escalation import *
+from domain.tasks.photos import *
+from domain.tasks.posting import *
+from domain.tasks.queries import *
+from domain.tasks.reach import *
+from domain.tasks.reports import *
+from domain.tasks.states import *
+from domain.tasks.tiers import *
 from models import load  # tests load tasks as `tasks.load`, as this module's imports once gave it
-
-__all__ = [
-    "ACTION_NAMES", "ACTIVE", "CHANNEL_NAMES", "CLAIM_OUTCOMES", "ESCALATING", "MAX_PHOTOS", "NAME_MAX",
-    "STATUS_FILTERS", "STATUS_NAMES", "TEAM_CATEGORIES", "TEXT_MAX", "TITLE_MAX", "WAITING", "Capacity", "NeedForm",
-    "Reach", "TaskArea", "action_name", "actions", "add_photos", "approve_task", "area_label", "area_names", "board",
-    "can_see", "capacity", "category_names", "channel_name", "claim_outcome_name", "claim_task", "claims_of",
-    "confirm_task", "due_for_escalation", "escalate_by_id", "escalate_due", "escalate_task", "find_resident",
-    "history", "is_asker", "load", "mark_done", "mine", "page_of", "photo_of", "photos_by_task",
-    "photos_of", "points_due", "post_need", "reach_of", "recordable_areas", "register_xlsx", "reopen_task",
-    "responsible_ids", "responsible_people", "status_name", "team_categories", "tier_title", "time_limit",
-    "visible", "withdraw_task",
-]

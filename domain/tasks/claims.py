@@ -24,6 +24,8 @@ from domain.tasks.tiers import _deadline, _staff_ids, responsible_ids
 from models import TxnKind, User, db, utcnow
 from models.tasks import PhotoKind, Task, TaskClaim, TaskStatus
 
+__all__ = ["approve_task", "claim_task", "confirm_task", "mark_done", "points_due", "reopen_task", "withdraw_task"]
+
 
 def _require_view(actor: User, task: Task) -> None:
     if not can(actor, "task.view", task):

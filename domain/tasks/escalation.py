@@ -16,6 +16,8 @@ from domain.tasks.tiers import _deadline, _responsible_tier, responsible_ids
 from models import db, utcnow
 from models.tasks import Task, TaskStatus
 
+__all__ = ["due_for_escalation", "escalate_by_id", "escalate_due", "escalate_task"]
+
 
 def escalate_task(task: Task, *, now: datetime | None = None) -> int:
     """Move the task up for every deadline passed by `now` (one tier each, tiers nobody heads skipped), each move

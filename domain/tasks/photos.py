@@ -21,6 +21,8 @@ from domain.tasks.states import MAX_PHOTOS, _bad, _conflict
 from models import User, db, utcnow
 from models.tasks import PhotoKind, Task, TaskPhoto
 
+__all__ = ["add_photos", "photo_of", "photos_by_task", "photos_of"]
+
 
 @contextmanager
 def _photos_kept(streams: Iterable[IO[bytes]], *, already: int = 0):

@@ -24,6 +24,8 @@ from models.area import path_under
 from models.service import Team
 from models.tasks import Channel, PhotoKind, Task, TaskStatus
 
+__all__ = ["NeedForm", "find_resident", "post_need", "recordable_areas"]
+
 
 @dataclass(frozen=True)
 class NeedForm:

@@ -17,6 +17,8 @@ from models import Area, User, db, utcnow
 from models.area import path_under
 from models.tasks import Task, TaskClaim, TaskEvent, TaskStatus
 
+__all__ = ["TaskArea", "area_label", "area_names", "board", "category_names", "claims_of", "history", "mine", "page_of"]
+
 TaskArea = aliased(Area)
 #: The people a list of tasks shows, loaded with the list rather than one query per row.
 _PEOPLE = (selectinload(Task.resident), selectinload(Task.poster), selectinload(Task.claimant))

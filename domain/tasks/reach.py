@@ -9,6 +9,8 @@ from domain.tasks.states import ACTIVE, ESCALATING, WAITING
 from models import User
 from models.tasks import Task, TaskStatus
 
+__all__ = ["actions", "can_see", "is_asker", "visible"]
+
 
 def is_asker(user: User, task: Task) -> bool:
     return task.resident_id is not None and task.resident_id == getattr(user, "id", None)

@@ -15,6 +15,8 @@ from domain.tasks.tiers import tier_title
 from models import Area, db, utcnow
 from models.area import path_under
 
+__all__ = ["register_xlsx"]
+
 
 def _hours_between(start: datetime | None, end: datetime | None) -> float | str:
     if start is None or end is None:

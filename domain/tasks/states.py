@@ -9,6 +9,12 @@ from flask_babel import lazy_gettext as _l
 from domain.errors import Conflict, Invalid
 from models.tasks import Channel, Task, TaskStatus
 
+__all__ = [
+    "ACTION_NAMES", "ACTIVE", "CHANNEL_NAMES", "CLAIM_OUTCOMES", "ESCALATING", "MAX_PHOTOS", "NAME_MAX",
+    "STATUS_FILTERS", "STATUS_NAMES", "TEXT_MAX", "TITLE_MAX", "WAITING", "action_name", "channel_name",
+    "claim_outcome_name", "status_name",
+]
+
 #: Still in somebody's hands: the board's default view.
 ACTIVE = (TaskStatus.open, TaskStatus.reopened, TaskStatus.claimed, TaskStatus.done, TaskStatus.confirmed)
 WAITING = (TaskStatus.open, TaskStatus.reopened)

@@ -13,6 +13,8 @@ from domain import org, rules
 from models import Area, HeadPost, Role, RoleGrant, User, db
 from models.tasks import Task
 
+__all__ = ["responsible_ids", "responsible_people", "tier_title", "time_limit"]
+
 
 def tier_title(community: Area | None, tier: int) -> str:
     """网格长 / 楼栋长 / 单元长 (or the community's own titles), and community staff above them."""
