@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from datetime import date
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -14,9 +13,9 @@ from wtforms import DateField, HiddenField, SelectChoice, SelectField, TextAreaF
 from wtforms.validators import DataRequired, Length
 
 from blueprints.bounds import PAST, Form, IdText, Within
-from blueprints.ext import limiter
-from blueprints.forms import attempt, id_arg, page_arg
-from domain import certificates, org, qr
+from blueprints.ext import verify_limited
+from blueprints.forms import attempt, id_arg, page_arg, pdf_response, people_found, xlsx_response
+from domain import certificates, qr
 from domain.access import can, get_visible
 from domain.errors import NotFound
 from domain.ledger import SHANGHAI
@@ -61,10 +60,6 @@ def _community(area_id: int) -> Area:
     return community
 
 
-def _verify_limit() -> str:
-    return current_app.config.get("CERTIFICATE_VERIFY_RATE_LIMIT", "60 per minute")
-
-
 @bp.route("/me/certificates", methods=["GET", "POST"])
 @login_required
 def mine():
@@ -100,9 +95,7 @@ def register_export(area_id: int):
     community = _community(community.id)
     now = utcnow()
     query = certificates.register(community, request.args.get("q"))
-    return send_file(certificates.register_xlsx(query, now), as_attachment=True,
-                     download_name=f"certificates-{community.id}-{now:%Y%m%d}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(certificates.register_xlsx(query, now), f"certificates-{community.id}-{now:%Y%m%d}.xlsx")
 
 
 @bp.route("/areas/<int:area_id>/certificates/new", methods=["GET", "POST"])
@@ -121,14 +114,13 @@ def issue_for(area_id: int):
             _("Certificate issued."))
         if issued is not None:
             return redirect(url_for("certificates.document", number=issued.number))
-    q = request.args.get("q", "")
-    candidates = org.find_people(current_user, q) if q else []
+    q, candidates = people_found()
     return render_template("certificates/issue.html", community=community, form=form, person=person, q=q,
                            candidates=candidates, volunteer_number=certificates.volunteer_number)
 
 
 @bp.route("/certificates/<number>")
-@limiter.limit(_verify_limit)
+@verify_limited()
 def verify(number: str):
     """The public check: anyone holding the number, signed in or not."""
     facts = certificates.verification(certificates.by_number(number))
@@ -153,8 +145,7 @@ def document(number: str):
 def pdf(number: str):
     certificate = certificates.readable(current_user, number)
     data = certificates.certificate_pdf(certificate, _verify_url(certificate.number))
-    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"certificate-{certificate.number}.pdf")
+    return pdf_response(data, f"certificate-{certificate.number}.pdf")
 
 
 @bp.route("/certificates/<number>/revoke", methods=["POST"])

@@ -9,10 +9,11 @@ token in the X-CSRFToken header. No script is inline: the pages pass what their 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from math import ceil
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import LazyString, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -35,7 +36,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from blueprints.bounds import Form, IdText, Visible
 from blueprints.errors import json_errors
 from blueprints.ext import limited, writes_on_get
-from blueprints.forms import attempt, qr_response
+from blueprints.forms import attempt, no_store, qr_response, xlsx_response
 from blueprints.schemas import BatchIn, ScanIn
 from domain import categories, events
 from domain.access import can, get_visible
@@ -166,11 +167,6 @@ def _secret() -> str | bytes:
     return current_app.secret_key
 
 
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 # --- the list and the form ----------------------------------------------------------------------------------------
 
 
@@ -264,39 +260,37 @@ def show(event_id: int):
 def counts(event_id: int):
     event = events.visible(current_user, event_id)
     numbers = events.counts(event)
-    return _no_store(jsonify({"registered": numbers.registered, "checked_in": numbers.checked_in,
+    return no_store(jsonify({"registered": numbers.registered, "checked_in": numbers.checked_in,
                               "checked_out": numbers.checked_out, "capacity": event.capacity}))
+
+
+def _own_button(event_id: int, action: Callable[[Event], object], done_message) -> Response:
+    """A button on the event's page that a person presses for themself: `action(event)`, then back to the page."""
+    event = events.visible(current_user, event_id)
+    form = ButtonForm()
+    if form.validate_on_submit():
+        attempt(form, lambda: action(event), done_message)
+    return redirect(url_for("events.show", event_id=event.id))
 
 
 @bp.route("/events/<int:event_id>/register", methods=["POST"])
 @login_required
 def register(event_id: int):
-    event = events.visible(current_user, event_id)
-    form = ButtonForm()
-    if form.validate_on_submit():
-        attempt(form, lambda: events.register(current_user, event), _("You are registered."))
-    return redirect(url_for("events.show", event_id=event.id))
+    return _own_button(event_id, lambda event: events.register(current_user, event), _("You are registered."))
 
 
 @bp.route("/events/<int:event_id>/unregister", methods=["POST"])
 @login_required
 def unregister(event_id: int):
-    event = events.visible(current_user, event_id)
-    form = ButtonForm()
-    if form.validate_on_submit():
-        attempt(form, lambda: events.unregister(current_user, event), _("Your place is given back."))
-    return redirect(url_for("events.show", event_id=event.id))
+    return _own_button(event_id, lambda event: events.unregister(current_user, event), _("Your place is given back."))
 
 
 @bp.route("/events/<int:event_id>/checkout", methods=["POST"])
 @login_required
 def checkout(event_id: int):
     """Check oneself out of an event one checked in to: the server takes the time, the minutes follow."""
-    event = events.visible(current_user, event_id)
-    form = ButtonForm()
-    if form.validate_on_submit():
-        attempt(form, lambda: events.check_out_with_code(current_user, event=event), _("Checked out."))
-    return redirect(url_for("events.show", event_id=event.id))
+    return _own_button(event_id, lambda event: events.check_out_with_code(current_user, event=event),
+                       _("Checked out."))
 
 
 @bp.route("/events/<int:event_id>/attendance.xlsx")
@@ -305,8 +299,7 @@ def attendance_register(event_id: int):
     event = events.organised(current_user, event_id)
     now = _now()
     book = events.attendance_xlsx(event, now)
-    return send_file(book, as_attachment=True, download_name=f"attendance-{event.id}-{now:%Y%m%d}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(book, f"attendance-{event.id}-{now:%Y%m%d}.xlsx")
 
 
 # --- the event's codes: rotating on a screen, printed on a poster ------------------------------------------------
@@ -323,7 +316,7 @@ def code(event_id: int):
     now = _now()
     rotation = _rotation(events.event_code(event, now, secret=_secret()), now, "events.code_image", event_id=event.id)
     opens, closes = events.window(event)
-    return _no_store(Response(render_template(
+    return no_store(Response(render_template(
         "events/code.html", event=event, rotation=rotation, opens=opens, closes=closes, now=now,
         stopped=event.cancelled_at is not None or event.closed_at is not None)))
 
@@ -337,7 +330,7 @@ def code_json(event_id: int):
     if event.cancelled_at is not None or event.closed_at is not None:
         raise Refused("event_closed", _("The event has closed or been cancelled."))
     code = events.event_code(event, now, secret=_secret())
-    return _no_store(jsonify({"url": _checkin_url(code.token),
+    return no_store(jsonify({"url": _checkin_url(code.token),
                               **_rotation(code, now, "events.code_image", event_id=event.id)}))
 
 
@@ -399,7 +392,7 @@ def checkin():
 def my_code():
     now = _now()
     rotation = _rotation(events.personal_code(current_user, now, secret=_secret()), now, "events.my_code_image")
-    return _no_store(Response(render_template("events/my_code.html", rotation=rotation)))
+    return no_store(Response(render_template("events/my_code.html", rotation=rotation)))
 
 
 @bp.route("/me/code.json")
@@ -407,7 +400,7 @@ def my_code():
 def my_code_json():
     now = _now()
     code = events.personal_code(current_user, now, secret=_secret())
-    return _no_store(jsonify(_rotation(code, now, "events.my_code_image")))
+    return no_store(jsonify(_rotation(code, now, "events.my_code_image")))
 
 
 @bp.route("/me/code.svg")
@@ -462,7 +455,7 @@ def scan_json(event_id: int):
     """POST: one scanned personal code, with the scanner's nonce. GET: a fresh CSRF token for a page open long."""
     event = events.scannable(current_user, event_id)
     if request.method == "GET":
-        return _no_store(jsonify({"csrf_token": generate_csrf()}))
+        return no_store(jsonify({"csrf_token": generate_csrf()}))
     body = ScanIn().load(request.get_json(silent=True) or {})
     answer = events.scan(current_user, event, body["token"], action=body["action"], nonce=body["nonce"],
                            secret=_secret())

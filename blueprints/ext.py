@@ -83,6 +83,12 @@ def limited(scope: str, setting: str, methods: list[str] | None = None, *, key_f
                                 methods=methods, exempt_when=_carries_no_file if only_with_files else None)
 
 
+def verify_limited():
+    """CERTIFICATE_VERIFY_RATE_LIMIT (60 per minute unless set): the public check of a certificate's or an honour's
+    number, page and API alike, each route counted on its own."""
+    return limiter.limit(lambda: current_app.config.get("CERTIFICATE_VERIFY_RATE_LIMIT", "60 per minute"))
+
+
 def _carries_no_file() -> bool:
     # A form's empty file input still arrives as a part, without a name.
     return not any(upload.filename for _field, upload in request.files.items(multi=True))

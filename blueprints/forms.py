@@ -1,19 +1,24 @@
-"""Form helpers shared by the pages: WTForms classes and running a domain call behind a form."""
+"""Form helpers shared by the pages: WTForms classes, running a domain call behind a form, and the responses several
+pages send (a QR image, a PDF or .xlsx download)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
-from flask import Response, flash, request
+from flask import Response, flash, request, send_file
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from wtforms import DateField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from blueprints.bounds import BIRTH, Form, IdText, Visible, Within, as_id
-from domain import qr
+from domain import org, qr
 from domain.errors import DomainError, NotFound
 from domain.paging import MAX_PAGE
-from models import Level, transaction
+from models import Level, User, transaction
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def attempt(form: Form, action: Callable[[], object], done_message) -> object | None:
@@ -79,6 +84,13 @@ class PersonForm(Form):
     guardian_phone = StringField(_l("Guardian's phone (for a child under 14)"), validators=[Optional(), Length(max=20)])
 
 
+def people_found() -> tuple[str, list[User]]:
+    """The person picker of a staff form (macros.html's `person_picker`): what was searched for (`q` in the URL) and
+    the people it finds in the caller's areas."""
+    q = request.args.get("q", "")
+    return q, org.find_people(current_user, q) if q else []
+
+
 def id_arg(text: str | None) -> int:
     """An id typed into a URL or form (bounds.as_id), or NotFound."""
     number = as_id(text)
@@ -98,3 +110,19 @@ def qr_response(text: str, max_age: int) -> Response:
     response.set_etag(tag)
     response.headers["Cache-Control"] = f"private, max-age={max_age}"
     return response
+
+
+def no_store(response: Response) -> Response:
+    """`response`, never kept by the browser or a proxy (a live figure, a code, a personal download)."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def pdf_response(data: bytes, name: str) -> Response:
+    """The PDF document `data` as a download named `name`."""
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=name)
+
+
+def xlsx_response(book, name: str) -> Response:
+    """The workbook `book` as a download named `name`."""
+    return send_file(book, as_attachment=True, download_name=name, mimetype=XLSX)

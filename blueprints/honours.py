@@ -8,10 +8,9 @@ redirect or render; the request's boundary commits.
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime, time, timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -30,8 +29,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
-from blueprints.ext import limited, limiter, photos_limited
-from blueprints.forms import attempt
+from blueprints.ext import limited, photos_limited, verify_limited
+from blueprints.forms import attempt, pdf_response
 from domain import certificates, honours, photos, qr
 from domain.access import can, get_visible
 from domain.errors import DomainError, NotFound
@@ -193,10 +192,6 @@ def _post(form: Form, action, done) -> object | None:
 
 def _verify_url(number: str) -> str:
     return url_for("honours.verify", number=number, _external=True)
-
-
-def _verify_limit() -> str:
-    return current_app.config.get("CERTIFICATE_VERIFY_RATE_LIMIT", "60 per minute")
 
 
 # --- campaigns ------------------------------------------------------------------------------------------------------
@@ -457,7 +452,7 @@ def roll(area_id: int):
 
 
 @bp.route("/honours/<number>")
-@limiter.limit(_verify_limit)
+@verify_limited()
 def verify(number: str):
     """The public check of an honour certificate: anyone holding the number, signed in or not."""
     honour = honours.by_number(number)
@@ -483,5 +478,4 @@ def certificate(number: str):
 def pdf(number: str):
     honour = honours.readable_honour(current_user, number)
     data = honours.honour_pdf(honour, _verify_url(honour.number))
-    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"honour-{honour.number}.pdf")
+    return pdf_response(data, f"honour-{honour.number}.pdf")

@@ -9,10 +9,11 @@ inline script.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, request, send_file
+from flask import Blueprint, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from blueprints.forms import no_store, xlsx_response
 from domain import dashboards, export, leaderboards, registers
 from domain.access import get_visible
 from domain.errors import NotFound
@@ -30,15 +31,10 @@ bp = Blueprint("insight", __name__)
 boards.add_app_template_global(leaderboards.month_text)
 boards.add_app_template_filter(metric_name)
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Places on the leaderboard page.
 PAGE_TOP = 20
 #: Month spans offered on the dashboard.
 MONTH_CHOICES = (6, 12, 24)
-
-
-def _xlsx(book, name: str) -> Response:
-    return send_file(book, as_attachment=True, download_name=name, mimetype=XLSX)
 
 
 def _months_arg() -> int:
@@ -103,7 +99,7 @@ def chart_xlsx(area_id: int, key: str):
     area = get_visible(Area, area_id, current_user, "area.manage")
     now = utcnow()
     chart = dashboards.find_chart(current_user, area, key, months=_months_arg(), now=now)
-    return _xlsx(dashboards.chart_xlsx(area, chart, now), f"dashboard-{area.id}-{key}-{now:%Y%m%d}.xlsx")
+    return xlsx_response(dashboards.chart_xlsx(area, chart, now), f"dashboard-{area.id}-{key}-{now:%Y%m%d}.xlsx")
 
 
 @bp.route("/areas/<int:area_id>/rollup")
@@ -121,7 +117,7 @@ def rollup_xlsx(area_id: int):
     area = get_visible(Area, area_id, current_user, "area.manage")
     now = utcnow()
     result = dashboards.rollup(current_user, area, months=_months_arg(), now=now)
-    return _xlsx(dashboards.rollup_xlsx(result, now), f"rollup-{area.id}-{now:%Y%m%d}.xlsx")
+    return xlsx_response(dashboards.rollup_xlsx(result, now), f"rollup-{area.id}-{now:%Y%m%d}.xlsx")
 
 
 # --- registers -------------------------------------------------------------------------------------------------
@@ -140,7 +136,7 @@ def register_xlsx(area_id: int, key: str):
     area = get_visible(Area, area_id, current_user, "register.export")
     register = registers.streamed(current_user, area, key)
     now = utcnow()
-    return _xlsx(registers.write(register, area, now), f"{key}-{area.id}-{now:%Y%m%d}.xlsx")
+    return xlsx_response(registers.write(register, area, now), f"{key}-{area.id}-{now:%Y%m%d}.xlsx")
 
 
 # --- my data ---------------------------------------------------------------------------------------------------
@@ -157,14 +153,11 @@ def my_data_json():
     now = utcnow()
     response = jsonify(export.personal_data(current_user, now))
     response.headers["Content-Disposition"] = f"attachment; filename=my-data-{now:%Y%m%d}.json"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 @bp.route("/me/data.xlsx")
 @login_required
 def my_data_xlsx():
     now = utcnow()
-    response = _xlsx(export.personal_xlsx(current_user, now), f"my-data-{now:%Y%m%d}.xlsx")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(xlsx_response(export.personal_xlsx(current_user, now), f"my-data-{now:%Y%m%d}.xlsx"))

@@ -14,7 +14,7 @@ import re
 import uuid
 from datetime import datetime, timedelta
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -36,7 +36,7 @@ from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
 from blueprints.errors import error_response, json_errors
 from blueprints.ext import photos_limited
-from blueprints.forms import attempt, page_arg, qr_response
+from blueprints.forms import attempt, no_store, page_arg, qr_response, xlsx_response
 from domain import access, categories, market, photos
 from domain.errors import NotFound
 from domain.labels import (
@@ -53,7 +53,6 @@ from models.transaction import reads_apart
 
 bp = Blueprint("market", __name__)
 PER_PAGE = 50
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.app_template_filter()
@@ -164,11 +163,6 @@ def _flash_errors(form: Form) -> None:
         flash(f"{getattr(form, name).label.text}: {errors[0]}", "error")
 
 
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _month_arg(now: datetime) -> tuple[int, int]:
     """?month=2026-11, or this month (Beijing)."""
     found = re.fullmatch(r"(\d{4})-(\d{2})", request.args.get("month", ""))
@@ -181,10 +175,6 @@ def _month_arg(now: datetime) -> tuple[int, int]:
 def _year_arg(now: datetime) -> int:
     year = request.args.get("year", type=int)
     return year if year is not None and 2000 <= year <= 2100 else now.astimezone(SHANGHAI).year
-
-
-def _xlsx(book, name: str) -> Response:
-    return send_file(book, as_attachment=True, download_name=name, mimetype=XLSX)
 
 
 def _answer(redemption: Redemption) -> dict:
@@ -275,7 +265,7 @@ def mine():
 @login_required
 def redemption(redemption_id: int):
     item = access.get_visible(Redemption, redemption_id, current_user, "redemption.view")
-    return _no_store(Response(render_template(
+    return no_store(Response(render_template(
         "market/redemption.html", redemption=item, own=item.person_id == current_user.id,
         manage=access.can(current_user, "reward.manage", item.reward), form=CancelForm(), now=_now())))
 
@@ -284,7 +274,7 @@ def redemption(redemption_id: int):
 @login_required
 def redemption_status(redemption_id: int):
     item = access.get_visible(Redemption, redemption_id, current_user, "redemption.view")
-    return _no_store(jsonify({"status": item.status.value, "label": redemption_status_name(item.status)}))
+    return no_store(jsonify({"status": item.status.value, "label": redemption_status_name(item.status)}))
 
 
 @bp.route("/market/redemptions/<int:redemption_id>/qr.svg")
@@ -416,7 +406,7 @@ def redemptions(community_id: int):
 def redemptions_register(community_id: int):
     community = access.get_visible(Area, community_id, current_user, "market.manage")
     now = _now()
-    return _xlsx(market.redemptions_xlsx(_redemptions_query(community, _filter_form()), now),
+    return xlsx_response(market.redemptions_xlsx(_redemptions_query(community, _filter_form()), now),
                  f"redemptions-{community.id}-{now:%Y%m%d}.xlsx")
 
 
@@ -425,7 +415,7 @@ def redemptions_register(community_id: int):
 def stock_register(community_id: int):
     community = access.get_visible(Area, community_id, current_user, "market.manage")
     now = _now()
-    return _xlsx(market.movements_xlsx(community, now), f"stock-{community.id}-{now:%Y%m%d}.xlsx")
+    return xlsx_response(market.movements_xlsx(community, now), f"stock-{community.id}-{now:%Y%m%d}.xlsx")
 
 
 @bp.route("/market/<int:community_id>/scan")
@@ -443,7 +433,7 @@ def pickup_json(community_id: int):
     """POST: a scanned or typed pickup code, handed over. GET: a fresh CSRF token for a page open all day."""
     community = access.get_visible(Area, community_id, current_user, "market.manage")
     if request.method == "GET":
-        return _no_store(jsonify({"csrf_token": generate_csrf()}))
+        return no_store(jsonify({"csrf_token": generate_csrf()}))
     body = request.get_json(silent=True)
     code = body.get("pickup_code") if isinstance(body, dict) else None
     if not isinstance(code, str):

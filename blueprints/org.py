@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from collections.abc import Callable
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
-from blueprints.forms import AppointForm, AreaForm, EndPostForm, HouseholdForm, attempt
+from blueprints.bounds import Form
+from blueprints.forms import AppointForm, AreaForm, EndPostForm, HouseholdForm, attempt, xlsx_response
 from domain import org, reports
 from domain.access import can, get_visible
 from domain.labels import level_name
@@ -46,6 +49,14 @@ def _area_page(area: Area, **forms):
     )
 
 
+def _add_on_page(area: Area, form: Form, form_name: str, add: Callable[[], object]):
+    """A form on the area's page that adds something: back to the page once added, or the page again with the
+    form's errors (400)."""
+    if form.validate_on_submit() and attempt(form, add, _("Added.")) is not None:
+        return redirect(url_for("org.area", area_id=area.id))
+    return _area_page(area, **{form_name: form}), 400
+
+
 @bp.route("/areas/<int:area_id>")
 @login_required
 def area(area_id: int):
@@ -58,13 +69,8 @@ def add_child(area_id: int):
     parent = get_visible(Area, area_id, current_user, "area.manage")
     form = AreaForm()
     form.level.choices = [SelectChoice(lv.value) for lv in _child_levels(parent)]
-    if form.validate_on_submit():
-        created = attempt(form, lambda: org.create_area(current_user, parent=parent, level=form.level.data,
-                                                         name=form.name.data, code=form.code.data),
-                          _("Added."))
-        if created is not None:
-            return redirect(url_for("org.area", area_id=parent.id))
-    return _area_page(parent, child_form=form), 400
+    return _add_on_page(parent, form, "child_form", lambda: org.create_area(
+        current_user, parent=parent, level=form.level.data, name=form.name.data, code=form.code.data))
 
 
 @bp.route("/areas/<int:area_id>/households", methods=["POST"])
@@ -72,10 +78,7 @@ def add_child(area_id: int):
 def add_household(area_id: int):
     unit = get_visible(Area, area_id, current_user, "area.manage")
     form = HouseholdForm()
-    if form.validate_on_submit():
-        if attempt(form, lambda: org.add_household(current_user, unit, form.label.data), _("Added.")):
-            return redirect(url_for("org.area", area_id=unit.id))
-    return _area_page(unit, household_form=form), 400
+    return _add_on_page(unit, form, "household_form", lambda: org.add_household(current_user, unit, form.label.data))
 
 
 @bp.route("/areas/<int:area_id>/appoint", methods=["POST"])
@@ -119,6 +122,4 @@ def vacant_units(area_id: int):
 def heads_register(area_id: int):
     area = get_visible(Area, area_id, current_user, "register.export")
     now = utcnow()
-    return send_file(reports.heads_register(area, now), as_attachment=True,
-                     download_name=f"heads-{area.id}-{now:%Y%m%d}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(reports.heads_register(area, now), f"heads-{area.id}-{now:%Y%m%d}.xlsx")

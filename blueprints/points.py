@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -21,8 +21,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from blueprints.bounds import Form, IdText
-from blueprints.forms import attempt, page_arg
-from domain import ledger, org, reports, rules
+from blueprints.forms import attempt, page_arg, people_found, xlsx_response
+from domain import ledger, reports, rules
 from domain.access import get_visible
 from domain.errors import NotFound
 from domain.labels import txn_kind_name
@@ -104,9 +104,7 @@ def ledger_export(area_id: int):
     community = _community(community.id)
     now = utcnow()
     entries = ledger.community_entries(community, **_filters(_filter_form()))
-    return send_file(reports.ledger_register(entries, now), as_attachment=True,
-                     download_name=f"ledger-{community.id}-{now:%Y%m%d}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(reports.ledger_register(entries, now), f"ledger-{community.id}-{now:%Y%m%d}.xlsx")
 
 
 @bp.route("/areas/<int:area_id>/adjust", methods=["GET", "POST"])
@@ -126,8 +124,7 @@ def adjust(area_id: int):
                        _("Points adjusted."))
         if done is not None:
             return redirect(url_for("points.community_ledger", area_id=community.id, q=person.phone))
-    q = request.args.get("q", "")
-    candidates = org.find_people(current_user, q) if q else []
+    q, candidates = people_found()
     balance = ledger.person_account(person, community).balance if person is not None else None
     return render_template("points/adjust.html", community=community, form=form, person=person, q=q,
                            candidates=candidates, balance=balance)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, send_file, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
 from blueprints.bounds import Form
+from blueprints.forms import xlsx_response
 from blueprints.once import submission_used
 from domain import org, roster, roster_imports
 from domain.access import get_visible
@@ -102,5 +103,4 @@ def status(area_id: int, import_id: int):
 @bp.route("/roster/template.xlsx")
 @login_required
 def template():
-    return send_file(roster.template_workbook(), as_attachment=True, download_name="roster-template.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(roster.template_workbook(), "roster-template.xlsx")

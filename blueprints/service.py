@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -29,7 +29,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from blueprints.bounds import PAST, Form, Within, as_id
-from blueprints.forms import attempt, page_arg
+from blueprints.forms import attempt, page_arg, xlsx_response
 from domain import categories, ledger, org, reports, service
 from domain.access import can, get_visible
 from domain.errors import NotFound
@@ -317,8 +317,7 @@ def hours_register(area_id: int):
     rows = service.hours_register_rows(community, team_id=_team_id(form), category=_valid(form.category) or None,
                                        since=_valid(form.since) or None, until=_valid(form.until) or None)
     book = reports.write_xlsx(_("Service hours register"), headers, rows, now)
-    return send_file(book, as_attachment=True, download_name=f"service-hours-{community.id}-{now:%Y%m%d}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(book, f"service-hours-{community.id}-{now:%Y%m%d}.xlsx")
 
 
 # --- hours and stars --------------------------------------------------------------------------------------------

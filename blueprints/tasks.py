@@ -9,7 +9,7 @@ made into URLs here (`link_url`), when shown.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
 from blueprints.ext import limited, photos_limited
-from blueprints.forms import attempt, page_arg
+from blueprints.forms import attempt, page_arg, xlsx_response
 from domain import categories, notifications, org, tasks
 from domain.errors import NotFound
 from domain.paging import paginate
@@ -228,8 +228,7 @@ def register():
     form.category.choices = [SelectChoice("", ""), *_category_choices(_board_communities())]
     now = utcnow()
     book = tasks.register_xlsx(_filtered_board(form), now)
-    return send_file(book, as_attachment=True, download_name=f"needs-register-{now:%Y%m%d}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(book, f"needs-register-{now:%Y%m%d}.xlsx")
 
 
 # --- posting -------------------------------------------------------------------------------------------------------

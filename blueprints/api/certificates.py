@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from blueprints.api.core import Blueprint
 from blueprints.api.schemas import Hours
-from blueprints.ext import limiter
+from blueprints.ext import verify_limited
 from domain import certificates
 
 blp = Blueprint("api_certificates", __name__, description="Service certificates")
@@ -29,7 +28,7 @@ class CertificateCheckOut(Schema):
 
 @blp.route("/certificates/<string:number>")
 class CertificateCheck(MethodView):
-    decorators = [limiter.limit(lambda: current_app.config.get("CERTIFICATE_VERIFY_RATE_LIMIT", "60 per minute"))]
+    decorators = [verify_limited()]
 
     @blp.doc(security=[])
     @blp.response(200, CertificateCheckOut)

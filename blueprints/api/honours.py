@@ -3,14 +3,13 @@ verify an honour certificate by its number."""
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints import bounds
 from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
-from blueprints.ext import limited, limiter
+from blueprints.ext import limited, verify_limited
 from domain import honours
 from domain.access import can, get_visible
 from domain.errors import NotFound
@@ -478,7 +477,7 @@ class Handling(MethodView):
 
 @blp.route("/honours/<string:number>")
 class HonourCheck(MethodView):
-    decorators = [limiter.limit(lambda: current_app.config.get("CERTIFICATE_VERIFY_RATE_LIMIT", "60 per minute"))]
+    decorators = [verify_limited()]
 
     @blp.doc(security=[])
     @blp.response(200, HonourCheckOut)

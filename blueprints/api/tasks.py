@@ -3,6 +3,8 @@ caller's notifications (the bell)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import request, url_for
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
@@ -169,8 +171,10 @@ def task_dict(viewer: User, task: Task, *, with_history: bool = False, reach: ta
     return out
 
 
-def _done(user: User, task: Task) -> dict:
-    return task_dict(user, task, with_history=True)
+def _moved(task_id: int, move: Callable[..., Task], *args, **options) -> dict:
+    """One move (claim, done, ...) by the caller on a need they see: the need after it, with its full history."""
+    user = api_user()
+    return task_dict(user, move(user, tasks.visible(user, task_id), *args, **options), with_history=True)
 
 
 @blp.route("/needs")
@@ -224,8 +228,7 @@ class Claim(MethodView):
     @blp.response(200, TaskItemOut)
     def post(self, task_id):
         """Take the need on (head of its area, a fitting team's member, staff) → `claimed`. 409 `already_claimed`."""
-        user = api_user()
-        return _done(user, tasks.claim_task(user, tasks.visible(user, task_id)))
+        return _moved(task_id, tasks.claim_task)
 
 
 @blp.route("/tasks/<int:task_id>/done")
@@ -235,8 +238,7 @@ class Done(MethodView):
     def post(self, body, task_id):
         """The claimant marks it done with a note → `done` (photos: POST /tasks/{id}/photos first).
         403 `not_claimant`."""
-        user = api_user()
-        return _done(user, tasks.mark_done(user, tasks.visible(user, task_id), body["note"]))
+        return _moved(task_id, tasks.mark_done, body["note"])
 
 
 @blp.route("/tasks/<int:task_id>/confirm")
@@ -245,9 +247,7 @@ class Confirm(MethodView):
     @blp.response(200, TaskItemOut)
     def post(self, body, task_id):
         """The resident who asked: resolved → `confirmed`; not resolved (with a note) → `reopened`. 403 `not_asker`."""
-        user = api_user()
-        return _done(user, tasks.confirm_task(user, tasks.visible(user, task_id), resolved=body["resolved"],
-                                              note=body["note"]))
+        return _moved(task_id, tasks.confirm_task, resolved=body["resolved"], note=body["note"])
 
 
 @blp.route("/tasks/<int:task_id>/approve")
@@ -257,8 +257,7 @@ class Approve(MethodView):
     def post(self, _body, task_id):
         """Staff of the area approve a confirmed task: the claimant is credited the category's points once.
         409 `already_decided`, `awaiting_confirmation`; 403 `own_task`."""
-        user = api_user()
-        return _done(user, tasks.approve_task(user, tasks.visible(user, task_id)))
+        return _moved(task_id, tasks.approve_task)
 
 
 @blp.route("/tasks/<int:task_id>/reopen")
@@ -267,8 +266,7 @@ class Reopen(MethodView):
     @blp.response(200, TaskItemOut)
     def post(self, body, task_id):
         """Staff of the area send a claimed, done or confirmed task back in line → `reopened`. 409 `already_decided`."""
-        user = api_user()
-        return _done(user, tasks.reopen_task(user, tasks.visible(user, task_id), reason=body["reason"]))
+        return _moved(task_id, tasks.reopen_task, reason=body["reason"])
 
 
 @blp.route("/tasks/<int:task_id>/withdraw")
@@ -277,8 +275,7 @@ class Withdraw(MethodView):
     @blp.response(200, TaskItemOut)
     def post(self, body, task_id):
         """The resident who asked (before it is done), or staff with a reason → `withdrawn`."""
-        user = api_user()
-        return _done(user, tasks.withdraw_task(user, tasks.visible(user, task_id), reason=body["reason"]))
+        return _moved(task_id, tasks.withdraw_task, reason=body["reason"])
 
 
 @blp.route("/tasks/<int:task_id>/photos")
