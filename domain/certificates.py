@@ -27,7 +27,7 @@ from domain.ledger import SHANGHAI
 from domain.paging import Page, paginate
 from domain.service import hours_text
 from domain.teams import belongs_to, communities_of
-from models import Area, Level, Role, RoleGrant, User, db, mask_name, utcnow
+from models import Area, Level, Role, RoleGrant, User, db, load_by_number, mask_name, utcnow
 from models.service import Certificate, ServiceRecord, ServiceStatus
 
 #: Longest period one certificate covers; a longer one is most likely a typing mistake.
@@ -48,8 +48,7 @@ def new_number(now: datetime) -> str:
 
 def by_number(number: str) -> Certificate:
     """Raises NotFound for a number that was never issued."""
-    number = (number or "").strip().upper()
-    found = db.session.scalar(select(Certificate).where(Certificate.number == number)) if len(number) <= 32 else None
+    found = load_by_number(Certificate, number)
     if found is None:
         raise NotFound("not_found", _l("No certificate has this number."))
     return found

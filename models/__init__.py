@@ -2,7 +2,7 @@
 
 from models.area import ALLOWED_PARENTS, HEAD_TIERS, Area, Household, Level
 from models.audit import AuditEvent
-from models.base import MAX_ID, db, load, utcnow
+from models.base import MAX_ID, db, load, load_by_number, utcnow
 from models.events import Attendance, CheckMethod, Event, EventKind, PointsMode, Registration, ScanNonce
 from models.honours import (
     Ballot,
@@ -139,6 +139,7 @@ __all__ = [
     "User",
     "db",
     "load",
+    "load_by_number",
     "mask_name",
     "mask_phone",
     "utcnow",

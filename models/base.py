@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, TypeDecorator, select
 from sqlalchemy.orm import DeclarativeBase
 
 # Constraint names must be stable so Alembic can drop/alter them on both engines.
@@ -36,6 +36,13 @@ def load(model, ident):
     if not isinstance(ident, int) or isinstance(ident, bool) or not 0 < ident <= MAX_ID:
         return None
     return db.session.get(model, ident)
+
+
+def load_by_number(model, number: str | None):
+    """The row of `model` (a certificate, an honour) with this printed number, or None: spaces around it and lower
+    case are forgiven, and a number longer than the column's 32 characters is not looked up."""
+    number = (number or "").strip().upper()
+    return db.session.scalar(select(model).where(model.number == number)) if len(number) <= 32 else None
 
 
 #: The time zone of every community: days, months and times people read are Beijing's.

@@ -21,7 +21,7 @@ from domain.honours.campaign import tier_name
 from domain.honours.nomination import _set_status
 from domain.org import community_of
 from domain.teams import communities_of
-from models import Area, TxnKind, User, db, mask_name, utcnow
+from models import Area, TxnKind, User, db, load_by_number, mask_name, utcnow
 from models.area import path_under
 from models.honours import Campaign, Honour, Nomination, NominationStatus, Phase
 from models.sql import upsert
@@ -138,8 +138,7 @@ def roll_area(area_id: int) -> Area:
 
 
 def by_number(number: str) -> Honour:
-    number = (number or "").strip().upper()
-    found = db.session.scalar(select(Honour).where(Honour.number == number)) if len(number) <= 32 else None
+    found = load_by_number(Honour, number)
     if found is None:
         raise NotFound("not_found", _l("No honour has this number."))
     return found

@@ -22,13 +22,19 @@ def unbalanced_transactions() -> list[str]:
         .having(func.sum(Entry.amount) != 0))]
 
 
+def _balances_apart(account_id, amount, *conditions):
+    """(account, cached balance, the sum of `amount` per `account_id`) for each account matching `conditions` whose
+    cached balance is not that sum (no rows: 0)."""
+    sums = select(account_id, func.sum(amount).label("total")).group_by(account_id).subquery()
+    total = func.coalesce(sums.c.total, 0)
+    return db.session.execute(select(Account.id, Account.balance, total)
+                              .outerjoin(sums, sums.c.account_id == Account.id)
+                              .where(*conditions, Account.balance != total))
+
+
 def stale_balances() -> list[str]:
-    sums = select(Entry.account_id, func.sum(Entry.amount).label("total")).group_by(Entry.account_id).subquery()
     return [f"account {account_id}: cached balance {cached} but entries sum to {total}"
-            for account_id, cached, total in db.session.execute(
-                select(Account.id, Account.balance, func.coalesce(sums.c.total, 0))
-                .outerjoin(sums, sums.c.account_id == Account.id)
-                .where(Account.balance != func.coalesce(sums.c.total, 0)))]
+            for account_id, cached, total in _balances_apart(Entry.account_id, Entry.amount)]
 
 
 def negative_balances() -> list[str]:
@@ -37,12 +43,9 @@ def negative_balances() -> list[str]:
 
 
 def uncovered_balances() -> list[str]:
-    lots = select(Lot.account_id, func.sum(Lot.remaining).label("open")).group_by(Lot.account_id).subquery()
     return [f"account {account_id}: balance {balance} but open lots hold {open_points}"
-            for account_id, balance, open_points in db.session.execute(
-                select(Account.id, Account.balance, func.coalesce(lots.c.open, 0))
-                .outerjoin(lots, lots.c.account_id == Account.id)
-                .where(Account.kind == AccountKind.person, Account.balance != func.coalesce(lots.c.open, 0)))]
+            for account_id, balance, open_points in _balances_apart(Lot.account_id, Lot.remaining,
+                                                                    Account.kind == AccountKind.person)]
 
 
 def verify() -> list[str]:
