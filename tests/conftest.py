@@ -23,7 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from app import TestConfig, create_app, database_url
-from domain import accounts
+from domain import accounts, org
 from models import Area, Household, Level, Role, RoleGrant, User, db
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -229,6 +229,18 @@ def tree(app, make_area, make_user):
     t.volunteer_a = make_user("志愿者乙", roles=[("volunteer", t.a.community)], household=t.a.household)
     t.resident_b = make_user("居民丙", roles=[("resident", t.b.community)], household=t.b.household)
     return t
+
+
+@pytest.fixture
+def headed_resident(app, tree, make_user):
+    """王奶奶, a resident of the tree's household in community A without a password (no smartphone), and head_a
+    appointed head of her unit: a head who may record service for her."""
+    resident = make_user("王奶奶", password=None, roles=[("resident", tree.a.community)], household=tree.a.household)
+    with app.app_context():
+        org.appoint_head(db.session.get(User, tree.staff_a.id), db.session.get(Area, tree.a.unit.id),
+                         db.session.get(User, tree.head_a.id))
+        db.session.commit()
+    return resident
 
 
 @pytest.fixture

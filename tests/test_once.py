@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from domain import ledger, market, once, org
+from domain import ledger, market, once
 from models import (
     Area,
     Campaign,
@@ -143,13 +143,9 @@ def test_back_and_submit_again_on_record_service_records_once(app, client, tree)
     assert other.status_code == 302 and _count(app, ServiceRecord) == 2
 
 
-def test_a_head_recording_for_a_resident_records_once(app, client, tree, make_user):
+def test_a_head_recording_for_a_resident_records_once(app, client, tree, headed_resident):
     """记录服务's head variant (for residents without a smartphone): the same form, the same door."""
-    resident = make_user("王奶奶", password=None, roles=[("resident", tree.a.community)], household=tree.a.household)
-    with app.app_context():
-        org.appoint_head(db.session.get(User, tree.staff_a.id), db.session.get(Area, tree.a.unit.id),
-                         db.session.get(User, tree.head_a.id))
-        db.session.commit()
+    resident = headed_resident
     login(client, tree.head_a)
     url = f"/service/record?mode=others&person_ids={resident.id}"
     key = _key(client.get(url).text)

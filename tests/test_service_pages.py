@@ -12,7 +12,7 @@ from flask_babel import gettext
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from domain import ledger, org, service
+from domain import ledger, service
 from domain.ledger import SHANGHAI
 from models import (
     Area,
@@ -198,12 +198,8 @@ def test_only_the_leader_records_for_a_team(app, client, tree, team):
     assert response.status_code == 404 and _records(app) == []
 
 
-def test_head_records_for_a_resident_of_their_unit(app, client, tree, make_user):
-    resident = make_user("王奶奶", password=None, roles=[("resident", tree.a.community)], household=tree.a.household)
-    with app.app_context():
-        org.appoint_head(db.session.get(User, tree.staff_a.id), db.session.get(Area, tree.a.unit.id),
-                         db.session.get(User, tree.head_a.id))
-        db.session.commit()
+def test_head_records_for_a_resident_of_their_unit(app, client, tree, headed_resident):
+    resident = headed_resident
     login(client, tree.head_a)
     found = client.get("/service/record?mode=others&q=王奶奶").text
     add = f"/service/record?mode=others&amp;person_ids={resident.id}"
