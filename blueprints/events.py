@@ -1,7 +1,7 @@
 """Event pages: the list, the form, an event with its live counts, the rotating codes, the poster, the scanner
 (camera, offline queue, by hand) and the attendance register; and the landing page of the event's QR code.
 
-Every rule lives in domain/events.py; these views load what they name (404 outside the caller's scope, 403 for
+Every rule lives in domain/events/; these views load what they name (404 outside the caller's scope, 403 for
 those who see the event but may not act on it), make one domain call and render, redirect or answer JSON.
 The JSON answers (`*.json`) serve the pages' own scripts with the session cookie; their POSTs carry the CSRF
 token in the X-CSRFToken header. No script is inline: the pages pass what their scripts need in data-*.

@@ -1,7 +1,7 @@
 """Pages that look back: leaderboards, the staff dashboard of an area, street and district roll-ups, the
 registers (台账) catalogue, and a person's own data export.
 
-Every figure comes from domain/leaderboards.py, domain/dashboards.py, domain/registers.py and domain/export.py;
+Every figure comes from domain/leaderboards.py, domain/dashboards/, domain/registers.py and domain/export.py;
 these views parse the query, load the area (404 outside the caller's scope), make one domain call and render
 or send the file. Charts are drawn by static/js/charts.js from the data-chart attribute each one carries: no
 inline script.

@@ -8,7 +8,7 @@ answered with the first one's result instead of making a second row (domain/once
 - Before the view, the key is claimed in the request's transaction (`claim_submission`); after it, in the same
   transaction, where the submission led is noted (`settle_submission`): claim, writes and result commit together.
 - A POST without a key (an old page, a script, the test client) is served as before; the JSON API has its own
-  door (the Idempotency-Key header, domain/market.py).
+  door (the Idempotency-Key header, domain/market/).
 """
 
 from __future__ import annotations

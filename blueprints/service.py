@@ -1,7 +1,7 @@
 """Service hours pages: record service (oneself, a team's occasion, residents without a smartphone), the staff
 approval queue with its register, and hours and star levels for volunteers.
 
-Every rule lives in domain/service.py; these views parse a form, load what it names (404 outside the caller's
+Every rule lives in domain/service/; these views parse a form, load what it names (404 outside the caller's
 scope), make one domain call behind `attempt` and redirect or render.
 """
 

@@ -1,7 +1,7 @@
 """What any value may be, whatever door it came in by: the pure rules, without a web framework.
 
 The page forms, the API's schemas and the request guard apply them through `blueprints/bounds.py`; the roster
-import applies them to the cells of a spreadsheet (domain/roster.py), which no form ever sees.
+import applies them to the cells of a spreadsheet (domain/roster/), which no form ever sees.
 
 - Text carries no NUL nor any other control character (newline and tab only in multi-line fields), no bidi
   override, embedding or isolate (they make "ABC" display as "CBA" in a register), no lone surrogate (no database

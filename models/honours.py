@@ -1,7 +1,7 @@
 """Honours: campaigns (最美三长, 社区好人), nominations, votes, objections and awards.
 
 A campaign runs through five phases — nomination → voting → review → public notice (公示) → announced — each
-an enum value moved by one transition function in domain/honours.py. Votes are rows: a UNIQUE (campaign, voter,
+an enum value moved by one transition function in domain/honours/. Votes are rows: a UNIQUE (campaign, voter,
 nomination) stops duplicates, a guarded counter per voter (`Ballot.used`) stops a voter going over their
 votes, and a nomination's `votes` counter moves in the same transaction as its vote row, so tallies always equal
 the rows (`flask campaigns verify` checks it).

@@ -1,5 +1,5 @@
 """Closing an event: a missing check-out is set to the end and flagged, and each attendance becomes one service record
-(domain/service.py), approved automatically or queued as the event says, whose points go through the ledger exactly
+(domain/service/), approved automatically or queued as the event says, whose points go through the ledger exactly
 once. Idempotent: a guarded `processed_at` decides which closing handles an attendance.
 """
 
