@@ -170,11 +170,12 @@ def _configure_domain(app: Flask) -> None:
 
 def _register_insight() -> None:
     """Each capability's dashboard section, registers and personal-export section, in the order of the menus."""
+    from domain.dashboards import builtin
     from domain.honours import insight as honours_insight
     from domain.market import insight as market_insight
     from domain.tasks import insight as tasks_insight
 
-    for capability in (tasks_insight, market_insight, honours_insight):
+    for capability in (builtin, tasks_insight, market_insight, honours_insight):
         capability.register()
 
 

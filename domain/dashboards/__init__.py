@@ -10,12 +10,10 @@ capabilities add theirs with `register_section(Section(...))` in their `register
 figures: one value per community.
 
 The package: `sections` (what a section produces, the register, shared helpers), `builtin` (the four built-in
-sections, registered when the package is loaded) and `board` (a dashboard, a chart, the roll-up). Everything public
+sections, which create_app registers first) and `board` (a dashboard, a chart, the roll-up). Everything public
 is importable from `domain.dashboards` as before.
 """
 
-from domain.dashboards import builtin
 from domain.dashboards.board import *
 from domain.dashboards.sections import *
 
-builtin.register()
