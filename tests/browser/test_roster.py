@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from domain import roster, roster_imports
+from models import files
 from tests.test_roster import GOOD, csv_bytes
 
 pytestmark = pytest.mark.browser
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.browser
 def test_a_large_roster_shows_its_progress_then_its_result(page: Page, sign_in, tree, monkeypatch, tmp_path):
     monkeypatch.setattr(roster_imports, "SYNC_ROWS", 3)
     monkeypatch.setattr(roster_imports, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(roster_imports, "folder", lambda: tmp_path)
+    monkeypatch.setattr(files, "imports_folder", lambda: tmp_path)
     write = roster.write_roster
 
     def slowly(*args, **kwargs):  # each chunk takes a while, as 1,000 rows do
