@@ -6,7 +6,7 @@ from flask import Flask
 from flask_babel import format_datetime, get_locale
 
 from domain.access import can
-from domain.labels import level_name, role_name, service_status_name, txn_kind_name
+from domain.labels import deadline_text, level_name, role_name, service_status_name, txn_kind_name
 from domain.service import hours_text
 
 
@@ -14,8 +14,13 @@ def local_time(value, style: str = "yyyy-MM-dd HH:mm") -> str:
     return format_datetime(value, style) if value else ""
 
 
+def deadline(value, with_year: bool = False) -> str:
+    """A deadline: its last day at 24:00 when it ends at midnight (domain.labels.deadline_text)."""
+    return deadline_text(value, with_year) if value else ""
+
+
 def init_app(app: Flask) -> None:
-    for name in (level_name, role_name, txn_kind_name, service_status_name, local_time):
+    for name in (level_name, role_name, txn_kind_name, service_status_name, local_time, deadline):
         app.add_template_filter(name)
     app.add_template_global(can)
     app.add_template_global(hours_text)

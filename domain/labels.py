@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+
 from flask_babel import lazy_gettext as _l
 
 from models import Level, Role, ServiceStatus, TxnKind
+from models.base import SHANGHAI
 
 LEVEL_NAMES = {
     Level.district: _l("District"),
@@ -187,3 +190,12 @@ def event_kind_label(kind) -> str:
 
 def member_status_name(status) -> str:
     return str(MEMBER_STATUS_NAMES[str(status)])
+
+
+def deadline_text(moment: datetime, with_year: bool = True) -> str:
+    """A deadline as people read it, in Beijing time. A deadline kept as the midnight after its last day (a date
+    entered as 12-13 ends at 12-14 00:00) reads as that last day at 24:00: "12-13 24:00", never "12-14 00:00"."""
+    local = moment.astimezone(SHANGHAI)
+    day, clock = (local.date() - timedelta(days=1), "24:00") if local.time() == time.min \
+        else (local.date(), f"{local:%H:%M}")
+    return f"{day:%Y-%m-%d} {clock}" if with_year else f"{day:%m-%d} {clock}"

@@ -444,3 +444,27 @@ def test_the_honour_roll_names_only_those_who_agreed_to_public_lists(app, client
     english(client)
     roll = client.get(f"/areas/{tree.a.community.id}/honours").text
     assert "Name not shown" in roll and "王**" not in roll and "2026年度社区好人" in roll
+
+
+def _midnight_after_a_week() -> datetime:
+    """The Beijing midnight that ends the day a week from now (a deadline entered as that day)."""
+    last_day = (utcnow() + timedelta(days=7)).astimezone(SHANGHAI).date()
+    return datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
+
+
+ASKS = {"good_neighbour": "欢迎推荐身边的好邻居", "best_head": "欢迎推荐尽心服务邻里的三长"}
+
+
+@pytest.mark.parametrize("kind, asks", ASKS.items())
+def test_a_deadline_at_midnight_reads_as_its_last_day_at_24_00(app, client, tree, make_user, kind, asks):
+    until = _midnight_after_a_week()
+    ids = campaign_at(app, tree, make_user, Phase.nomination, nominees=(), kind=kind, title="评选",
+                      nominate_until=until, vote_from=until)
+    login(client, tree.volunteer_a)
+    last_day = f"{until.date() - timedelta(days=1):%m-%d} 24:00"
+    for page in (client.get(ids.url).text, client.get("/campaigns").text):
+        assert last_day in page
+        assert f"{until:%m-%d} 00:00" not in page
+    show = client.get(ids.url).text
+    assert asks in show
+    assert all(other not in show for other in ASKS.values() if other != asks)

@@ -19,6 +19,7 @@ from domain.errors import Conflict
 from domain.honours.award import award_honours
 from domain.honours.campaign import _count, _lock, _require_manager
 from domain.honours.nomination import _FROM
+from domain.labels import deadline_text
 from domain.ledger import SHANGHAI
 from models import User, db, utcnow
 from models.honours import (
@@ -72,7 +73,7 @@ class Step:
 
 
 def _local(moment: datetime) -> str:
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return deadline_text(moment)
 
 
 def next_step(campaign: Campaign, now: datetime | None = None) -> Step | None:
