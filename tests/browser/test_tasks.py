@@ -79,7 +79,7 @@ def test_a_need_goes_round_the_whole_loop_and_the_points_appear(page: Page, sign
     page.locator("textarea[name=description]").fill("水槽下面的水管接头一直滴水。")
     page.locator("input[name=photos]").set_input_files(big_photo(tmp_path / "pipe.png"))
     expect(page.locator("[data-photo-preview] img")).to_have_count(1)
-    expect(page.locator("input[name=photos]")).to_have_attribute("data-ready", "1")
+    expect(page.locator("input[name=photos]")).to_have_attribute("data-ready", "1", timeout=TIMEOUT_MS)
     sent = page.evaluate("(() => { const f = document.querySelector('input[name=photos]').files[0];"
                          " return [f.type, f.size]; })()")
     assert sent[0] == "image/jpeg" and sent[1] < photos.MAX_BYTES
@@ -104,7 +104,8 @@ def test_a_need_goes_round_the_whole_loop_and_the_points_appear(page: Page, sign
     state(worker, "claimed")
     worker.locator("textarea[name=note]").fill("更换了水管接头和密封圈，试水不漏了。")
     worker.get_by_test_id("done-form").locator("input[name=photos]").set_input_files(small_photo(tmp_path / "ok.jpg"))
-    expect(worker.get_by_test_id("done-form").locator("input[name=photos]")).to_have_attribute("data-ready", "1")
+    done_photos = worker.get_by_test_id("done-form").locator("input[name=photos]")
+    expect(done_photos).to_have_attribute("data-ready", "1", timeout=TIMEOUT_MS)
     worker.get_by_test_id("mark-done").click()
     state(worker, "done")
     expect(worker.get_by_test_id("done-note")).to_contain_text("密封圈")
