@@ -32,10 +32,10 @@ class App(Flask):
         return hook
 
     def dispatch_request(self) -> Response:
-        response = self.make_response(super().dispatch_request())
-        for hook in self.before_commit_funcs:
-            response = hook(response)
-        transaction.commit()
+        with transaction.unit():
+            response = self.make_response(super().dispatch_request())
+            for hook in self.before_commit_funcs:
+                response = hook(response)
         return response
 
     def handle_user_exception(self, e: Exception):

@@ -44,8 +44,8 @@ _AFTER_COMMIT = "after_commit"
 
 
 def commit() -> None:
-    """End the unit of work with its writes kept, then run what waited for them (`after_commit`). Called by the
-    request boundary, `unit()` and the job runner only."""
+    """End the unit of work with its writes kept, then run what waited for them (`after_commit`). Called by `unit()`
+    and the job runner only."""
     db.session.commit()
     for run in db.session.info.pop(_AFTER_COMMIT, []):
         run()
@@ -65,7 +65,8 @@ def abandon() -> None:
 
 @contextmanager
 def unit() -> Iterator[None]:
-    """One unit of work outside a request (a CLI command): committed when the block ends, rolled back if it raises."""
+    """One unit of work: committed when the block ends, rolled back if it raises. The request boundary runs each
+    view in one (blueprints/boundary.py), a CLI command its whole work."""
     try:
         yield
     except BaseException:

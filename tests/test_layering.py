@@ -1,8 +1,9 @@
 """The house's rules, read from the source files alone (no app, no database): who may commit, no import circle,
 no overgrown domain module, and a README whose Layout section is the tree's.
 
-- Only the request boundary (blueprints/boundary.py) and the jobs' runner (domain/jobs/runner.py, once per item)
-  end a transaction with its writes kept; views and the domain write, and raise to refuse.
+- Transactions end with their writes kept only in models/transaction.py (`unit()`: a request, as
+  blueprints/boundary.py runs each view; a job's item, as domain/jobs/runner.py runs each; a CLI command); views
+  and the domain write, and raise to refuse.
 - The modules of app.py, blueprints/, domain/ and models/ import each other without a circle, at module level or
   inside functions.
 - No module of domain/ has more than MAX_LINES lines: a bigger one becomes a package of one concern per module.
@@ -18,8 +19,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("blueprints", "domain", "models")
-#: Where `commit(` may be written: the request's boundary, and the runner that commits a job's items one by one.
-MAY_COMMIT = {"blueprints/boundary.py", "domain/jobs/runner.py"}
 MAX_LINES = 500
 #: `commit(` as a call of its own: `transaction.commit()`, `db.session.commit()`; not `before_commit(` or
 #: `after_commit(` (hooks that run around the boundary's commit).
@@ -34,13 +33,13 @@ def _relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-def test_only_the_request_boundary_and_the_job_runner_commit():
+def test_views_the_domain_and_the_jobs_never_commit_themselves():
     found = [f"{_relative(path)}:{number}: {line.strip()}"
-             for path in _sources("blueprints", "domain") if _relative(path) not in MAY_COMMIT
+             for path in _sources("blueprints", "domain")
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if COMMIT.search(line)]
-    assert not found, ("Views and the domain never commit: the request commits after the view returns "
-                       "(blueprints/boundary.py), a job per item (domain/jobs/runner.py: `item()`, `keep()`); a view "
-                       "that shows a refusal itself calls transaction.abandon().\n" + "\n".join(found))
+    assert not found, ("Views, the domain and the jobs never commit: each request (blueprints/boundary.py) and each "
+                       "job item (domain/jobs/runner.py) runs in models.transaction.unit(); a view that shows a "
+                       "refusal itself calls transaction.abandon().\n" + "\n".join(found))
 
 
 def _modules() -> dict[str, Path]:

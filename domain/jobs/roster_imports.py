@@ -1,5 +1,5 @@
-"""Running the roster imports that domain/roster_imports.py queued, as a job. It commits through the runner
-(`runner.item`, `runner.keep`), once per chunk with the progress (the page sees it move), as the other periodic jobs
+"""Running the roster imports that domain/roster_imports.py queued, as a job. Each chunk of rows is a unit of work
+of its own (`transaction.unit`), committed with the progress (the page sees it move), as the other periodic jobs
 commit once per item.
 
 `run_in_background` starts one in a thread of the worker that queued it; the periodic job ("roster imports", in
@@ -21,7 +21,6 @@ from sqlalchemy import and_, or_, select, update
 from domain import roster
 from domain import roster_imports as queued
 from domain.errors import DomainError
-from domain.jobs import runner
 from models import Area, ImportStatus, RosterImport, User, db, files, transaction, utcnow
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ def _run_in_app(app: Flask, import_id: int) -> None:
 
 def _claim(import_id: int, now: datetime) -> bool:
     """Take the import for this worker, if nobody runs it: one guarded UPDATE, so two takers never both get it."""
-    with runner.item():
+    with transaction.unit():
         taken = db.session.execute(
             update(RosterImport)
             .where(RosterImport.id == import_id, _runnable(now))
@@ -93,24 +92,30 @@ def run_import(import_id: int, *, now=None) -> RosterImport | None:
             size = queued.CHUNK_ROWS
             for start_at in range(0, len(parsed.rows), size):
                 chunk = roster.RosterFile(parsed.filename, parsed.headers, parsed.rows[start_at:start_at + size])
-                _merge(total, roster.write_roster(actor, roster.plan_roster(community, chunk), now=now))
-                job.rows_done, job.heartbeat_at = start_at + len(chunk.rows), now or utcnow()
-                runner.keep()
-        job.status, job.result, job.finished_at = ImportStatus.done, total.as_dict(), now or utcnow()
+                with transaction.unit():  # the chunk's rows with the progress the page shows
+                    _merge(total, roster.write_roster(actor, roster.plan_roster(community, chunk), now=now))
+                    job.rows_done, job.heartbeat_at = start_at + len(chunk.rows), now or utcnow()
+        ended = {"status": ImportStatus.done, "result": total.as_dict()}
     except DomainError as error:
         transaction.abandon()
-        job.status, job.errors, job.finished_at = ImportStatus.failed, _errors_of(error), now or utcnow()
+        ended = {"status": ImportStatus.failed, "errors": _errors_of(error)}
     except Exception:
         transaction.abandon()
-        job.status, job.finished_at = ImportStatus.failed, now or utcnow()
-        job.errors = {"code": "roster_import_error", "message": str(_l("The import stopped on an unexpected error. "
-                                                                       "Upload the file again.")), "rows": []}
-        runner.keep()
+        _end(job, now, status=ImportStatus.failed, errors={
+            "code": "roster_import_error", "rows": [],
+            "message": str(_l("The import stopped on an unexpected error. Upload the file again."))})
         path.unlink(missing_ok=True)
         raise
-    runner.keep()
+    _end(job, now, **ended)
     path.unlink(missing_ok=True)
     return job
+
+
+def _end(job: RosterImport, now: datetime | None, **outcome) -> None:
+    with transaction.unit():
+        for name, value in outcome.items():
+            setattr(job, name, value)
+        job.finished_at = now or utcnow()
 
 
 def waiting(now: datetime) -> list[int]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,24 +86,6 @@ def _why(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def keep() -> None:
-    """Commit what the current item has written: its end, or its progress that a page shows as it goes (a roster
-    import's rows done). With `item()`, the only commit of the domain (tests/test_layering.py holds it so)."""
-    transaction.commit()
-
-
-@contextmanager
-def item() -> Iterator[None]:
-    """One item of a job in a transaction of its own: committed when the block ends, rolled back (and raised on)
-    if it raises, so one bad item fails alone."""
-    try:
-        yield
-    except BaseException:
-        transaction.abandon()
-        raise
-    keep()
-
-
 def runner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -115,7 +96,7 @@ def run(job: Job, *, now: datetime | None = None, **params) -> Run:
     started = utcnow()
     record = JobRun(job=job.name, started_at=started, outcome=Outcome.running, items_done=0, items_failed=0,
                     runner=runner_name())
-    with item():
+    with transaction.unit():
         db.session.add(record)
     record_id = record.id
     current = Run(job, now or started, params)
@@ -130,7 +111,7 @@ def run(job: Job, *, now: datetime | None = None, **params) -> Run:
     current.total = len(items)
     for each in items:
         try:
-            with item():
+            with transaction.unit():
                 made = job.process(each, current)
         except Exception as error:
             log.exception("%s: %s failed", job.name, job.label(each))
@@ -139,7 +120,7 @@ def run(job: Job, *, now: datetime | None = None, **params) -> Run:
         if made is not None:
             current.done += 1
             current.made += made
-    with item():
+    with transaction.unit():
         db.session.execute(update(JobRun).where(JobRun.id == record_id).values(
             finished_at=utcnow(), outcome=Outcome.ok if current.ok else Outcome.failed, items_done=current.done,
             items_failed=len(current.failures), message="\n".join(current.lines())[:MESSAGE_LIMIT]))
