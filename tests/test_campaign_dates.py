@@ -348,6 +348,11 @@ def test_api_staff_patch_the_dates_still_to_come(app, client, tree, make_user):
                          json={"nominate_until": (campaign.vote_from + timedelta(days=1)).isoformat()})
     assert order.status_code == 400 and order.json["error"]["code"] == "dates_invalid"
     assert list(order.json["error"]["fields"]) == ["vote_from"]
+    announce = (campaign.review_until + timedelta(days=10)).isoformat()
+    assert client.patch(f"/api/v1/campaigns/{ids.id}", headers=staff, json={"announce_at": announce}).json[
+        "announce_at"] is not None
+    cleared = client.patch(f"/api/v1/campaigns/{ids.id}", headers=staff, json={"announce_at": None})
+    assert cleared.status_code == 200 and cleared.json["announce_at"] is None
     assert client.patch(f"/api/v1/campaigns/{ids.id}", headers=staff, json={"title": "x"}).status_code == 400
 
     for user, status in ((tree.staff_b, 404), (tree.volunteer_a, 403)):
@@ -357,4 +362,4 @@ def test_api_staff_patch_the_dates_still_to_come(app, client, tree, make_user):
     with app.app_context():
         assert db.session.get(Campaign, ids.id).notice_days == 6
         assert db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                 .where(AuditEvent.action == "campaign.dates")) == 1
+                                 .where(AuditEvent.action == "campaign.dates")) == 3
