@@ -177,13 +177,17 @@ def test_staff_change_a_date_on_the_page_and_the_campaign_shows_the_new_deadline
                      form)
     assert 'data-testid="locked-nominate_from"' in form and "已开始" in form
     campaign = _campaign(app, ids.id)
-    # Two more days of nominations, voting from the day after.
+    # Two more days of nominations, voting from the day after; tapped twice, saved once, both answers alike.
     last = (campaign.nominate_until - timedelta(seconds=1)).astimezone(SHANGHAI).date() + timedelta(days=2)
-    response = client.post(f"{ids.url}/dates", data={
-        "nominate_until": last.isoformat(), "vote_from": (last + timedelta(days=1)).isoformat(),
-        "vote_until": _day(campaign.vote_until - timedelta(seconds=1)),
-        "review_until": _day(campaign.review_until - timedelta(seconds=1)), "notice_days": "5", "announce_at": ""})
+    [key] = re.findall(r'name="_once" value="([^"]+)" data-once', form)
+    data = {"nominate_until": last.isoformat(), "vote_from": (last + timedelta(days=1)).isoformat(),
+            "vote_until": _day(campaign.vote_until - timedelta(seconds=1)),
+            "review_until": _day(campaign.review_until - timedelta(seconds=1)), "notice_days": "5",
+            "announce_at": "", "_once": key}
+    response = client.post(f"{ids.url}/dates", data=data)
     assert response.status_code == 302, _flashes(response.text)
+    again = client.post(f"{ids.url}/dates", data=data, follow_redirects=True)
+    assert "没有修改任何内容" not in again.text
     after = _campaign(app, ids.id)
     midnight = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
     assert after.nominate_until == midnight and after.vote_from == midnight
