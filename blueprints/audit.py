@@ -47,6 +47,9 @@ FIELD_NAMES = {
     "tokens_revoked": _l("API tokens revoked"), "user_id": _l("Person #"), "value": _l("Value"),
     "votes": _l("Votes"), "votes_per_voter": _l("Votes per voter"), "public_consent": _l("Shown on public lists"),
     "honour_consent": _l("Agrees to honour notices"),
+    "nominate_from": _l("Nominations from"), "nominate_until": _l("Nominations until"), "vote_from": _l("Voting from"),
+    "vote_until": _l("Voting until"), "review_until": _l("Review until"),
+    "notice_days": _l("Public notice (working days)"), "announce_at": _l("Announce no earlier than"),
 }
 
 

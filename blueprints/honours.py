@@ -45,7 +45,7 @@ from domain.labels import (
 from domain.ledger import SHANGHAI
 from domain.org import community_of
 from domain.teams import communities_of
-from models import Area, CampaignKind, Objection, Phase, VoteFlag, utcnow
+from models import Area, CampaignKind, Objection, Phase, VoteFlag, transaction, utcnow
 from models.honours import PHASES, PUBLIC_STATUSES
 
 bp = Blueprint("honours", __name__)
@@ -79,17 +79,36 @@ def honour_tier(honour) -> str:
 # --- forms ------------------------------------------------------------------------------------------------------
 
 
+def _day_start(day: date) -> datetime:
+    """The first moment of a day in Beijing: when a phase given by its first day opens."""
+    return datetime.combine(day, time(0, 0), tzinfo=SHANGHAI)
+
+
+def _day_end(day: date) -> datetime:
+    """The midnight after a day in Beijing: when a phase given by its last day closes (at 24:00)."""
+    return _day_start(day + timedelta(days=1))
+
+
+def _last_day(moment: datetime) -> date:
+    """The last day of a phase that closes at `moment` (its 24:00), in Beijing."""
+    return (moment - timedelta(seconds=1)).astimezone(SHANGHAI).date()
+
+
+#: A date field's own error when left empty, instead of the generic "This field is required".
+_DATE_REQUIRED = DataRequired(message=_l("Choose a date."))
+
+
 class CampaignPageForm(Form):
     """Phases by whole days (Beijing): each opens at 00:00 of its first day and closes at 24:00 of its last."""
 
     kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, CAMPAIGN_KIND_NAMES[k.value]) for k in CampaignKind])
     title = StringField(_l("Name of the campaign"), validators=[Optional(), Visible(), Length(max=100)])
     description = TextAreaField(_l("What the honour is for"), validators=[Optional(), Length(max=2000)])
-    nominate_from = DateField(_l("Nominations from"), validators=[DataRequired()])
-    nominate_until = DateField(_l("Nominations until"), validators=[DataRequired()])
-    vote_from = DateField(_l("Voting from"), validators=[DataRequired()])
-    vote_until = DateField(_l("Voting until"), validators=[DataRequired()])
-    review_until = DateField(_l("Review until"), validators=[DataRequired()])
+    nominate_from = DateField(_l("Nominations from"), validators=[_DATE_REQUIRED])
+    nominate_until = DateField(_l("Nominations until"), validators=[_DATE_REQUIRED])
+    vote_from = DateField(_l("Voting from"), validators=[_DATE_REQUIRED])
+    vote_until = DateField(_l("Voting until"), validators=[_DATE_REQUIRED])
+    review_until = DateField(_l("Review until"), validators=[_DATE_REQUIRED])
     notice_days = IntegerField(_l("Public notice (working days)"), default=honours.NOTICE_DAYS,
                                validators=[InputRequired(), NumberRange(1, honours.MAX_NOTICE_DAYS)])
     seats = IntegerField(_l("People to honour"), default=honours.DEFAULT_SEATS,
@@ -112,31 +131,97 @@ class CampaignPageForm(Form):
             getattr(self, name).data = today + timedelta(days=days)
 
     def campaign_form(self) -> honours.CampaignForm:
-        def start(day: date) -> datetime:
-            return datetime.combine(day, time(0, 0), tzinfo=SHANGHAI)
-
-        def end(day: date) -> datetime:
-            return start(day + timedelta(days=1))
-
         if self.kind.data == CampaignKind.best_head:
             seats = {1: self.seats_grid.data or 0, 2: self.seats_building.data or 0, 3: self.seats_unit.data or 0}
         else:
             seats = self.seats.data if self.seats.data is not None else None
         return honours.CampaignForm(
             kind=self.kind.data, title=self.title.data, description=self.description.data,
-            nominate_from=start(self.nominate_from.data), nominate_until=end(self.nominate_until.data),
-            vote_from=start(self.vote_from.data), vote_until=end(self.vote_until.data),
-            review_until=end(self.review_until.data), notice_days=self.notice_days.data, seats=seats,
+            nominate_from=_day_start(self.nominate_from.data), nominate_until=_day_end(self.nominate_until.data),
+            vote_from=_day_start(self.vote_from.data), vote_until=_day_end(self.vote_until.data),
+            review_until=_day_end(self.review_until.data), notice_days=self.notice_days.data, seats=seats,
             votes_per_voter=self.votes_per_voter.data, points=self.points.data,
             self_nomination=self.self_nomination.data)
 
 
+class CampaignDatesForm(Form):
+    """A campaign's dates changed by whole days (Beijing), as CampaignPageForm takes them. Dates that can no longer
+    change (`locked`, from honours.date_locks) are shown disabled and not sent; a date sent as it was shown keeps
+    its exact moment."""
+
+    nominate_from = DateField(_l("Nominations from"), validators=[Optional()])
+    nominate_until = DateField(_l("Nominations until"), validators=[Optional()])
+    vote_from = DateField(_l("Voting from"), validators=[Optional()])
+    vote_until = DateField(_l("Voting until"), validators=[Optional()])
+    review_until = DateField(_l("Review until"), validators=[Optional()])
+    notice_days = IntegerField(_l("Public notice (working days)"),
+                               validators=[Optional(), NumberRange(1, honours.MAX_NOTICE_DAYS)])
+    announce_at = DateField(_l("Announce no earlier than"), validators=[Optional()])
+
+    def __init__(self, campaign, locked: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.campaign, self.locked = campaign, locked
+
+    def fill(self) -> None:
+        for name in honours.SCHEDULE_FIELDS:
+            self[name].data = self._shown(name)
+
+    def _shown(self, name: str):
+        """The campaign's value as the form shows it: a phase's first or last day, the notice's length."""
+        value = getattr(self.campaign, name)
+        if not isinstance(value, datetime):
+            return value
+        return value.astimezone(SHANGHAI).date() if honours.SCHEDULE_FIELDS[name].starts else _last_day(value)
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for name in honours.SCHEDULE_FIELDS:
+            field = self[name]
+            if name not in self.locked and name != "announce_at" and field.data is None and not field.errors:
+                field.errors.append(_("Choose a date.") if name != "notice_days" else _("Give a number of days."))
+                valid = False
+        return valid
+
+    def changes(self) -> dict:
+        """The fields changed from what was shown, as the campaign's values (honours.reschedule)."""
+        changed = {}
+        for name, field in honours.SCHEDULE_FIELDS.items():
+            data = self[name].data
+            if name in self.locked or data == self._shown(name):
+                continue
+            if data is None or name == "notice_days":
+                changed[name] = data
+            else:
+                changed[name] = _day_start(data) if field.starts else _day_end(data)
+        return changed
+
+
 class NominateForm(Form):
+    """Whom (a head from the list for best heads, a phone number otherwise, or oneself where allowed) and why. Each
+    missing answer is one error on its own field."""
+
     nominee = SelectField(_l("Head to nominate"), validate_choice=False)
     nominee_phone = StringField(_l("Phone number of the person you nominate"), validators=[Optional(), Length(max=20)])
     myself = BooleanField(_l("I nominate myself"))
-    reason = TextAreaField(_l("Why do they deserve it?"), validators=[DataRequired(), Length(max=honours.REASON_MAX)])
+    reason = TextAreaField(_l("Why do they deserve it?"), validators=[
+        DataRequired(message=_l("Say why they deserve it.")), Length(max=honours.REASON_MAX)])
     photos = MultipleFileField(_l("Photos (optional, at most 3)"))
+
+    def __init__(self, campaign, **kwargs):
+        super().__init__(**kwargs)
+        self.campaign = campaign
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.myself.data and self.campaign.self_nomination:
+            return valid
+        best_head = self.campaign.kind == CampaignKind.best_head
+        whom = self.nominee if best_head else self.nominee_phone
+        if not (whom.data or "").strip() and not whom.errors:
+            whom.errors.append(_("Choose a head.") if best_head else _("Give the phone number of the person you "
+                                                                          "nominate."))
+            valid = False
+        return valid
 
 
 class NoteForm(Form):
@@ -181,6 +266,23 @@ def _timeline(campaign) -> list[dict]:
             for i, phase in enumerate(PHASES)]
 
 
+def _attempt(form: Form, action, done) -> object | None:
+    """forms.attempt for a form shown again on a refusal: a refusal about fields of the form is said once, on those
+    fields, with no flash repeating it in other words; a refusal about none of them is flashed."""
+    try:
+        result = action()
+    except DomainError as error:
+        transaction.abandon()
+        named = {name: messages for name, messages in (error.fields or {}).items() if name in form}
+        for name, messages in named.items():
+            form[name].errors = [*form[name].errors, *(str(m) for m in messages)]
+        if not named:
+            flash(str(error.message), "error")
+        return None
+    flash(str(done), "success")
+    return result
+
+
 def _post(form: Form, action, done) -> object | None:
     """Run the domain call of a posted form, or say what is wrong with the form (an old CSRF token, too long)."""
     if form.validate_on_submit():
@@ -217,8 +319,8 @@ def new(area_id: int):
     if request.method == "GET":
         form.fill_defaults(utcnow().astimezone(SHANGHAI).date())
     if form.validate_on_submit():
-        campaign = attempt(form, lambda: honours.open_campaign(current_user, area, form.campaign_form()),
-                           _("The campaign is open."))
+        campaign = _attempt(form, lambda: honours.open_campaign(current_user, area, form.campaign_form()),
+                            _("The campaign is open."))
         if campaign is not None:
             return _back(campaign.id)
     return render_template("honours/form.html", form=form, area=area, rule_points=honours.award_rule(area))
@@ -242,10 +344,32 @@ def show(campaign_id: int):
         votes_left=honours.votes_left(campaign, current_user) if in_scope else 0,
         voted=honours.voted_for(campaign, current_user), shows_tallies=can(current_user, "campaign.tallies", campaign),
         step=honours.next_step(campaign, now) if manager else None,
+        reschedulable=manager and len(honours.date_locks(campaign, now)) < len(honours.SCHEDULE_FIELDS),
         open_flags=len(honours.flags(campaign, open_only=True)) if manager else 0,
         winners=winners, my_honour=next((h for h in winners if h.person_id == current_user.id), None),
         tier_name=lambda tier: honours.tier_name(campaign, tier),
         roll_id=(community_of(campaign.area) or campaign.area).id, button=ButtonForm())
+
+
+@bp.route("/campaigns/<int:campaign_id>/dates", methods=["GET", "POST"])
+@login_required
+def dates(campaign_id: int):
+    """Staff change the dates still to come; those of a phase that has started or ended are shown, not offered."""
+    campaign = honours.managed(current_user, campaign_id)
+    locks = honours.date_locks(campaign)
+    form = CampaignDatesForm(campaign, locks)
+    if request.method == "GET":
+        form.fill()
+    elif form.validate_on_submit():
+        changes = form.changes()
+        if not changes:
+            flash(_("Nothing was changed."), "warning")
+            return _back(campaign.id)
+        if _attempt(form, lambda: honours.reschedule(current_user, campaign, changes),
+                    _("The new dates are saved.")) is not None:
+            return _back(campaign.id)
+    return render_template("honours/dates.html", campaign=campaign, form=form, locks=locks,
+                           timeline=_timeline(campaign))
 
 
 @bp.route("/campaigns/<int:campaign_id>/advance", methods=["POST"])
@@ -268,14 +392,14 @@ def nominate(campaign_id: int):
     campaign = honours.visible(current_user, campaign_id)
     if not can(current_user, "campaign.nominate", campaign):
         abort(403)
-    form = NominateForm()
+    form = NominateForm(campaign)
     best_head = campaign.kind == CampaignKind.best_head
     posts = honours.heads_in(campaign) if best_head else []
     form.nominee.choices = [SelectChoice("", _("Choose a head"))] + [
         SelectChoice(str(p.user_id), f"{p.user.name} · {honours.tier_name(campaign, p.tier)} · {p.area.name}")
         for p in posts]
     if form.validate_on_submit():
-        nomination = attempt(form, lambda: _nominate(campaign, form), _("Thank you: your nomination is in."))
+        nomination = _attempt(form, lambda: _nominate(campaign, form), _("Thank you: your nomination is in."))
         if nomination is not None:
             return redirect(url_for("honours.nomination", nomination_id=nomination.id))
     now = utcnow()
@@ -292,8 +416,7 @@ def _nominate(campaign, form: NominateForm):
         choice = form.nominee.data or ""
         post = next((p for p in honours.heads_in(campaign) if str(p.user_id) == choice), None)
         if post is None:
-            form.nominee.errors = [*form.nominee.errors, _("Choose a head.")]
-            raise DomainError("nominee_required", _("Choose whom you nominate."))
+            raise DomainError("nominee_required", _("Choose a head."), {"nominee": [_("Choose a head.")]})
         nominee = post.user
     else:
         nominee = honours.person_by_phone(campaign, form.nominee_phone.data)

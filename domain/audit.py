@@ -96,6 +96,7 @@ ACTION_NAMES = {
     "certificate.revoke": _l("Certificate revoked"),
     "campaign.open": _l("Campaign opened"),
     "campaign.advance": _l("Campaign moved to its next phase"),
+    "campaign.dates": _l("Campaign dates changed"),
     "nomination.shortlist": _l("Nominee shortlisted"),
     "nomination.pass_over": _l("Nominee passed over"),
     "vote_flag.keep": _l("Flagged votes kept"),

@@ -221,7 +221,7 @@ def test_a_resident_nominates_by_phone_with_a_photo_and_the_nominee_consents(app
 
 @pytest.mark.parametrize(("data", "message"), [
     ({"nominee_phone": "13000000000", "reason": "好"}, "Nobody living in the campaign"),
-    ({"nominee_phone": "", "reason": "好"}, "Nobody living in the campaign"),
+    ({"nominee_phone": "", "reason": "好"}, "Give the phone number of the person you nominate"),
     ({"reason": "好", "photos": b"not a picture"}, "not a photo"),
 ])
 def test_a_nomination_the_page_cannot_take_is_refused_and_nothing_is_kept(app, client, tree, make_user, data,
@@ -320,9 +320,9 @@ def test_staff_moving_on_too_early_are_told_why(app, client, tree, voting):
     login(client, tree.staff_a)
     english(client)
     page = client.get(voting.url).text
-    assert 'data-testid="blockers"' in page and "Voting is open until" in page
+    assert 'data-testid="blockers"' in page and "The review can start once voting closes at" in page
     answer = client.post(f"{voting.url}/advance", follow_redirects=True)
-    assert any("Voting is open until" in f for f in _flashes(answer.text))
+    assert any("The review can start once voting closes at" in f for f in _flashes(answer.text))
     assert _campaign(app, voting.id).phase == Phase.voting
 
 

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints import bounds
-from blueprints.api.core import Blueprint, api_user
+from blueprints.api.core import Blueprint, ErrorSchema, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from blueprints.ext import limited, verify_limited
 from domain import honours
@@ -43,6 +43,19 @@ class CampaignIn(In):
     points = bounds.Integer(load_default=None,
                             metadata={"description": "points for each winner; default: the community's rule"})
     self_nomination = fields.Boolean(load_default=False)
+
+
+class CampaignDatesIn(In):
+    """Only the dates given change; a date of a phase that has started or ended is refused with 409."""
+
+    nominate_from = bounds.When(bounds.PLAN, metadata={"description": "while nominations have not opened"})
+    nominate_until = bounds.When(bounds.PLAN, metadata={"description": "while nominations have not closed"})
+    vote_from = bounds.When(bounds.PLAN, metadata={"description": "while voting has not started"})
+    vote_until = bounds.When(bounds.PLAN, metadata={"description": "while voting has not closed"})
+    review_until = bounds.When(bounds.PLAN, metadata={"description": "while the review has not ended"})
+    notice_days = bounds.Integer(metadata={"description": "while the public notice has not started"})
+    announce_at = bounds.When(bounds.PLAN, allow_none=True,
+                              metadata={"description": "while not announced; null: as soon as the notice is over"})
 
 
 class CampaignOut(Schema):
@@ -340,6 +353,21 @@ class CampaignItem(MethodView):
         """A campaign, its phase and what stands in the way of the next one."""
         user = api_user()
         return campaign_dict(honours.visible(user, campaign_id), user)
+
+    @blp.arguments(CampaignDatesIn)
+    @blp.response(200, CampaignOut)
+    @blp.alt_response(409, schema=ErrorSchema, description=(
+        "`phase_started` (a phase's start once it has begun), `phase_over` (any date of a phase that has ended), "
+        "`date_passed` (a date already past); `fields` names the date. Nothing changes."))
+    def patch(self, body, campaign_id):
+        """Staff change the campaign's dates still to come, audited with the old and the new ones.
+
+        Only the fields given change. 400 `dates_invalid` (in the past, beyond two years, or out of the phases'
+        order) naming the field; 409 when the date can no longer change (see below)."""
+        user = api_user()
+        campaign = honours.managed(user, campaign_id)
+        honours.reschedule(user, campaign, body)
+        return campaign_dict(campaign, user)
 
 
 @blp.route("/campaigns/<int:campaign_id>/advance")

@@ -29,12 +29,13 @@ changes) take the campaign's row lock first, so they run one at a time per campa
 on their constraints and guarded counters instead.
 
 The package, one concern a module, each importing its siblings directly (never this `__init__`): campaign.py
-(opening a campaign, loading it for a person, its row lock and phase window), phase.py (the phases and their one
-transition), nomination.py (nominating, consent, the status table), vote.py (ballots, votes, flags, tallies),
-review.py (shortlisting with the nominees' figures), objection.py (the public notice's objections), award.py (the
-announcement, honour numbers, the roll, certificates), report.py (the tallies' check, the register, the personal
-export) and insight.py (the dashboard section, registered by create_app). Who may see, run, nominate in a campaign
-or see a nomination are rules in domain/access.py. This module re-exports the public names, so that
+(opening a campaign, loading it for a person, its row lock and phase window), schedule.py (its dates changed
+before their phases start), phase.py (the phases and their one transition), nomination.py (nominating, consent,
+the status table), vote.py (ballots, votes, flags, tallies), review.py (shortlisting with the nominees' figures),
+objection.py (the public notice's objections), award.py (the announcement, honour numbers, the roll,
+certificates), report.py (the tallies' check, the register, the personal export) and insight.py (the dashboard
+section, registered by create_app). Who may see, run, nominate in a campaign or see a nomination are rules in
+domain/access.py. This module re-exports the public names, so that
 `from domain import honours; honours.nominate(...)` reads as before.
 """
 
@@ -48,5 +49,6 @@ from domain.honours.objection import *
 from domain.honours.phase import *
 from domain.honours.report import *
 from domain.honours.review import *
+from domain.honours.schedule import *
 from domain.honours.vote import *
 from models.honours import Campaign, Nomination

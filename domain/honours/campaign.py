@@ -21,9 +21,9 @@ from models.honours import Campaign, CampaignKind, Objection, Phase, VoteFlag
 
 __all__ = [
     "DEFAULT_HEAD_SEATS", "DEFAULT_SEATS", "DEFAULT_VOTES", "HORIZON", "KIND_TITLES", "MAX_NOTICE_DAYS", "MAX_POINTS",
-    "MAX_SEATS", "MAX_VOTES", "NOTE_MAX", "NOTICE_DAYS", "REVIEW_DAYS", "SCOPE_LEVELS", "TIER_KEYS", "CampaignForm",
-    "award_rule", "campaigns_for", "can_manage", "creatable_areas", "managed", "managed_row", "notice_campaign",
-    "notice_open", "open_campaign", "tier_name", "visible",
+    "MAX_SEATS", "MAX_VOTES", "NOTE_MAX", "NOTICE_DAYS", "OPTIONAL_DATES", "REVIEW_DAYS", "SCOPE_LEVELS", "TIER_KEYS",
+    "CampaignForm", "award_rule", "campaigns_for", "can_manage", "check_date", "check_order", "creatable_areas",
+    "managed", "managed_row", "notice_campaign", "notice_open", "open_campaign", "tier_name", "visible",
 ]
 
 #: Levels a campaign may cover.
@@ -204,6 +204,36 @@ def award_rule(area: Area, now: datetime | None = None) -> int:
         else rules.DEFAULTS["honour.award"][0]
 
 
+#: Dates a campaign may leave out: the review ends 3 days after voting, the announcement follows the notice.
+OPTIONAL_DATES = ("review_until", "announce_at")
+
+
+def check_date(name: str, moment: datetime | None, now: datetime) -> None:
+    """A campaign's date given with its time zone, within two years of `now`. Raises Invalid(dates_invalid) naming
+    the field `name`."""
+    if moment is None or moment.tzinfo is None:
+        raise _bad(name, "dates_invalid", _l("Give the date with a time zone."))
+    if not now - HORIZON <= moment <= now + HORIZON:
+        raise _bad(name, "dates_invalid", _l("Give a date within two years of today."))
+
+
+#: The phases follow each other: (earlier, later, may they meet, the later field's error).
+_ORDER = (
+    ("nominate_from", "nominate_until", False, _l("Nominations must close after they open.")),
+    ("nominate_until", "vote_from", True, _l("Voting must start after nominations close.")),
+    ("vote_from", "vote_until", False, _l("Voting must close after it opens.")),
+    ("vote_until", "review_until", True, _l("The review must end after voting closes.")),
+)
+
+
+def check_order(dates: dict[str, datetime]) -> None:
+    """Nomination, then voting, then the review. Raises Invalid(dates_invalid) on the later date of the first pair
+    out of order, saying which."""
+    for earlier, later, may_meet, message in _ORDER:
+        if dates[later] < dates[earlier] or (dates[later] == dates[earlier] and not may_meet):
+            raise _bad(later, "dates_invalid", message)
+
+
 def _checked(area: Area, form: CampaignForm, now: datetime) -> dict:
     """The form's values, checked; raises Invalid naming the field."""
     if form.kind not in CampaignKind.__members__:
@@ -212,20 +242,19 @@ def _checked(area: Area, form: CampaignForm, now: datetime) -> dict:
     title = (form.title or "").strip() or (str(KIND_TITLES[kind]) if kind in KIND_TITLES else "")
     if not title or len(title) > 100:
         raise _bad("title", "title_invalid", _l("A title of at most 100 characters is required."))
-    dates = (form.nominate_from, form.nominate_until, form.vote_from, form.vote_until)
-    if any(d is None or d.tzinfo is None for d in dates) or (form.review_until and form.review_until.tzinfo is None) \
-            or (form.announce_at and form.announce_at.tzinfo is None):
-        raise _bad("nominate_from", "dates_invalid", _l("Give every date with a time zone."))
-    given = (*dates, form.review_until or now, form.announce_at or now)
-    if any(not now - HORIZON <= d <= now + HORIZON for d in given):
-        raise _bad("nominate_from", "dates_invalid", _l("Give dates within two years of today."))
-    review_until = form.review_until or form.vote_until + timedelta(days=REVIEW_DAYS)
-    if not form.nominate_from < form.nominate_until <= form.vote_from < form.vote_until <= review_until:
-        raise _bad("vote_from", "dates_invalid", _l("The phases follow each other: nomination, then voting, "
-                                                    "then the review."))
-    if form.nominate_until <= now or review_until > now + HORIZON:
-        raise _bad("nominate_until", "dates_invalid", _l("Nominations must close in the future, and the campaign "
-                                                         "end within two years."))
+    dates = {"nominate_from": form.nominate_from, "nominate_until": form.nominate_until,
+             "vote_from": form.vote_from, "vote_until": form.vote_until, "review_until": form.review_until,
+             "announce_at": form.announce_at}
+    for name, moment in dates.items():
+        if moment is not None or name not in OPTIONAL_DATES:
+            check_date(name, moment, now)
+    dates["review_until"] = dates["review_until"] or form.vote_until + timedelta(days=REVIEW_DAYS)
+    check_order(dates)
+    if form.nominate_until <= now:
+        raise _bad("nominate_until", "dates_invalid", _l("Nominations must close in the future."))
+    if dates["review_until"] > now + HORIZON:
+        raise _bad("review_until", "dates_invalid", _l("The campaign must end within two years of today."))
+    review_until = dates["review_until"]
     if not isinstance(form.notice_days, int) or not 1 <= form.notice_days <= MAX_NOTICE_DAYS:
         raise _bad("notice_days", "notice_days_invalid", _l("The public notice lasts 1 to 30 working days."))
     if not isinstance(form.votes_per_voter, int) or not 1 <= form.votes_per_voter <= MAX_VOTES:

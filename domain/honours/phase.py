@@ -73,7 +73,7 @@ class Step:
 
 
 def _local(moment: datetime) -> str:
-    return deadline_text(moment)
+    return deadline_text(moment, with_year=False)
 
 
 def next_step(campaign: Campaign, now: datetime | None = None) -> Step | None:
@@ -87,13 +87,14 @@ def next_step(campaign: Campaign, now: datetime | None = None) -> Step | None:
     if phase == Phase.nomination:
         scheduled = campaign.vote_from
         if now < campaign.nominate_until:
-            blockers.append(_("Nominations are open until %(time)s.", time=_local(campaign.nominate_until)))
+            blockers.append(_("Voting can start once nominations close at %(time)s.",
+                              time=_local(campaign.nominate_until)))
         if not _count(Nomination, of_campaign, Nomination.status == NominationStatus.confirmed):
             blockers.append(_("No nominee has consented yet: voting needs at least one candidate."))
     elif phase == Phase.voting:
         scheduled = campaign.vote_until
         if now < campaign.vote_until:
-            blockers.append(_("Voting is open until %(time)s.", time=_local(campaign.vote_until)))
+            blockers.append(_("The review can start once voting closes at %(time)s.", time=_local(campaign.vote_until)))
     elif phase == Phase.review:
         scheduled = campaign.review_until
         flags = _count(VoteFlag, VoteFlag.campaign_id == campaign.id, VoteFlag.status == FlagStatus.open)
@@ -107,7 +108,8 @@ def next_step(campaign: Campaign, now: datetime | None = None) -> Step | None:
     else:
         scheduled = max(campaign.notice_until, campaign.announce_at or campaign.notice_until)
         if now < campaign.notice_until:
-            blockers.append(_("The public notice runs until %(time)s.", time=_local(campaign.notice_until)))
+            blockers.append(_("The results can be announced once the public notice ends at %(time)s.",
+                              time=_local(campaign.notice_until)))
         open_objections = _count(Objection, Objection.campaign_id == campaign.id,
                                  Objection.status == ObjectionStatus.open)
         if open_objections:

@@ -112,6 +112,7 @@ def take(base_url: str, out: Path, app=None) -> None:
             take_tasks(browser, base_url, out, desktop)
             take_market(browser, base_url, out, desktop)
             take_honours(browser, base_url, out, desktop)
+            take_campaign(browser, base_url, out, desktop)
             take_insight(browser, base_url, out, desktop)
 
             desktop.goto("/")
@@ -435,6 +436,34 @@ def take_honours(browser, base_url: str, out: Path, desktop: Page) -> None:
     expect(winner.get_by_test_id("honour-certificate")).to_be_visible()
     shoot(winner, out, "honour-certificate-desktop")
     winner.context.close()
+
+
+def take_campaign(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """A campaign run by staff on a phone, standard and 长辈版: 发起评选 with a date error on its own field, the
+    good neighbours' campaign with 进入下一阶段 disabled and its reason, and the page that changes its dates."""
+    for mode in ("phone", "elder"):
+        context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
+        if mode == "elder":
+            context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+        staff = context.new_page()
+        sign_in(staff)
+        staff.get_by_test_id("nav-honours").click()
+        staff.get_by_test_id("new-campaign").locator("a").first.click()
+        staff.locator("select[name=kind]").select_option("good_neighbour")
+        early = (datetime.now(SHANGHAI).date() + timedelta(days=3)).isoformat()
+        staff.locator("input[name=vote_from]").fill(early)  # before nominations close
+        staff.locator("form[data-campaign-form] button[type=submit]").click()
+        expect(staff.locator("label[for=vote_from] .field-error")).to_be_visible()
+        shoot(staff, out, f"campaign-form-{mode}")
+
+        staff.get_by_test_id("nav-honours").click()
+        staff.locator("[data-testid=campaigns] a", has_text="社区好人").click()
+        expect(staff.get_by_test_id("advance")).to_be_disabled()
+        shoot(staff, out, f"campaign-advance-{mode}")
+        staff.get_by_test_id("edit-dates").click()
+        expect(staff.get_by_test_id("dates-form")).to_be_visible()
+        shoot(staff, out, f"campaign-dates-{mode}")
+        context.close()
 
 
 def take_insight(browser, base_url: str, out: Path, desktop: Page) -> None:
