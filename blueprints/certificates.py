@@ -56,7 +56,7 @@ def look_up(find: Callable[[str], object], number: str | None = None) -> tuple[N
     form = NumberForm(MultiDict({"number": number}) if number is not None else request.args)
     if not asked:
         return form, None, 200
-    if not form.validate():
+    if number is None and not form.validate():  # a number in the URL is looked up as it is: too long, not found
         return form, None, 400
     try:
         return form, find(form.number.data), 200
