@@ -5,16 +5,14 @@ shows the new community; a stranger types a wrong number, reads 没有这个编�
 from __future__ import annotations
 
 import re
-from datetime import date
 from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from domain import certificates
-from models import Area, User, db
+from models import User, db
 from tests.browser import assert_fits_the_screen
-from tests.test_certificates import NOW, serve
+from tests.test_share import certificate_number  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -75,19 +73,8 @@ def test_a_fresh_installation_set_up_on_a_phone(app, runner, page: Page, sign_in
         assert [g.area.name for g in staff.grants] == ["银融社区"]
 
 
-@pytest.fixture
-def number(app, tree):
-    with app.app_context():
-        volunteer, staff = db.session.get(User, tree.volunteer_a.id), db.session.get(User, tree.staff_a.id)
-        community = db.session.get(Area, tree.a.community.id)
-        serve(volunteer, community, staff, date(2026, 11, 18), 120)
-        certificate = certificates.issue_certificate(volunteer, volunteer, community, period_from=date(2026, 11, 1),
-                                                     period_to=date(2026, 11, 20), now=NOW)
-        db.session.commit()
-        return certificate.number
-
-
-def test_a_stranger_corrects_a_wrong_number_in_the_same_box(page: Page, number, device):
+def test_a_stranger_corrects_a_wrong_number_in_the_same_box(page: Page, certificate_number, device):  # noqa: F811
+    number = certificate_number
     page.goto("/certificates/check")
     box = page.get_by_label("编号")
     wrong = number[:-1] + ("0" if number[-1] != "0" else "1")
