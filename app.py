@@ -227,6 +227,8 @@ def _register_blueprints(app: Flask) -> None:
         roster,
         security,
         service,
+        setup,
+        share,
         tasks,
         teams,
     )
@@ -256,6 +258,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(insight.boards)
     app.register_blueprint(cli.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(setup.bp)
+    app.register_blueprint(share.bp)
     api.init_app(app)
     if app.config["BENCH_ENDPOINTS"]:
         from blueprints import bench

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -12,7 +12,7 @@ from wtforms.validators import Length, Optional
 from blueprints.bounds import Form
 from blueprints.forms import page_arg
 from domain import audit, labels
-from domain.access import get_visible, managed_areas
+from domain.access import can, get_visible, managed_areas
 from domain.errors import NotFound
 from domain.paging import paginate
 from models import Area, AuditEvent
@@ -124,6 +124,10 @@ def object_url(event: AuditEvent) -> str | None:
 def index():
     """The trail of the one area the staff member manages, or a choice between several."""
     areas = managed_areas(current_user)
+    if not areas and can(current_user, "setup.run", None):
+        # An administrator of a new installation: no area holds a trail yet; the first-run page makes the first.
+        flash(_("Nothing is set up yet: create the first area, and its trail starts."), "warning")
+        return redirect(url_for("setup.start"))
     if not areas:
         raise NotFound("not_found", _("Not found."))
     if len(areas) == 1:

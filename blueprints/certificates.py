@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -9,7 +10,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from wtforms import DateField, HiddenField, SelectChoice, SelectField, TextAreaField
+from werkzeug.datastructures import MultiDict
+from wtforms import DateField, HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from blueprints.bounds import PAST, Form, IdText, Within
@@ -35,6 +37,31 @@ class StaffIssueForm(Form):
     person_id = HiddenField(validators=[DataRequired(), IdText()])
     period_from = DateField(_l("Service from"), validators=[DataRequired(), Within(PAST)])
     period_to = DateField(_l("Service until"), validators=[DataRequired(), Within(PAST)])
+
+
+class NumberForm(Form):
+    """The box of the public check (a GET form: no CSRF, nothing is written)."""
+
+    class Meta:
+        csrf = False
+
+    number = StringField(_l("Number"), validators=[DataRequired(), Length(max=32)])
+
+
+def look_up(find: Callable[[str], object], number: str | None = None) -> tuple[NumberForm, object | None, int]:
+    """The public check of a number typed in the box (`?number=`) or in the URL: the form (kept filled, so a wrong
+    number can be corrected), what `find` found, and the status: 200 found or nothing asked yet, 400 a number that
+    cannot be one, 404 no such number."""
+    asked = number is not None or "number" in request.args
+    form = NumberForm(MultiDict({"number": number}) if number is not None else request.args)
+    if not asked:
+        return form, None, 200
+    if number is None and not form.validate():  # a number in the URL is looked up as it is: too long, not found
+        return form, None, 400
+    try:
+        return form, find(form.number.data), 200
+    except NotFound:
+        return form, None, 404
 
 
 class RevokeForm(Form):
@@ -119,12 +146,25 @@ def issue_for(area_id: int):
                            candidates=candidates, volunteer_number=certificates.volunteer_number)
 
 
+def _check_page(number: str | None = None):
+    form, found, status = look_up(certificates.by_number, number)
+    facts = certificates.verification(found) if found is not None else None
+    return render_template("certificates/verify.html", form=form, facts=facts, missing=status == 404,
+                           local_date=certificates.local_date), status
+
+
+@bp.route("/certificates/check")
+@verify_limited()
+def check():
+    """The public check with a box to type the number in: found, or 没有这个编号 with the box kept filled."""
+    return _check_page()
+
+
 @bp.route("/certificates/<number>")
 @verify_limited()
 def verify(number: str):
-    """The public check: anyone holding the number, signed in or not."""
-    facts = certificates.verification(certificates.by_number(number))
-    return render_template("certificates/verify.html", facts=facts, local_date=certificates.local_date)
+    """The public check: anyone holding the number (its QR code), signed in or not."""
+    return _check_page(number)
 
 
 @bp.route("/certificates/<number>/document")

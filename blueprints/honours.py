@@ -29,6 +29,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from blueprints import photos as photo_files
 from blueprints.bounds import Form, Visible
+from blueprints.certificates import look_up
 from blueprints.ext import limited, photos_limited, verify_limited
 from blueprints.forms import attempt, pdf_response
 from domain import certificates, honours, photos, qr
@@ -578,11 +579,23 @@ def roll(area_id: int):
 @verify_limited()
 def verify(number: str):
     """The public check of an honour certificate: anyone holding the number, signed in or not."""
-    honour = honours.by_number(number)
-    signed_in = current_user.is_authenticated
-    return render_template("honours/verify.html", facts=honours.verification(honour), honour=honour,
+    return _honour_check(number)
+
+
+@bp.route("/honours/check")
+@verify_limited()
+def check():
+    """The public check with a box to type the number in: found, or 没有这个编号 with the box kept filled."""
+    return _honour_check()
+
+
+def _honour_check(number: str | None = None):
+    form, honour, status = look_up(honours.by_number, number)
+    signed_in = current_user.is_authenticated and honour is not None
+    return render_template("honours/verify.html", form=form, missing=status == 404, honour=honour,
+                           facts=honours.verification(honour) if honour is not None else None,
                            local_date=certificates.local_date, mine=signed_in and honour.person_id == current_user.id,
-                           manager=signed_in and can(current_user, "campaign.manage", honour.campaign))
+                           manager=signed_in and can(current_user, "campaign.manage", honour.campaign)), status
 
 
 @bp.route("/honours/<number>/certificate")

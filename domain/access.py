@@ -193,6 +193,11 @@ def belongs_to(person: User, community: Area) -> bool:
     return any(area.path.startswith(community.path) for area in areas_of(person))
 
 
+@rule("setup.run")
+def _runs_first_setup(user: User, _nothing=None) -> bool:
+    return is_admin(user)
+
+
 @rule("teams.view")
 def sees_teams(user: User, community: Area) -> bool:
     """A community's teams are visible to its people and to those whose roles cover it (any other area: none)."""

@@ -28,7 +28,7 @@ class Level(enum.StrEnum):
 #: hang from a community or an estate alike.
 ALLOWED_PARENTS: dict[Level, set[Level | None]] = {
     Level.district: {None},
-    Level.street: {Level.district},
+    Level.street: {Level.district, None},  # a street may be the top of an install (the first-run page offers it)
     Level.community: {Level.street},
     Level.estate: {Level.community},
     Level.grid: {Level.community, Level.estate},

@@ -424,6 +424,12 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "privacy.anonymise": R(STAFF, {"person_id": "person"}, body=lambda t: {"confirm": "y", "reason": "搬走"}),
     "audit.index": R(ANY_STAFF),
     "jobs.index": R(ADMIN_ONLY),
+    # the first-run pages: the administrator's (other areas than the step's own redirect to their step)
+    "setup.start": R(ADMIN_ONLY, body=lambda t: {"level": "district", "name": "新区"}),
+    "setup.communities": R(ADMIN_ONLY, {"area_id": "area"}, body=lambda t: {"name": "新社区"}),
+    "setup.staff": R(ADMIN_ONLY, {"area_id": "community"},
+                     body=lambda t: {"name": "新人", "phone": "13999999998", "password": "a new pass phrase 9"}),
+    "share.favicon": R(PUBLIC),
     "audit.trail": R(STAFF, {"area_id": "area"}),
     # points
     "points.mine": R(SIGNED_IN),
@@ -479,6 +485,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
                                 body=lambda t: {"person_id": t["volunteer"], "period_from": _days(-30),
                                                 "period_to": _days(0)}),
     "certificates.verify": R(PUBLIC, {"number": "certificate"}),
+    "certificates.check": R(PUBLIC, query={"number": "certificate"}),
     "certificates.document": R(CERTIFICATE, {"number": "certificate"}),
     "certificates.pdf": R(CERTIFICATE, {"number": "certificate"}),
     "certificates.revoke": R(STAFF, {"number": "certificate"}, body=REASON),
@@ -578,6 +585,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
                          body=lambda t: {"nomination_id": t.get("nomination", ""), "reason": "异议", "real_name": "x"}),
     "honours.roll": R(PUBLIC, {"area_id": "area"}),
     "honours.verify": R(PUBLIC, {"number": "honour"}),
+    "honours.check": R(PUBLIC, query={"number": "honour"}),
     "honours.certificate": R(HONOUR, {"number": "honour"}),
     "honours.pdf": R(HONOUR, {"number": "honour"}),
     # insight

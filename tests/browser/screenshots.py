@@ -114,6 +114,7 @@ def take(base_url: str, out: Path, app=None) -> None:
             take_honours(browser, base_url, out, desktop)
             take_campaign(browser, base_url, out, desktop)
             take_insight(browser, base_url, out, desktop)
+            take_firstrun(browser, base_url, out, desktop)
 
             desktop.goto("/")
             desktop.get_by_test_id("lang-switch").click()
@@ -506,6 +507,54 @@ def take_insight(browser, base_url: str, out: Path, desktop: Page) -> None:
     drawn(street)
     shoot(street, out, "rollup-desktop")
     street.context.close()
+
+
+def take_firstrun(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """The first-run steps as the demo administrator sees them (the district made, its communities listed), the
+    public honour check found and not found, and an event page (which carries the share card's tags); each on a
+    phone, and in 长辈版 (the cookie elder=1)."""
+    winner = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["desktop"]).new_page()
+    sign_in(winner, "13900010002")  # the unit head honoured last season
+    winner.get_by_test_id("nav-honours").click()
+    winner.locator("[data-testid=campaigns] a", has_text="最美三长").click()
+    winner.get_by_test_id("my-certificate").click()
+    number = winner.url.rstrip("/").split("/")[-2]
+    winner.context.close()
+
+    for mode in ("phone", "elder"):
+        context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
+        if mode == "elder":
+            context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+        public = context.new_page()
+        public.goto(f"/honours/check?number={number}")
+        expect(public.get_by_test_id("valid")).to_be_visible()
+        shoot(public, out, f"firstrun-check-found-{mode}")
+        public.goto("/honours/check?number=RY2026-0000000000")
+        expect(public.get_by_test_id("missing")).to_be_visible()
+        shoot(public, out, f"firstrun-check-missing-{mode}")
+
+        sign_in(public, "13800000000")  # the administrator of the demo district
+        public.goto("/setup")
+        expect(public.get_by_test_id("setup-tops")).to_be_visible()
+        shoot(public, out, f"firstrun-setup-start-{mode}")
+        public.get_by_test_id("setup-continue").first.click()
+        expect(public.get_by_test_id("setup-community-list")).to_be_visible()
+        shoot(public, out, f"firstrun-setup-communities-{mode}")
+        public.get_by_test_id("setup-staff-link").first.click()
+        expect(public.get_by_test_id("setup-roster")).to_be_visible()
+        shoot(public, out, f"firstrun-setup-staff-{mode}")
+        context.close()
+
+        context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
+        if mode == "elder":
+            context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+        volunteer = context.new_page()
+        sign_in(volunteer, VOLUNTEER_PHONE)
+        volunteer.goto("/events")
+        volunteer.locator("main a[href^='/events/']").first.click()
+        expect(volunteer.locator('meta[property="og:title"]')).to_have_count(1)
+        shoot(volunteer, out, f"firstrun-event-{mode}")
+        context.close()
 
 
 def main(argv: list[str]) -> int:
