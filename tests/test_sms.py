@@ -301,7 +301,7 @@ def test_one_code_a_minute_per_number_known_or_not(limited, tree, known):
     assert again.status_code == 429 and 0 < int(again.headers["Retry-After"]) <= 60
     assert "秒后再重新获取" in again.text
     page = client.get("/login/code").text
-    assert re.search(r"没收到短信？\d+ 秒后可以重新获取", page)
+    assert re.search(r"没收到短信？<span data-countdown>\d+</span> 秒后可以重新获取", page)
 
 
 def test_codes_asked_from_one_address_are_limited(limited, tree):
