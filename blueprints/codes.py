@@ -1,26 +1,19 @@
 """Signing in with a one-time code: asked by SMS (also the way to reset a password), or printed by staff for a
 resident without a phone of their own; setting one's own password afterwards; the development SMS outbox.
 
-Asking for a code answers the same whether or not the phone number has an account (domain/otp.py), and is limited
-per address (SMS_RATE_LIMIT) and per phone number from any address: one message per SMS_RESEND_SECONDS, at most
-SMS_PER_PHONE_HOUR an hour, counted in the rate-limit storage for known and unknown numbers alike. Trying a code
-counts against the sign-in budget of the address (LOGIN_RATE_LIMIT, shared with the password) and against the
-code's own MAX_TRIES.
-
-The message is sent before the request's transaction is committed, so that a provider's failure can be told to
-the person (and the code it would have carried is dropped with the transaction) instead of vanishing after the
-answer was sent.
+Asking for a code answers the same whether or not the phone number has an account (domain/otp.py), within the
+budgets of blueprints/sign_in.py (per address, and per phone number from any address), which the API shares. Trying
+a code counts against the sign-in budget of the address (LOGIN_RATE_LIMIT, shared with the password) and against
+the code's own MAX_TRIES.
 """
 
 from __future__ import annotations
 
-import math
 import time
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
@@ -28,9 +21,8 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from blueprints import sign_in
 from blueprints.auth import PURPOSES, SendCodeForm, for_checkin, login_page, safe_next, start_session
 from blueprints.bounds import Form
-from blueprints.ext import limited, limiter
 from blueprints.forms import attempt
-from domain import accounts, otp
+from domain import otp
 from domain.access import get_visible
 from domain.errors import DomainError, TooSoon
 from domain.sms import SendFailed
@@ -63,25 +55,6 @@ class IssueForm(Form):
     """Only the CSRF token: staff confirm they issue a printed code."""
 
 
-def _phone_budget(phone: str) -> None:
-    """One message per SMS_RESEND_SECONDS and SMS_PER_PHONE_HOUR an hour for this number, from any address.
-    Raises TooSoon."""
-    if not current_app.config.get("RATELIMIT_ENABLED", True):
-        return
-    storage, config = limiter.storage, current_app.config
-    wait_key, hour_key = f"sms/{phone}/wait", f"sms/{phone}/hour"
-    if storage.get(wait_key) or storage.get(hour_key) >= config["SMS_PER_PHONE_HOUR"]:
-        key = wait_key if storage.get(wait_key) else hour_key
-        seconds = max(1, math.ceil(storage.get_expiry(key) - time.time()))
-        raise TooSoon("too_many_requests", _l("A code was sent to this number a moment ago. You can ask for another "
-                                              "in %(seconds)s seconds.", seconds=seconds), retry_after=seconds)
-    if storage.incr(wait_key, config["SMS_RESEND_SECONDS"]) > 1:  # another request got in first
-        raise TooSoon("too_many_requests", _l("A code was sent to this number a moment ago. You can ask for another "
-                                              "in %(seconds)s seconds.", seconds=config["SMS_RESEND_SECONDS"]),
-                      retry_after=config["SMS_RESEND_SECONDS"])
-    storage.incr(hour_key, 3600)
-
-
 def _send_page(form: SendCodeForm, status: int = 200, headers: dict | None = None):
     """The page the code was asked from, shown again with the problem."""
     if form.purpose.data == "reset":
@@ -95,17 +68,13 @@ def forgot():
 
 
 @bp.route("/login/code/send", methods=["POST"])
-@limited("sms-send", "SMS_RATE_LIMIT", methods=["POST"], key_func=get_remote_address)
+@sign_in.sms_limit
 def send():
     form = SendCodeForm()
     if not form.validate_on_submit():
         return _send_page(form, 400)
     try:
-        phone = accounts.normalise_phone(form.phone.data)
-        _phone_budget(phone)
-        message = otp.request_sms_code(phone)
-        if message is not None:
-            current_app.extensions["sms"].send(message)
+        phone = sign_in.send_code(form.phone.data)
     except TooSoon as wait:
         flash(str(wait.message), "error")
         return _send_page(form, 429, {"Retry-After": str(wait.retry_after)})

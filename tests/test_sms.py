@@ -334,3 +334,46 @@ def test_trying_codes_counts_against_the_sign_in_budget_of_the_address(limited, 
     answers = [client.post("/login/code", data={"phone": tree.volunteer_a.phone, "code": "123456"}).status_code
                for _ in range(11)]
     assert answers[:10] == [400] * 10 and answers[10] == 429
+
+
+# --- the API ------------------------------------------------------------------------------------------------------
+
+def test_the_api_texts_a_code_and_exchanges_it_for_a_token(app, client, tree):
+    asked = client.post("/api/v1/auth/sms-code", json={"phone": tree.volunteer_a.phone})
+    assert asked.status_code == 202
+    assert asked.json == {"sent_to": mask_phone(tree.volunteer_a.phone), "expires_in": 300, "resend_after": 60}
+    unknown = client.post("/api/v1/auth/sms-code", json={"phone": UNKNOWN})
+    assert (unknown.status_code, set(unknown.json)) == (202, set(asked.json))
+    code = _code_for(app, tree.volunteer_a.phone)
+    token = client.post("/api/v1/auth/token/code", json={"phone": tree.volunteer_a.phone, "code": code})
+    assert token.status_code == 200 and token.json["user"]["id"] == tree.volunteer_a.id
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token.json['token']}"})
+    assert me.status_code == 200
+    again = client.post("/api/v1/auth/token/code", json={"phone": tree.volunteer_a.phone, "code": code})
+    assert again.status_code == 401 and again.json["error"]["code"] == "invalid_code"
+
+
+def test_wrong_codes_through_the_api_count_against_the_code(app, client, tree):
+    client.post("/api/v1/auth/sms-code", json={"phone": tree.volunteer_a.phone})
+    code = _code_for(app, tree.volunteer_a.phone)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(5):
+        answer = client.post("/api/v1/auth/token/code", json={"phone": tree.volunteer_a.phone, "code": wrong})
+        assert answer.status_code == 401
+    late = client.post("/api/v1/auth/token/code", json={"phone": tree.volunteer_a.phone, "code": code})
+    assert late.status_code == 401  # the fifth wrong try ended the code, and that was kept
+    with app.app_context():
+        assert db.session.scalar(select(SignInCode.tries)) == 5
+
+
+def test_the_api_refuses_a_malformed_number(client):
+    answer = client.post("/api/v1/auth/sms-code", json={"phone": "12345"})
+    assert answer.status_code == 400 and answer.json["error"]["code"] == "phone_invalid"
+
+
+def test_the_api_and_the_pages_share_a_numbers_wait(limited, tree):
+    page = limited.test_client().post("/login/code/send", data={"phone": tree.volunteer_a.phone, "purpose": "sign_in"})
+    assert page.status_code == 302
+    answer = limited.test_client().post("/api/v1/auth/sms-code", json={"phone": tree.volunteer_a.phone})
+    assert answer.status_code == 429 and answer.json["error"]["code"] == "too_many_requests"
+    assert int(answer.headers["Retry-After"]) > 0
