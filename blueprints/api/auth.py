@@ -20,6 +20,12 @@ from models import CodeKind, mask_phone
 blp = Blueprint("api_auth", __name__, description="Sign-in tokens, the caller's profile and points")
 
 
+def _new_token(user) -> dict:
+    """A new bearer token for a person who just proved who they are (the clear token is shown this once)."""
+    clear, token = accounts.issue_token(user)
+    return {"token": clear, "expires_at": token.expires_at, "user": ser.person(user, user)}
+
+
 @blp.route("/auth/token")
 class Token(MethodView):
     decorators = [sign_in.limit]
@@ -33,8 +39,7 @@ class Token(MethodView):
         user = sign_in.authenticate(body["phone"], body["password"])
         if user is None:
             raise Unauthenticated("invalid_credentials", "Wrong phone number or password.")
-        clear, token = accounts.issue_token(user)
-        return {"token": clear, "expires_at": token.expires_at, "user": ser.person(user, user)}
+        return _new_token(user)
 
     @blp.response(204)
     def delete(self):
@@ -76,8 +81,7 @@ class CodeToken(MethodView):
         user = otp.sign_in_with_code(body["phone"], body["code"])
         if user is None:  # answered, not raised: the try it counted against the code must be kept
             return error_response(401, "invalid_code", _("This code is wrong, used or expired. Ask for a new one."))
-        clear, token = accounts.issue_token(user)
-        return {"token": clear, "expires_at": token.expires_at, "user": ser.person(user, user)}
+        return _new_token(user)
 
 
 @blp.route("/me")
