@@ -14,8 +14,8 @@ from sqlalchemy import select
 from domain import otp
 from domain.errors import NotFound, Refused
 from domain.sms import SendFailed
-from models import AuditEvent, CodeKind, SignInCode, db, mask_phone, utcnow
-from tests.conftest import PASSWORD, login, make_app
+from models import AuditEvent, CodeKind, SignInCode, User, db, mask_phone, utcnow
+from tests.conftest import PASSWORD, login, make_app, run_concurrently
 
 NEW_PASSWORD = "a fresh long secret 7"
 UNKNOWN = "13712345678"
@@ -377,3 +377,35 @@ def test_the_api_and_the_pages_share_a_numbers_wait(limited, tree):
     answer = limited.test_client().post("/api/v1/auth/sms-code", json={"phone": tree.volunteer_a.phone})
     assert answer.status_code == 429 and answer.json["error"]["code"] == "too_many_requests"
     assert int(answer.headers["Retry-After"]) > 0
+
+
+# --- at once --------------------------------------------------------------------------------------------------------
+
+def _fresh_code(app, phone: str) -> str:
+    with app.app_context():
+        message = otp.request_sms_code(phone)
+        db.session.commit()
+    return message.code
+
+
+def test_a_code_sent_at_once_from_many_places_signs_in_once(app, threaded_app, tree):
+    code = _fresh_code(app, tree.volunteer_a.phone)
+    results = run_concurrently(threaded_app, lambda i: otp.sign_in_with_code(tree.volunteer_a.phone, code), 8)
+    assert [r.id for r in results if isinstance(r, User)] == [tree.volunteer_a.id]
+    assert all(r is None for r in results if not isinstance(r, User)), results
+
+
+def test_wrong_codes_sent_at_once_are_checked_five_times_at_most(app, threaded_app, tree):
+    code = _fresh_code(app, tree.volunteer_a.phone)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    results = run_concurrently(threaded_app, lambda i: otp.sign_in_with_code(tree.volunteer_a.phone, wrong), 12)
+    assert results == [None] * 12
+    with app.app_context():
+        row = db.session.scalar(select(SignInCode))
+        assert row.tries == otp.MAX_TRIES and row.ended_at is not None
+    assert otp_sign_in(app, tree.volunteer_a.phone, code) is None
+
+
+def otp_sign_in(app, phone: str, code: str):
+    with app.app_context():
+        return otp.sign_in_with_code(phone, code)
