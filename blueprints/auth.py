@@ -149,7 +149,8 @@ def for_checkin(target: str | None) -> bool:
 def login_page(form: LoginForm | None = None, *, via: str = "password", code_form=None, status: int = 200,
                headers: dict | None = None):
     """The sign-in page with its two ways in: the password, or a code by SMS (`via="sms"`)."""
-    next_url = (form.next.data if form is not None else None) or request.args.get("next", "")
+    next_url = next((f.next.data for f in (form, code_form) if f is not None and f.next.data),
+                    request.args.get("next", ""))
     form = form or LoginForm(next=next_url)
     code_form = code_form or SendCodeForm(next=next_url, purpose="sign_in", formdata=None)
     return make_response(render_template("auth/login.html", form=form, code_form=code_form, via=via,

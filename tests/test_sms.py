@@ -409,3 +409,8 @@ def test_wrong_codes_sent_at_once_are_checked_five_times_at_most(app, threaded_a
 def otp_sign_in(app, phone: str, code: str):
     with app.app_context():
         return otp.sign_in_with_code(phone, code)
+
+
+def test_a_refused_request_from_a_check_in_link_still_says_check_in_follows(client):
+    answer = client.post("/login/code/send", data={"phone": "12345", "purpose": "sign_in", "next": "/c?t=x"})
+    assert answer.status_code == 400 and "登录后完成签到" in answer.text and "不是有效的手机号" in answer.text
