@@ -62,6 +62,24 @@ class Config:
     VOTE_RATE_LIMIT = "30 per minute;300 per day"
     NEED_RATE_LIMIT = "20 per minute;200 per day"
     PHOTO_RATE_LIMIT = "20 per minute;200 per day"  # requests that store photos, per person, pages and API together
+    #: One-time sign-in codes by SMS (domain/sms.py, blueprints/codes.py): the sender ("log", "aliyun" or "tencent")
+    #: and its settings. "log" only writes codes to the log (and the dev outbox): set a provider in production.
+    SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
+    SMS_SIGN_NAME = os.environ.get("SMS_SIGN_NAME", "")
+    SMS_TEMPLATE_CODE = os.environ.get("SMS_TEMPLATE_CODE", "")
+    SMS_ACCESS_KEY_ID = os.environ.get("SMS_ACCESS_KEY_ID", "")
+    SMS_ACCESS_KEY_SECRET = os.environ.get("SMS_ACCESS_KEY_SECRET", "")
+    SMS_APP_ID = os.environ.get("SMS_APP_ID", "")  # Tencent's SmsSdkAppId
+    SMS_REGION = os.environ.get("SMS_REGION", "")  # Tencent's region, ap-guangzhou unless set
+    #: The /dev/sms page listing the latest codes sent through the "log" sender: None = on in debug and tests only.
+    SMS_DEV_OUTBOX = {"1": True, "0": False}.get(os.environ.get("SMS_DEV_OUTBOX", ""))
+    #: Codes asked per address (pages), and per phone number from any address: one per SMS_RESEND_SECONDS, at
+    #: most SMS_PER_PHONE_HOUR an hour.
+    SMS_RATE_LIMIT = "5 per minute;20 per hour"
+    SMS_RESEND_SECONDS = 60
+    SMS_PER_PHONE_HOUR = 5
+    #: After signing in with a one-time code, this long (seconds) to set a password without the old one.
+    PASSWORD_AFTER_CODE_SECONDS = 15 * 60
     #: Argon2id parameters; the library's defaults (RFC 9106 low-memory profile) in production.
     ARGON2_PARAMS: dict = {}
     #: Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
@@ -163,9 +181,13 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 def _configure_domain(app: Flask) -> None:
     """What the domain takes from the settings, handed to it once: it never reads the app's configuration."""
-    from domain import accounts
+    from domain import accounts, otp, sms
 
     accounts.use_argon2(app.config["ARGON2_PARAMS"])
+    otp.use_secret(app.config["SECRET_KEY"])
+    app.extensions["sms"] = sms.build_sender(app.config)
+    if app.config["SMS_DEV_OUTBOX"] is None:
+        app.config["SMS_DEV_OUTBOX"] = app.debug or app.testing
 
 
 def _register_insight() -> None:
@@ -210,6 +232,7 @@ def _register_blueprints(app: Flask) -> None:
         bounds,
         certificates,
         cli,
+        codes,
         errors,
         events,
         home,
@@ -240,6 +263,9 @@ def _register_blueprints(app: Flask) -> None:
     labels.init_app(app)
     once.init_app(app)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(codes.bp)
+    if app.config["SMS_DEV_OUTBOX"]:
+        app.register_blueprint(codes.outbox)
     app.register_blueprint(home.bp)
     app.register_blueprint(org.bp)
     app.register_blueprint(people.bp)

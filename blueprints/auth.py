@@ -32,9 +32,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_url, login_user
+from wtforms import HiddenField, StringField
+from wtforms.validators import AnyOf, DataRequired, Length
 
 from blueprints import sign_in
+from blueprints.bounds import Form
 from blueprints.errors import wants_json
 from blueprints.ext import LANGUAGES
 from blueprints.forms import LoginForm
@@ -47,6 +51,8 @@ bp = Blueprint("auth", __name__)
 
 #: Our keys in the session cookie, besides Flask-Login's `_user_id`: see the module docstring.
 SESSION_ID, VERSION, SIGNED_IN, SEEN = "sid", "ver", "signed_in", "seen"
+#: Why a code is asked for: to sign in, or to set a new password after signing in with it.
+PURPOSES = ("sign_in", "reset")
 #: The last-seen time is written back at most this often (seconds), not on every request.
 SEEN_RESOLUTION = 60
 
@@ -63,7 +69,7 @@ def _fresh_session() -> None:
         session["lang"] = lang
 
 
-def _start_session(user) -> None:
+def start_session(user) -> None:
     """A new session for a person who just proved who they are."""
     _fresh_session()
     now = _now()
@@ -118,13 +124,37 @@ def ask_to_sign_in():
     return redirect(login_url("auth.login", next_url=target or None))
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only same-site paths: never an open redirect to another host."""
     if target:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target
     return url_for("home.index")
+
+
+class SendCodeForm(Form):
+    """Ask for a one-time code by SMS: to sign in, or to reset one's password (`purpose`)."""
+
+    phone = StringField(_l("Phone"), validators=[DataRequired(), Length(max=20)])
+    purpose = HiddenField(validators=[AnyOf(PURPOSES)])
+    next = HiddenField(validators=[Length(max=2000)])
+
+
+def for_checkin(target: str | None) -> bool:
+    """Does signing in lead on to an event's check-in (the page opened by the event's QR code)?"""
+    return bool(target) and urlsplit(target).path == url_for("events.checkin")
+
+
+def login_page(form: LoginForm | None = None, *, via: str = "password", code_form=None, status: int = 200,
+               headers: dict | None = None):
+    """The sign-in page with its two ways in: the password, or a code by SMS (`via="sms"`)."""
+    next_url = next((f.next.data for f in (form, code_form) if f is not None and f.next.data),
+                    request.args.get("next", ""))
+    form = form or LoginForm(next=next_url)
+    code_form = code_form or SendCodeForm(next=next_url, purpose="sign_in", formdata=None)
+    return make_response(render_template("auth/login.html", form=form, code_form=code_form, via=via,
+                                         for_checkin=for_checkin(next_url), next_url=next_url), status, headers or {})
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -136,13 +166,12 @@ def login():
             user = sign_in.authenticate(form.phone.data, form.password.data)
         except TooSoon as wait:
             flash(str(wait.message), "error")
-            return make_response(render_template("auth/login.html", form=form), 429,
-                                 {"Retry-After": str(wait.retry_after)})
+            return login_page(form, status=429, headers={"Retry-After": str(wait.retry_after)})
         if user is not None:
-            _start_session(user)
-            return redirect(_safe_next(form.next.data))
+            start_session(user)
+            return redirect(safe_next(form.next.data))
         flash(_("Wrong phone number or password."), "error")
-    return render_template("auth/login.html", form=form)
+    return login_page(form, via="sms" if request.method == "GET" and request.args.get("via") == "sms" else "password")
 
 
 @bp.route("/logout", methods=["POST"])
@@ -180,4 +209,4 @@ def sign_out_everywhere():
 def set_language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
-    return redirect(_safe_next(request.form.get("next") or request.referrer and urlsplit(request.referrer).path))
+    return redirect(safe_next(request.form.get("next") or request.referrer and urlsplit(request.referrer).path))

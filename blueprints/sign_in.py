@@ -10,6 +10,13 @@
   A phone number that belongs to nobody is counted the same, so the answer (429 with Retry-After) never says whether
   an account exists.
 
+Asking for a one-time code by SMS (the page and the API's `POST /auth/sms-code` alike) has budgets of its own:
+- per address: `SMS_RATE_LIMIT`;
+- per phone number, from any address, known or unknown (no enumeration): one message per `SMS_RESEND_SECONDS`, at
+  most `SMS_PER_PHONE_HOUR` an hour.
+The message is sent before the request's transaction is committed, so that a provider's failure can be told to the
+person (and the code it would have carried is dropped with the transaction) instead of vanishing after the answer.
+
 The per-account counters live in the rate-limit storage (Redis with REDIS_URL, as the limits are, else the
 process's memory), not in the database: they are short-lived counters with an expiry, which is what that storage
 keeps, shared by every worker and host; and a flood of guesses then costs the database no write at all.
@@ -25,7 +32,7 @@ from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 
 from blueprints.ext import limited, limiter
-from domain import accounts
+from domain import accounts, otp
 from domain.errors import Invalid, TooSoon
 from models import User
 
@@ -85,3 +92,41 @@ def authenticate(phone: str, password: str) -> User | None:
         for key in counter_keys(normalised):
             limiter.storage.clear(key)
     return user
+
+
+def sms_limit(view):
+    """The per-address budget of asking for SMS codes (POST only), one counter for the page and the API."""
+    return limited("sms-send", "SMS_RATE_LIMIT", methods=["POST"], key_func=get_remote_address)(view)
+
+
+def _sms_wait(key: str) -> TooSoon:
+    seconds = max(1, math.ceil(limiter.storage.get_expiry(key) - time.time()))
+    return TooSoon("too_many_requests", _l("A code was sent to this number a moment ago. You can ask for another in "
+                                         "%(seconds)s seconds.", seconds=seconds), retry_after=seconds)
+
+
+def _sms_budget(phone: str) -> None:
+    """Count a message to this number: one per SMS_RESEND_SECONDS and SMS_PER_PHONE_HOUR an hour, from any address,
+    whether or not it has an account. Raises TooSoon."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    storage, config = limiter.storage, current_app.config
+    wait_key, hour_key = f"sms/{phone}/wait", f"sms/{phone}/hour"
+    if storage.get(wait_key):
+        raise _sms_wait(wait_key)
+    if storage.get(hour_key) >= config["SMS_PER_PHONE_HOUR"]:
+        raise _sms_wait(hour_key)
+    if storage.incr(wait_key, config["SMS_RESEND_SECONDS"]) > 1:  # another request got in first
+        raise _sms_wait(wait_key)
+    storage.incr(hour_key, 3600)
+
+
+def send_code(phone: str) -> str:
+    """Text a new sign-in code to the account with this number, if there is one (the same answer either way):
+    returns the number, normalised. Raises Invalid(phone_invalid), TooSoon, SendFailed."""
+    phone = accounts.normalise_phone(phone)
+    _sms_budget(phone)
+    message = otp.request_sms_code(phone)
+    if message is not None:
+        current_app.extensions["sms"].send(message)
+    return phone

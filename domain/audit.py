@@ -59,6 +59,8 @@ ACTION_NAMES = {
     "person.disable": _l("Sign-in disabled"),
     "person.enable": _l("Sign-in enabled"),
     "person.sign_out_everywhere": _l("Signed out everywhere"),
+    "person.issue_sign_in_code": _l("Sign-in code issued"),
+    "person.change_password": _l("Password changed by the person"),
     "head.appoint": _l("Head appointed"),
     "head.end": _l("Head post ended"),
     "roster.import": _l("Roster imported"),

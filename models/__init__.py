@@ -43,6 +43,7 @@ from models.market import (
     StockMovement,
 )
 from models.once import FormSubmission
+from models.otp import CodeKind, SignInCode
 from models.roster_import import ImportStatus, RosterImport
 from models.service import (
     Category,
@@ -61,6 +62,8 @@ from models.tasks import Channel, Notification, PhotoKind, Task, TaskClaim, Task
 from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_name, mask_phone
 
 __all__ = [
+    "CodeKind",
+    "SignInCode",
     "ALLOWED_PARENTS",
     "HEAD_TIERS",
     "MAX_ID",

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from flask import current_app
 from flask.views import MethodView
+from flask_babel import gettext as _
 
 import blueprints.api.serialise as ser
 from blueprints import sign_in
 from blueprints.api.core import Blueprint, api_user, bearer_token
-from blueprints.api.schemas import LedgerPage, MeOut, PageArgs, TokenIn, TokenOut
-from domain import accounts, ledger, service
+from blueprints.api.schemas import CodeTokenIn, LedgerPage, MeOut, PageArgs, SmsCodeIn, SmsCodeOut, TokenIn, TokenOut
+from blueprints.errors import error_response
+from domain import accounts, ledger, otp, service
 from domain.errors import Unauthenticated
+from models import CodeKind, mask_phone
 
 blp = Blueprint("api_auth", __name__, description="Sign-in tokens, the caller's profile and points")
+
+
+def _new_token(user) -> dict:
+    """A new bearer token for a person who just proved who they are (the clear token is shown this once)."""
+    clear, token = accounts.issue_token(user)
+    return {"token": clear, "expires_at": token.expires_at, "user": ser.person(user, user)}
 
 
 @blp.route("/auth/token")
@@ -29,8 +39,7 @@ class Token(MethodView):
         user = sign_in.authenticate(body["phone"], body["password"])
         if user is None:
             raise Unauthenticated("invalid_credentials", "Wrong phone number or password.")
-        clear, token = accounts.issue_token(user)
-        return {"token": clear, "expires_at": token.expires_at, "user": ser.person(user, user)}
+        return _new_token(user)
 
     @blp.response(204)
     def delete(self):
@@ -40,6 +49,39 @@ class Token(MethodView):
         if token is None:
             raise Unauthenticated("unauthenticated", "Send the token to revoke as Authorization: Bearer.")
         accounts.revoke_token(token)
+
+
+@blp.route("/auth/sms-code")
+class SmsCode(MethodView):
+    decorators = [sign_in.sms_limit]
+
+    @blp.doc(security=[])
+    @blp.arguments(SmsCodeIn)
+    @blp.response(202, SmsCodeOut)
+    def post(self, body):
+        """Text a 6-digit sign-in code to the phone number, if it has an account: the answer is the same whether or
+        not it has. Exchange it at `POST /auth/token/code`. 429 `too_many_requests` (with Retry-After) within a
+        minute of the last code to the number, or after too many from one address; 503 `sms_failed` when the SMS
+        provider did not take the message."""
+        phone = sign_in.send_code(body["phone"])
+        return {"sent_to": mask_phone(phone), "expires_in": int(otp.KINDS[CodeKind.sms].lifetime.total_seconds()),
+                "resend_after": current_app.config["SMS_RESEND_SECONDS"]}
+
+
+@blp.route("/auth/token/code")
+class CodeToken(MethodView):
+    decorators = [sign_in.limit]
+
+    @blp.doc(security=[])
+    @blp.arguments(CodeTokenIn)
+    @blp.response(200, TokenOut)
+    def post(self, body):
+        """Exchange phone and a one-time code (6 digits by SMS, or 8 printed by staff) for a bearer token. A code
+        works once, for 5 tries at most. 401 `invalid_code` for a wrong, used or expired code."""
+        user = otp.sign_in_with_code(body["phone"], body["code"])
+        if user is None:  # answered, not raised: the try it counted against the code must be kept
+            return error_response(401, "invalid_code", _("This code is wrong, used or expired. Ask for a new one."))
+        return _new_token(user)
 
 
 @blp.route("/me")

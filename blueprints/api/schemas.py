@@ -54,6 +54,22 @@ class TokenIn(In):
     password = bounds.Line(required=True, validate=validate.Length(min=1, max=200))
 
 
+class SmsCodeIn(In):
+    phone = bounds.Line(required=True, validate=validate.Length(min=1, max=32))
+
+
+class SmsCodeOut(Schema):
+    sent_to = fields.String(metadata={"description": "the number, masked (138****8000); the same answer whether or "
+                                                     "not it has an account"})
+    expires_in = fields.Integer(metadata={"description": "seconds the code works"})
+    resend_after = fields.Integer(metadata={"description": "seconds before another code may be asked for"})
+
+
+class CodeTokenIn(In):
+    phone = bounds.Line(required=True, validate=validate.Length(min=1, max=32))
+    code = bounds.Line(required=True, validate=validate.Length(min=1, max=20))
+
+
 class AreaRef(Schema):
     id = fields.Integer()
     name = fields.String()
