@@ -557,6 +557,9 @@ def take_firstrun(browser, base_url: str, out: Path, desktop: Page) -> None:
         volunteer.locator("main a[href^='/events/']").first.click()
         expect(volunteer.locator('meta[property="og:title"]')).to_have_count(1)
         shoot(volunteer, out, f"firstrun-event-{mode}")
+        context.close()
+
+
 def take_sms(browser, base_url: str, out: Path, desktop: Page) -> None:
     """A way back in, on a phone and in 长辈版: the two ways to sign in, entering a code texted for a forgotten
     password (read from the development outbox), setting the new one, and a sign-in code staff print."""
