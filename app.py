@@ -210,6 +210,7 @@ def _register_blueprints(app: Flask) -> None:
         bounds,
         certificates,
         cli,
+        display,
         errors,
         events,
         home,
@@ -238,6 +239,7 @@ def _register_blueprints(app: Flask) -> None:
     labels.init_app(app)
     once.init_app(app)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(display.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(org.bp)
     app.register_blueprint(people.bp)
