@@ -90,7 +90,7 @@ def test_api_scope(client, tree, who, method, url, status):
 
 def test_every_page_needs_sign_in(app, client, tree):
     """Every page route except sign-in, language and static redirects an anonymous visitor to sign in."""
-    open_endpoints = {"auth.login", "auth.set_language", "static", "certificates.verify",
+    open_endpoints = {"auth.login", "auth.set_language", "display.choose", "static", "certificates.verify",
                       "honours.notice", "honours.roll", "honours.verify"}
     values = {"area_id": tree.a.unit.id, "person_id": tree.head_a.id, "decision": "accept", "number": "2026-X"}
     for rule in app.url_map.iter_rules():

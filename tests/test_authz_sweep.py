@@ -398,6 +398,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "auth.login": R(PUBLIC),
     "auth.logout": R(SIGNED_IN),
     "auth.set_language": R(PUBLIC, {"code": "=en"}),
+    "display.choose": R(PUBLIC, body=lambda t: {"elder": "1"}),
     "auth.account": R(SIGNED_IN),
     "auth.sign_out_everywhere": R(SIGNED_IN),
     "home.index": R(SIGNED_IN),
