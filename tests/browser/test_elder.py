@@ -101,9 +101,9 @@ def test_the_largest_text_step_is_30_px_and_still_fits_320_px(browser, live_serv
 def test_the_choice_follows_the_person_to_another_phone_and_off_again(browser, live_server, seeded):
     first = phone(browser, live_server)
     sign_in(first)
-    first.goto("/market")
+    first.goto("/events")
     first.get_by_test_id("elder-switch").click()
-    expect(first).to_have_url(f"{live_server}/market")  # back where the switch was
+    expect(first).to_have_url(f"{live_server}/events")  # back where the switch was
     first.get_by_test_id("text-2").click()
     expect(first.locator("html")).to_have_attribute("data-text", "2")
 
