@@ -97,6 +97,12 @@ def test_the_largest_text_step_is_30_px_and_still_fits_320_px(browser, live_serv
         found = check(page, f"{path} at 320 px, largest text")
         assert found["font"] == 30
 
+    page.get_by_test_id("lang-switch").click()  # English words are longer than Chinese ones: they wrap too
+    expect(page.get_by_test_id("elder-switch")).to_have_text("Standard")
+    for path in PAGES:
+        visit(page, path)
+        check(page, f"{path} at 320 px, largest text, in English")
+
 
 def test_the_choice_follows_the_person_to_another_phone_and_off_again(browser, live_server, seeded):
     first = phone(browser, live_server)
