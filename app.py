@@ -233,6 +233,7 @@ def _register_blueprints(app: Flask) -> None:
         certificates,
         cli,
         codes,
+        display,
         errors,
         events,
         home,
@@ -266,6 +267,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(codes.bp)
     if app.config["SMS_DEV_OUTBOX"]:
         app.register_blueprint(codes.outbox)
+    app.register_blueprint(display.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(org.bp)
     app.register_blueprint(people.bp)

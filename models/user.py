@@ -45,6 +45,11 @@ class User(UserMixin, db.Model):
     guardian_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True, index=True)
     #: Set when staff anonymised the person after they left: name and phone are placeholders from then on.
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: 长辈版 (elder mode: larger text, larger targets) as the person last chose it, on any device; NULL while
+    #: they never chose, and then the browser's own cookie decides (blueprints/display.py).
+    elder_mode: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    #: The text step chosen in elder mode (domain.display.TEXT_SIZES); NULL while never chosen.
+    text_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     household: Mapped[Household | None] = relationship(lazy="joined")

@@ -90,9 +90,9 @@ def test_api_scope(client, tree, who, method, url, status):
 
 def test_every_page_needs_sign_in(app, client, tree):
     """Every page route except sign-in, language and static redirects an anonymous visitor to sign in."""
-    open_endpoints = {"auth.login", "auth.set_language", "static", "certificates.verify", "certificates.check",
-                      "honours.notice", "honours.roll", "honours.verify", "honours.check", "share.favicon",
-                      "codes.forgot", "codes.send", "codes.enter", "outbox.dev_outbox"}
+    open_endpoints = {"auth.login", "auth.set_language", "display.choose", "static", "certificates.verify",
+                      "certificates.check", "honours.notice", "honours.roll", "honours.verify", "honours.check",
+                      "share.favicon", "codes.forgot", "codes.send", "codes.enter", "outbox.dev_outbox"}
     values = {"area_id": tree.a.unit.id, "person_id": tree.head_a.id, "decision": "accept", "number": "2026-X"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_endpoints or rule.rule.startswith("/api/"):

@@ -404,6 +404,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "codes.password": R(SIGNED_IN, note="one's own password"),
     "codes.issue": R(STAFF, {"person_id": "person"}, note="a head who sees the person may not print their code"),
     "outbox.dev_outbox": R(PUBLIC, note="registered only in development and tests (SMS_DEV_OUTBOX)"),
+    "display.choose": R(PUBLIC, body=lambda t: {"elder": "1"}),
     "auth.account": R(SIGNED_IN),
     "auth.sign_out_everywhere": R(SIGNED_IN),
     "home.index": R(SIGNED_IN),

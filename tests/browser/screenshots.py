@@ -118,6 +118,7 @@ def take(base_url: str, out: Path, app=None) -> None:
             take_insight(browser, base_url, out, desktop)
             take_firstrun(browser, base_url, out, desktop)
             take_sms(browser, base_url, out, desktop)
+            take_elder(browser, base_url, out, desktop)
 
             desktop.goto("/")
             desktop.get_by_test_id("lang-switch").click()
@@ -594,6 +595,33 @@ def take_sms(browser, base_url: str, out: Path, desktop: Page) -> None:
         expect(page.get_by_test_id("printed-code")).to_be_visible()
         shoot(page, out, f"sms-printed-{look}")
         context.close()
+
+
+def take_elder(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """长辈版 on a phone: the sign-in page, the volunteer's home with its big shortcuts, events, a reward and my
+    points; the largest text step on the home page; and the standard home with the switch in its top bar."""
+    context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
+    context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+    elder = context.new_page()
+    elder.goto("/login")
+    shoot(elder, out, "elder-login-elder")
+    sign_in(elder, VOLUNTEER_PHONE)
+    expect(elder.get_by_test_id("elder-shortcuts")).to_be_visible()
+    shoot(elder, out, "elder-home-elder")
+    for path, name in (("/events", "events"), ("/me/points", "points")):
+        elder.goto(path)
+        shoot(elder, out, f"elder-{name}-elder")
+    elder.goto("/market")
+    elder.locator("li.reward-card a").first.click()
+    shoot(elder, out, "elder-reward-elder")
+    elder.goto("/")
+    elder.get_by_test_id("text-3").click()
+    expect(elder.locator("html")).to_have_attribute("data-text", "3")
+    shoot(elder, out, "elder-home-largest-elder")
+    elder.get_by_test_id("elder-switch").click()  # back to standard: the person's choice is saved
+    expect(elder.locator("html")).not_to_have_class("elder")
+    shoot(elder, out, "elder-home-phone")
+    context.close()
 
 
 def main(argv: list[str]) -> int:
