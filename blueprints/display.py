@@ -14,7 +14,7 @@ from flask_login import current_user
 from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, Length, Optional
 
-from blueprints.auth import _safe_next
+from blueprints.auth import safe_next
 from blueprints.bounds import Form
 from domain import display
 from domain.display import Display
@@ -52,7 +52,7 @@ def _back(target: str | None) -> str:
     """Back to the page the switch was on: a path of this site only (a backslash can read as another host)."""
     if target and ("\\" in target or not target.isprintable()):
         target = None
-    return _safe_next(target)
+    return safe_next(target)
 
 
 @bp.route("/display", methods=["POST"])
