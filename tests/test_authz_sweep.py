@@ -575,6 +575,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "honours.new": R(STAFF, {"area_id": "area"}, body=CAMPAIGN_FORM),
     "honours.show": R(CAMPAIGN, {"campaign_id": "campaign"}),
     "honours.advance": R(STAFF, {"campaign_id": "campaign"}),
+    "honours.dates": R(STAFF, {"campaign_id": "campaign"}),
     "honours.nominate": R(W(GET=CAMPAIGN, POST=NOMINATOR), {"campaign_id": "campaign"},
                           body=lambda t: {"nominee_phone": t.get("person_phone", "13100000001"), "reason": "热心"}),
     "honours.nomination": R(CAMPAIGN, {"nomination_id": "nomination"}),
