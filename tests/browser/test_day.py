@@ -100,3 +100,15 @@ def test_a_code_that_is_not_a_check_in_code_is_named_and_not_followed(live_serve
     expect(page).to_have_url(re.compile(r"/me/scan$"))
     expect(page.get_by_test_id("fallback-my-code")).to_be_visible()
     expect(page.locator("script:not([src])")).to_have_count(0)  # ready for a strict CSP
+
+
+@pytest.mark.parametrize("device", ["phone"])
+def test_without_a_camera_the_scan_page_says_so_and_offers_my_code(page: Page, tree, day):
+    sign_in_page(page, tree.volunteer_a)
+    page.get_by_test_id("home-scan").click()
+    answer = page.get_by_test_id("scan-answer")
+    expect(answer).to_have_attribute("data-status", "no_camera")
+    expect(answer).to_have_attribute("data-tone", "warn")
+    assert_fits_the_screen(page)
+    page.get_by_test_id("fallback-my-code").click()
+    expect(page).to_have_url(re.compile(r"/me/code$"))
