@@ -36,7 +36,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from blueprints.bounds import Form, IdText, Visible
 from blueprints.errors import json_errors
 from blueprints.ext import limited, writes_on_get
-from blueprints.forms import attempt, no_store, qr_response, xlsx_response
+from blueprints.forms import attempt, no_store, page_arg, qr_response, xlsx_response
 from blueprints.schemas import BatchIn, ScanIn
 from domain import categories, events
 from domain.access import can, get_visible
@@ -46,6 +46,7 @@ from domain.org import community_of
 from models import Area, Attendance, Event, EventKind, Level, PointsMode, User, transaction, utcnow
 
 bp = Blueprint("events", __name__)
+MY_PER_PAGE = 20
 # The domain signs check-in codes with the secret it is given; callers that give none (the CLI, the demo, tests)
 # get the application's, read at each call.
 bp.record(lambda _state: events.use_secret(lambda: current_app.secret_key))
@@ -382,6 +383,30 @@ def checkin():
         return render_template("events/checked_in.html", refusal=refusal, answer=None), refusal.status
     return render_template("events/checked_in.html", answer=answer, event=answer.attendance.event, refusal=None,
                            button=ButtonForm())
+
+
+# --- my events, and the volunteer's own scanner ------------------------------------------------------------------
+
+
+@bp.app_template_filter()
+def my_state_name(state: str) -> str:
+    return str(events.MY_STATE_NAMES[state])
+
+
+@bp.route("/me/events")
+@login_required
+def mine():
+    """The events I registered for or attended, each with my state (已报名 … 已记入), the latest first."""
+    found = events.my_events(current_user, page_arg(), MY_PER_PAGE, now=_now())
+    return render_template("events/mine.html", rows=found.items, total=found.total, page=found.page,
+                           per_page=MY_PER_PAGE, now=_now())
+
+
+@bp.route("/me/scan")
+@login_required
+def my_scanner():
+    """扫一扫: the phone's camera in the page; an event's check-in code (a link to /c on this site) is followed."""
+    return render_template("events/my_scan.html", checkin_prefix=url_for("events.checkin", _external=True))
 
 
 # --- my own code -------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 
-from domain import ledger, org, service
+from domain import events, ledger, org, service
 from domain.access import managed_areas
 from models import Role
 
@@ -24,4 +24,5 @@ def index():
     shows_points = user.has_role(Role.volunteer, Role.resident, Role.head, Role.team_leader)
     return render_template("home.html", head_areas=head_areas, staff_areas=staff_areas,
                            shows_points=shows_points, balance=ledger.balance_of(user) if shows_points else 0,
-                           hours=service.hours_of(user) if shows_points else None)
+                           hours=service.hours_of(user) if shows_points else None,
+                           pending_minutes=events.pending_minutes(user) if shows_points else 0)

@@ -116,7 +116,9 @@ class StockForm(Form):
 
 
 class RedeemForm(Form):
-    quantity = IntegerField(_l("How many"), default=1, validators=[DataRequired(), NumberRange(1, market.MAX_QUANTITY)])
+    quantity = IntegerField(_l("How many"), default=1, validators=[
+        DataRequired(), NumberRange(1, market.MAX_QUANTITY, message=_l("You can redeem 1 to %(n)s at a time.",
+                                                                        n=market.MAX_QUANTITY))])
     #: A fresh key per form shown: pressing the button twice on a slow phone redeems once.
     key = HiddenField(validators=[Length(max=64)])
 
@@ -127,6 +129,12 @@ class CancelForm(Form):
 
 class PickupForm(Form):
     pickup_code = StringField(_l("Pickup code"), validators=[DataRequired(), Length(max=32)])
+
+
+class PickupPointForm(Form):
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=market.PICKUP_LIMITS["address"])])
+    hours = StringField(_l("Opening hours"), validators=[Optional(), Length(max=market.PICKUP_LIMITS["hours"])])
+    phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=market.PICKUP_LIMITS["phone"])])
 
 
 class ButtonForm(Form):
@@ -207,26 +215,46 @@ def shop(community_id: int):
     available = [r for r in market.catalogue(community) if market.is_available(r, now)]
     rewards = [r for r in available if not chosen or r.category == chosen]
     balance = market.balance(current_user, community)
-    return render_template(
+    return no_store(Response(render_template(
         "market/shop.html", community=community, offers=market.offers(current_user, rewards, now=now,
                                                                       balance_now=balance),
         balance=balance, names=names, chosen=chosen, manage=access.can(current_user, "market.manage", community),
         used=sorted({r.category for r in available}),
-        pending=market.pending_count(community, current_user))
+        pending=market.pending_count(community, current_user))))
 
 
 @bp.route("/market/rewards/<int:reward_id>")
 @login_required
 def reward(reward_id: int):
+    """A reward, with the limits in words and the quantity to confirm. Never kept by the browser: after Back the
+    balance and the stock are read again."""
     item = access.get_visible(Reward, reward_id, current_user, "reward.view")
     manage = access.can(current_user, "reward.manage", item)
-    form = RedeemForm()
-    form.key.data = str(uuid.uuid4())
-    return render_template(
-        "market/reward.html", reward=item, offer=market.offers(current_user, [item])[0], form=form,
-        balance=market.balance(current_user, item.community), manage=manage,
+    balance = market.balance(current_user, item.community)
+    offer = market.offers(current_user, [item], balance_now=balance)[0]
+    return no_store(Response(render_template(
+        "market/reward.html", reward=item, offer=offer, balance=balance, manage=manage,
+        most=market.most_quantity(offer, balance), limit_words=market.limit_words(item, offer.used),
+        max_quantity=market.MAX_QUANTITY, pickup=market.pickup_point(item.community),
         names=market.category_names(item.community), stock_form=StockForm(), button=ButtonForm(),
-        movements=market.movements(item) if manage else [], held=market.held_quantity(item) if manage else {})
+        movements=market.movements(item) if manage else [], held=market.held_quantity(item) if manage else {})))
+
+
+def _quantity_arg() -> int:
+    """?quantity= as asked, kept within 1..999 (the preview says in words what is too many)."""
+    return min(max(1, request.args.get("quantity", 1, type=int) or 1), 999)
+
+
+@bp.route("/market/rewards/<int:reward_id>/confirm")
+@login_required
+def confirm(reward_id: int):
+    """The step before the tap: the reward, how many, the total, the balance after, and why not if it cannot be."""
+    item = access.get_visible(Reward, reward_id, current_user, "reward.view")
+    seen = market.preview(current_user, item, _quantity_arg(), now=_now())
+    form = RedeemForm(quantity=seen.quantity)
+    form.key.data = str(uuid.uuid4())
+    return no_store(Response(render_template("market/confirm.html", reward=item, preview=seen, form=form,
+                                             pickup=market.pickup_point(item.community))))
 
 
 @bp.route("/market/rewards/<int:reward_id>/photo")
@@ -252,6 +280,8 @@ def redeem(reward_id: int):
                        _("Redeemed. Show the pickup code at the community service counter."))
         if done is not None:
             return redirect(url_for("market.redemption", redemption_id=done.redemption.id))
+    else:
+        _flash_errors(form)
     return redirect(url_for("market.reward", reward_id=item.id))
 
 
@@ -267,6 +297,7 @@ def redemption(redemption_id: int):
     item = access.get_visible(Redemption, redemption_id, current_user, "redemption.view")
     return no_store(Response(render_template(
         "market/redemption.html", redemption=item, own=item.person_id == current_user.id,
+        pickup=market.pickup_point(item.reward.community),
         manage=access.can(current_user, "reward.manage", item.reward), form=CancelForm(), now=_now())))
 
 
@@ -308,9 +339,25 @@ def cancel(redemption_id: int):
 def manage(community_id: int):
     community = access.get_visible(Area, community_id, current_user, "market.manage")
     rewards = market.catalogue(community, include_inactive=True)
+    point = market.pickup_point(community)
     return render_template("market/manage.html", community=community, rewards=rewards,
                            names=market.category_names(community), counts=market.status_counts(community),
-                           now=_now())
+                           now=_now(), pickup_form=PickupPointForm(data=vars(point) if point else None))
+
+
+@bp.route("/market/<int:community_id>/pickup-point", methods=["POST"])
+@login_required
+def pickup_point(community_id: int):
+    """The community's pickup point (address, opening hours, phone), shown on every reward and ticket."""
+    community = access.get_visible(Area, community_id, current_user, "market.manage")
+    form = PickupPointForm()
+    if form.validate_on_submit():
+        attempt(form, lambda: market.set_pickup_point(current_user, community, address=form.address.data,
+                                                      hours=form.hours.data, phone=form.phone.data),
+                _("Saved."))
+    else:
+        _flash_errors(form)
+    return redirect(url_for("market.manage", community_id=community.id) + "#pickup-point")
 
 
 @bp.route("/market/<int:community_id>/rewards/new", methods=["GET", "POST"])

@@ -65,13 +65,29 @@ def _community(area_id: int) -> Area:
     return community
 
 
+#: Where each kind of source opens (ledger.Source): its endpoint and how the key is passed.
+_SOURCE_LINKS = {
+    "service_record": lambda key: url_for("service.my_hours", _anchor=f"record-{key}"),
+    "event": lambda key: url_for("events.show", event_id=key),
+    "task": lambda key: url_for("tasks.show", task_id=key),
+    "redemption": lambda key: url_for("market.redemption", redemption_id=key),
+    "honour": lambda key: url_for("honours.verify", number=key),
+}
+
+
 @bp.route("/me/points")
 @login_required
 def mine():
-    page = page_arg()
-    rows, total = ledger.history(current_user, page=page, per_page=PER_PAGE)
-    return render_template("points/mine.html", balance=ledger.balance_of(current_user), rows=rows, total=total,
-                           page=page, per_page=PER_PAGE, expiring=ledger.expiring(current_user))
+    """My points: the balance, what expires when, and each line (all, income or spending) linked to what it came
+    from where I may open it."""
+    shown = request.args.get("show", "all")
+    shown = shown if shown in ledger.DIRECTIONS else "all"
+    found = ledger.my_lines(current_user, shown, page=page_arg(), per_page=PER_PAGE)
+    links = {txn_id: _SOURCE_LINKS[source.kind](source.key)
+             for txn_id, source in ledger.sources_of(current_user, found.items).items()}
+    return render_template("points/mine.html", balance=ledger.balance_of(current_user), rows=found.items,
+                           total=found.total, page=found.page, per_page=PER_PAGE, links=links, shown=shown,
+                           expiring=ledger.expiring(current_user))
 
 
 def _filters(form: LedgerFilter) -> dict:

@@ -30,7 +30,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from blueprints.bounds import PAST, Form, Within, as_id
 from blueprints.forms import attempt, page_arg, xlsx_response
-from domain import categories, ledger, org, reports, service
+from domain import categories, events, ledger, org, reports, service
 from domain.access import can, get_visible
 from domain.errors import NotFound
 from domain.labels import service_status_name
@@ -329,6 +329,7 @@ def _hours_page(person: User, template_flags: dict):
     hours = service.hours_of(person)
     next_star = next((h for h in service.STAR_HOURS if hours.total < h * 60), None)
     return render_template("service/hours.html", person=person, hours=hours, next_star=next_star,
+                           pending_minutes=events.pending_minutes(person),
                            star_hours=service.STAR_HOURS, balance=ledger.balance_of(person), records=records,
                            total=listed.total, page=listed.page, per_page=PER_PAGE,
                            names=_category_names(records),

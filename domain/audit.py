@@ -87,6 +87,7 @@ ACTION_NAMES = {
     "reward.write_off": _l("Stock written off"),
     "redemption.fulfil": _l("Redemption handed over"),
     "redemption.cancel": _l("Redemption cancelled"),
+    "market.pickup_point": _l("Pickup point changed"),
     "team.create": _l("Team created"),
     "team.update": _l("Team changed"),
     "team.accept": _l("Team request accepted"),

@@ -126,7 +126,7 @@ def test_the_shop_says_what_each_person_can_do(client, tree, shop):
 
 def test_redeeming_by_the_form_and_a_double_tap_redeems_once(app, client, tree, shop):
     login(client, tree.volunteer_a)
-    page = client.get(f"/market/rewards/{shop.haircut}").text
+    page = client.get(f"/market/rewards/{shop.haircut}/confirm?quantity=2").text
     key = re.search(r'name="key" type="hidden" value="([^"]+)"', page).group(1)
     first = client.post(f"/market/rewards/{shop.haircut}/redeem", data={"quantity": 2, "key": key})
     again = client.post(f"/market/rewards/{shop.haircut}/redeem", data={"quantity": 2, "key": key})

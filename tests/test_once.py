@@ -92,8 +92,8 @@ FORMS = {
                           "limit_period": "month"}, None, Reward),
     "stock": ("staff_a", lambda t, app: f"/market/rewards/{_reward(app, t)}",
               lambda t: {"change": "10", "reason": "好邻居捐赠"}, lambda url: f"{url}/stock", StockMovement),
-    "redemption": ("volunteer_a", lambda t, app: f"/market/rewards/{_reward_and_points(app, t)}",
-                   lambda t: {"quantity": "1"}, lambda url: f"{url}/redeem", Redemption),
+    "redemption": ("volunteer_a", lambda t, app: f"/market/rewards/{_reward_and_points(app, t)}/confirm?quantity=1",
+                   lambda t: {"quantity": "1"}, lambda url: url.replace("/confirm?quantity=1", "/redeem"), Redemption),
     "campaign": ("staff_a", lambda t, app: f"/areas/{t.a.community.id}/campaigns/new",
                  lambda t: dict(zip(("nominate_from", "nominate_until", "vote_from", "vote_until", "review_until"),
                                     _days(1, 7, 8, 14, 17), strict=True)) | {

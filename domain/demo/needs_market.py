@@ -114,6 +114,8 @@ def _seed_market(staff: User, community: Area, people: list[User], now: datetime
         name=name, category=category, price=price, stock=stock, per_person_limit=limit, limit_period=period,
         sponsor=sponsor, description=description), now=opened)
         for name, category, price, stock, limit, period, sponsor, description in MARKET]
+    market.set_pickup_point(staff, community, address=f"{community.name}党群服务站（一楼大厅）",
+                            hours="周一至周五 9:00–17:00，周六 9:00–12:00", phone="010-6512 3456", now=opened)
     withdrawn = market.create_reward(staff, community, market.RewardForm(
         name="中秋月饼礼盒", category="goods", price=80, stock=20, sponsor="稻香村社区店"), now=opened)
     market.set_active(staff, withdrawn, False, now=opened + timedelta(days=60))

@@ -13,13 +13,15 @@ automatically or queued, as the event says — whose points go through the ledge
 
 The package, one concern a module: `codes` (the signed codes), `scope` (the loaders, over the rules in
 domain/access.py), `organising` (create, change, cancel), `registration`, `checkin` (the hot path), `closing`
-(attendance becomes service) and `queries` (lists, counts, the register). Each module's `__all__` is its share of the
-package's whole public face, re-exported here.
+(attendance becomes service), `mine` (a person's own events and the minutes still to be settled) and `queries`
+(lists, counts, the register). Each module's `__all__` is its share of the package's whole public face, re-exported
+here.
 """
 
 from domain.events.checkin import *
 from domain.events.closing import *
 from domain.events.codes import *
+from domain.events.mine import *
 from domain.events.organising import *
 from domain.events.queries import *
 from domain.events.registration import *

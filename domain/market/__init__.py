@@ -22,6 +22,7 @@ The package, one concern a module (each imports its siblings directly, never thi
 - offers.py: the limit periods and what a person can redeem today (reads only);
 - redemption.py: redeeming, the Idempotency-Key, the limit counters, the pickup codes (the hot path);
 - pickup.py: handing over against the pickup code, cancelling;
+- pickup_point.py: where rewards are picked up (address, hours, phone), a setting of the community;
 - expiry.py: reservations not picked up in time;
 - reports.py: lists, the public notice, the liability, the registers and the invariants;
 - insight.py: the dashboard section, the registers' entries and the personal export (`register()`).
@@ -32,6 +33,7 @@ Who may see or run a market, a reward or a redemption are rules of domain/access
 from domain.market.expiry import *
 from domain.market.offers import *
 from domain.market.pickup import *
+from domain.market.pickup_point import *
 from domain.market.redemption import *
 from domain.market.reports import *
 from domain.market.rewards import *

@@ -1,6 +1,7 @@
 """What a person can redeem today: the limit periods (Beijing calendar), whether a reward is in the market, the
 person's balance and what their limits have counted, and each reward as an offer ("you can afford", "out of stock",
-"limit reached"). Reads only."""
+"limit reached"); before a redemption, what it would cost and leave, and the sentence that says why it cannot be
+done. Reads only."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from domain.labels import limit_period_name
 from domain.ledger import SHANGHAI
 from models import Account, AccountKind, Area, LimitPeriod, RedemptionCounter, Reward, User, db, utcnow
 
-__all__ = ["Offer", "balance", "is_available", "offers", "periods", "used"]
+__all__ = ["MAX_QUANTITY", "Offer", "Preview", "balance", "is_available", "limit_words", "most_quantity",
+           "offers", "periods", "preview", "short_of_points", "used"]
+
+#: The most of one reward redeemed at once.
+MAX_QUANTITY = 20
 
 
 def periods(moment: datetime) -> dict[LimitPeriod, str]:
@@ -93,3 +100,68 @@ def offers(person: User, rewards: list[Reward], *, now: datetime | None = None,
         out.append(Offer(reward, _state(reward, balance_now, count, now), count, left))
     return out
 
+
+
+def most_quantity(offer: Offer, balance_now: int) -> int:
+    """How many of the offer the person could redeem at once now (0: none)."""
+    reward = offer.reward
+    most = min(MAX_QUANTITY, balance_now // reward.price)
+    if offer.left is not None:
+        most = min(most, offer.left)
+    if reward.stock is not None:
+        most = min(most, reward.stock)
+    return max(0, most)
+
+
+def limit_words(reward: Reward, held: int):
+    """The per-person limit in a sentence, with what the person already holds: "At most 1 per person a month; you
+    have 1, so 0 more." None without a limit."""
+    if reward.per_person_limit is None:
+        return None
+    return _l("At most %(n)s per person in %(period)s; you have %(used)s this time, so %(left)s more.",
+              n=reward.per_person_limit, period=limit_period_name(reward.limit_period), used=held,
+              left=max(0, reward.per_person_limit - held))
+
+
+def short_of_points(missing: int):
+    """积分不足 with how many are missing."""
+    return _l("Not enough points: %(n)s more needed.", n=max(1, missing))
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A redemption before the tap: what it costs, what it leaves, and why not if it cannot be done."""
+
+    offer: Offer
+    quantity: int
+    total: int
+    balance: int
+    #: The most that may be redeemed at once now.
+    most: int
+    #: The sentence saying why this quantity cannot be redeemed now; None when it can.
+    refusal: object | None
+
+    @property
+    def balance_after(self) -> int:
+        return self.balance - self.total
+
+
+def preview(person: User, reward: Reward, quantity: int, *, now: datetime | None = None) -> Preview:
+    """What redeeming `quantity` of the reward would do now, with the first reason it would be refused
+    (not in the market, the quantity out of 1..MAX_QUANTITY, the stock, the per-person limit, the points)."""
+    now = now or utcnow()
+    balance_now = balance(person, reward.community)
+    offer = offers(person, [reward], now=now, balance_now=balance_now)[0]
+    total = reward.price * quantity
+    refusal = None
+    if not is_available(reward, now):
+        refusal = _l("This reward is not in the market now.")
+    elif not 1 <= quantity <= MAX_QUANTITY:
+        refusal = _l("You can redeem 1 to %(n)s at a time.", n=MAX_QUANTITY)
+    elif reward.stock is not None and reward.stock < quantity:
+        refusal = _l("Only %(n)s left.", n=reward.stock) if reward.stock else _l("Out of stock")
+    elif offer.left is not None and quantity > offer.left:
+        refusal = limit_words(reward, offer.used)
+    elif balance_now < total:
+        refusal = short_of_points(total - balance_now)
+    return Preview(offer, quantity, total, balance_now, most_quantity(offer, balance_now), refusal)

@@ -20,8 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from domain import ledger, rules
 from domain.access import can
 from domain.errors import Invalid, Refused
-from domain.labels import limit_period_name
-from domain.market.offers import is_available, periods
+from domain.market.offers import MAX_QUANTITY, balance, is_available, limit_words, periods, short_of_points, used
 from domain.market.rewards import bad, not_found
 from models import (
     AccountKind,
@@ -41,14 +40,13 @@ from models.sql import inserted, per_database, upsert
 from models.transaction import reads_apart
 
 __all__ = [
-    "ALPHABET", "CODE_LENGTH", "HELD", "KEY_MAX", "MAX_QUANTITY", "Redeemed", "Request", "check_key", "check_quantity",
+    "ALPHABET", "CODE_LENGTH", "HELD", "KEY_MAX", "Redeemed", "Request", "check_key", "check_quantity",
     "fingerprint", "format_code", "new_code", "normalise_code", "pickup_days", "redeem",
 ]
 
 #: Pickup codes: no 0/O, no 1/I/L, so a code read out or typed from a phone's screen is not mistaken.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 8
-MAX_QUANTITY = 20
 KEY_MAX = 64
 HELD = (RedemptionStatus.reserved, RedemptionStatus.fulfilled)
 
@@ -126,9 +124,10 @@ def _claim_key(database: str):
     ).on_conflict_do_nothing(index_elements=["user_id", "scope", "key"]).returning(_KEYS.c.id)
 
 
-def _limit_refusal(reward: Reward) -> Refused:
-    return Refused("limit_reached", _l("You have reached the limit of %(n)s per person for %(period)s.",
-                                       n=reward.per_person_limit, period=limit_period_name(reward.limit_period)))
+def _limit_refusal(person: User, reward: Reward, now: datetime) -> Refused:
+    """The limit in words, with what the person holds (read after the guard refused: the count as it stands)."""
+    message = limit_words(reward, used(person, [reward], now).get(reward.id, 0))
+    return Refused("limit_reached", message, {"quantity": [message]})
 
 
 def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
@@ -137,7 +136,7 @@ def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
     neither written nor returned). Raises Refused(limit_reached)."""
     limit = reward.per_person_limit
     if limit is not None and quantity > limit:
-        raise _limit_refusal(reward)
+        raise _limit_refusal(person, reward, now)
     keys = periods(now)
     counted = db.session.execute(_counters_upsert(), {
         "person_id": person.id, "reward_id": reward.id, "quantity": quantity, "limit": limit,
@@ -145,7 +144,7 @@ def _count(person: User, reward: Reward, quantity: int, now: datetime) -> None:
         "guarded": keys[reward.limit_period] if limit is not None else "",
         **{f"period_{n}": key for n, key in enumerate(keys.values())}}).all()
     if len(counted) != len(keys):
-        raise _limit_refusal(reward)
+        raise _limit_refusal(person, reward, now)
 
 
 @per_database
@@ -177,12 +176,16 @@ def _take_stock(reward: Reward, quantity: int) -> None:
     if reward.unlimited:
         return
     left = db.session.execute(_TAKE_STOCK, {"reward_id": reward.id, "quantity": quantity}).scalar()
-    if left is None:
+    if left is None:  # others took it since it was read: say what is left now
+        set_committed_value(reward, "stock", db.session.scalar(select(Reward.stock).where(Reward.id == reward.id)))
         raise _out_of_stock(reward)
     set_committed_value(reward, "stock", left)
 
 
 def _out_of_stock(reward: Reward) -> Refused:
+    if reward.stock:  # some left, fewer than asked
+        message = _l("Only %(n)s left.", n=reward.stock)
+        return Refused("out_of_stock", message, {"quantity": [message]})
     return Refused("out_of_stock", _l("Sorry, %(name)s is out of stock.", name=reward.name))
 
 
@@ -275,9 +278,15 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
                 reward_id=reward.id, community_id=community.id, person_id=person.id, quantity=quantity, points=points,
                 sponsor=reward.sponsor, status=RedemptionStatus.reserved, reserved_at=now,
                 expires_at=now + timedelta(days=days)))
-            txn = ledger.debit(person, community, points, kind=TxnKind.redemption, key=f"redemption:{redemption.id}",
-                               source=("redemption", redemption.id), memo=f"{reward.name} ×{quantity}",
-                               fresh_key=True, accounts=accounts, now=now)
+            try:
+                txn = ledger.debit(person, community, points, kind=TxnKind.redemption,
+                                   key=f"redemption:{redemption.id}", source=("redemption", redemption.id),
+                                   memo=f"{reward.name} ×{quantity}", fresh_key=True, accounts=accounts, now=now)
+            except Refused as refusal:
+                if refusal.code != "insufficient_points":
+                    raise
+                raise Refused("insufficient_points", short_of_points(points - balance(person, community))) \
+                    from refusal
             db.session.execute(_PAID_BY, {"redemption_id": redemption.id, "txn_id": txn.id})
             set_committed_value(redemption, "transaction_id", txn.id)
             if request is not None:

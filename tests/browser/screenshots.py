@@ -118,6 +118,8 @@ def take(base_url: str, out: Path, app=None) -> None:
             take_insight(browser, base_url, out, desktop)
             take_firstrun(browser, base_url, out, desktop)
             take_sms(browser, base_url, out, desktop)
+            take_day(browser, base_url, out, desktop)
+            # Last: it leaves the volunteer's own choice saved, which outranks the cookie the others use.
             take_elder(browser, base_url, out, desktop)
 
             desktop.goto("/")
@@ -362,6 +364,7 @@ def take_market(browser, base_url: str, out: Path, desktop: Page) -> None:
     shoot(volunteer, out, "market-phone")
     volunteer.locator("li.reward-card[data-state=available] a").first.click()
     volunteer.get_by_test_id("redeem").click()
+    volunteer.get_by_test_id("confirm-redeem").click()
     expect(volunteer.get_by_test_id("pickup-qr")).to_be_visible()
     shoot(volunteer, out, "market-ticket-phone")
     code = volunteer.get_by_test_id("pickup-code").get_attribute("data-code")
@@ -622,6 +625,44 @@ def take_elder(browser, base_url: str, out: Path, desktop: Page) -> None:
     expect(elder.locator("html")).not_to_have_class("elder")
     shoot(elder, out, "elder-home-phone")
     context.close()
+def take_day(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """The volunteer's day, on a phone and in 长辈版: home with 扫一扫 and the hours to be settled, 我的活动, 我的积分
+    with its filters, the scanner page, a reward with its limits in words, the confirmation and the ticket with
+    the pickup point; for staff, the pickup point's settings."""
+    pages = {}
+    volunteer = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"]).new_page()
+    sign_in(volunteer, VOLUNTEER_PHONE)
+    pages["home"] = "/"
+    pages["my-events"] = "/me/events"
+    pages["points"] = "/me/points"
+    pages["points-spending"] = "/me/points?show=out"
+    pages["scan"] = "/me/scan"
+    volunteer.goto("/market")
+    volunteer.locator("li.reward-card[data-state=available] a").first.click()
+    pages["reward"] = volunteer.url.removeprefix(base_url)
+    volunteer.get_by_test_id("redeem").click()
+    expect(volunteer.get_by_test_id("confirm")).to_be_visible()
+    pages["confirm"] = volunteer.url.removeprefix(base_url)
+    for name, url in pages.items():
+        volunteer.goto(url)
+        shoot(volunteer, out, f"day-{name}-phone")
+    elder = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
+    elder.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+    elder_page = elder.new_page()
+    sign_in(elder_page, VOLUNTEER_PHONE)
+    for name, url in pages.items():
+        elder_page.goto(url)
+        shoot(elder_page, out, f"day-{name}-elder")
+    elder.close()
+    volunteer.goto(pages["confirm"])
+    volunteer.get_by_test_id("confirm-redeem").click()
+    expect(volunteer.get_by_test_id("redemption")).to_be_visible()
+    shoot(volunteer, out, "day-ticket-phone")
+    volunteer.context.close()
+    desktop.goto("/")
+    desktop.get_by_test_id("home-run-market").first.click()
+    desktop.locator("#pickup-point").scroll_into_view_if_needed()
+    shoot(desktop, out, "day-pickup-point-desktop")
 
 
 def main(argv: list[str]) -> int:

@@ -51,6 +51,7 @@ def _redeem_on_the_phone(page: Page, tree, shelf) -> tuple[int, str]:
     assert_fits_the_screen(page)
     card.locator("a").click()
     page.get_by_test_id("redeem").click()
+    page.get_by_test_id("confirm-redeem").click()
     ticket = page.get_by_test_id("redemption")
     expect(ticket).to_have_attribute("data-status", "reserved")
     expect(page.get_by_test_id("pickup-qr")).to_be_visible()
