@@ -1,12 +1,15 @@
-"""Display names of codes (levels, roles, transaction kinds, record states), translated, for pages and registers."""
+"""Display names of codes (levels, roles, transaction kinds, record states), translated, and of places (an area with
+its parents), for pages and registers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
-from models import Level, Role, ServiceStatus, TxnKind
+from models import Area, Household, Level, Role, ServiceStatus, TxnKind, db
 from models.base import SHANGHAI
 
 LEVEL_NAMES = {
@@ -199,3 +202,47 @@ def deadline_text(moment: datetime, with_year: bool = True) -> str:
     day, clock = (local.date() - timedelta(days=1), "24:00") if local.time() == time.min \
         else (local.date(), f"{local:%H:%M}")
     return f"{day:%Y-%m-%d} {clock}" if with_year else f"{day:%m-%d} {clock}"
+
+
+# --- places: an area named with its parents ----------------------------------------------------------------------
+
+#: Levels an area's name is unique enough at on its own: a place below them is named from the level under them down.
+_NAMED_ALONE = frozenset({Level.district, Level.street, Level.community})
+
+
+def _below_community(chain: list[tuple[str, Level]]) -> str:
+    """The names of `chain` (root first) from the level under the community down; the last name alone when the
+    area is a community or above."""
+    cut = max((n for n, (_name, level) in enumerate(chain) if level in _NAMED_ALONE), default=-1)
+    return " ".join(name for name, _level in (chain[cut + 1:] or chain[-1:]))
+
+
+def place_name(place) -> str:
+    """An area (or a household) named with enough parents to be told apart within its community: "第一网格 1号楼
+    1单元", "第一网格 1号楼 1单元 101" for a household; a community or an area above it by its own name.
+
+    Walks the parents through the session (each area loads its parent with it, and areas already loaded are not
+    read again), so a list of places under a few grids costs a query per grid at most; `place_names` names many
+    areas in one query."""
+    if place is None:
+        return ""
+    if isinstance(place, Household):
+        return f"{place_name(place.unit)} {place.label}"
+    chain, area = [], place
+    while area is not None:
+        chain.append((area.name, area.level))
+        if area.level in _NAMED_ALONE:
+            break
+        area = area.parent
+    return _below_community(chain[::-1])
+
+
+def place_names(areas: Iterable[Area]) -> dict[int, str]:
+    """`place_name` of each area, by id, in one query (for long lists and pickers)."""
+    areas = list(areas)
+    ids = {i for area in areas for i in area.ancestor_ids}
+    if not ids:
+        return {}
+    known = {row.id: (row.name, row.level) for row in db.session.execute(
+        select(Area.id, Area.name, Area.level).where(Area.id.in_(ids)))}
+    return {area.id: _below_community([known[i] for i in area.ancestor_ids if i in known]) for area in areas}
