@@ -50,11 +50,17 @@ def _natural(text: str) -> list:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
 
 
+def words(text: str) -> list[str]:
+    """The words typed, a number after other characters counting as a word of its own: "2号楼101" is "2号楼" and
+    "101" (static/js/household-picker.js splits them alike)."""
+    return re.sub(r"(\D)(\d)", r"\1 \2", text or "").split()
+
+
 def matches(name: str, text: str) -> bool:
-    """Does every word typed appear in the household's full name (spaces ignored: "1号楼101" finds
-    "第一网格 1号楼 1单元 101")?"""
+    """Does every word typed appear in the household's full name, spaces ignored ("2号楼101" finds
+    "第一网格 2号楼 1单元 101")?"""
     squeezed = _squeezed(name)
-    return all(_squeezed(word) in squeezed for word in (text or "").split())
+    return all(_squeezed(word) in squeezed for word in words(text))
 
 
 def households_under(actor: User, area: Area, text: str = "", *, shown: int = SHOWN) -> HouseholdChoice:

@@ -11,7 +11,9 @@ if (picker && areaSelect) {
   let loadedFor = "";
 
   const squeeze = (text) => text.replace(/\s+/g, "").toLowerCase();
-  const matches = (name, text) => text.split(/\s+/).filter(Boolean).every((word) => squeeze(name).includes(squeeze(word)));
+  // As domain/households.py: a number after other characters is a word of its own ("2号楼101": "2号楼", "101").
+  const words = (text) => text.replace(/(\D)(\d)/g, "$1 $2").split(/\s+/).filter(Boolean);
+  const matches = (name, text) => words(text).every((word) => squeeze(name).includes(squeeze(word)));
 
   function say(total, shown, cut) {
     const template = !total ? count.dataset.textNone : cut ? count.dataset.textCut : count.dataset.textCount;
