@@ -16,7 +16,7 @@ from domain import accounts, org, privacy
 from domain.access import can, get_visible
 from domain.errors import NotFound
 from domain.households import HouseholdChoice, household_under, households_under
-from domain.labels import level_name, place_names, role_name
+from domain.labels import above_communities, level_name, place_names, role_name
 from models import Area, Role, User
 
 bp = Blueprint("people", __name__)
@@ -50,12 +50,13 @@ def _fill_choices(form: NewPersonForm) -> Area:
     areas = org.areas_to_manage(current_user)
     if not areas:
         raise NotFound("not_found", _("Not found."))
-    names = place_names(areas)
+    names = place_names(areas, across_communities=above_communities(areas))
     form.area_id.choices = [SelectChoice(str(a.id), f"{level_name(a.level)} · {names[a.id]}") for a in areas]
     form.role.choices = [SelectChoice(r.value, role_name(r)) for r in Role if r not in (Role.admin, Role.head)]
     chosen = form.area_id.data or request.args.get("area_id")
+    # Else the list shows the first area's households; an area sent out of reach stays on the form, to be refused.
     area = next((a for a in areas if str(a.id) == chosen), areas[0])
-    form.area_id.data = str(area.id)
+    form.area_id.data = form.area_id.data or str(area.id)
     return area
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from domain.access import MANAGERS, require, scope_clause
 from domain.errors import Invalid
-from domain.labels import place_names
+from domain.labels import above_communities, place_names
 from models import Area, Household, User, db
 from models.area import path_under
 
@@ -64,14 +64,16 @@ def matches(name: str, text: str) -> bool:
 
 
 def households_under(actor: User, area: Area, text: str = "", *, shown: int = SHOWN) -> HouseholdChoice:
-    """The households under `area` that the actor manages, grouped by unit in the order of their names, narrowed to
-    those whose full name holds every word of `text`. Raises NotFound when the actor does not manage `area`."""
+    """The households under `area` that the actor manages, grouped by unit in the order of their names (with their
+    community's name too under a street or a district), narrowed to those whose full name holds every word of `text`.
+    Raises NotFound when the actor does not manage `area`."""
     require(actor, "area.manage", area)
     rows = db.session.execute(
         select(Household.id, Household.label, Area).join(Area, Household.unit_id == Area.id)
         .where(path_under(Area.path, area.path), scope_clause(actor, MANAGERS, Area.path))
         .order_by(Area.path, Household.id).limit(SCANNED)).all()
-    units = place_names({unit.id: unit for _id, _label, unit in rows}.values())
+    units = place_names({unit.id: unit for _id, _label, unit in rows}.values(),
+                        across_communities=above_communities([area]))
     found = sorted(((units[unit.id], label, ident) for ident, label, unit in rows
                     if matches(f"{units[unit.id]} {label}", text)),
                    key=lambda row: (_natural(row[0]), _natural(row[1])))

@@ -208,12 +208,14 @@ def deadline_text(moment: datetime, with_year: bool = True) -> str:
 
 #: Levels an area's name is unique enough at on its own: a place below them is named from the level under them down.
 _NAMED_ALONE = frozenset({Level.district, Level.street, Level.community})
+#: The same when places of several communities are listed together: the community is named too.
+_NAMED_ALONE_ACROSS = frozenset({Level.district, Level.street})
 
 
-def _below_community(chain: list[tuple[str, Level]]) -> str:
-    """The names of `chain` (root first) from the level under the community down; the last name alone when the
-    area is a community or above."""
-    cut = max((n for n, (_name, level) in enumerate(chain) if level in _NAMED_ALONE), default=-1)
+def _named(chain: list[tuple[str, Level]], alone: frozenset[Level] = _NAMED_ALONE) -> str:
+    """The names of `chain` (root first) from the level under the last level of `alone` down; the last name alone
+    when the area is itself at such a level."""
+    cut = max((n for n, (_name, level) in enumerate(chain) if level in alone), default=-1)
     return " ".join(name for name, _level in (chain[cut + 1:] or chain[-1:]))
 
 
@@ -234,15 +236,23 @@ def place_name(place) -> str:
         if area.level in _NAMED_ALONE:
             break
         area = area.parent
-    return _below_community(chain[::-1])
+    return _named(chain[::-1])
 
 
-def place_names(areas: Iterable[Area]) -> dict[int, str]:
-    """`place_name` of each area, by id, in one query (for long lists and pickers)."""
+def place_names(areas: Iterable[Area], *, across_communities: bool = False) -> dict[int, str]:
+    """`place_name` of each area, by id, in one query (for long lists and pickers); with the community's name first
+    ("银融社区 第一网格 1号楼") when `across_communities`, for a list that holds places of several communities."""
     areas = list(areas)
     ids = {i for area in areas for i in area.ancestor_ids}
     if not ids:
         return {}
     known = {row.id: (row.name, row.level) for row in db.session.execute(
         select(Area.id, Area.name, Area.level).where(Area.id.in_(ids)))}
-    return {area.id: _below_community([known[i] for i in area.ancestor_ids if i in known]) for area in areas}
+    alone = _NAMED_ALONE_ACROSS if across_communities else _NAMED_ALONE
+    return {area.id: _named([known[i] for i in area.ancestor_ids if i in known], alone) for area in areas}
+
+
+def above_communities(areas: Iterable[Area]) -> bool:
+    """Does a list of areas reach above a community (a street's or a district's), so that its places may lie in
+    several communities?"""
+    return any(area.level in _NAMED_ALONE_ACROSS for area in areas)

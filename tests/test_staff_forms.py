@@ -310,3 +310,21 @@ def test_the_page_form_puts_the_refusal_on_the_start(app, client, tree):
     assert 'aria-invalid="true"' not in re.search(r'<input[^>]*id="ends_at"[^>]*>', response.text).group(0)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Event)) == 0
+
+
+def test_a_street_picker_names_the_community_too(client, tree, homes):
+    login(client, tree.street_staff)
+    page = client.get("/people/new", query_string={"area_id": tree.street.id}).text
+    assert "银融社区 第一网格 1号楼 1单元" in _groups(page) and "南湖社区 第一网格 1号楼 1单元" in _groups(page)
+    assert "社区 · 银融社区" in page and "网格 · 南湖社区 第一网格" in page
+    community = client.get("/people/new", query_string={"area_id": tree.a.community.id}).text
+    assert _groups(community)[0] == "第一网格 1号楼 1单元"
+
+
+def test_an_area_out_of_reach_sent_by_the_form_is_not_found(app, client, tree, homes):
+    login(client, tree.staff_a)
+    response = client.post("/people/new", data={"name": "新居民", "phone": "13912345678", "role": "resident",
+                                                "area_id": str(tree.b.community.id)})
+    assert response.status_code == 404
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User).where(User.name == "新居民")) == 0
