@@ -15,8 +15,9 @@ if (picker && areaSelect) {
   const words = (text) => text.replace(/(\D)(\d)/g, "$1 $2").split(/\s+/).filter(Boolean);
   const matches = (name, text) => words(text).every((word) => squeeze(name).includes(squeeze(word)));
 
-  function say(total, shown, cut) {
-    const template = !total ? count.dataset.textNone : cut ? count.dataset.textCut : count.dataset.textCount;
+  function say(total, shown, cut, typed) {
+    const data = count.dataset;
+    const template = !total ? data.textNone : cut ? data.textCut : typed ? data.textFound : data.textCount;
     count.textContent = template.replace("{n}", total).replace("{shown}", shown);
   }
 
@@ -36,8 +37,8 @@ if (picker && areaSelect) {
       total += found.length;
     }
     // A list cut by the server counts what the server found; a whole list counts what is left after typing.
-    if (loaded.cut && text === loadedFor) say(loaded.total, total, true);
-    else say(total, total, false);
+    if (loaded.cut && text === loadedFor) say(loaded.total, total, true, text !== "");
+    else say(total, total, false, text !== "");
   }
 
   async function load() {

@@ -41,6 +41,7 @@ def test_the_household_picker_follows_the_area_and_narrows_as_one_types(page: Pa
     search = page.locator("input[name=household_q]")
     search.press_sequentially("2单元")
     expect(picker.locator("option:not([value=''])")).to_have_count(1)
+    expect(page.locator("[data-household-count]")).to_have_text("找到 1 户。")
     search.fill("9号楼")
     expect(picker.locator("option:not([value=''])")).to_have_count(0)
     expect(page.locator("[data-household-count]")).to_contain_text("没有")
