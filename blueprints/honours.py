@@ -42,6 +42,7 @@ from domain.labels import (
     nomination_status_name,
     objection_status_name,
     phase_name,
+    place_name,
 )
 from domain.ledger import SHANGHAI
 from domain.org import community_of
@@ -397,7 +398,7 @@ def nominate(campaign_id: int):
     best_head = campaign.kind == CampaignKind.best_head
     posts = honours.heads_in(campaign) if best_head else []
     form.nominee.choices = [SelectChoice("", _("Choose a head"))] + [
-        SelectChoice(str(p.user_id), f"{p.user.name} · {honours.tier_name(campaign, p.tier)} · {p.area.name}")
+        SelectChoice(str(p.user_id), f"{p.user.name} · {honours.tier_name(campaign, p.tier)} · {place_name(p.area)}")
         for p in posts]
     if form.validate_on_submit():
         nomination = _attempt(form, lambda: _nominate(campaign, form), _("Thank you: your nomination is in."))

@@ -13,10 +13,19 @@ from blueprints.bounds import Form
 from blueprints.forms import AppointForm, AreaForm, EndPostForm, HouseholdForm, attempt, xlsx_response
 from domain import org, reports
 from domain.access import can, get_visible
-from domain.labels import level_name
+from domain.labels import level_name, place_name
 from models import ALLOWED_PARENTS, Area, HeadPost, Level, User, utcnow
 
 bp = Blueprint("org", __name__)
+#: `{{ area|place_name }}`: an area (or a household) named with its parents, "第一网格 1号楼 1单元".
+bp.add_app_template_filter(place_name)
+
+
+@bp.app_template_global()
+def opens_area(area: Area) -> bool:
+    """May the signed-in person open the area's page? Breadcrumbs link only those (macros.html `trail`)."""
+    return can(current_user, "area.view", area)
+
 
 
 def _child_levels(area: Area) -> list[Level]:

@@ -304,6 +304,7 @@ def show(task_id: int):
         tier_title=tasks.tier_title(task.community, task.tier),
         tier_titles={tier: tasks.tier_title(task.community, tier) for tier in range(4)},
         responsible=tasks.responsible_people(task) if task.status in tasks.ACTIVE else [],
+        contact=tasks.resident_contact(current_user, task),
         points_due=tasks.points_due(task, now),
         done_form=DoneForm(), confirm_form=ConfirmForm(), reason_form=ReasonForm(), photo_form=PhotoForm(),
         button=ButtonForm(), max_photos=tasks.MAX_PHOTOS)

@@ -30,6 +30,7 @@ from models import (
     RoleGrant,
     ServiceRecord,
     Task,
+    TaskStatus,
     Team,
     TeamMember,
     User,
@@ -358,6 +359,13 @@ def _sees_task(user: User, task: Task) -> bool:
 def _manages_task(user: User, task: Task) -> bool:
     """Staff of the task's area approve, reopen and withdraw it."""
     return can(user, "area.manage", task.area)
+
+
+@rule("task.contact")
+def _contacts_resident(user: User, task: Task) -> bool:
+    """The person holding the task (claimed by them, not yet marked done) sees the resident's flat and full phone, to
+    go round or call; nobody else gets them from the task, and the holder no longer once it is done or let go."""
+    return _signed_in(user) and task.claimant_id == user.id and task.status == TaskStatus.claimed
 
 
 @rule("task.record")

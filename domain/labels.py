@@ -1,12 +1,15 @@
-"""Display names of codes (levels, roles, transaction kinds, record states), translated, for pages and registers."""
+"""Display names of codes (levels, roles, transaction kinds, record states), translated, and of places (an area with
+its parents), for pages and registers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
-from models import Level, Role, ServiceStatus, TxnKind
+from models import Area, Household, Level, Role, ServiceStatus, TxnKind, db
 from models.base import SHANGHAI
 
 LEVEL_NAMES = {
@@ -199,3 +202,57 @@ def deadline_text(moment: datetime, with_year: bool = True) -> str:
     day, clock = (local.date() - timedelta(days=1), "24:00") if local.time() == time.min \
         else (local.date(), f"{local:%H:%M}")
     return f"{day:%Y-%m-%d} {clock}" if with_year else f"{day:%m-%d} {clock}"
+
+
+# --- places: an area named with its parents ----------------------------------------------------------------------
+
+#: Levels an area's name is unique enough at on its own: a place below them is named from the level under them down.
+_NAMED_ALONE = frozenset({Level.district, Level.street, Level.community})
+#: The same when places of several communities are listed together: the community is named too.
+_NAMED_ALONE_ACROSS = frozenset({Level.district, Level.street})
+
+
+def _named(chain: list[tuple[str, Level]], alone: frozenset[Level] = _NAMED_ALONE) -> str:
+    """The names of `chain` (root first) from the level under the last level of `alone` down; the last name alone
+    when the area is itself at such a level."""
+    cut = max((n for n, (_name, level) in enumerate(chain) if level in alone), default=-1)
+    return " ".join(name for name, _level in (chain[cut + 1:] or chain[-1:]))
+
+
+def place_name(place) -> str:
+    """An area (or a household) named with enough parents to be told apart within its community: "第一网格 1号楼
+    1单元", "第一网格 1号楼 1单元 101" for a household; a community or an area above it by its own name.
+
+    Walks the parents through the session (each area loads its parent with it, and areas already loaded are not
+    read again), so a list of places under a few grids costs a query per grid at most; `place_names` names many
+    areas in one query."""
+    if place is None:
+        return ""
+    if isinstance(place, Household):
+        return f"{place_name(place.unit)} {place.label}"
+    chain, area = [], place
+    while area is not None:
+        chain.append((area.name, area.level))
+        if area.level in _NAMED_ALONE:
+            break
+        area = area.parent
+    return _named(chain[::-1])
+
+
+def place_names(areas: Iterable[Area], *, across_communities: bool = False) -> dict[int, str]:
+    """`place_name` of each area, by id, in one query (for long lists and pickers); with the community's name first
+    ("银融社区 第一网格 1号楼") when `across_communities`, for a list that holds places of several communities."""
+    areas = list(areas)
+    ids = {i for area in areas for i in area.ancestor_ids}
+    if not ids:
+        return {}
+    known = {row.id: (row.name, row.level) for row in db.session.execute(
+        select(Area.id, Area.name, Area.level).where(Area.id.in_(ids)))}
+    alone = _NAMED_ALONE_ACROSS if across_communities else _NAMED_ALONE
+    return {area.id: _named([known[i] for i in area.ancestor_ids if i in known], alone) for area in areas}
+
+
+def above_communities(areas: Iterable[Area]) -> bool:
+    """Does a list of areas reach above a community (a street's or a district's), so that its places may lie in
+    several communities?"""
+    return any(area.level in _NAMED_ALONE_ACROSS for area in areas)

@@ -420,6 +420,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "people.search": R(SIGNED_IN, query={"q": "=居民"}),
     "people.new": R(W(GET=ANY_STAFF, POST=STAFF), body=lambda t: {"name": "新人", "phone": "13999999999",
                                                                    "role": "resident", "area_id": t["area"]}),
+    "people.households": R(STAFF, query={"area_id": "area"}, note="the household picker's list, as JSON"),
     "people.show": (R(PERSON, {"person_id": "person"}), R(NEXT_DOOR, {"person_id": "person2"})),
     "people.set_password": R(STAFF, {"person_id": "person"}, body=lambda t: {"password": "a new pass phrase 9"},
                              note="only staff set a password: a head who sees the person may not"),

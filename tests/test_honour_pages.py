@@ -263,7 +263,7 @@ def test_a_best_head_is_chosen_from_the_heads_in_scope(app, client, tree, make_u
     ids = campaign_at(app, tree, make_user, Phase.nomination, nominees=(), kind="best_head", title="最美三长")
     login(client, tree.volunteer_a)
     page = client.get(f"{ids.url}/nominate").text
-    assert "楼栋长甲 · 楼栋长 · 1号楼" in page
+    assert "楼栋长甲 · 楼栋长 · 第一网格 1号楼" in page
     response = client.post(f"{ids.url}/nominate", data={"nominee": str(head.id), "reason": "尽职尽责"})
     assert response.status_code == 302
     with app.app_context():

@@ -162,7 +162,8 @@ class Events(MethodView):
     @blp.arguments(EventIn)
     @blp.response(201, EventOut)
     def post(self, body):
-        """Staff (or a head, for their own area) create an event."""
+        """Staff (or a head, for their own area) create an event. 422 `starts_in_past` (on the field `starts_at`): an
+        event taking registrations must start in the future, or nobody could register and check in."""
         user = api_user()
         area = get_visible(Area, body["area_id"], user, "area.view")
         event = events.create_event(user, area, _form(body))

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from domain import audit, categories
 from domain.access import can
-from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.org import community_of
 from models import Area, Level, User, db, utcnow
 from models.events import Event, EventKind, PointsMode
@@ -77,13 +77,20 @@ def _checked(community: Area, form: EventForm) -> dict:
 
 
 def create_event(actor: User, area: Area, form: EventForm, *, now: datetime | None = None) -> Event:
-    """Staff (or a head, for their own area) create an event. Raises NotFound (scope), Invalid."""
+    """Staff (or a head, for their own area) create an event. Raises NotFound (scope), Invalid (a field's value),
+    Refused(starts_in_past: an event taking registrations that starts in the past, on the field starts_at)."""
     now = now or utcnow()
     community = community_of(area)
     if community is None or area.level in (Level.district, Level.street) or not can(actor, "event.create", area):
         raise NotFound("not_found", _l("Not found."))
+    values = _checked(community, form)
+    if values["registration"] and values["starts_at"] < now:
+        # Only the registered check in, and nobody registers once it has started: such an event could never be
+        # checked into.
+        message = _l("An event that takes registrations must start in the future: nobody could register for it.")
+        raise Refused("starts_in_past", message, {"starts_at": [message]})
     event = Event(community_id=community.id, area_id=area.id, organiser_id=actor.id, created_at=now,
-                  secret=secrets.token_hex(16), **_checked(community, form))
+                  secret=secrets.token_hex(16), **values)
     db.session.add(event)
     db.session.flush()
     audit.record(actor, "event.create", event, area_id=area.id, now=now,

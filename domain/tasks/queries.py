@@ -17,7 +17,8 @@ from models import Area, User, db, utcnow
 from models.area import path_under
 from models.tasks import Task, TaskClaim, TaskEvent, TaskStatus
 
-__all__ = ["TaskArea", "area_label", "area_names", "board", "category_names", "claims_of", "history", "mine", "page_of"]
+__all__ = ["TaskArea", "approvable", "area_label", "area_names", "board", "category_names", "claims_of", "history",
+           "mine", "page_of"]
 
 TaskArea = aliased(Area)
 #: The people a list of tasks shows, loaded with the list rather than one query per row.
@@ -40,7 +41,7 @@ def _visible_clause(user: User):
     return or_(*clauses)
 
 
-def _approvable():
+def approvable():
     """Confirmed by the resident, or done for a resident without an account (staff confirm it by calling)."""
     return or_(Task.status == TaskStatus.confirmed, and_(Task.status == TaskStatus.done, Task.resident_id.is_(None)))
 
@@ -51,7 +52,7 @@ def board(user: User, *, status: str = "active", category: str | None = None, ol
     now = now or utcnow()
     query = select(Task).join(TaskArea, Task.area_id == TaskArea.id).where(_visible_clause(user))
     if status == "to_approve":
-        query = query.where(_approvable())
+        query = query.where(approvable())
     else:
         query = query.where(Task.status.in_(STATUS_FILTERS.get(status, ACTIVE)))
     if category:

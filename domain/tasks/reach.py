@@ -4,12 +4,37 @@ buttons a page offers a person for a task now (the domain checks again when one 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from domain.access import Reach, can, capacity, get_visible
+from domain.labels import place_name
 from domain.tasks.states import ACTIVE, ESCALATING, WAITING
 from models import User
 from models.tasks import Task, TaskStatus
 
-__all__ = ["actions", "can_see", "is_asker", "visible"]
+__all__ = ["ResidentContact", "actions", "can_see", "is_asker", "resident_contact", "visible"]
+
+
+@dataclass(frozen=True)
+class ResidentContact:
+    """Where the resident who asked lives and how to call them, for the person holding their task."""
+
+    name: str
+    #: The community and the flat ("银融社区 第一网格 1号楼 1单元 101"), or the need's area without a known flat.
+    place: str
+    #: The full phone, when the resident has an account; None for a need recorded for someone without one.
+    phone: str | None
+
+
+def resident_contact(user: User, task: Task) -> ResidentContact | None:
+    """The resident's flat and phone, only for the person holding the task now ("task.contact"); None otherwise."""
+    if not can(user, "task.contact", task):
+        return None
+    resident = task.resident
+    household = resident.household if resident is not None else None
+    place = place_name(household) if household is not None else place_name(task.area)
+    where = place if task.area_id == task.community_id and household is None else f"{task.community.name} {place}"
+    return ResidentContact(task.asker_name, where, resident.phone if resident is not None else None)
 
 
 def is_asker(user: User, task: Task) -> bool:

@@ -34,7 +34,7 @@ STATUS_FILTERS: dict[str, tuple[TaskStatus, ...]] = {
     "approved": (TaskStatus.approved,),
     "withdrawn": (TaskStatus.withdrawn,),
     "all": tuple(TaskStatus),
-    #: Not a state: what staff can approve now (see `queries._approvable`).
+    #: Not a state: what staff can approve now (see `queries.approvable`).
     "to_approve": (TaskStatus.confirmed, TaskStatus.done),
 }
 

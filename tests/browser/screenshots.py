@@ -118,6 +118,7 @@ def take(base_url: str, out: Path, app=None) -> None:
             take_insight(browser, base_url, out, desktop)
             take_firstrun(browser, base_url, out, desktop)
             take_sms(browser, base_url, out, desktop)
+            take_heads(browser, base_url, out, desktop)
             take_day(browser, base_url, out, desktop)
             # Last: it leaves the volunteer's own choice saved, which outranks the cookie the others use.
             take_elder(browser, base_url, out, desktop)
@@ -663,6 +664,51 @@ def take_day(browser, base_url: str, out: Path, desktop: Page) -> None:
     desktop.get_by_test_id("home-run-market").first.click()
     desktop.locator("#pickup-point").scroll_into_view_if_needed()
     shoot(desktop, out, "day-pickup-point-desktop")
+def _phone(browser, base_url: str, phone_number: str, elder: bool = False) -> Page:
+    """A phone signed in as `phone_number`; in 长辈版 when `elder` (the cookie elder=1 on its context)."""
+    context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
+    if elder:
+        context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+    page = context.new_page()
+    sign_in(page, phone_number)
+    return page
+
+
+def take_heads(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """Heads' and staff's forms: 添加人员's household picker narrowed to a building and by a typed door number, the
+    staff home's counts, breadcrumbs naming (not linking) what is out of reach, and a need taken on by the unit head
+    with the resident's flat and call link; each on a phone and in 长辈版."""
+    for elder in (False, True):
+        suffix = "elder" if elder else "phone"
+        staff = _phone(browser, base_url, STAFF_PHONE, elder)
+        shoot(staff, out, f"heads-home-staff-{suffix}")
+        staff.goto("/people/new")
+        staff.locator("select[name=area_id]").select_option(label=f"楼栋 · {GRID} {BUILDING}")
+        staff.locator("input[name=household_q]").fill("201")
+        expect(staff.locator("select[name=household_id] optgroup").first).to_be_attached()
+        shoot(staff, out, f"heads-people-new-{suffix}")
+        staff.goto("/")
+        staff.locator("main a[role=button]", has_text="查看组织架构").first.click()
+        for name in (GRID, BUILDING, UNIT):
+            open_node(staff, name)
+        shoot(staff, out, f"heads-area-trail-{suffix}")
+        staff.context.close()
+
+    head = _phone(browser, base_url, UNIT_HEAD_PHONE)
+    head.goto("/needs")
+    needs = [link.get_attribute("href") for link in head.get_by_test_id("tasks").locator(".record-title a").all()]
+    for url in needs:
+        head.goto(url)
+        if head.get_by_test_id("claim").count():
+            head.get_by_test_id("claim").click()
+            expect(head.get_by_test_id("resident-contact")).to_be_visible()
+            shoot(head, out, "heads-need-claimed-phone")
+            elder = _phone(browser, base_url, UNIT_HEAD_PHONE, elder=True)
+            elder.goto(url)
+            shoot(elder, out, "heads-need-claimed-elder")
+            elder.context.close()
+            break
+    head.context.close()
 
 
 def main(argv: list[str]) -> int:
