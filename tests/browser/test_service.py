@@ -64,7 +64,7 @@ def _check_my_points_and_hours(page: Page) -> None:
 
     page.goto("/me/points")
     expect(page.locator("main .stats .stat-value").first).to_have_text(POINTS)
-    row = page.locator("main table tbody tr")
+    row = page.locator("main li.points-line")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("敬老助餐")
     expect(row.locator(".points.plus")).to_have_text(f"+{POINTS}")
