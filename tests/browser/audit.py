@@ -80,6 +80,7 @@ NOT_CRAWLED = {
 LATIN_ALLOWED = {
     "qr", "pdf", "excel", "xlsx", "csv", "id", "api", "wechat", "sms", "url", "json", "app", "wifi", "ok",
     "english", "http", "https", "ios", "android", "iphone", "vip", "logo", "gps", "svg", "png", "jpg", "jpeg",
+    "webp", "gif", "utf", "gbk",
 }
 
 
@@ -139,21 +140,30 @@ def demo_server() -> Iterator[tuple[str, Flask, dict[str, list[str]]]]:
 
 def _beyond_the_demo() -> dict[str, list[str]]:
     """What the demo lacks for the audit: a service certificate (its page and its document, linked from
-    我的证明), and the page shown after recording service (reached by a form's redirect)."""
+    我的证明), a campaign taking nominations for a week (the demo's closes minutes after seeding), and the page
+    shown after recording service (reached by a form's redirect)."""
     from datetime import timedelta
 
     from sqlalchemy import select
 
     from domain.certificates import issue_certificate
+    from domain.honours import CampaignForm, open_campaign
     from models import ServiceRecord, User, utcnow
 
+    now = utcnow()
     volunteer = db.session.scalar(select(User).where(User.phone == PERSONAS["volunteer"]))
     records = list(db.session.scalars(select(ServiceRecord).where(ServiceRecord.recorder_id == volunteer.id)))
     approved = [r for r in records if r.status == "approved"]
     if approved:
-        today = utcnow().date()
-        issue_certificate(volunteer, volunteer, approved[0].community, period_from=today - timedelta(days=365),
-                          period_to=today)
+        community = approved[0].community
+        issue_certificate(volunteer, volunteer, community, period_from=now.date() - timedelta(days=365),
+                          period_to=now.date())
+        staff = db.session.scalar(select(User).where(User.phone == PERSONAS["community-staff"]))
+        day = timedelta(days=1)
+        open_campaign(staff, community, CampaignForm(
+            kind="good_neighbour", title="邻里互助之星", seats=3, nominate_from=now - day,
+            nominate_until=now + 7 * day, vote_from=now + 7 * day, vote_until=now + 14 * day,
+            review_until=now + 17 * day), now=now - 2 * day)
     ids = ",".join(str(r.id) for r in records[:3])
     return {"volunteer": [f"/service/recorded?ids={ids}"] if ids else []}
 
@@ -366,24 +376,30 @@ PAGE_CHECKS = r"""
     small.push([w, h, describe(el)]);
   }
 
+  // Text meant to be read in Chinese: not code, not marked as another language or as not to be translated.
+  const chinese = el => {
+    if (el.closest('script, style, noscript, template, code, kbd, samp, [translate=no]')) return false;
+    const lang = el.closest('[lang]');
+    return !lang || lang.lang.startsWith('zh');
+  };
   const words = [];
   if (readText && document.documentElement.lang.startsWith('zh')) {
     const texts = [];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const parent = node.parentElement;
-      if (!parent || parent.closest('script, style, noscript, template, code, kbd, [translate=no]')) continue;
-      const lang = parent.closest('[lang]');
-      if (lang && !lang.lang.startsWith('zh')) continue;
-      if (!node.data.trim() || !visible(parent)) continue;
+      if (!parent) continue;
+      if (!node.data.trim() || !chinese(parent) || !visible(parent)) continue;
       texts.push([node.data, parent]);
     }
     const fields = 'input[placeholder], textarea[placeholder], input[type=submit], input[type=button]';
     for (const el of document.querySelectorAll(fields)) {
-      if (visible(el)) texts.push([el.placeholder || el.value || '', el]);
+      if (chinese(el) && visible(el)) texts.push([el.placeholder || el.value || '', el]);
     }
     for (const [text, el] of texts) {
-      for (const token of text.match(/[A-Za-z0-9_.\-@]+/g) || []) {
+      // An address is no word; a code in capitals (QR, GBK, a pickup code HUTX J24B) is no untranslated text.
+      for (const token of text.replace(/[a-z]+:\/\/\S+/gi, '').match(/[A-Za-z0-9_.\-@]+/g) || []) {
+        if (/^[A-Z0-9]+$/.test(token)) continue;
         const bare = token.replace(/^[.\-]+|[.\-]+$/g, '');
         if (/^[a-z][a-z0-9]*([._][a-z0-9]+)+$/.test(bare) && !/\.(xlsx|csv|pdf|png|svg|jpe?g|json)$/.test(bare)) {
           words.push(`key "${bare}" in ${describe(el)}`);
