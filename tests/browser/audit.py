@@ -397,10 +397,11 @@ PAGE_CHECKS = r"""
       if (chinese(el) && visible(el)) texts.push([el.placeholder || el.value || '', el]);
     }
     for (const [text, el] of texts) {
-      // An address is no word; a code in capitals (QR, GBK, a pickup code HUTX J24B) is no untranslated text.
+      // An address is no word; a code in capitals (QR, GBK, a pickup code HUTX J24B, a number 2026-D7DB2FBCB3) is
+      // no untranslated text.
       for (const token of text.replace(/[a-z]+:\/\/\S+/gi, '').match(/[A-Za-z0-9_.\-@]+/g) || []) {
-        if (/^[A-Z0-9]+$/.test(token)) continue;
         const bare = token.replace(/^[.\-]+|[.\-]+$/g, '');
+        if (/^[A-Z0-9][A-Z0-9_-]*$/.test(bare)) continue;
         if (/^[a-z][a-z0-9]*([._][a-z0-9]+)+$/.test(bare) && !/\.(xlsx|csv|pdf|png|svg|jpe?g|json)$/.test(bare)) {
           words.push(`key "${bare}" in ${describe(el)}`);
           continue;
