@@ -113,6 +113,8 @@ class PageResult:
     #: (width, height, selector) of every target under the mode's minimum.
     small_targets: list[tuple[float, float, str]] = field(default_factory=list)
     overflow: int = 0
+    #: Whether the page was drawn in 长辈版 (`<html class="elder">`): its targets are then held to 60 px.
+    elder: bool = False
 
 
 # ---- serving the demo district ----
@@ -414,7 +416,7 @@ PAGE_CHECKS = r"""
     }
   }
   const root = document.documentElement;
-  return {overflow: root.scrollWidth - root.clientWidth, small, words};
+  return {overflow: root.scrollWidth - root.clientWidth, small, words, elder: root.classList.contains('elder')};
 }
 """
 
@@ -445,6 +447,7 @@ def check_page(page: Page, url: str, mode: str, width: int) -> PageResult:
         return result
     measured = page.evaluate(PAGE_CHECKS, {
         "readText": width == TEXT_WIDTH, "allowed": sorted(LATIN_ALLOWED)})
+    result.elder = measured["elder"]
     if width in PHONE_WIDTHS:
         result.overflow = measured["overflow"]
         if measured["overflow"] > 0:

@@ -53,10 +53,13 @@ def report(results: list[audit.PageResult]) -> None:
         for rule, count in every.most_common():
             print(f"  {count:5}  {rule}")
         targets = [(w, h, sel, r.url, r.width) for r in phone for w, h, sel in r.small_targets]
+        drawn = [r for r in phone if r.elder]
         print(f"tap targets at {' and '.join(map(str, audit.PHONE_WIDTHS))} px ({len(phone)} page views): "
               f"{sum(1 for t in targets if min(t[:2]) < 44)} under 44 px, "
               f"{sum(1 for t in targets if min(t[:2]) < 24)} under 24 px"
-              + (f", {sum(1 for t in targets if min(t[:2]) < 60)} under 60 px" if mode == "elder" else ""))
+              + (f"; {len(drawn)} page views drawn in 长辈版, "
+                 f"{sum(1 for r in drawn for w, h, _ in r.small_targets if min(w, h) < 60)} targets under 60 px there"
+                 if mode == "elder" else ""))
         if targets:
             w, h, sel, url, width = min(targets, key=lambda t: (min(t[:2]), t[0] * t[1]))
             print(f"  smallest: {w:g}×{h:g} {sel} on {url} at {width} px")
