@@ -11,6 +11,7 @@ from wtforms.validators import Length, Optional
 
 from blueprints.bounds import Form
 from blueprints.forms import page_arg
+from blueprints.teams import KIND_NAMES as CATEGORY_KIND_NAMES
 from domain import audit, labels
 from domain.access import can, get_visible, managed_areas
 from domain.errors import NotFound
@@ -64,7 +65,14 @@ def _roles_text(roles: list[str]) -> str:
                     for role, _at, area in (entry.partition("@") for entry in roles))
 
 
-VALUE_NAMES = {"level": labels.level_name, "phase": labels.phase_name, "roles": _roles_text}
+def _kind_text(kind: str) -> str:
+    """A recorded kind: of a campaign, an event or a category list (each kind code belongs to one of them)."""
+    for names in (labels.CAMPAIGN_KIND_NAMES, labels.EVENT_KIND_NAMES, CATEGORY_KIND_NAMES):
+        if kind in names:
+            return str(names[kind])
+    raise KeyError(kind)
+
+VALUE_NAMES = {"level": labels.level_name, "phase": labels.phase_name, "roles": _roles_text, "kind": _kind_text}
 
 
 def field_value(key: str, value) -> str:
@@ -150,4 +158,4 @@ def trail(area_id: int):
                            page=found.page,
                            per_page=PER_PAGE, object_url=object_url, object_name=object_name, field_name=field_name,
                            field_value=field_value,
-                           action_name=audit.action_name)
+                           action_name=audit.action_name, reason_text=audit.reason_text)

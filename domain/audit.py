@@ -114,6 +114,18 @@ def action_name(action: str) -> str:
     return str(ACTION_NAMES.get(action, action))
 
 
+#: Reasons the system itself records, kept as codes in the trail and shown by their names; a person's own
+#: reason is shown as they wrote it.
+REASON_NAMES = {
+    "by hand": _l("Moved on by staff"),
+    "by schedule": _l("Moved on by its dates"),
+}
+
+
+def reason_text(reason: str | None) -> str:
+    return str(REASON_NAMES.get(reason, reason)) if reason else ""
+
+
 def _in_area(area: Area):
     return AuditEvent.area_id.in_(select(Area.id).where(path_under(Area.path, area.path)))
 

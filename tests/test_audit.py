@@ -274,6 +274,19 @@ def test_recorded_codes_are_shown_by_their_names(app):
         assert field_value("roles", ["staff@12", "admin@*"]) == "社区工作人员@12、管理员@*"
         assert field_value("level", "no-such-level") == "no-such-level"  # an unknown code is shown as it is
         assert field_value("name", None) == "—"
+        assert field_value("kind", "good_neighbour") == "社区好人"  # a campaign's kind
+        assert field_value("kind", "training") == "培训"  # an event's
+        assert field_value("kind", "reward") == "奖品类别"  # a category list's
+
+
+def test_reasons_the_system_records_are_shown_by_their_names(app):
+    from domain.audit import reason_text
+
+    with app.test_request_context():
+        assert reason_text("by hand") == "工作人员手动推进"
+        assert reason_text("by schedule") == "按设定日期自动推进"
+        assert reason_text("老人没带手机") == "老人没带手机"  # a person's own reason, as written
+        assert reason_text(None) == ""
 
 
 def test_objects_are_named_in_the_pages_language(app):

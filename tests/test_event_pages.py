@@ -373,6 +373,13 @@ def test_only_those_who_scan_may_post_scans(app, client, tree, event):
     assert client.post(event.url + "/scan.json", json=scan).json["status"] == "checked_in"
 
 
+def test_the_scanner_says_how_many_saved_scans_it_uploaded_in_a_sentence(app, client, tree, event):
+    login(client, tree.head_a)
+    page = client.get(event.url + "/scan").text
+    # static/js/scanner.js fills {n}: 「已上传 3 条」, never a bare number after 「保存的扫码记录已上传」.
+    assert 'data-text-uploaded-count="已上传 {n} 条"' in page
+
+
 def test_a_resident_without_a_smartphone_is_found_and_checked_in_by_hand_with_a_reason(app, client, tree, event):
     login(client, tree.head_a)
     found = client.get(event.url + "/scan?q=志愿").text

@@ -15,7 +15,25 @@ function valueAxis(name, index, horizontal) {
   };
 }
 
-function option(spec) {
+// The legend wraps instead of scrolling (a scrolling legend hides series behind arrows on a phone): the plot
+// starts below as many legend rows as the names need at this width (12 px text, 14 px mark, gaps).
+const LEGEND_ROW = 20;
+function legendRows(spec, width) {
+  let rows = 1;
+  let x = 0;
+  for (const s of spec.series) {
+    const text = [...String(s.name)].reduce((sum, ch) => sum + (ch.charCodeAt(0) > 0x2e80 ? 12 : 7), 0);
+    const item = 14 + 5 + text + 10;
+    if (x > 0 && x + item > width) {
+      rows += 1;
+      x = 0;
+    }
+    x += item;
+  }
+  return rows;
+}
+
+function option(spec, width) {
   const horizontal = Boolean(spec.horizontal);
   const names = spec.axes && spec.axes.length ? spec.axes : [""];
   const values = horizontal ? [valueAxis(names[0], 0, true)] : names.map((name, i) => valueAxis(name, i, false));
@@ -31,9 +49,10 @@ function option(spec) {
     animationDuration: 300,
     textStyle: { fontFamily: getComputedStyle(document.body).fontFamily },
     tooltip: { trigger: "axis", renderMode: "richText", confine: true },
-    legend: { type: "scroll", top: 0, left: 0, itemWidth: 14, itemHeight: 10 },
+    legend: { type: "plain", top: 0, left: 0, right: 0, itemWidth: 14, itemHeight: 10, itemGap: 10 },
     // A horizontal chart's last value label sits on the right edge: leave it room.
-    grid: { left: 4, right: horizontal ? 20 : 4, top: 56, bottom: 4, containLabel: true },
+    grid: { left: 4, right: horizontal ? 20 : 4, top: 56 + (legendRows(spec, width) - 1) * LEGEND_ROW, bottom: 4,
+      containLabel: true },
     xAxis: horizontal ? values[0] : categories,
     yAxis: horizontal ? categories : values,
     series: spec.series.map((s) => ({
@@ -59,8 +78,11 @@ function draw(el) {
   }
   if (spec.horizontal) el.style.height = `${Math.max(180, 34 * spec.x.length + 80)}px`;
   const chart = window.echarts.init(el, null, { renderer: "canvas" });
-  chart.setOption(option(spec));
-  new ResizeObserver(() => chart.resize()).observe(el);
+  chart.setOption(option(spec, el.clientWidth));
+  new ResizeObserver(() => {
+    chart.setOption(option(spec, el.clientWidth));
+    chart.resize();
+  }).observe(el);
   el.dataset.drawn = "true";
 }
 

@@ -24,7 +24,8 @@ function setUp() {
   const text = {
     ready: data.textReady, starting: data.textStarting, noCamera: data.textNoCamera, denied: data.textDenied,
     sending: data.textSending, saved: data.textSaved, savedDetail: data.textSavedDetail, waiting: data.textWaiting,
-    uploading: data.textUploading, uploaded: data.textUploaded, signedOut: data.textSignedOut,
+    uploading: data.textUploading, uploaded: data.textUploaded, uploadedCount: data.textUploadedCount,
+    signedOut: data.textSignedOut,
     refused: data.textRefused,
   };
   const queueKey = "sanzhang.scans." + data.eventId;
@@ -197,7 +198,7 @@ function setUp() {
           remember(result.status, result.ok ? result.headline : text.refused,
             result.ok ? result.name : [result.name, result.detail].filter(Boolean).join(": "), result.time);
         });
-        show("uploaded", text.uploaded, String(body.results.length));
+        show("uploaded", text.uploaded, text.uploadedCount.replace("{n}", String(body.results.length)));
       } else {
         const error = body.error || {};
         show(error.code || "refused", text.refused, error.message || "");

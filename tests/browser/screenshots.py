@@ -119,6 +119,7 @@ def take(base_url: str, out: Path, app=None) -> None:
             take_firstrun(browser, base_url, out, desktop)
             take_sms(browser, base_url, out, desktop)
             take_heads(browser, base_url, out, desktop)
+            take_audit(browser, base_url, out, desktop)
             take_day(browser, base_url, out, desktop)
             # Last: it leaves the volunteer's own choice saved, which outranks the cookie the others use.
             take_elder(browser, base_url, out, desktop)
@@ -709,6 +710,33 @@ def take_heads(browser, base_url: str, out: Path, desktop: Page) -> None:
             elder.context.close()
             break
     head.context.close()
+
+
+def take_audit(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """Pages the machine checks (tests/browser/audit.py) made fit the smallest phone, 320 px: they scrolled
+    sideways, hid columns or cut a date's year before. Each in the standard mode and in 长辈版."""
+    desktop.goto("/")
+    desktop.locator("main a[role=button]").first.click()
+    expect(desktop.locator("main h1")).to_have_text(COMMUNITY)
+    community = desktop.url.rstrip("/").rsplit("/", 1)[-1]
+    pages = {
+        VOLUNTEER_PHONE: {"certificates": "/me/certificates"},
+        STAFF_PHONE: {"ledger": f"/areas/{community}/ledger", "reward-form": f"/market/{community}/rewards/new",
+                      "campaign-form": f"/areas/{community}/campaigns/new",
+                      "queue": f"/areas/{community}/service-records"},
+    }
+    small = {**SHOTS["phone"], "viewport": {"width": 320, "height": 640}}
+    for suffix in ("phone", "elder"):
+        for phone, shots in pages.items():
+            context = browser.new_context(base_url=base_url, locale="zh-CN", **small)
+            if suffix == "elder":
+                context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+            page = context.new_page()
+            sign_in(page, phone)
+            for name, path in shots.items():
+                page.goto(path)
+                shoot(page, out, f"audit-{name}-{suffix}")
+            context.close()
 
 
 def main(argv: list[str]) -> int:
