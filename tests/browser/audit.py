@@ -74,6 +74,8 @@ NOT_CRAWLED = {
     "events.checkin": "the landing page of a rotating QR code: its link lives 60 s and is never on a page",
     "market.pickup": "reached by scanning a pickup code at the counter, never by a link",
     "roster.progress": "lives only while a roster import runs in the background (tests/browser/test_roster.py)",
+    "share.favicon": "an image",
+    "people.households": "JSON for the household picker's script on 添加人员",
 }
 
 #: Latin words that are at home in a Chinese page (case does not matter).
@@ -150,7 +152,7 @@ def _beyond_the_demo() -> dict[str, list[str]]:
 
     from domain.certificates import issue_certificate
     from domain.honours import CampaignForm, open_campaign
-    from models import ServiceRecord, User, utcnow
+    from models import Reward, ServiceRecord, User, utcnow
 
     now = utcnow()
     volunteer = db.session.scalar(select(User).where(User.phone == PERSONAS["volunteer"]))
@@ -167,7 +169,14 @@ def _beyond_the_demo() -> dict[str, list[str]]:
             nominate_until=now + 7 * day, vote_from=now + 7 * day, vote_until=now + 14 * day,
             review_until=now + 17 * day), now=now - 2 * day)
     ids = ",".join(str(r.id) for r in records[:3])
-    return {"volunteer": [f"/service/recorded?ids={ids}"] if ids else []}
+    # The confirmation before a redemption is the answer to the reward page's GET form, not a link.
+    reward = db.session.scalar(select(Reward).where(Reward.community_id == approved[0].community_id)
+                               .order_by(Reward.id).limit(1)) if approved else None
+    volunteer_pages = [f"/service/recorded?ids={ids}"] if ids else []
+    if reward is not None:
+        volunteer_pages.append(f"/market/rewards/{reward.id}/confirm?quantity=1")
+    # The public number checks, typed into by someone holding a certificate, linked from no page of the demo.
+    return {"volunteer": volunteer_pages, "signed-out": ["/certificates/check", "/honours/check"]}
 
 
 def new_context(browser: Browser, base_url: str, mode: str, width: int) -> BrowserContext:
@@ -291,7 +300,8 @@ def plan(browser: Browser, base_url: str, app: Flask,
         for url, endpoint in result.pages.items():
             if len(found.setdefault(endpoint, [])) < PER_ENDPOINT:
                 found[endpoint].append(url)
-    public = crawl(browser, base_url, app, None, [url for urls in found.values() for url in urls])
+    public = crawl(browser, base_url, app, None,
+                   [*seeds.get("signed-out", ()), *(url for urls in found.values() for url in urls)])
     crawls = {"signed-out": public, **crawls}
     assigned: dict[str, list[str]] = {name: [] for name in PERSONAS}
     taken: set[str] = set()
