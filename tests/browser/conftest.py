@@ -64,6 +64,10 @@ def live_server(app):
     finally:
         with served.app_context():
             db.engine.dispose()  # release the file before the `app` fixture wipes the tables
+    # A request thread whose browser connection just closed may still be winding down on a busy machine: a few
+    # seconds to end, then any thread left is one that would never end.
+    for thread in [t for t in threading.enumerate() if t not in before]:
+        thread.join(timeout=5)
     leftover = [t.name for t in threading.enumerate() if t not in before]
     assert not leftover, f"threads still running after the server stopped: {leftover}"
 

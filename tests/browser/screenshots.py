@@ -69,6 +69,14 @@ def open_node(page: Page, name: str) -> None:
     expect(page.locator("main h1")).to_have_text(name)
 
 
+def phone_context(browser, base_url: str, elder: bool = False, **size):
+    """A phone-sized browser context (or `size`); in 长辈版 when `elder` (the cookie elder=1, as a visitor's choice)."""
+    context = browser.new_context(base_url=base_url, locale="zh-CN", **(size or SHOTS["phone"]))
+    if elder:
+        context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+    return context
+
+
 def shoot(page: Page, out: Path, name: str) -> None:
     page.screenshot(path=str(out / f"{name}.png"), full_page=True, animations="disabled")
     print(f"  {out / name}.png")
@@ -452,9 +460,7 @@ def take_campaign(browser, base_url: str, out: Path, desktop: Page) -> None:
     """A campaign run by staff on a phone, standard and 长辈版: 发起评选 with a date error on its own field, the
     good neighbours' campaign with 进入下一阶段 disabled and its reason, and the page that changes its dates."""
     for mode in ("phone", "elder"):
-        context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
-        if mode == "elder":
-            context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+        context = phone_context(browser, base_url, mode == "elder")
         staff = context.new_page()
         sign_in(staff)
         staff.get_by_test_id("nav-honours").click()
@@ -531,9 +537,7 @@ def take_firstrun(browser, base_url: str, out: Path, desktop: Page) -> None:
     winner.context.close()
 
     for mode in ("phone", "elder"):
-        context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
-        if mode == "elder":
-            context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+        context = phone_context(browser, base_url, mode == "elder")
         public = context.new_page()
         public.goto(f"/honours/check?number={number}")
         expect(public.get_by_test_id("valid")).to_be_visible()
@@ -554,9 +558,7 @@ def take_firstrun(browser, base_url: str, out: Path, desktop: Page) -> None:
         shoot(public, out, f"firstrun-setup-staff-{mode}")
         context.close()
 
-        context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
-        if mode == "elder":
-            context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+        context = phone_context(browser, base_url, mode == "elder")
         volunteer = context.new_page()
         sign_in(volunteer, VOLUNTEER_PHONE)
         volunteer.goto("/events")
@@ -570,9 +572,7 @@ def take_sms(browser, base_url: str, out: Path, desktop: Page) -> None:
     """A way back in, on a phone and in 长辈版: the two ways to sign in, entering a code texted for a forgotten
     password (read from the development outbox), setting the new one, and a sign-in code staff print."""
     for look in ("phone", "elder"):
-        context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
-        if look == "elder":
-            context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+        context = phone_context(browser, base_url, look == "elder")
         page = context.new_page()
         page.goto("/login")
         shoot(page, out, f"sms-login-{look}")
@@ -605,8 +605,7 @@ def take_sms(browser, base_url: str, out: Path, desktop: Page) -> None:
 def take_elder(browser, base_url: str, out: Path, desktop: Page) -> None:
     """长辈版 on a phone: the sign-in page, the volunteer's home with its big shortcuts, events, a reward and my
     points; the largest text step on the home page; and the standard home with the switch in its top bar."""
-    context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
-    context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+    context = phone_context(browser, base_url, elder=True)
     elder = context.new_page()
     elder.goto("/login")
     shoot(elder, out, "elder-login-elder")
@@ -648,8 +647,7 @@ def take_day(browser, base_url: str, out: Path, desktop: Page) -> None:
     for name, url in pages.items():
         volunteer.goto(url)
         shoot(volunteer, out, f"day-{name}-phone")
-    elder = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
-    elder.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+    elder = phone_context(browser, base_url, elder=True)
     elder_page = elder.new_page()
     sign_in(elder_page, VOLUNTEER_PHONE)
     for name, url in pages.items():
@@ -665,12 +663,11 @@ def take_day(browser, base_url: str, out: Path, desktop: Page) -> None:
     desktop.get_by_test_id("home-run-market").first.click()
     desktop.locator("#pickup-point").scroll_into_view_if_needed()
     shoot(desktop, out, "day-pickup-point-desktop")
+
+
 def _phone(browser, base_url: str, phone_number: str, elder: bool = False) -> Page:
     """A phone signed in as `phone_number`; in 长辈版 when `elder` (the cookie elder=1 on its context)."""
-    context = browser.new_context(base_url=base_url, locale="zh-CN", **SHOTS["phone"])
-    if elder:
-        context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
-    page = context.new_page()
+    page = phone_context(browser, base_url, elder).new_page()
     sign_in(page, phone_number)
     return page
 
@@ -728,9 +725,7 @@ def take_audit(browser, base_url: str, out: Path, desktop: Page) -> None:
     small = {**SHOTS["phone"], "viewport": {"width": 320, "height": 640}}
     for suffix in ("phone", "elder"):
         for phone, shots in pages.items():
-            context = browser.new_context(base_url=base_url, locale="zh-CN", **small)
-            if suffix == "elder":
-                context.add_cookies([{"name": "elder", "value": "1", "url": base_url}])
+            context = phone_context(browser, base_url, suffix == "elder", **small)
             page = context.new_page()
             sign_in(page, phone)
             for name, path in shots.items():
