@@ -34,6 +34,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_url, login_user
+from werkzeug.exceptions import HTTPException
 from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length
 
@@ -146,6 +147,18 @@ def for_checkin(target: str | None) -> bool:
     return bool(target) and urlsplit(target).path == url_for("events.checkin")
 
 
+def shared_event(target: str | None) -> bool:
+    """Does signing in lead on to an event's page (a link shared in a chat)? Its preview then shows a card that
+    says so, without the event's own words: only the event's community may read those."""
+    if not target:
+        return False
+    try:
+        endpoint, _args = current_app.url_map.bind("").match(urlsplit(target).path)
+    except HTTPException:
+        return False
+    return endpoint == "events.show"
+
+
 def login_page(form: LoginForm | None = None, *, via: str = "password", code_form=None, status: int = 200,
                headers: dict | None = None):
     """The sign-in page with its two ways in: the password, or a code by SMS (`via="sms"`)."""
@@ -154,7 +167,8 @@ def login_page(form: LoginForm | None = None, *, via: str = "password", code_for
     form = form or LoginForm(next=next_url)
     code_form = code_form or SendCodeForm(next=next_url, purpose="sign_in", formdata=None)
     return make_response(render_template("auth/login.html", form=form, code_form=code_form, via=via,
-                                         for_checkin=for_checkin(next_url), next_url=next_url), status, headers or {})
+                                         for_checkin=for_checkin(next_url), shared_event=shared_event(next_url),
+                                         next_url=next_url), status, headers or {})
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from html import unescape
+from urllib.parse import unquote
 
 import pytest
 
@@ -58,6 +59,21 @@ def test_an_event_page_carries_its_time_and_place_for_a_shared_link(app, client,
     image = client.get(tags["og:image"].removeprefix("http://localhost"))
     image.close()
     assert image.status_code == 200 and image.mimetype == "image/png"
+
+
+def test_an_event_link_opened_signed_out_shows_a_card_without_the_events_words(app, client, tree):
+    """A chat's preview fetches the link without signing in: it lands on the sign-in page, whose card says an event
+    waits there, and carries none of the event's own words (only its community may read them)."""
+    event = _create(app, tree, title="重阳节敬老包饺子", place="社区活动室")
+    answer = client.get(event.url, follow_redirects=True)
+    assert answer.request.path == "/login"
+    tags = _meta(answer.text)
+    assert tags["og:title"] and tags["og:image"].startswith("http://localhost/static/img/share-card.png")
+    assert tags["og:url"].startswith("http://localhost/login?next=") and event.url in unquote(tags["og:url"])
+    shared = _shared(tags)
+    assert "重阳节" not in shared and "社区活动室" not in shared and tree.staff_a.name not in shared
+    # Any other page to go on to keeps the plain description.
+    assert "og:title" not in _meta(client.get("/login?next=/me/points").text)
 
 
 @pytest.mark.parametrize("phase", [Phase.notice, Phase.announced])

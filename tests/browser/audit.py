@@ -114,6 +114,8 @@ class PageResult:
     axe_all: list[tuple[str, str, int]] = field(default_factory=list)
     #: (width, height, selector) of every target under the mode's minimum.
     small_targets: list[tuple[float, float, str]] = field(default_factory=list)
+    #: (width, height, selector) of the page's smallest target held to a minimum, if it has any.
+    smallest: tuple[float, float, str] | None = None
     overflow: int = 0
     #: Whether the page was drawn in 长辈版 (`<html class="elder">`): its targets are then held to 60 px.
     elder: bool = False
@@ -378,13 +380,15 @@ PAGE_CHECKS = r"""
   };
 
   const small = [];
+  let smallest = null;  // the smallest target held to the minimum, passing or not (for the report)
   for (const el of document.querySelectorAll(INTERACTIVE)) {
     if (!visible(el)) continue;
     const box = el.getBoundingClientRect();
     if (box.width <= 1 || box.height <= 1) continue;  // visually hidden until focused (a skip link)
-    const [w, h] = targetBox(el);
-    if (w >= min && h >= min) continue;
     if (el.matches('a') && inSentence(el)) continue;
+    const [w, h] = targetBox(el);
+    if (!smallest || Math.min(w, h) < Math.min(smallest[0], smallest[1])) smallest = [w, h, describe(el)];
+    if (w >= min && h >= min) continue;
     small.push([w, h, describe(el)]);
   }
 
@@ -426,7 +430,8 @@ PAGE_CHECKS = r"""
     }
   }
   const root = document.documentElement;
-  return {overflow: root.scrollWidth - root.clientWidth, small, words, elder: root.classList.contains('elder')};
+  return {overflow: root.scrollWidth - root.clientWidth, small, smallest, words,
+          elder: root.classList.contains('elder')};
 }
 """
 
@@ -460,6 +465,7 @@ def check_page(page: Page, url: str, mode: str, width: int) -> PageResult:
     result.elder = measured["elder"]
     if width in PHONE_WIDTHS:
         result.overflow = measured["overflow"]
+        result.smallest = tuple(measured["smallest"]) if measured["smallest"] else None
         if measured["overflow"] > 0:
             result.findings.append(Finding("width", url, mode, width,
                                            f"{measured['overflow']}px wider than the screen"))

@@ -63,6 +63,10 @@ def report(results: list[audit.PageResult]) -> None:
         if targets:
             w, h, sel, url, width = min(targets, key=lambda t: (min(t[:2]), t[0] * t[1]))
             print(f"  smallest: {w:g}×{h:g} {sel} on {url} at {width} px")
+        measured = [(*r.smallest, r.url, r.width) for r in phone if r.smallest]
+        if measured:
+            w, h, sel, url, width = min(measured, key=lambda t: (min(t[:2]), t[0] * t[1]))
+            print(f"  smallest target measured: {w:g}×{h:g} {sel} on {url} at {width} px")
         by_page = Counter(t[3] for t in targets)
         for url, count in by_page.most_common(10):
             print(f"  {count:5}  {url}")
