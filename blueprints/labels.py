@@ -6,7 +6,14 @@ from flask import Flask
 from flask_babel import format_datetime, get_locale
 
 from domain.access import can
-from domain.labels import deadline_text, level_name, role_name, service_status_name, txn_kind_name
+from domain.labels import (
+    deadline_text,
+    level_name,
+    points_line_text,
+    role_name,
+    service_status_name,
+    txn_kind_name,
+)
 from domain.service import hours_text
 
 
@@ -20,7 +27,7 @@ def deadline(value, with_year: bool = False) -> str:
 
 
 def init_app(app: Flask) -> None:
-    for name in (level_name, role_name, txn_kind_name, service_status_name, local_time, deadline):
+    for name in (level_name, role_name, txn_kind_name, points_line_text, service_status_name, local_time, deadline):
         app.add_template_filter(name)
     app.add_template_global(can)
     app.add_template_global(hours_text)

@@ -63,6 +63,22 @@ def txn_kind_name(kind) -> str:
     return str(TXN_KIND_NAMES[TxnKind(kind)])
 
 
+def points_line_text(txn, original=None) -> str:
+    """How a line of one's points reads: its kind and memo; a reversal names the line it undoes, a refund its item
+    (「退回：东北大米 5kg ×1（已取消）」), with the reason when one was given."""
+    if original is None:
+        kind = txn_kind_name(txn.kind)
+        return f"{kind} · {txn.memo}" if txn.memo else kind
+    what = original.memo or txn_kind_name(original.kind)
+    if TxnKind(original.kind) == TxnKind.redemption:
+        text = (_l("Refund: %(what)s (%(why)s)", what=what, why=txn.memo) if txn.memo
+                else _l("Refund: %(what)s", what=what))
+    else:
+        text = (_l("Reversed: %(what)s (%(why)s)", what=what, why=txn.memo) if txn.memo
+                else _l("Reversed: %(what)s", what=what))
+    return str(text)
+
+
 def service_status_name(status) -> str:
     return str(SERVICE_STATUS_NAMES[ServiceStatus(status)])
 
