@@ -49,6 +49,13 @@ class Parser(FlaskParser):
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = Parser()
 
+    def fails(self, status: int, *codes: str, description: str = ""):
+        """Document one error answer of the decorated operation: its status and the `error.code`s it may carry,
+        e.g. `@blp.fails(409, "already_decided")`. One decorator per status."""
+        words = ", ".join(f"`{code}`" for code in codes)
+        text = ": ".join(part for part in (words, description) if part)
+        return self.alt_response(status, schema=ErrorSchema, description=text or None)
+
 
 def bearer_token() -> ApiToken | None:
     """The valid bearer token this request carries, else None. Looked up once per request (the rate limiter asks
