@@ -89,6 +89,9 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
+    #: The served docs (/api/v1/docs): Swagger UI vendored under static/ (no CDN), drawn by templates/swagger_ui.html.
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
     #: Seconds between two runs of a periodic job, by its name (domain/jobs/table.py has the defaults).
     JOB_INTERVALS = job_intervals(os.environ.get("JOB_INTERVALS"))
     #: How often the scheduler looks for due jobs, and a waiting one tries to lead (seconds).

@@ -697,6 +697,8 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "api_insight.Dashboard": R(STAFF, {"area_id": "area"}),
     "api_insight.Rollup": R(ROLLUP, {"area_id": "area"}),
     "api_insight.MyData": R(SIGNED_IN),
+    # served API docs (issue 20): the vendored Swagger UI over the public OpenAPI document
+    "api-docs.openapi_swagger_ui": R(PUBLIC),
 }
 
 
