@@ -30,6 +30,45 @@ def job_intervals(raw: str | None) -> dict[str, int]:
     return {name.strip(): int(seconds) for name, seconds in pairs}
 
 
+#: Every setting of `Config` can be set from the environment as SANZHANG_<SETTING> (read by `from_environment`).
+ENV_PREFIX = "SANZHANG"
+
+#: Settings read under a name of their own, kept as they worked before the prefix: setting → environment variable.
+SHORT_NAMES = {
+    "SECRET_KEY": "SECRET_KEY",
+    "SQLALCHEMY_DATABASE_URI": "DATABASE_URL",
+    "RATELIMIT_STORAGE_URI": "REDIS_URL",
+    **{name: name for name in ("SMS_BACKEND", "SMS_SIGN_NAME", "SMS_TEMPLATE_CODE", "SMS_ACCESS_KEY_ID",
+                               "SMS_ACCESS_KEY_SECRET", "SMS_APP_ID", "SMS_REGION", "SMS_DEV_OUTBOX",
+                               "TRUSTED_PROXIES", "JOB_INTERVALS", "JOB_POLL_SECONDS", "BENCH_ENDPOINTS",
+                               "ACCESS_LOG")},
+}
+
+#: The settings an operator may change: each is in the README's table of settings under `env_name(setting)`
+#: (tests/test_config.py checks it). A new setting of `Config` goes here or into FIXED_SETTINGS.
+OPERATOR_SETTINGS = (
+    "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "RATELIMIT_STORAGE_URI", "TRUSTED_PROXIES",
+    "PERMANENT_SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT", "MAX_CONTENT_LENGTH", "UPLOAD_FOLDER",
+    "RATELIMIT_ENABLED", "RATELIMIT_HEADERS_ENABLED", "LOGIN_RATE_LIMIT", "SIGN_IN_FREE_TRIES", "SIGN_IN_DELAY",
+    "SIGN_IN_MAX_DELAY", "SCAN_RATE_LIMIT", "VOTE_RATE_LIMIT", "NEED_RATE_LIMIT", "PHOTO_RATE_LIMIT",
+    "CERTIFICATE_VERIFY_RATE_LIMIT", "SMS_RATE_LIMIT", "SMS_RESEND_SECONDS", "SMS_PER_PHONE_HOUR",
+    "PASSWORD_AFTER_CODE_SECONDS", "SMS_BACKEND", "SMS_SIGN_NAME", "SMS_TEMPLATE_CODE", "SMS_ACCESS_KEY_ID",
+    "SMS_ACCESS_KEY_SECRET", "SMS_APP_ID", "SMS_REGION", "SMS_DEV_OUTBOX", "ARGON2_PARAMS", "JOB_INTERVALS",
+    "JOB_POLL_SECONDS", "ACCESS_LOG", "BENCH_ENDPOINTS",
+)
+#: Settings of `Config` that are the code's own (they can still be set as SANZHANG_<SETTING>, undocumented).
+FIXED_SETTINGS = (
+    "SQLALCHEMY_ENGINE_OPTIONS", "SESSION_COOKIE_HTTPONLY", "SESSION_COOKIE_SAMESITE", "SESSION_REFRESH_EACH_REQUEST",
+    "BABEL_DEFAULT_LOCALE", "BABEL_DEFAULT_TIMEZONE", "API_TITLE", "API_VERSION", "OPENAPI_VERSION",
+    "OPENAPI_URL_PREFIX", "OPENAPI_JSON_PATH", "OPENAPI_SWAGGER_UI_PATH", "OPENAPI_SWAGGER_UI_URL",
+)
+
+
+def env_name(setting: str) -> str:
+    """The environment variable an operator sets `setting` with."""
+    return SHORT_NAMES.get(setting) or f"{ENV_PREFIX}_{setting}"
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
@@ -43,9 +82,13 @@ class Config:
     #: The session cookie is sent again only when it changed: the last-seen time changes at most once a minute.
     SESSION_REFRESH_EACH_REQUEST = False
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    #: Where uploaded photos are kept: None = the instance folder's uploads/ (models/files.py).
+    UPLOAD_FOLDER: str | None = None
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL") or "memory://"
+    #: False turns every rate limit off (the tests do; an operator never should behind a public address).
+    RATELIMIT_ENABLED = True
     #: No X-RateLimit-* headers on every answer: they cost two more Redis round trips per limited request (a
     #: third of a check-in's time, py-spy). A refusal still says when to come back (429 with Retry-After).
     RATELIMIT_HEADERS_ENABLED = False
@@ -62,6 +105,8 @@ class Config:
     VOTE_RATE_LIMIT = "30 per minute;300 per day"
     NEED_RATE_LIMIT = "20 per minute;200 per day"
     PHOTO_RATE_LIMIT = "20 per minute;200 per day"  # requests that store photos, per person, pages and API together
+    #: The public check of a certificate's or an honour's number, per address (blueprints/ext.py).
+    CERTIFICATE_VERIFY_RATE_LIMIT = "60 per minute"
     #: One-time sign-in codes by SMS (domain/sms.py, blueprints/codes.py): the sender ("log", "aliyun" or "tencent")
     #: and its settings. "log" only writes codes to the log (and the dev outbox): set a provider in production.
     SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
@@ -148,12 +193,32 @@ def _instance_secret(app: Flask) -> str | None:
     return instance_secret(app.instance_path)
 
 
+def from_environment(app: Flask) -> None:
+    """Every setting from SANZHANG_<SETTING>, after `Config` and before the configuration given to `create_app` (a
+    test's own settings win over the machine's environment). Flask's `from_prefixed_env` parses a value that reads as
+    JSON, so numbers, true/false and {"...": ...} arrive typed; a setting whose default is text keeps the text as
+    typed (a Tencent template id 1234567 is no number). A name the app does not know is logged: a misspelt rate
+    limit would otherwise go unnoticed."""
+    app.config.from_prefixed_env(ENV_PREFIX)
+    start = len(ENV_PREFIX) + 1
+    for variable, raw in os.environ.items():
+        if not variable.startswith(f"{ENV_PREFIX}_"):
+            continue
+        setting = variable[start:].split("__")[0]
+        if isinstance(getattr(Config, setting, None), str):
+            app.config[setting] = raw
+        elif not hasattr(Config, setting) and setting not in app.default_config:
+            app.logger.warning("%s is set, but the app has no setting %s (app.py, Config): misspelt?",
+                               variable, setting)
+
+
 def create_app(config: type[Config] | dict | None = None) -> Flask:
     from blueprints.boundary import App
 
     app = App(__name__, instance_relative_config=True)
     app.url_map.converters["int"] = IdConverter
     app.config.from_object(Config)
+    from_environment(app)
     if isinstance(config, dict):
         app.config.update(config)
     elif config is not None:

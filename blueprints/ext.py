@@ -84,9 +84,9 @@ def limited(scope: str, setting: str, methods: list[str] | None = None, *, key_f
 
 
 def verify_limited():
-    """CERTIFICATE_VERIFY_RATE_LIMIT (60 per minute unless set): the public check of a certificate's or an honour's
+    """CERTIFICATE_VERIFY_RATE_LIMIT (app.py): the public check of a certificate's or an honour's
     number, page and API alike, each route counted on its own."""
-    return limiter.limit(lambda: current_app.config.get("CERTIFICATE_VERIFY_RATE_LIMIT", "60 per minute"))
+    return limiter.limit(lambda: current_app.config["CERTIFICATE_VERIFY_RATE_LIMIT"])
 
 
 def _carries_no_file() -> bool:

@@ -41,7 +41,7 @@ SCANS = 50
 #: app.Config.LOGIN_RATE_LIMIT is "10 per minute" per address: more attempts than 4 workers × 10 could let through
 #: if each counted on its own.
 LOGIN_LIMIT, LOGINS = 10, 50
-#: Variables of the caller's shell that would change what `make serve` does or sees.
+#: Variables of the caller's shell that would change what `make serve` does or sees (and every SANZHANG_ setting).
 FOREIGN_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "BENCH_ENDPOINTS", "TRUSTED_PROXIES", "FLASK_APP", "FLASK_DEBUG")
 
 
@@ -197,7 +197,8 @@ def _make_serve(url: str, secret: str, workers: int = WORKERS, **settings: str):
 
     Yields once migrations are done; `ready()` waits for the workers, so the scene is set while they boot."""
     port = _free_port()
-    env = {key: value for key, value in os.environ.items() if key not in FOREIGN_ENV}
+    env = {key: value for key, value in os.environ.items()
+           if key not in FOREIGN_ENV and not key.startswith("SANZHANG_")}
     env.update(DATABASE_URL=url, SECRET_KEY=secret, **({"REDIS_URL": REDIS_URL} if REDIS_URL else {}), **settings)
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
