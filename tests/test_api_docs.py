@@ -37,3 +37,31 @@ def test_the_vendored_files_are_the_ones_the_note_names():
     for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
         digest = hashlib.sha256((VENDOR / name).read_bytes()).hexdigest()
         assert f"{name} sha256 {digest}" in note, name
+
+
+# --- docs/api.md beside the served document -----------------------------------------------------------------------
+
+API_MD = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+
+
+def _shape(path: str) -> str:
+    """A path with its base and parameter names dropped: /api/v1/tasks/{task_id} and /tasks/{id} are one path."""
+    return re.sub(r"\{[^}]*\}", "{}", path.split("?")[0].removeprefix("/api/v1"))
+
+
+def _resource_table_paths() -> set[str]:
+    section = API_MD.read_text().split("\n## Resources\n", 1)[1].split("\n## ", 1)[0]
+    cells = [re.split(r"(?<!\\)\|", line)[1] for line in section.splitlines() if line.startswith("| ")]
+    return {_shape(path) for cell in cells for path in re.findall(r"`(/[^`]*)`", cell)}
+
+
+def test_docs_api_md_names_every_path_of_the_contract_and_no_other(client):
+    """docs/api.md explains the served document: its resource table names no path the server lacks, and every path
+    the document has is named somewhere on the page (the table, or a section a part of the API appended)."""
+    served = {_shape(path) for path in client.get("/api/v1/openapi.json").json["paths"]}
+    stale = _resource_table_paths() - served
+    assert not stale, f"docs/api.md's resource table names paths the API does not serve: {sorted(stale)}"
+    named = {_shape(path) for path in re.findall(r"`(?:GET |POST |PUT |PATCH |DELETE )?(/[^`\s]*)`",
+                                                 API_MD.read_text())}
+    unexplained = served - named
+    assert not unexplained, f"paths of the served document docs/api.md does not name: {sorted(unexplained)}"
