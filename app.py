@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -199,6 +200,9 @@ def from_environment(app: Flask) -> None:
     JSON, so numbers, true/false and {"...": ...} arrive typed; a setting whose default is text keeps the text as
     typed (a Tencent template id 1234567 is no number). A name the app does not know is logged: a misspelt rate
     limit would otherwise go unnoticed."""
+    for name, value in list(app.config.items()):  # a nested name (..._PARAMS__time_cost) changes the app's copy only
+        if isinstance(value, dict):
+            app.config[name] = copy.deepcopy(value)
     app.config.from_prefixed_env(ENV_PREFIX)
     start = len(ENV_PREFIX) + 1
     for variable, raw in os.environ.items():
