@@ -178,6 +178,16 @@ def staff_hand_it_over(j: Journey) -> None:
     assert fulfilled.status == "fulfilled"
 
 
+def staff_open_a_best_head_campaign_with_one_number_of_seats(j: Journey) -> None:
+    """The first contract's `seats: 3` still opens a best-head campaign: three seats in every tier."""
+    day = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    dates = {name: (day + timedelta(days=n)).isoformat()
+             for n, name in enumerate(("nominate_from", "nominate_until", "vote_from", "vote_until"))}
+    campaign = j.call("staff", "honours_post_campaigns", 201, body=j.body(
+        "CampaignIn", kind="best_head", area_id=j.ids["community"], seats=3, **dates))
+    assert campaign.seats.to_dict() == {"1": 3, "2": 3, "3": 3}
+
+
 def a_refusal_is_read_as_the_documented_error(j: Journey) -> None:
     """The client reads an error answer as the document's Error, with its code."""
     refusal = j.call("head", "tasks_post_claim", 409, task_id=j.ids["need"])
@@ -200,4 +210,5 @@ def test_a_generated_client_drives_the_whole_journey(app, client_package, base_u
     staff_approve_the_service(journey)
     volunteer_redeems_a_reward(journey)
     staff_hand_it_over(journey)
+    staff_open_a_best_head_campaign_with_one_number_of_seats(journey)
     a_refusal_is_read_as_the_documented_error(journey)

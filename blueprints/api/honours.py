@@ -38,7 +38,10 @@ class CampaignIn(In):
     announce_at = bounds.When(bounds.PLAN, load_default=None,
                                        metadata={"description": "the schedule announces no earlier than this"})
     seats = fields.Raw(load_default=None, metadata={
-        "description": 'best_head: {"grid": 1, "building": 8, "unit": 8} (the default); others: a number (10)'})
+        "description": 'best_head: {"grid": 1, "building": 8, "unit": 8} (the default), or one number for every tier '
+                       "(the first contract's `seats: 8`); others: a number (10)",
+        "oneOf": [{"type": "integer", "minimum": 0, "maximum": 500},
+                  {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 500}}]})
     votes_per_voter = bounds.Integer(load_default=honours.DEFAULT_VOTES)
     points = bounds.Integer(load_default=None,
                             metadata={"description": "points for each winner; default: the community's rule"})
