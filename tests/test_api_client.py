@@ -7,6 +7,7 @@ Each step is a small function taking the journey's state (`Journey`), so that st
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -65,6 +66,7 @@ class Journey:
 
     api: object
     base_url: str
+    spec: dict
     clients: dict = field(default_factory=dict)
     ids: dict = field(default_factory=dict)
     phones: dict = field(default_factory=dict)
@@ -76,7 +78,21 @@ class Journey:
         answer = module.sync_detailed(client=self.clients[who], **kwargs)
         assert answer.status_code == expect, (operation, answer.status_code, answer.content[:500])
         assert answer.parsed is not None, (operation, "the client could not read the answer")
+        self.check_against_the_document(operation, answer)
         return answer.parsed
+
+    def check_against_the_document(self, operation: str, answer) -> None:
+        """The answer's JSON matches the schema the document gives for its status: the generated client reads
+        leniently (a null where a number is promised passes), the document's own schema does not."""
+        from openapi_schema_validator import OAS30Validator, validate
+
+        found = [o for item in self.spec["paths"].values() for o in item.values()
+                 if isinstance(o, dict) and o.get("operationId") == operation]
+        documented = found[0]["responses"][str(int(answer.status_code))]
+        schema = documented.get("content", {}).get("application/json", {}).get("schema")
+        if schema is not None:
+            validate(json.loads(answer.content), {"allOf": [schema], "components": self.spec["components"]},
+                     cls=OAS30Validator, format_checker=OAS30Validator.FORMAT_CHECKER)
 
     def body(self, schema: str, **values):
         return getattr(self.api.models, schema).from_dict(values)
@@ -186,6 +202,60 @@ def staff_open_a_best_head_campaign_with_one_number_of_seats(j: Journey) -> None
     campaign = j.call("staff", "honours_post_campaigns", 201, body=j.body(
         "CampaignIn", kind="best_head", area_id=j.ids["community"], seats=3, **dates))
     assert campaign.seats.to_dict() == {"1": 3, "2": 3, "3": 3}
+    j.ids["campaign"] = campaign.id
+
+
+def staff_hold_an_event_the_volunteer_registers_for(j: Journey) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    event = j.call("staff", "events_post_events", 201, body=j.body(
+        "EventIn", title="义诊", kind="activity", area_id=j.ids["community"], place="社区广场",
+        starts_at=start.isoformat(), ends_at=(start + timedelta(hours=2)).isoformat(), registration=True,
+        capacity=20))
+    j.ids["event"] = event.id
+    j.call("volunteer", "events_post_registrations", 201, event_id=event.id)
+
+
+#: What each person reads after the journey, to check the client can parse every kind of answer it produced:
+#: (who, operationId, path ids and query ids by their names in `Journey.ids`).
+READS = [
+    ("volunteer", "auth_get_me", {}, {}),
+    ("volunteer", "auth_get_my_ledger", {}, {}),
+    ("anonymous", "health_get_health", {}, {}),
+    ("staff", "areas_get_area_item", {"area_id": "unit"}, {}),
+    ("admin", "areas_get_area_children", {"area_id": "building"}, {}),
+    ("volunteer", "service_get_categories", {}, {}),
+    ("staff", "service_get_service_record_item", {"record_id": "record"}, {}),
+    ("volunteer", "events_get_my_code", {}, {}),
+    ("volunteer", "events_get_event_item", {"event_id": "event"}, {}),
+    ("staff", "events_get_checkin_code", {"event_id": "event"}, {}),
+    ("staff", "events_get_event_attendance", {"event_id": "event"}, {}),
+    ("resident", "tasks_get_needs", {}, {}),
+    ("staff", "tasks_get_needs", {}, {}),
+    ("resident", "tasks_get_task_item", {"task_id": "need"}, {}),
+    ("head", "tasks_get_notifications", {}, {}),
+    ("resident", "tasks_get_notifications", {}, {}),
+    ("volunteer", "market_get_rewards", {}, {}),
+    ("volunteer", "market_get_redemptions", {}, {}),
+    ("staff", "market_get_redemptions", {}, {"community_id": "community"}),
+    ("volunteer", "market_get_redemption_item", {"redemption_id": "redemption"}, {}),
+    ("staff", "honours_get_campaigns", {}, {}),
+    ("staff", "honours_get_campaign_item", {"campaign_id": "campaign"}, {}),
+    ("staff", "honours_get_results", {"campaign_id": "campaign"}, {}),
+    ("staff", "honours_get_nominations", {"campaign_id": "campaign"}, {}),
+    ("staff", "honours_get_flags", {"campaign_id": "campaign"}, {}),
+    ("staff", "honours_get_objections", {"campaign_id": "campaign"}, {}),
+    ("staff", "insight_get_leaderboards", {}, {"area_id": "community"}),
+    ("staff", "insight_get_dashboard", {"area_id": "community"}, {}),
+    ("admin", "insight_get_rollup", {"area_id": "street"}, {}),
+    ("volunteer", "insight_get_my_data", {}, {}),
+]
+
+
+def everyone_reads_what_the_journey_left(j: Journey) -> None:
+    for who, operation, path, query in READS:
+        ids = {name: j.ids[key] for name, key in path.items()}
+        query = {name: j.ids[value] for name, value in query.items()}
+        j.call(who, operation, 200, **ids, **query)
 
 
 def a_refusal_is_read_as_the_documented_error(j: Journey) -> None:
@@ -198,7 +268,8 @@ def a_refusal_is_read_as_the_documented_error(j: Journey) -> None:
 
 def test_a_generated_client_drives_the_whole_journey(app, client_package, base_url, make_user):
     make_user("管理员", phone="13900000000", roles=[("admin", None)])
-    journey = Journey(client_package, base_url, phones={"admin": "13900000000"})
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    journey = Journey(client_package, base_url, spec, phones={"admin": "13900000000"})
     journey.sign_in("admin")
     admin_builds_the_tree(journey)
     household_is_registered(journey, app)
@@ -211,4 +282,6 @@ def test_a_generated_client_drives_the_whole_journey(app, client_package, base_u
     volunteer_redeems_a_reward(journey)
     staff_hand_it_over(journey)
     staff_open_a_best_head_campaign_with_one_number_of_seats(journey)
+    staff_hold_an_event_the_volunteer_registers_for(journey)
+    everyone_reads_what_the_journey_left(journey)
     a_refusal_is_read_as_the_documented_error(journey)
