@@ -7,6 +7,8 @@ import re
 
 from apispec import BasePlugin
 from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_qualified_name
 from flask_login import current_user
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -45,15 +47,12 @@ def codes_text(codes, description: str = "") -> str:
 DOCUMENTED_CODE = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
-def rate_limited_methods(app: Flask, endpoint: str) -> set[str]:
-    """The methods of a route that a Flask-Limiter limit decorates (blueprints.ext `limited`, `verify_limited`)."""
-    from flask_limiter.util import get_qualified_name
-
-    from blueprints.ext import limiter
-
-    view = app.view_functions[endpoint]
+def rate_limited_methods(app: Flask, limiter: Limiter | None, endpoint: str) -> set[str]:
+    """The methods of a route that a limit of `limiter` decorates (blueprints.ext `limited`, `verify_limited`)."""
+    if limiter is None:
+        return set()
     with app.app_context():  # a limit's amount is read from the config
-        limits = limiter.limit_manager.decorated_limits(get_qualified_name(view))
+        limits = limiter.limit_manager.decorated_limits(get_qualified_name(app.view_functions[endpoint]))
     methods = set()
     for limit in limits:
         methods |= {m.lower() for m in limit.methods} if limit.methods else {"get", "post", "put", "patch", "delete"}
@@ -69,8 +68,9 @@ class CommonErrors(BasePlugin):
     and view, e.g. `tasks_post_claim`, unique because a blueprint's view names are; and a summary that is a whole
     sentence (a docstring's first line is often cut mid-sentence)."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, limiter: Limiter | None):
         self.app = app
+        self.limiter = limiter
 
     def init_spec(self, spec):
         self.spec = spec
@@ -93,7 +93,7 @@ class CommonErrors(BasePlugin):
     def operation_helper(self, path=None, operations=None, *, rule=None, **kwargs):
         if rule is None:
             return
-        limited = rate_limited_methods(self.app, rule.endpoint)
+        limited = rate_limited_methods(self.app, self.limiter, rule.endpoint)
         blueprint, view = rule.endpoint.rsplit(".", 1)
         view_name = re.sub(r"(?<!^)(?=[A-Z])", "_", view).lower()
         blueprint = blueprint.removeprefix("api_")
@@ -126,11 +126,13 @@ def _whole_sentence_summary(operation: dict) -> None:
 class Api(SmorestApi):
     ERROR_SCHEMA = ErrorSchema
 
-    def _init_spec(self, *, extra_plugins=None, **kwargs):
+    def _init_spec(self, *, limiter: Limiter | None = None, **kwargs):
+        """`limiter` (a spec_kwargs entry): whose limits the document answers 429 for. Passed in, since
+        blueprints.ext, which holds it, imports this module."""
+        super()._init_spec(**kwargs)
         # Before the marshmallow plugin (first in the list), so that it turns the added answers' ErrorSchema into
         # references as it does for the views' own.
-        super()._init_spec(extra_plugins=extra_plugins, **kwargs)
-        self.spec.plugins.insert(0, CommonErrors(self._app))
+        self.spec.plugins.insert(0, CommonErrors(self._app, limiter))
         self.spec.plugins[0].init_spec(self.spec)
 
     def _register_error_handlers(self):
