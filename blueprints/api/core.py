@@ -43,8 +43,9 @@ def codes_text(codes, description: str = "") -> str:
     return ": ".join(part for part in (words, description) if part)
 
 
-#: Codes named in an answer's description (see `codes_text`).
+#: Codes named in an answer's description (see `codes_text`), and the list of them it starts with.
 DOCUMENTED_CODE = re.compile(r"`([a-z][a-z0-9_]*)`")
+LEADING_CODES = re.compile(r"(`[a-z][a-z0-9_]*`(, )?)*(: )?")
 
 
 def rate_limited_methods(app: Flask, limiter: Limiter | None, endpoint: str) -> set[str]:
@@ -108,19 +109,23 @@ class CommonErrors(BasePlugin):
                     responses[key] = {"description": codes_text(codes, words),
                                       "content": {"application/json": {"schema": ErrorSchema}}}
                     continue
-                known = DOCUMENTED_CODE.findall(own.get("description") or "")
-                if more := [code for code in codes if code not in known]:
-                    own["description"] = codes_text(more, own.get("description") or words)
+                text = own.get("description") or ""
+                if more := [code for code in codes if code not in DOCUMENTED_CODE.findall(text)]:
+                    leading = LEADING_CODES.match(text).group()
+                    own["description"] = codes_text([*DOCUMENTED_CODE.findall(leading), *more],
+                                                     text[len(leading):] or words)
 
 
 def _whole_sentence_summary(operation: dict) -> None:
-    """The summary is the docstring's first sentence, the description the whole docstring."""
-    text = " ".join(" ".join(operation.get(key, "").split()) for key in ("summary", "description")).strip()
-    if not text:
+    """The summary is the docstring's first sentence, the description the whole docstring (flask-smorest splits it
+    at the first line break, which a wrapped docstring has mid-sentence)."""
+    whole = "\n".join(part for part in (operation.get("summary"), operation.get("description")) if part)
+    if not whole:
         return
+    text = " ".join(whole.split())
     end = re.search(r"[.;]\s|\.$", text)
     operation["summary"] = text[:end.start() + 1].rstrip(";") if end else text
-    operation["description"] = text
+    operation["description"] = whole
 
 
 class Api(SmorestApi):
