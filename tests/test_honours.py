@@ -125,6 +125,8 @@ def test_staff_open_campaigns_for_their_area_with_the_defaults(w):
     assert campaign.review_until == VOTES_CLOSE + timedelta(days=3)
     street = honours.open_campaign(w.street_staff, w.street, schedule(seats=4), now=OPENED)
     assert street.seats == {"0": 4}
+    same = honours.open_campaign(w.staff, w.community, schedule(kind="best_head", seats=2), now=OPENED)
+    assert same.seats == {"1": 2, "2": 2, "3": 2}  # the first contract's one number: the same for every tier
     assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.object_id == campaign.id)) == "campaign.open"
 
 
@@ -162,6 +164,8 @@ def test_a_campaign_covers_a_street_community_estate_or_grid(w):
     ({"seats": {1: 2}}, "seats_invalid"),
     ({"kind": "best_head", "seats": {4: 1}}, "seats_invalid"),
     ({"kind": "best_head", "seats": {1: 0, 2: 0}}, "seats_invalid"),
+    ({"kind": "best_head", "seats": 0}, "seats_invalid"),
+    ({"kind": "best_head", "seats": True}, "seats_invalid"),
 ])
 def test_bad_campaigns_are_refused_naming_the_field(w, overrides, code):
     with pytest.raises(DomainError) as caught:

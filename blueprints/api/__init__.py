@@ -23,13 +23,13 @@ def init_app(app: Flask) -> None:
         service,
         tasks,
     )
-    from blueprints.ext import csrf
+    from blueprints.ext import csrf, limiter
 
     app.config.setdefault("API_SPEC_OPTIONS", {
         "security": [{"bearerAuth": []}],
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
-    api = Api(app)
+    api = Api(app, spec_kwargs={"limiter": limiter})
     for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours, insight):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

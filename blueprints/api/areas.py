@@ -18,6 +18,10 @@ blp = Blueprint("api_areas", __name__, description="The community tree and its h
 class Areas(MethodView):
     @blp.arguments(AreaIn)
     @blp.response(201, AreaOut)
+    @blp.fails(400, "level_invalid", "name_required")
+    @blp.fails(403, "admin_only")
+    @blp.fails(409, "name_taken")
+    @blp.fails(422, "level_not_allowed")
     def post(self, body):
         """Add an area under `parent_id` (null: a top-level area, administrators only)."""
         user = api_user()
@@ -52,6 +56,8 @@ class AreaChildren(MethodView):
 class AreaHeads(MethodView):
     @blp.arguments(HeadIn)
     @blp.response(201, HeadOut)
+    @blp.fails(409, "already_head", "head_changed_meanwhile", "post_already_ended")
+    @blp.fails(422, "not_a_head_level")
     def post(self, body, area_id):
         """Appoint the head of a grid, building or unit; the previous head's post ends."""
         user = api_user()

@@ -33,6 +33,8 @@ class Token(MethodView):
     @blp.doc(security=[])
     @blp.arguments(TokenIn)
     @blp.response(200, TokenOut)
+    @blp.fails(400, "phone_invalid")
+    @blp.fails(401, "invalid_credentials")
     def post(self, body):
         """Exchange phone and password for a bearer token. 429 `too_many_requests` (with Retry-After) while the
         phone number waits after too many wrong tries, or after too many tries from one address."""
@@ -58,6 +60,8 @@ class SmsCode(MethodView):
     @blp.doc(security=[])
     @blp.arguments(SmsCodeIn)
     @blp.response(202, SmsCodeOut)
+    @blp.fails(400, "phone_invalid")
+    @blp.fails(503, "sms_failed")
     def post(self, body):
         """Text a 6-digit sign-in code to the phone number, if it has an account: the answer is the same whether or
         not it has. Exchange it at `POST /auth/token/code`. 429 `too_many_requests` (with Retry-After) within a
@@ -75,6 +79,8 @@ class CodeToken(MethodView):
     @blp.doc(security=[])
     @blp.arguments(CodeTokenIn)
     @blp.response(200, TokenOut)
+    @blp.fails(400, "phone_invalid")
+    @blp.fails(401, "invalid_code")
     def post(self, body):
         """Exchange phone and a one-time code (6 digits by SMS, or 8 printed by staff) for a bearer token. A code
         works once, for 5 tries at most. 401 `invalid_code` for a wrong, used or expired code."""

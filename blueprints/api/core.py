@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-from flask import request
+import re
+
+from apispec import BasePlugin
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_qualified_name
 from flask_login import current_user
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -32,8 +37,108 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorDetail, required=True)
 
 
+def codes_text(codes, description: str = "") -> str:
+    """An error answer's description: its codes in backticks first (clients and tests read them there), then words."""
+    words = ", ".join(f"`{code}`" for code in codes)
+    return ": ".join(part for part in (words, description) if part)
+
+
+#: Codes named in an answer's description (see `codes_text`), and the list of them it starts with.
+DOCUMENTED_CODE = re.compile(r"`([a-z][a-z0-9_]*)`")
+LEADING_CODES = re.compile(r"(`[a-z][a-z0-9_]*`(, )?)*(: )?")
+
+
+def rate_limited_methods(app: Flask, limiter: Limiter | None, endpoint: str) -> set[str]:
+    """The methods of a route that a limit of `limiter` decorates (blueprints.ext `limited`, `verify_limited`)."""
+    if limiter is None:
+        return set()
+    with app.app_context():  # a limit's amount is read from the config
+        limits = limiter.limit_manager.decorated_limits(get_qualified_name(app.view_functions[endpoint]))
+    methods = set()
+    for limit in limits:
+        methods |= {m.lower() for m in limit.methods} if limit.methods else {"get", "post", "put", "patch", "delete"}
+    return methods
+
+
+class CommonErrors(BasePlugin):
+    """Adds the answers any operation may give, written once in blueprints.errors, to every operation of the
+    document, so that a client generated from it knows them: 401 unless the operation is public, 404 with a path
+    id, 400 with a body or a query, 429 where a rate limit applies, 500 always. An operation's own
+    `@blp.fails(status, ...)` for the same status keeps its codes; these are added to them.
+    It also gives every operation an operationId unless it has one (`@blp.doc(operationId=...)`): blueprint, method
+    and view, e.g. `tasks_post_claim`, unique because a blueprint's view names are; and a summary that is a whole
+    sentence (a docstring's first line is often cut mid-sentence)."""
+
+    def __init__(self, app: Flask, limiter: Limiter | None):
+        self.app = app
+        self.limiter = limiter
+
+    def init_spec(self, spec):
+        self.spec = spec
+
+    def _answers(self, rule, method: str, operation: dict, limited: set[str]) -> dict[int, tuple[tuple, str]]:
+        answers = {500: (("internal_server_error",), "a fault of ours, logged with `error.request_id` to quote")}
+        if operation.get("security") != []:
+            answers[401] = (("unauthenticated", "invalid_token"), "no bearer token, or a wrong, expired or revoked one")
+        if rule.arguments:
+            answers[404] = (("not_found",), "not there, or outside the caller's scope: the two look the same")
+        if "requestBody" in operation:
+            answers[400] = (("validation_error", "invalid_body"),
+                            "a field is wrong (`error.fields` says which), or the body is not JSON")
+        elif any(p.get("in") == "query" for p in operation.get("parameters", [])):
+            answers[400] = (("validation_error",), "a query parameter is wrong (`error.fields` says which)")
+        if method in limited:
+            answers[429] = (("too_many_requests",), "past the rate limit: try again after `Retry-After` seconds")
+        return answers
+
+    def operation_helper(self, path=None, operations=None, *, rule=None, **kwargs):
+        if rule is None:
+            return
+        limited = rate_limited_methods(self.app, self.limiter, rule.endpoint)
+        blueprint, view = rule.endpoint.rsplit(".", 1)
+        view_name = re.sub(r"(?<!^)(?=[A-Z])", "_", view).lower()
+        blueprint = blueprint.removeprefix("api_")
+        for method, operation in operations.items():
+            operation.setdefault("operationId", f"{blueprint}_{method}_{view_name}")
+            _whole_sentence_summary(operation)
+            responses = operation.setdefault("responses", {})
+            for status, (codes, words) in self._answers(rule, method, operation, limited).items():
+                key = str(status) if str(status) in responses else status
+                own = responses.get(key)
+                if not isinstance(own, dict):  # absent, or flask-smorest's generic answer (a reference by name)
+                    responses[key] = {"description": codes_text(codes, words),
+                                      "content": {"application/json": {"schema": ErrorSchema}}}
+                    continue
+                text = own.get("description") or ""
+                if more := [code for code in codes if code not in DOCUMENTED_CODE.findall(text)]:
+                    leading = LEADING_CODES.match(text).group()
+                    own["description"] = codes_text([*DOCUMENTED_CODE.findall(leading), *more],
+                                                     text[len(leading):] or words)
+
+
+def _whole_sentence_summary(operation: dict) -> None:
+    """The summary is the docstring's first sentence, the description the whole docstring (flask-smorest splits it
+    at the first line break, which a wrapped docstring has mid-sentence)."""
+    whole = "\n".join(part for part in (operation.get("summary"), operation.get("description")) if part)
+    if not whole:
+        return
+    text = " ".join(whole.split())
+    end = re.search(r"[.;]\s|\.$", text)
+    operation["summary"] = text[:end.start() + 1].rstrip(";") if end else text
+    operation["description"] = whole
+
+
 class Api(SmorestApi):
     ERROR_SCHEMA = ErrorSchema
+
+    def _init_spec(self, *, limiter: Limiter | None = None, **kwargs):
+        """`limiter` (a spec_kwargs entry): whose limits the document answers 429 for. Passed in, since
+        blueprints.ext, which holds it, imports this module."""
+        super()._init_spec(**kwargs)
+        # Before the marshmallow plugin (first in the list), so that it turns the added answers' ErrorSchema into
+        # references as it does for the views' own.
+        self.spec.plugins.insert(0, CommonErrors(self._app, limiter))
+        self.spec.plugins[0].init_spec(self.spec)
 
     def _register_error_handlers(self):
         """Errors are mapped once for the whole app in blueprints.errors, in API.md's shape."""
@@ -52,9 +157,7 @@ class Blueprint(SmorestBlueprint):
     def fails(self, status: int, *codes: str, description: str = ""):
         """Document one error answer of the decorated operation: its status and the `error.code`s it may carry,
         e.g. `@blp.fails(409, "already_decided")`. One decorator per status."""
-        words = ", ".join(f"`{code}`" for code in codes)
-        text = ": ".join(part for part in (words, description) if part)
-        return self.alt_response(status, schema=ErrorSchema, description=text or None)
+        return self.alt_response(status, schema=ErrorSchema, description=codes_text(codes, description) or None)
 
 
 def bearer_token() -> ApiToken | None:

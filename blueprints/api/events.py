@@ -161,6 +161,9 @@ def _committed(answer: events.Answer):
 class Events(MethodView):
     @blp.arguments(EventIn)
     @blp.response(201, EventOut)
+    @blp.fails(400, "category_invalid", "capacity_invalid", "place_invalid", "points_mode_invalid", "window_invalid")
+    @blp.fails(403, "not_your_area")
+    @blp.fails(422, "starts_in_past")
     def post(self, body):
         """Staff (or a head, for their own area) create an event. 422 `starts_in_past` (on the field `starts_at`): an
         event taking registrations must start in the future, or nobody could register and check in."""
@@ -181,6 +184,7 @@ class EventItem(MethodView):
 @blp.route("/events/<int:event_id>/checkin-code")
 class CheckinCode(MethodView):
     @blp.response(200, CodeOut)
+    @blp.fails(403, "not_organiser")
     def get(self, event_id):
         """The event's rotating code (a new one every 30 s, each valid at most 60 s) and the URL to put in a QR."""
         event = events.organised(api_user(), event_id)
@@ -192,6 +196,7 @@ class CheckinCode(MethodView):
 @blp.route("/events/<int:event_id>/attendance")
 class EventAttendance(MethodView):
     @blp.response(200, AttendanceOut(many=True))
+    @blp.fails(403, "not_organiser")
     def get(self, event_id):
         """Who checked in and out, with the minutes counted."""
         event = events.organised(api_user(), event_id)
@@ -204,6 +209,8 @@ class EventAttendance(MethodView):
 @blp.route("/events/<int:event_id>/registrations")
 class Registrations(MethodView):
     @blp.response(201, EventOut)
+    @blp.fails(409, "already_registered")
+    @blp.fails(422, "event_full", "registration_closed", "event_cancelled", "event_closed")
     def post(self, event_id):
         """Register the caller for an event that takes registrations. 422 `event_full`, 409 `already_registered`."""
         user = api_user()
@@ -212,6 +219,7 @@ class Registrations(MethodView):
         return event_dict(event)
 
     @blp.response(200, EventOut)
+    @blp.fails(409, "not_registered")
     def delete(self, event_id):
         """Give the caller's place back. 409 `not_registered`."""
         user = api_user()
@@ -227,6 +235,8 @@ class Checkins(MethodView):
     @blp.arguments(CheckinIn)
     @blp.response(201, AnswerOut)
     @blp.alt_response(200, schema=AnswerOut, description="already checked in: the first time, nothing changed")
+    @blp.fails(403, "not_in_scope", "not_registered")
+    @blp.fails(422, "event_cancelled", "event_full", "outside_checkin_window", "token_expired", "token_invalid")
     def post(self, body):
         """Check the caller in with the event's code. 422 `token_expired`, `token_invalid`,
         `outside_checkin_window`; 403 `not_in_scope`."""
@@ -239,6 +249,8 @@ class Checkouts(MethodView):
 
     @blp.arguments(CheckoutIn)
     @blp.response(200, AnswerOut)
+    @blp.fails(409, "not_checked_in")
+    @blp.fails(422, "outside_checkin_window", "token_expired", "token_invalid")
     def post(self, body):
         """Check the caller out (with the event's code, or naming the event); `minutes` is computed here.
         409 `not_checked_in`."""
@@ -255,6 +267,9 @@ class Scans(MethodView):
     @blp.arguments(ScanIn)
     @blp.response(201, AnswerOut)
     @blp.alt_response(200, schema=AnswerOut, description="already checked in (or a retried nonce): nothing changed")
+    @blp.fails(400, "action_invalid", "nonce_invalid")
+    @blp.fails(403, "not_scanner")
+    @blp.fails(422, "event_cancelled", "outside_checkin_window", "token_expired", "token_invalid")
     def post(self, body, event_id):
         """Staff or a head at the event scan a person's own code, to check them in or out."""
         user = api_user()
@@ -269,6 +284,9 @@ class ScanBatch(MethodView):
 
     @blp.arguments(BatchIn)
     @blp.response(200, BatchOut)
+    @blp.fails(400, "action_invalid", "nonce_invalid", "scanned_at_invalid")
+    @blp.fails(403, "not_scanner")
+    @blp.fails(422, "event_cancelled", "outside_checkin_window", "token_expired", "token_invalid")
     def post(self, body, event_id):
         """Scans kept offline, uploaded at once: each answered on its own; duplicates reported, never doubled."""
         user = api_user()

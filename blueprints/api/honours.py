@@ -38,7 +38,10 @@ class CampaignIn(In):
     announce_at = bounds.When(bounds.PLAN, load_default=None,
                                        metadata={"description": "the schedule announces no earlier than this"})
     seats = fields.Raw(load_default=None, metadata={
-        "description": 'best_head: {"grid": 1, "building": 8, "unit": 8} (the default); others: a number (10)'})
+        "description": 'best_head: {"grid": 1, "building": 8, "unit": 8} (the default), or one number for every tier '
+                       "(the first contract's `seats: 8`); others: a number (10)",
+        "oneOf": [{"type": "integer", "minimum": 0, "maximum": 500},
+                  {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 500}}]})
     votes_per_voter = bounds.Integer(load_default=honours.DEFAULT_VOTES)
     points = bounds.Integer(load_default=None,
                             metadata={"description": "points for each winner; default: the community's rule"})
@@ -330,6 +333,9 @@ def _judged(model, ident: int, judge, dump, **decision) -> dict:
 class Campaigns(MethodView):
     @blp.arguments(CampaignIn)
     @blp.response(201, CampaignOut)
+    @blp.fails(400, "category_invalid", "seats_invalid", "dates_invalid", "kind_invalid", "title_invalid",
+               "votes_invalid", "points_invalid", "description_invalid", "scope_invalid", "notice_days_invalid")
+    @blp.fails(403, "not_your_area")
     def post(self, body):
         """Staff open a campaign for their street, community, estate or grid."""
         user = api_user()
@@ -359,6 +365,8 @@ class CampaignItem(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description=(
         "`phase_started` (a phase's start once it has begun), `phase_over` (any date of a phase that has ended), "
         "`date_passed` (a date already past); `fields` names the date. Nothing changes."))
+    @blp.fails(400, "dates_invalid", "notice_days_invalid", "field_invalid")
+    @blp.fails(403, "not_staff")
     def patch(self, body, campaign_id):
         """Staff change the campaign's dates still to come, audited with the old and the new ones.
 
@@ -373,6 +381,9 @@ class CampaignItem(MethodView):
 @blp.route("/campaigns/<int:campaign_id>/advance")
 class Advance(MethodView):
     @blp.response(200, CampaignOut)
+    @blp.fails(403, "not_staff")
+    @blp.fails(409, "phase_not_finished", "already_announced", "not_announced", "phase_changed", "number_clash")
+    @blp.fails(422, "no_community")
     def post(self, campaign_id):
         """Staff move the campaign to its next phase now. 409 `phase_not_finished` (with why), `already_announced`."""
         user = api_user()
@@ -395,6 +406,9 @@ class Results(MethodView):
 class Nominations(MethodView):
     @blp.arguments(NominationIn)
     @blp.response(201, NominationOut)
+    @blp.fails(403, "not_in_scope")
+    @blp.fails(409, "already_nominated")
+    @blp.fails(422, "nominee_not_eligible", "phase_closed", "self_nomination_not_allowed")
     def post(self, body, campaign_id):
         """Nominate someone: `pending` until they consent (`confirmed` at once when their profile consents to
         honour notices). 422 `nominee_not_eligible`, `phase_closed`;
@@ -421,6 +435,9 @@ class Nominations(MethodView):
 class Consent(MethodView):
     @blp.arguments(ConsentIn)
     @blp.response(200, NominationOut)
+    @blp.fails(403, "not_the_nominee")
+    @blp.fails(409, "already_answered")
+    @blp.fails(422, "phase_closed")
     def post(self, body, nomination_id):
         """The nominee consents to stand (and be shown), or declines. 409 `already_answered`."""
         user = api_user()
@@ -433,6 +450,9 @@ class Votes(MethodView):
     decorators = [limited("votes", "VOTE_RATE_LIMIT")]
 
     @blp.response(201, VoteOut)
+    @blp.fails(403, "not_in_scope", "own_nomination")
+    @blp.fails(409, "already_voted")
+    @blp.fails(422, "no_votes_left", "not_a_candidate", "phase_closed")
     def post(self, nomination_id):
         """One vote. 409 `already_voted`; 422 `no_votes_left`, `phase_closed`; 403 `own_nomination`, `not_in_scope`."""
         user = api_user()
@@ -445,6 +465,9 @@ class Votes(MethodView):
 class Decision(MethodView):
     @blp.arguments(ReviewDecisionIn)
     @blp.response(200, NominationOut)
+    @blp.fails(403, "not_staff")
+    @blp.fails(409, "not_a_candidate")
+    @blp.fails(422, "phase_closed", "seats_full")
     def post(self, body, nomination_id):
         """Staff shortlist a candidate or pass them over, with a note, during the review. 422 `seats_full`."""
         user = api_user()
@@ -467,6 +490,9 @@ class Flags(MethodView):
 class FlagDecision(MethodView):
     @blp.arguments(FlagDecisionIn)
     @blp.response(200, FlagOut)
+    @blp.fails(403, "not_staff")
+    @blp.fails(409, "already_decided")
+    @blp.fails(422, "phase_closed")
     def post(self, body, flag_id):
         """Staff keep the flagged votes or discount them, with a note. 409 `already_decided`."""
         return _judged(VoteFlag, flag_id, honours.decide_flag, flag_dict, discount=body["discount"],
@@ -477,6 +503,10 @@ class FlagDecision(MethodView):
 class Objections(MethodView):
     @blp.arguments(ObjectionIn)
     @blp.response(201, ObjectionOut)
+    @blp.fails(401, "anonymous_objection")
+    @blp.fails(403, "not_in_scope")
+    @blp.fails(409, "already_objected")
+    @blp.fails(422, "phase_closed", "real_name_required")
     def post(self, body, campaign_id):
         """A resident in scope objects to a shortlisted nominee during the public notice, under their real name.
         401 without a token (no anonymous objections); 422 `phase_closed`, `real_name_required`."""
@@ -497,6 +527,9 @@ class Objections(MethodView):
 class Handling(MethodView):
     @blp.arguments(HandlingIn)
     @blp.response(200, ObjectionOut)
+    @blp.fails(403, "not_staff")
+    @blp.fails(409, "already_handled")
+    @blp.fails(422, "phase_closed")
     def post(self, body, objection_id):
         """Staff record how an objection was handled; upheld takes the nominee off the list. 409 `already_handled`."""
         return _judged(Objection, objection_id, honours.handle_objection, objection_dict, upheld=body["upheld"],

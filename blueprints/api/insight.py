@@ -131,6 +131,7 @@ def _area(area: Area) -> dict:
 class Leaderboards(MethodView):
     @blp.arguments(LeaderboardArgs, location="query")
     @blp.response(200, LeaderboardOut)
+    @blp.fails(400, "metric_invalid", "period_invalid", "top_invalid")
     def get(self, args):
         """The ranking of an area your roles cover, by points or hours, for a month, a year or all time.
 
@@ -152,6 +153,7 @@ class Leaderboards(MethodView):
 class Dashboard(MethodView):
     @blp.arguments(MonthsArgs, location="query")
     @blp.response(200, DashboardOut)
+    @blp.fails(400, "months_invalid")
     def get(self, args, area_id):
         """The staff dashboard's figures of an area, month by month: every chart with its table. Staff only."""
         user = api_user()
@@ -167,6 +169,7 @@ class Dashboard(MethodView):
 class Rollup(MethodView):
     @blp.arguments(MonthsArgs, location="query")
     @blp.response(200, RollupOut)
+    @blp.fails(400, "months_invalid")
     def get(self, args, area_id):
         """The same figures for each community under a street or district, side by side. Staff only; 404 for
         other levels."""

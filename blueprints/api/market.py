@@ -154,6 +154,7 @@ def _community(user: User, community_id: int | None, *, manage: bool = False) ->
 class Rewards(MethodView):
     @blp.arguments(RewardArgs, location="query")
     @blp.response(200, RewardPage)
+    @blp.fails(400, "community_required")
     def get(self, args):
         """The market of the caller's community: rewards in it today, with what the caller can do about each."""
         user = api_user()
@@ -166,6 +167,9 @@ class Rewards(MethodView):
 
     @blp.arguments(RewardIn)
     @blp.response(201, RewardOut)
+    @blp.fails(400, "category_invalid", "photo_invalid", "photo_too_large", "name_invalid", "price_invalid",
+               "limit_invalid", "sponsor_invalid", "stock_invalid", "community_required")
+    @blp.fails(403, "not_your_area")
     def post(self, body):
         """Staff add a reward to their community's market."""
         user = api_user()
@@ -188,6 +192,8 @@ class RewardItem(MethodView):
 class RewardStock(MethodView):
     @blp.arguments(StockIn)
     @blp.response(201, RewardOut)
+    @blp.fails(400, "change_invalid", "reason_required")
+    @blp.fails(422, "stock_too_low", "stock_unlimited")
     def post(self, body, reward_id):
         """Staff restock (change > 0) or write off (change < 0), with a reason. 422 `stock_too_low`,
         `stock_unlimited`."""
@@ -218,6 +224,9 @@ class Redemptions(MethodView):
                           "schema": {"type": "string", "minLength": 1, "maxLength": 64},
                           "description": "a retry with the same key and body answers the same redemption; another "
                                          "body with the same key: 422 idempotency_key_reused"}])
+    @blp.fails(400, "idempotency_key_invalid", "quantity_invalid")
+    @blp.fails(422, "idempotency_key_reused", "insufficient_points", "limit_reached", "out_of_stock",
+               "reward_not_available")
     def post(self, body):
         """Redeem: points debited and stock reserved in one transaction; the answer carries the pickup code.
         422 `insufficient_points`, `out_of_stock`, `limit_reached`, `reward_not_available`, `idempotency_key_reused`."""
@@ -243,6 +252,9 @@ class RedemptionItem(MethodView):
 class Fulfil(MethodView):
     @blp.arguments(FulfilIn)
     @blp.response(200, RedemptionOut)
+    @blp.fails(403, "not_staff")
+    @blp.fails(409, "already_fulfilled", "already_cancelled", "already_expired")
+    @blp.fails(422, "pickup_code_wrong")
     def post(self, body, redemption_id):
         """Staff hand the reward over against its pickup code. 409 `already_fulfilled`, `already_cancelled`,
         `already_expired`; 422 `pickup_code_wrong`; 403 `not_staff`."""
@@ -256,6 +268,9 @@ class Fulfil(MethodView):
 class Cancel(MethodView):
     @blp.arguments(CancelIn)
     @blp.response(200, RedemptionOut)
+    @blp.fails(400, "reason_required", "reason_invalid")
+    @blp.fails(409, "already_fulfilled", "already_cancelled", "already_expired")
+    @blp.fails(422, "not_reversible")
     def post(self, body, redemption_id):
         """The person, or staff with a reason, cancel before pickup: points refunded and stock returned, once.
         409 `already_fulfilled`, `already_cancelled`, `already_expired`."""

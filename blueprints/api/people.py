@@ -18,6 +18,11 @@ blp = Blueprint("api_people", __name__, description="People")
 class People(MethodView):
     @blp.arguments(PersonIn)
     @blp.response(201, PersonOut)
+    @blp.fails(400, "birth_date_invalid", "name_required", "phone_invalid", "household_outside_area")
+    @blp.fails(403, "role_not_allowed")
+    @blp.fails(409, "phone_taken")
+    @blp.fails(422, "guardian_not_adult", "guardian_required", "minor_no_password", "password_too_common",
+               "password_too_short", "role_not_allowed", "guardian_unknown")
     def post(self, body):
         """Register a person; 409 `phone_taken` when the phone is already registered; a child under 14 needs
         `birth_date` and `guardian_id` (422 `guardian_required`, `minor_no_password`)."""

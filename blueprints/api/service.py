@@ -65,6 +65,11 @@ class ServiceRecords(MethodView):
         "`overlapping_service`: a person already has a live (submitted or approved) record overlapping these times; "
         "the message names it and `details.overlapping` lists each such record (record_id, person_id, started_at, "
         "ended_at, activity). Nothing is recorded."))
+    @blp.fails(400, "category_invalid", "field_required", "people_invalid", "people_required", "team_invalid",
+               "time_invalid", "community_invalid", "community_required")
+    @blp.fails(403, "not_team_leader", "not_your_area")
+    @blp.fails(422, "hours_cap_exceeded", "not_team_members", "service_in_future", "service_too_short",
+               "submission_too_late")
     def post(self, body):
         """Record one occasion of service for the caller or, as team leader or head, for others.
 
@@ -98,6 +103,8 @@ class ServiceRecordItem(MethodView):
 class Approve(MethodView):
     @blp.arguments(DecisionIn)
     @blp.response(200, ServiceRecordOut)
+    @blp.fails(403, "own_record")
+    @blp.fails(409, "already_decided")
     def post(self, _body, record_id):
         """Approve: points are credited once. 409 `already_decided`; 403 `own_record`."""
         user = api_user()
@@ -109,6 +116,9 @@ class Approve(MethodView):
 class Reject(MethodView):
     @blp.arguments(RejectIn)
     @blp.response(200, ServiceRecordOut)
+    @blp.fails(400, "reason_required")
+    @blp.fails(403, "own_record")
+    @blp.fails(409, "already_decided")
     def post(self, body, record_id):
         """Reject with a reason. 409 `already_decided`."""
         user = api_user()

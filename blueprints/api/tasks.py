@@ -196,6 +196,9 @@ class Needs(MethodView):
 
     @blp.arguments(NeedIn)
     @blp.response(201, TaskItemOut)
+    @blp.fails(400, "category_invalid", "channel_invalid", "photo_invalid", "photo_too_large", "resident_invalid",
+               "too_many_photos")
+    @blp.fails(403, "not_your_area")
     def post(self, body):
         """A resident posts a need about their home; a head or staff member records one for a resident of their area
         (resident_id or resident_name) with the channel it came through. → `status: open`."""
@@ -226,6 +229,8 @@ class TaskItem(MethodView):
 @blp.route("/tasks/<int:task_id>/claim")
 class Claim(MethodView):
     @blp.response(200, TaskItemOut)
+    @blp.fails(403, "not_allowed_to_claim")
+    @blp.fails(409, "already_claimed", "already_done", "already_confirmed", "already_decided", "need_withdrawn")
     def post(self, task_id):
         """Take the need on (head of its area, a fitting team's member, staff) → `claimed`. 409 `already_claimed`."""
         return _moved(task_id, tasks.claim_task)
@@ -235,6 +240,9 @@ class Claim(MethodView):
 class Done(MethodView):
     @blp.arguments(TaskNoteIn)
     @blp.response(200, TaskItemOut)
+    @blp.fails(400, "note_required", "text_too_long", "photo_invalid", "photo_too_large", "too_many_photos")
+    @blp.fails(403, "not_claimant")
+    @blp.fails(409, "not_claimed", "already_done", "already_confirmed", "already_decided", "need_withdrawn")
     def post(self, body, task_id):
         """The claimant marks it done with a note → `done` (photos: POST /tasks/{id}/photos first).
         403 `not_claimant`."""
@@ -245,6 +253,9 @@ class Done(MethodView):
 class Confirm(MethodView):
     @blp.arguments(TaskConfirmIn)
     @blp.response(200, TaskItemOut)
+    @blp.fails(400, "note_required", "text_too_long")
+    @blp.fails(403, "not_asker")
+    @blp.fails(409, "not_done", "already_confirmed", "already_decided", "need_withdrawn")
     def post(self, body, task_id):
         """The resident who asked: resolved → `confirmed`; not resolved (with a note) → `reopened`. 403 `not_asker`."""
         return _moved(task_id, tasks.confirm_task, resolved=body["resolved"], note=body["note"])
@@ -254,6 +265,8 @@ class Confirm(MethodView):
 class Approve(MethodView):
     @blp.arguments(TaskOptionalReasonIn)
     @blp.response(200, TaskItemOut)
+    @blp.fails(403, "not_staff", "own_task")
+    @blp.fails(409, "awaiting_confirmation", "already_decided", "not_done", "need_withdrawn")
     def post(self, _body, task_id):
         """Staff of the area approve a confirmed task: the claimant is credited the category's points once.
         409 `already_decided`, `awaiting_confirmation`; 403 `own_task`."""
@@ -264,6 +277,9 @@ class Approve(MethodView):
 class Reopen(MethodView):
     @blp.arguments(TaskReasonIn)
     @blp.response(200, TaskItemOut)
+    @blp.fails(400, "reason_required", "text_too_long")
+    @blp.fails(403, "not_staff")
+    @blp.fails(409, "already_decided", "not_claimed", "need_withdrawn")
     def post(self, body, task_id):
         """Staff of the area send a claimed, done or confirmed task back in line → `reopened`. 409 `already_decided`."""
         return _moved(task_id, tasks.reopen_task, reason=body["reason"])
@@ -273,6 +289,9 @@ class Reopen(MethodView):
 class Withdraw(MethodView):
     @blp.arguments(TaskOptionalReasonIn)
     @blp.response(200, TaskItemOut)
+    @blp.fails(400, "reason_required", "text_too_long")
+    @blp.fails(403, "not_allowed")
+    @blp.fails(409, "already_decided", "need_withdrawn")
     def post(self, body, task_id):
         """The resident who asked (before it is done), or staff with a reason → `withdrawn`."""
         return _moved(task_id, tasks.withdraw_task, reason=body["reason"])
@@ -283,9 +302,13 @@ class TaskPhotos(MethodView):
     decorators = [photos_limited()]
 
     @blp.response(201, TaskPhotosOut)
+    @blp.fails(400, "photo_invalid", "photo_required", "photo_too_large", "too_many_photos")
+    @blp.fails(403, "not_allowed")
     def post(self, task_id):
-        """multipart/form-data, field `photos` (one or more JPEG, PNG, WebP or GIF pictures, 8 MB each, 4 per need and
-        4 of the result): the resident or recorder add photos of the need, the claimant photos of the result.
+        """Add photos: the resident or recorder photos of the need, the claimant photos of the result.
+
+        multipart/form-data, field `photos` (one or more JPEG, PNG, WebP or GIF pictures, 8 MB each, 4 per need and
+        4 of the result).
         400 `photo_invalid`, `photo_too_large` (over 8 MB or 40 megapixels), `too_many_photos`; 429 past the
         caller's photo budget (PHOTO_RATE_LIMIT, shared with the pages). Stored at most 2,048 px long."""
         user = api_user()

@@ -147,7 +147,7 @@ class CampaignForm:
     review_until: datetime | None = None
     notice_days: int = NOTICE_DAYS
     announce_at: datetime | None = None
-    #: best_head: {tier: seats}; the others: a number of seats (or {0: n}).
+    #: best_head: {tier: seats}, or one number for every tier; the others: a number of seats (or {0: n}).
     seats: dict[int, int] | int | None = None
     votes_per_voter: int = DEFAULT_VOTES
     #: None: the community's "honour.award" rule now.
@@ -183,6 +183,9 @@ def _tier_key(key) -> int | None:
 def _checked_seats(kind: CampaignKind, seats) -> dict[str, int]:
     if kind == CampaignKind.best_head:
         seats = DEFAULT_HEAD_SEATS if seats is None else seats
+        if isinstance(seats, int) and not isinstance(seats, bool):
+            # The first published contract's one number: clients written to it still mean the same for every tier.
+            seats = dict.fromkeys(TIER_KEYS.values(), seats)
         if not isinstance(seats, dict) or not seats or any(_tier_key(t) not in (1, 2, 3) for t in seats):
             raise _bad("seats", "seats_invalid", _l("Give the seats of each head tier: grid, building and unit."))
     else:
