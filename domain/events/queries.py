@@ -21,7 +21,7 @@ from models.events import Attendance, CheckMethod, Event, Registration
 
 __all__ = [
     "METHOD_NAMES", "Counts", "attendance_by_person", "attendance_of", "attendance_xlsx", "attendances", "counts",
-    "creatable_areas", "events_for", "find_for_scan", "method_name", "registrations",
+    "creatable_areas", "events_for", "events_seen", "find_for_scan", "method_name", "registrations",
 ]
 
 
@@ -50,15 +50,23 @@ def registrations(event: Event) -> list[Registration]:
                                    .order_by(Registration.created_at, Registration.id)))
 
 
-def events_for(user: User, *, upcoming_only: bool = False, now: datetime | None = None, limit: int = 200):
-    """Events of the user's communities and of the areas they manage, soonest first."""
+def events_for(user: User, *, limit: int = 200) -> list[Event]:
+    """Events of the user's communities and of the areas they manage, the latest start first."""
+    return list(db.session.scalars(events_seen(user).limit(limit)))
+
+
+def events_seen(user: User, *, upcoming_only: bool = False, area: Area | None = None, now: datetime | None = None):
+    """A select of the events of the user's communities and of the areas they manage, held in `area` or below it
+    when given. Upcoming only (not ended more than an hour ago): the soonest first; else the latest start first."""
     now = now or utcnow()
     community_ids = [c.id for c in communities_of(user)]
     managed = select(Area.id).where(scope_clause(user, MANAGERS, Area.path))
     query = select(Event).where(or_(Event.community_id.in_(community_ids), Event.area_id.in_(managed)))
+    if area is not None:
+        query = query.where(Event.area_id.in_(select(Area.id).where(path_under(Area.path, area.path))))
     if upcoming_only:
-        query = query.where(Event.ends_at >= now - timedelta(hours=1))
-    return list(db.session.scalars(query.order_by(Event.starts_at.desc(), Event.id.desc()).limit(limit)))
+        return query.where(Event.ends_at >= now - timedelta(hours=1)).order_by(Event.starts_at, Event.id)
+    return query.order_by(Event.starts_at.desc(), Event.id.desc())
 
 
 #: How an attendance was checked in or out, as the pages and the register say it.
