@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 import blueprints.api.serialise as ser
 from blueprints import bounds
 from blueprints.api.core import Blueprint, api_user
-from blueprints.api.schemas import EventArgs, Id, MyAttendancePage, MyEventPage, PageArgs, page_of
+from blueprints.api.schemas import EventArgs, EventRef, Id, MyAttendancePage, MyEventPage, PageArgs, page_of
 from blueprints.ext import limited
 from blueprints.schemas import TOKEN, BatchIn, ScanIn
 from domain import events
@@ -45,16 +45,8 @@ class EventIn(Schema):
     closes_minutes = bounds.Integer(load_default=15, validate=validate.Range(min=0, max=1440))
 
 
-class EventOut(Schema):
-    id = fields.Integer()
-    title = fields.String()
-    kind = fields.String()
-    area_id = fields.Integer()
-    community_id = fields.Integer()
-    place = fields.String()
+class EventOut(EventRef):
     description = fields.String(allow_none=True)
-    starts_at = fields.DateTime()
-    ends_at = fields.DateTime()
     checkin_opens_at = fields.DateTime()
     checkin_closes_at = fields.DateTime()
     capacity = fields.Integer(allow_none=True)
@@ -63,8 +55,6 @@ class EventOut(Schema):
     points_mode = fields.String()
     points_fixed = fields.Integer(allow_none=True)
     auto_approve = fields.Boolean()
-    cancelled = fields.Boolean()
-    closed = fields.Boolean()
     registered = fields.Integer()
     checked_in = fields.Integer()
     checked_out = fields.Integer()
@@ -126,16 +116,20 @@ class AttendanceOut(Schema):
     note = fields.String(allow_none=True)
 
 
+def event_ref(event: Event) -> dict:
+    """An event in a person's own lists: what it is, where and when, without its live counts."""
+    return {**{name: getattr(event, name) for name in (
+        "id", "title", "area_id", "community_id", "place", "starts_at", "ends_at")},
+        "kind": event.kind.value, "cancelled": event.cancelled_at is not None, "closed": event.closed_at is not None}
+
+
 def event_dict(event: Event) -> dict:
     opens, closes = events.window(event)
     numbers = events.counts(event)
-    return {**{name: getattr(event, name) for name in (
-        "id", "title", "area_id", "community_id", "place", "description", "starts_at", "ends_at", "capacity",
-        "registration", "category", "points_fixed", "auto_approve")},
-        "kind": event.kind.value, "points_mode": event.points_mode.value, "checkin_opens_at": opens,
-        "checkin_closes_at": closes, "cancelled": event.cancelled_at is not None,
-        "closed": event.closed_at is not None, "registered": numbers.registered,
-        "checked_in": numbers.checked_in, "checked_out": numbers.checked_out}
+    return {**event_ref(event), **{name: getattr(event, name) for name in (
+        "description", "capacity", "registration", "category", "points_fixed", "auto_approve")},
+        "points_mode": event.points_mode.value, "checkin_opens_at": opens, "checkin_closes_at": closes,
+        "registered": numbers.registered, "checked_in": numbers.checked_in, "checked_out": numbers.checked_out}
 
 
 def answer_dict(answer: events.Answer) -> dict:
@@ -161,13 +155,6 @@ def _form(body: dict) -> events.EventForm:
 
 def _committed(answer: events.Answer):
     return answer_dict(answer), 201 if answer.created and answer.status == "checked_in" else 200
-
-
-def event_ref(event: Event) -> dict:
-    """An event in a person's own lists: what it is, where and when, without its live counts."""
-    return {**{name: getattr(event, name) for name in (
-        "id", "title", "area_id", "community_id", "place", "starts_at", "ends_at")},
-        "kind": event.kind.value, "cancelled": event.cancelled_at is not None, "closed": event.closed_at is not None}
 
 
 @blp.route("/events")
