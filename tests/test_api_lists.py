@@ -13,6 +13,7 @@ from domain import events, labels, service, teams
 from domain.ledger import SHANGHAI
 from models import Area, AuditEvent, Event, ServiceRecord, User, db, utcnow
 from tests.conftest import login, token_for
+from tests.test_task_pages import count_queries
 
 
 def error_code(response) -> str:
@@ -421,3 +422,29 @@ class TestEvents:
         assert items[2]["service_record_id"] is not None
         assert client.get("/api/v1/me/attendance", headers=auth(people.staff_a)).json["total"] == 0
         assert client.get("/api/v1/me/attendance").status_code == 401
+
+
+# --- the cost of a page ----------------------------------------------------------------------------------------------
+
+
+def test_a_page_of_teams_or_events_costs_the_same_statements_whatever_its_length(app, client, people, auth,
+                                                                                   make_user):
+    """Counts, hours, memberships and leaders are read once for the page, not once per row."""
+    team_id = make_team(app, people)
+    for n in range(1, 6):
+        make_team(app, people, f"队{n}")
+    with app.app_context():
+        for n in range(5):
+            person = make_user(f"队员{n}", roles=[("volunteer", people.a.community)], household=people.a.household)
+            teams.add_member(db.session.get(User, people.staff_a.id), db.session.get(teams.Team, team_id),
+                             db.session.get(User, person.id))
+        db.session.commit()
+    with app.app_context():
+        for n in range(6):
+            _event(people.staff_a, people.a.community, f"活动{n}", utcnow() + timedelta(days=n + 1))
+        db.session.commit()
+    headers = auth(people.staff_a)
+    for path in ("/api/v1/teams", "/api/v1/events", f"/api/v1/teams/{team_id}/members"):
+        short = count_queries(app, lambda path=path: client.get(f"{path}?per_page=2", headers=headers))
+        full = count_queries(app, lambda path=path: client.get(f"{path}?per_page=6", headers=headers))
+        assert len(full) == len(short), (path, len(short), len(full))

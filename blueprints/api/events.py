@@ -123,9 +123,10 @@ def event_ref(event: Event) -> dict:
         "kind": event.kind.value, "cancelled": event.cancelled_at is not None, "closed": event.closed_at is not None}
 
 
-def event_dict(event: Event) -> dict:
+def event_dict(event: Event, numbers: events.Counts | None = None) -> dict:
+    """An event with its live counts (for a list, pass those read for all at once)."""
     opens, closes = events.window(event)
-    numbers = events.counts(event)
+    numbers = numbers or events.counts(event)
     return {**event_ref(event), **{name: getattr(event, name) for name in (
         "description", "capacity", "registration", "category", "points_fixed", "auto_approve")},
         "points_mode": event.points_mode.value, "checkin_opens_at": opens, "checkin_closes_at": closes,
@@ -172,7 +173,8 @@ class Events(MethodView):
         area = get_visible(Area, args["area_id"], user, "area.view") if args["area_id"] else None
         found = paginate(events.events_seen(user, upcoming_only=args["upcoming"], area=area), args["page"],
                          args["per_page"])
-        return ser.page(found, [event_dict(e) for e in found.items])
+        numbers = events.counts_by_event([e.id for e in found.items])
+        return ser.page(found, [event_dict(e, numbers[e.id]) for e in found.items])
 
     @blp.arguments(EventIn)
     @blp.response(201, EventOut)
