@@ -12,7 +12,7 @@ from sqlalchemy import select
 from domain import events, labels, service, teams
 from domain.ledger import SHANGHAI
 from models import Area, AuditEvent, Event, ServiceRecord, User, db, utcnow
-from tests.conftest import login, token_for
+from tests.conftest import login, run_threads, together, token_for
 from tests.test_task_pages import count_queries
 
 
@@ -448,3 +448,28 @@ def test_a_page_of_teams_or_events_costs_the_same_statements_whatever_its_length
         short = count_queries(app, lambda path=path: client.get(f"{path}?per_page=2", headers=headers))
         full = count_queries(app, lambda path=path: client.get(f"{path}?per_page=6", headers=headers))
         assert len(full) == len(short), (path, len(short), len(full))
+
+
+def test_deciding_a_request_at_once_over_the_api_decides_it_once(app, threaded_app, client, people, auth):
+    """The leader accepts while two staff members decline, all at the same moment: one decision stands, the others
+    are told `already_decided`, and one audit event is written."""
+    team_id = make_team(app, people)
+    asked = client.post(f"/api/v1/teams/{team_id}/join-requests", headers=auth(people.volunteer_a)).json
+    deciders = [(people.leader, True), (people.staff_a, False), (people.street_staff, False)]
+    headers = [auth(person) for person, _accept in deciders]
+    barrier = together(len(deciders))
+
+    def decide(i: int):
+        mine = threaded_app.test_client()
+        barrier.wait()
+        return mine.post(f"/api/v1/join-requests/{asked['id']}/decision", headers=headers[i],
+                         json={"accept": deciders[i][1], "reason": "同时决定"})
+
+    answers = run_threads(decide, len(deciders))
+    assert sorted(a.status_code for a in answers) == [200, 409, 409], [a.text for a in answers]
+    assert {error_code(a) for a in answers if a.status_code == 409} == {"already_decided"}
+    won = next(a for a in answers if a.status_code == 200).json["status"]
+    with app.app_context():
+        decisions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.in_(
+            ("team.accept", "team.decline")))).all()
+        assert decisions == ["team.accept" if won == "active" else "team.decline"]
