@@ -72,7 +72,7 @@ class EventPageForm(Form):
     #: Named like the domain's error fields (starts_at, ends_at, capacity ...), so its messages land on the inputs.
     kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, KIND_NAMES[k]) for k in EventKind])
     title = StringField(_l("Name of the event"), validators=[DataRequired(), Visible(), Length(max=100)])
-    place = StringField(_l("Venue"), validators=[DataRequired(), Length(max=200)])
+    place = StringField(_l("Venue (empty: the area's name)"), validators=[Optional(), Length(max=200)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
     day = DateField(_l("Date"), validators=[DataRequired()])
     starts_at = TimeField(_l("Start"), validators=[DataRequired()])
@@ -175,7 +175,7 @@ def _secret() -> str | bytes:
 @login_required
 def index():
     now = _now()
-    found = events.events_for(current_user, now=now)
+    found = events.events_for(current_user)
     upcoming = sorted((e for e in found if e.ends_at >= now), key=lambda e: (e.starts_at, e.id))
     past = [e for e in found if e.ends_at < now]
     return render_template("events/list.html", upcoming=upcoming, past=past, now=now,

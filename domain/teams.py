@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from domain import audit, categories
@@ -22,6 +22,7 @@ from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
 from domain.org import community_of
 from models import Area, Level, User, db, utcnow
+from models.base import load
 from models.service import MemberStatus, ServiceRecord, ServiceStatus, Team, TeamMember
 
 #: Decisions a leader or staff member can take on a membership, and the state each one starts from.
@@ -304,10 +305,7 @@ def get_member(team: Team, member_id: int) -> TeamMember:
 
 def members(team: Team, status: MemberStatus = MemberStatus.active) -> list[TeamMember]:
     """Members in one state: the leader first, then by name."""
-    return list(db.session.scalars(
-        select(TeamMember).join(User, TeamMember.user_id == User.id)
-        .where(TeamMember.team_id == team.id, TeamMember.status == status)
-        .order_by(case((TeamMember.user_id == (team.leader_id or 0), 0), else_=1), User.name, TeamMember.id)))
+    return list(db.session.scalars(members_seen(team, status)))
 
 
 def membership(team: Team, person: User) -> TeamMember | None:
@@ -379,3 +377,68 @@ def request_counts(team_ids: list[int]) -> dict[int, int]:
 def category_names(community: Area) -> dict[str, str]:
     """code → name of the community's team categories, hidden ones included (old teams keep theirs)."""
     return {c.code: c.name for c in categories.categories(community, "team", include_hidden=True)}
+
+
+# --- the API's doors: lists as selects to page, people named by id ---------------------------------------------------
+
+def teams_seen(user: User, community: Area | None = None) -> Select:
+    """A select of the teams the user sees, by community and name: of `community` (one the user sees), or of every
+    community the user belongs to or manages. Closed teams only where the user manages, as on the pages."""
+    managed = select(Area.id).where(Area.level == Level.community, scope_clause(user, MANAGERS, Area.path))
+    if community is not None:
+        where = Team.community_id == community.id
+    else:
+        where = Team.community_id.in_([c.id for c in communities_of(user)]) | Team.community_id.in_(managed)
+    return (select(Team).join(Area, Team.community_id == Area.id)
+            .where(where, Team.active.is_(True) | Team.community_id.in_(managed))
+            .order_by(Area.name, Area.id, Team.active.desc(), Team.name, Team.id))
+
+
+def members_seen(team: Team, status: MemberStatus = MemberStatus.active) -> Select:
+    """A select of the team's memberships in one state, in the order `members` lists them (the leader first)."""
+    return (select(TeamMember).join(User, TeamMember.user_id == User.id)
+            .where(TeamMember.team_id == team.id, TeamMember.status == status)
+            .order_by(case((TeamMember.user_id == (team.leader_id or 0), 0), else_=1), User.name, TeamMember.id))
+
+
+def my_memberships(person: User, team_ids: list[int]) -> dict[int, MemberStatus]:
+    """team id → the person's membership state, for a page of teams, in one query."""
+    if not team_ids:
+        return {}
+    return dict(db.session.execute(select(TeamMember.team_id, TeamMember.status)
+                                   .where(TeamMember.user_id == person.id, TeamMember.team_id.in_(team_ids))).all())
+
+
+def visible_request(user: User, request_id: int) -> TeamMember:
+    """A membership (a request to join) of a team the user sees. Raises NotFound."""
+    member = load(TeamMember, request_id)
+    if member is None or not can(user, "team.view", member.team):
+        raise NotFound("not_found", _l("Not found."))
+    return member
+
+
+def require_decider(actor: User, team: Team) -> None:
+    """Raise Forbidden(not_team_leader) unless the actor is the team's leader or staff of its community."""
+    if not can(actor, "team.decide", team):
+        raise Forbidden("not_team_leader", _l("Only the team's leader or community staff decide."))
+
+
+def person_by_id(community: Area, person_id: int | None, field: str) -> User | None:
+    """The active person of the community with this id (None for None). Raises Invalid(person_unknown) naming
+    `field` for an id that names nobody of the community: the same answer whether or not the id exists."""
+    if person_id is None:
+        return None
+    person = load(User, person_id)
+    if person is None or not person.active or not belongs_to(person, community):
+        message = _l("Nobody of this community has that id.")
+        raise Invalid("person_unknown", message, {field: [message]})
+    return person
+
+
+def add_member_by_id(actor: User, team: Team, person_id: int, *, now: datetime | None = None) -> TeamMember:
+    """`add_member` for a person named by id. The actor's right is checked before the id is looked at, so an id
+    tells someone who may not add members nothing. Raises as `add_member`, and Invalid(person_unknown) on the field
+    person_id."""
+    require(actor, "team.view", team)
+    require_decider(actor, team)
+    return add_member(actor, team, person_by_id(team.community, person_id, "person_id"), now=now)

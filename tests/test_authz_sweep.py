@@ -387,6 +387,15 @@ REASON = lambda t: {"reason": "核实"}  # noqa: E731
 NOTE = lambda t: {"note": "核实"}  # noqa: E731
 PHOTO = lambda t: {"photos": (_png(), "photo.png")}  # noqa: E731
 
+#: Who may record service: oneself, heads and staff for people they see.
+RECORDERS = who({"volunteer", "staff_a"} | HEADS | ABOVE, {"staff_b"} | ABOVE)
+RECORD_JSON = lambda t: {  # noqa: E731
+    "community_id": t["community"], "person_ids": [t["volunteer"]], "started_at": _at(-1),
+    "ended_at": (utcnow() - timedelta(days=1) + timedelta(hours=1)).isoformat(), "category": "elderly_care",
+    "content": "送餐", "place": "食堂"}
+EVENT_JSON = lambda t: {"title": "议事会", "kind": "meeting", "area_id": t["unit"],  # noqa: E731
+                        "starts_at": _at(3), "ends_at": _at(3.1), "place": "活动室"}
+
 #: The board of a grid, building or unit: who lives there, its heads and those above it inside the community,
 #: staff above it. Next door (unit2) is the building and grid heads'; the other grid (grid2) is staff's alone.
 BOARDS = (R(MEMBER, query={"area_id": "area"}), R(MEMBER, query={"area_id": "unit"}),
@@ -630,16 +639,18 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
                                                    "roles": [{"role": "resident", "area_id": t["area"]}]}),
     "api_certificates.CertificateCheck": R(PUBLIC, {"number": "certificate"}),
     "api_service.Categories": R(SIGNED_IN),
-    "api_service.ServiceRecords": R(who({"volunteer", "staff_a"} | HEADS | ABOVE, {"staff_b"} | ABOVE), body=lambda t: {
-        "community_id": t["community"], "person_ids": [t["volunteer"]], "started_at": _at(-1),
-        "ended_at": (utcnow() - timedelta(days=1) + timedelta(hours=1)).isoformat(), "category": "elderly_care",
-        "content": "送餐", "place": "食堂"}, note="oneself; heads and staff for people they see"),
+    "api_service.ServiceRecords": (
+        R(W(GET=SIGNED_IN, POST=RECORDERS), body=RECORD_JSON,
+          note="POST: oneself; heads and staff for people they see. GET: staff's queue, empty for anyone else"),
+        R(W(GET=STAFF, POST=RECORDERS), query={"community_id": "community"}, body=RECORD_JSON,
+          note="GET of one community: its staff")),
     "api_service.ServiceRecordItem": R(who({"volunteer", "staff_a"} | ABOVE, {"staff_b"} | ABOVE),
                                        {"record_id": "record"}, note="its person and staff"),
     "api_service.Approve": R(STAFF, {"record_id": "record"}, body=lambda t: {}),
     "api_service.Reject": R(STAFF, {"record_id": "record"}, body=REASON),
-    "api_events.Events": R(CREATOR, body=lambda t: {"title": "议事会", "kind": "meeting", "area_id": t["unit"],
-                                                     "starts_at": _at(3), "ends_at": _at(3.1), "place": "活动室"}),
+    "api_events.Events": (R(W(GET=SIGNED_IN, POST=CREATOR), body=EVENT_JSON, note="GET: the caller's events"),
+                          R(W(GET=MEMBER, POST=CREATOR), query={"area_id": "area"}, body=EVENT_JSON,
+                            note="GET: the events held in an area one sees")),
     "api_events.EventItem": R(MEMBER, {"event_id": "event"}),
     "api_events.CheckinCode": R(STAFF, {"event_id": "event"}, note="and the organiser"),
     "api_events.EventAttendance": R(STAFF, {"event_id": "event"}, note="and the organiser"),
@@ -699,6 +710,22 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "api_insight.MyData": R(SIGNED_IN),
     # served API docs (issue 20): the vendored Swagger UI over the public OpenAPI document
     "api-docs.openapi_swagger_ui": R(PUBLIC),
+    # teams and lists over the API (issue 20): the team pages' rules
+    "api_teams.Teams": R(W(GET=MEMBER, POST=STAFF), query={"community_id": "community"},
+                         body=lambda t: {"community_id": t["community"], "name": "新队", "category": "elderly_care"}),
+    "api_teams.TeamItem": R(W(GET=MEMBER, PATCH=STAFF), {"team_id": "team"}, body=lambda t: {"name": "改名"}),
+    "api_teams.Members": R(W(GET=MEMBER, POST=STAFF), {"team_id": "team"}, body=lambda t: {"person_id": t["person"]},
+                           note="POST: and the team's leader"),
+    "api_teams.MemberItem": (R(who({"volunteer", "staff_a"} | ABOVE, {"staff_b"} | ABOVE),
+                               {"team_id": "team", "member_id": "membership"}, body=REASON,
+                               note="the member leaves; staff or the leader remove"),
+                             R(NOBODY, {"team_id": "team", "member_id": "foreign_membership"}, body=REASON)),
+    "api_teams.JoinRequests": R(W(GET=STAFF, POST=BELONGS), {"team_id": "team"}, note="GET: and the team's leader"),
+    "api_teams.JoinDecision": R(STAFF, {"request_id": "request"}, body=lambda t: {"accept": False, "reason": "满员"},
+                                note="and the team's leader"),
+    "api_service.MyServiceRecords": R(SIGNED_IN),
+    "api_events.MyEvents": R(SIGNED_IN),
+    "api_events.MyAttendance": R(SIGNED_IN),
 }
 
 

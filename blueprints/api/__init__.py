@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         people,
         service,
         tasks,
+        teams,
     )
     from blueprints.ext import csrf, limiter
 
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
     api = Api(app, spec_kwargs={"limiter": limiter})
-    for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours, insight):
+    for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours, insight,
+                   teams):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

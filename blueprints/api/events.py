@@ -6,14 +6,16 @@ from flask import current_app, url_for
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+import blueprints.api.serialise as ser
 from blueprints import bounds
 from blueprints.api.core import Blueprint, api_user
-from blueprints.api.schemas import Id
+from blueprints.api.schemas import EventArgs, EventRef, Id, MyAttendancePage, MyEventPage, PageArgs, page_of
 from blueprints.ext import limited
 from blueprints.schemas import TOKEN, BatchIn, ScanIn
 from domain import events
 from domain.access import get_visible
 from domain.errors import Invalid
+from domain.paging import paginate
 from models import Area, Event, EventKind, PointsMode
 
 blp = Blueprint("api_events", __name__, description="Events and QR check-in")
@@ -26,7 +28,8 @@ class EventIn(Schema):
     area_id = Id(required=True)
     starts_at = bounds.When(bounds.PLAN, required=True)
     ends_at = bounds.When(bounds.PLAN, required=True)
-    place = bounds.Line(required=True, validate=validate.Length(min=1, max=200))
+    place = bounds.Line(load_default=None, allow_none=True, validate=validate.Length(max=200),
+                        metadata={"description": "default: the area's name (第一网格 1号楼)"})
     category = bounds.Line(load_default="other", validate=validate.Length(min=1, max=32),
                              metadata={"description": "service category its hours count under"})
     description = bounds.Text(load_default=None, validate=validate.Length(max=2000))
@@ -42,16 +45,8 @@ class EventIn(Schema):
     closes_minutes = bounds.Integer(load_default=15, validate=validate.Range(min=0, max=1440))
 
 
-class EventOut(Schema):
-    id = fields.Integer()
-    title = fields.String()
-    kind = fields.String()
-    area_id = fields.Integer()
-    community_id = fields.Integer()
-    place = fields.String()
+class EventOut(EventRef):
     description = fields.String(allow_none=True)
-    starts_at = fields.DateTime()
-    ends_at = fields.DateTime()
     checkin_opens_at = fields.DateTime()
     checkin_closes_at = fields.DateTime()
     capacity = fields.Integer(allow_none=True)
@@ -60,11 +55,12 @@ class EventOut(Schema):
     points_mode = fields.String()
     points_fixed = fields.Integer(allow_none=True)
     auto_approve = fields.Boolean()
-    cancelled = fields.Boolean()
-    closed = fields.Boolean()
     registered = fields.Integer()
     checked_in = fields.Integer()
     checked_out = fields.Integer()
+
+
+EventPage = page_of(EventOut)
 
 
 class CodeOut(Schema):
@@ -120,16 +116,21 @@ class AttendanceOut(Schema):
     note = fields.String(allow_none=True)
 
 
-def event_dict(event: Event) -> dict:
-    opens, closes = events.window(event)
-    numbers = events.counts(event)
+def event_ref(event: Event) -> dict:
+    """An event in a person's own lists: what it is, where and when, without its live counts."""
     return {**{name: getattr(event, name) for name in (
-        "id", "title", "area_id", "community_id", "place", "description", "starts_at", "ends_at", "capacity",
-        "registration", "category", "points_fixed", "auto_approve")},
-        "kind": event.kind.value, "points_mode": event.points_mode.value, "checkin_opens_at": opens,
-        "checkin_closes_at": closes, "cancelled": event.cancelled_at is not None,
-        "closed": event.closed_at is not None, "registered": numbers.registered,
-        "checked_in": numbers.checked_in, "checked_out": numbers.checked_out}
+        "id", "title", "area_id", "community_id", "place", "starts_at", "ends_at")},
+        "kind": event.kind.value, "cancelled": event.cancelled_at is not None, "closed": event.closed_at is not None}
+
+
+def event_dict(event: Event, numbers: events.Counts | None = None) -> dict:
+    """An event with its live counts (for a list, pass those read for all at once)."""
+    opens, closes = events.window(event)
+    numbers = numbers or events.counts(event)
+    return {**event_ref(event), **{name: getattr(event, name) for name in (
+        "description", "capacity", "registration", "category", "points_fixed", "auto_approve")},
+        "points_mode": event.points_mode.value, "checkin_opens_at": opens, "checkin_closes_at": closes,
+        "registered": numbers.registered, "checked_in": numbers.checked_in, "checked_out": numbers.checked_out}
 
 
 def answer_dict(answer: events.Answer) -> dict:
@@ -145,7 +146,7 @@ def _form(body: dict) -> events.EventForm:
         raise Invalid("points_invalid", "points_fixed is required when points_per_hour is false.",
                       {"points_fixed": ["Required when points_per_hour is false."]})
     return events.EventForm(
-        kind=body["kind"], title=body["title"], place=body["place"], starts_at=body["starts_at"],
+        kind=body["kind"], title=body["title"], place=body["place"] or "", starts_at=body["starts_at"],
         ends_at=body["ends_at"], category=body["category"], description=body["description"],
         capacity=body["capacity"], registration=body["registration"],
         points_mode=(PointsMode.per_hour if per_hour else PointsMode.fixed).value, points_fixed=body["points_fixed"],
@@ -159,6 +160,22 @@ def _committed(answer: events.Answer):
 
 @blp.route("/events")
 class Events(MethodView):
+    @blp.arguments(EventArgs, location="query")
+    @blp.response(200, EventPage)
+    @blp.fails(400, "validation_error")
+    @blp.fails(401, "unauthenticated", "invalid_token")
+    @blp.fails(404, "not_found", description="`area_id` names an area you do not see")
+    def get(self, args):
+        """Events of the caller's communities and of the areas they manage, with live counts; `upcoming=true` (the
+        default) the soonest first, `upcoming=false` all of them, the latest first; `area_id` keeps those held in
+        that area or below it."""
+        user = api_user()
+        area = get_visible(Area, args["area_id"], user, "area.view") if args["area_id"] else None
+        found = paginate(events.events_seen(user, upcoming_only=args["upcoming"], area=area), args["page"],
+                         args["per_page"])
+        numbers = events.counts_by_event([e.id for e in found.items])
+        return ser.page(found, [event_dict(e, numbers[e.id]) for e in found.items])
+
     @blp.arguments(EventIn)
     @blp.response(201, EventOut)
     @blp.fails(400, "category_invalid", "capacity_invalid", "place_invalid", "points_mode_invalid", "window_invalid")
@@ -302,3 +319,39 @@ class MyCode(MethodView):
         """The caller's own check-in code: rotates every 30 s, each valid at most 60 s."""
         code = events.personal_code(api_user(), secret=current_app.secret_key)
         return {"token": code.token, "url": "", "expires_at": code.expires_at}
+
+
+@blp.route("/me/events")
+class MyEvents(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, MyEventPage)
+    @blp.fails(400, "validation_error")
+    @blp.fails(401, "unauthenticated", "invalid_token")
+    def get(self, args):
+        """The events the caller registered for or attended, the latest start first, each with the caller's `state`
+        (a stable code), its name as the pages say it, and the `minutes` so far or credited. A page past the end
+        answers the last page."""
+        found = events.my_events(api_user(), args["page"], args["per_page"])
+        return ser.page(found, [{
+            "event": event_ref(mine.event), "state": mine.state, "state_name": str(events.MY_STATE_NAMES[mine.state]),
+            "minutes": mine.minutes,
+            "checked_in_at": mine.attendance.checked_in_at if mine.attendance else None,
+            "checked_out_at": mine.attendance.checked_out_at if mine.attendance else None,
+            "service_record_id": mine.record.id if mine.record else None} for mine in found.items])
+
+
+@blp.route("/me/attendance")
+class MyAttendance(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, MyAttendancePage)
+    @blp.fails(400, "validation_error")
+    @blp.fails(401, "unauthenticated", "invalid_token")
+    def get(self, args):
+        """The caller's check-ins, the latest first: the event, in and out with how, the minutes counted."""
+        found = paginate(events.my_attendance(api_user()), args["page"], args["per_page"])
+        return ser.page(found, [{
+            "event": event_ref(event), "checked_in_at": a.checked_in_at, "checked_in_method": a.checked_in_method.value,
+            "checked_out_at": a.checked_out_at,
+            "checked_out_method": a.checked_out_method.value if a.checked_out_method else None,
+            "minutes": a.minutes, "service_record_id": a.service_record_id, "note": a.note}
+            for a, event in found.items])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from blueprints import bounds
-from models import MAX_ID, Level, Role
+from domain.events.mine import MY_STATE_NAMES as MY_STATES
+from models import MAX_ID, Level, Role, ServiceStatus
 
 LEVELS = [level.value for level in Level]
 ROLES = [role.value for role in Role]
@@ -228,6 +229,8 @@ class ServiceRecordOut(Schema):
 
 
 class OccasionOut(Schema):
+    id = fields.Integer(metadata={"description": "the caller's own record among `records`, else the first (the "
+                                                "first contract's single id)"})
     status = fields.String()
     minutes = fields.Integer()
     credited_minutes = fields.Integer()
@@ -240,3 +243,156 @@ class DecisionIn(In):
 
 class RejectIn(In):
     reason = bounds.Text(required=True, validate=validate.Length(min=1, max=500))
+
+
+# --- Teams and lists (issue 20): teams and their members, service records, events and attendance -------------------
+
+STATUSES = [s.value for s in ServiceStatus]
+
+
+class PersonBrief(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class TeamArgs(PageArgs):
+    community_id = Id(strict=False, load_default=None,
+                      metadata={"description": "one community's teams; default: those of every community you belong "
+                                               "to or manage"})
+
+
+class TeamIn(In):
+    community_id = Id(required=True)
+    name = bounds.Name(required=True, validate=validate.Length(min=1, max=100))
+    category = bounds.Line(required=True, validate=validate.Length(min=1, max=32),
+                           metadata={"description": "a team category code: GET /categories?kind=team"})
+    leader_id = Id(load_default=None, allow_none=True, metadata={"description": "a person of the community"})
+    services = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                           metadata={"description": "services offered, one per line"})
+
+
+class TeamPatchIn(In):
+    """Only the fields sent change."""
+
+    name = bounds.Name(validate=validate.Length(min=1, max=100))
+    category = bounds.Line(validate=validate.Length(min=1, max=32))
+    leader_id = Id(allow_none=True, metadata={"description": "null: no leader"})
+    services = bounds.Text(allow_none=True, validate=validate.Length(max=2000))
+    active = fields.Boolean(metadata={"description": "false: the team takes no new members"})
+
+
+class TeamOut(Schema):
+    id = fields.Integer()
+    community_id = fields.Integer()
+    name = fields.String()
+    category = fields.String()
+    category_name = fields.String()
+    leader = fields.Nested(PersonBrief, allow_none=True)
+    services = fields.List(fields.String())
+    active = fields.Boolean()
+    members = fields.Integer(metadata={"description": "active members, the leader included"})
+    requests = fields.Integer(allow_none=True, metadata={"description": "requests waiting; null unless you decide"})
+    hours_month = Hours(metadata={"description": "approved hours this (Beijing) month"})
+    hours_year = Hours(metadata={"description": "approved hours this year"})
+    my_status = fields.String(allow_none=True, validate=validate.OneOf(["requested", "active", "declined", "left"]),
+                              metadata={"description": "your membership; null: none"})
+
+
+TeamPage = page_of(TeamOut)
+
+
+class MemberOut(Schema):
+    id = fields.Integer(metadata={"description": "the membership (or request to join)"})
+    team_id = fields.Integer()
+    person = fields.Nested(PersonRef)
+    status = fields.String(validate=validate.OneOf(["requested", "active", "declined", "left"]))
+    leader = fields.Boolean()
+    requested_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+
+
+MemberPage = page_of(MemberOut)
+
+
+class MemberIn(In):
+    person_id = Id(required=True, metadata={"description": "a person of the team's community"})
+
+
+class MemberRemoveIn(In):
+    reason = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=500),
+                         metadata={"description": "required when the leader or staff remove someone else"})
+
+
+class JoinDecisionIn(In):
+    accept = fields.Boolean(required=True)
+    reason = bounds.Text(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+ServiceRecordPage = page_of(ServiceRecordOut)
+
+
+class MyRecordArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES),
+                           metadata={"description": "default: every state"})
+
+
+class RecordQueueArgs(PageArgs):
+    status = fields.String(load_default=ServiceStatus.submitted.value, validate=validate.OneOf([*STATUSES, "all"]),
+                           metadata={"description": "default: submitted (the approval queue)"})
+    community_id = Id(strict=False, load_default=None,
+                      metadata={"description": "one community you manage; default: all of them"})
+    person_id = Id(strict=False, load_default=None)
+    team_id = Id(strict=False, load_default=None)
+    since = bounds.Day(bounds.PAST, data_key="from", load_default=None,
+                       metadata={"description": "service days from this one (Beijing)"})
+    until = bounds.Day(bounds.PAST, load_default=None, metadata={"description": "service days up to this one"})
+
+
+class EventArgs(PageArgs):
+    upcoming = fields.Boolean(load_default=True, metadata={
+        "description": "true: not ended (more than an hour ago), the soonest first; false: all, the latest first"})
+    area_id = Id(strict=False, load_default=None, metadata={"description": "events held in this area or below it"})
+
+
+class EventRef(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    kind = fields.String()
+    area_id = fields.Integer()
+    community_id = fields.Integer()
+    place = fields.String()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    cancelled = fields.Boolean()
+    closed = fields.Boolean()
+
+
+class MyEventOut(Schema):
+    event = fields.Nested(EventRef)
+    state = fields.String(validate=validate.OneOf(list(MY_STATES)), metadata={
+        "description": "registered → to_check_in (the window is open) → checked_in → checked_out → hours_pending → "
+                       "credited; or not_credited, missed, cancelled"})
+    state_name = fields.String(metadata={"description": "the state as the pages say it"})
+    minutes = fields.Integer(metadata={"description": "attended so far (an open attendance counts up to now), or "
+                                                      "credited once the record stands"})
+    checked_in_at = fields.DateTime(allow_none=True)
+    checked_out_at = fields.DateTime(allow_none=True)
+    service_record_id = fields.Integer(allow_none=True)
+
+
+MyEventPage = page_of(MyEventOut)
+
+
+class MyAttendanceOut(Schema):
+    event = fields.Nested(EventRef)
+    checked_in_at = fields.DateTime()
+    checked_in_method = fields.String(metadata={"description": "event_code, scan, manual"})
+    checked_out_at = fields.DateTime(allow_none=True)
+    checked_out_method = fields.String(allow_none=True, metadata={"description": "event_code, scan, manual, auto "
+                                                                                 "(closed at the event's end)"})
+    minutes = fields.Integer(allow_none=True, metadata={"description": "counted at check-out; null while in"})
+    service_record_id = fields.Integer(allow_none=True)
+    note = fields.String(allow_none=True, metadata={"description": "why no service was recorded, as a code"})
+
+
+MyAttendancePage = page_of(MyAttendanceOut)

@@ -44,3 +44,8 @@ def areas(viewer: User, items: list[Area]) -> list[dict]:
             "heads": [head(viewer, post, community)] if post else [],
         })
     return out
+
+
+def page(found, items: list) -> dict:
+    """A domain.paging.Page as the list envelope of the API, its rows turned into `items`."""
+    return {"items": items, "page": found.page, "per_page": found.per_page, "total": found.total}

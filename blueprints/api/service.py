@@ -6,20 +6,25 @@ from decimal import Decimal
 
 from flask.views import MethodView
 
+import blueprints.api.serialise as ser
 from blueprints.api.core import Blueprint, ErrorSchema, api_user
 from blueprints.api.schemas import (
     CategoryArgs,
     CategoryOut,
     DecisionIn,
+    MyRecordArgs,
     OccasionOut,
+    RecordQueueArgs,
     RejectIn,
     ServiceRecordIn,
     ServiceRecordOut,
+    ServiceRecordPage,
 )
 from domain import categories, service
 from domain.access import get_visible
 from domain.errors import Invalid
-from models import Area, Level, ServiceRecord, Team, User
+from domain.paging import paginate
+from models import Area, Level, ServiceRecord, ServiceStatus, Team, User
 
 blp = Blueprint("api_service", __name__, description="Service records and categories")
 
@@ -87,8 +92,40 @@ class ServiceRecords(MethodView):
             activity=body["activity"] or category_names.get(body["category"], body["category"]),
             place=body["place"], content=body["content"], recipients=body["recipients"])
         records = service.submit_records(user, community, people, occasion, team=team, late=body["late"])
-        return {"status": "submitted", "minutes": records[0].minutes, "credited_minutes": records[0].credited_minutes,
+        own = next((r for r in records if r.person_id == user.id), records[0])
+        return {"id": own.id, "status": "submitted", "minutes": own.minutes, "credited_minutes": own.credited_minutes,
                 "records": [record_dict(r) for r in records]}
+
+    @blp.arguments(RecordQueueArgs, location="query")
+    @blp.response(200, ServiceRecordPage)
+    @blp.fails(400, "validation_error")
+    @blp.fails(401, "unauthenticated", "invalid_token")
+    @blp.fails(404, "not_found", description="`community_id` names a community you do not manage")
+    def get(self, args):
+        """Staff's list of the records in the communities they manage (or in one): by default the approval queue,
+        submitted records with the oldest service first, as on the queue page. Filters: `status` (or `all`),
+        `community_id`, `person_id`, `team_id`, service days `from` … `until`. Anyone else gets an empty list."""
+        user = api_user()
+        community = get_visible(Area, args["community_id"], user, "area.manage") if args["community_id"] else None
+        status = None if args["status"] == "all" else ServiceStatus(args["status"])
+        query = service.managed_queue(user, community=community, status=status, person_id=args["person_id"],
+                                      team_id=args["team_id"], since=args["since"], until=args["until"])
+        found = paginate(query, args["page"], args["per_page"])
+        return ser.page(found, [record_dict(r) for r in found.items])
+
+
+@blp.route("/me/service-records")
+class MyServiceRecords(MethodView):
+    @blp.arguments(MyRecordArgs, location="query")
+    @blp.response(200, ServiceRecordPage)
+    @blp.fails(400, "validation_error")
+    @blp.fails(401, "unauthenticated", "invalid_token")
+    def get(self, args):
+        """The caller's own records, the latest service first; `status` keeps one state."""
+        user = api_user()
+        status = ServiceStatus(args["status"]) if args["status"] else None
+        found = paginate(service.records_of(user, status), args["page"], args["per_page"])
+        return ser.page(found, [record_dict(r) for r in found.items])
 
 
 @blp.route("/service-records/<int:record_id>")

@@ -16,7 +16,7 @@ from domain.paging import Page, paginate
 from models import ServiceRecord, ServiceStatus, User, db, utcnow
 from models.events import Attendance, Event, Registration
 
-__all__ = ["MY_STATE_NAMES", "MyEvent", "my_events", "pending_minutes", "personal_state"]
+__all__ = ["MY_STATE_NAMES", "MyEvent", "my_attendance", "my_events", "pending_minutes", "personal_state"]
 
 #: The personal states, as the pages say them (已记入 is followed by its hours and points).
 MY_STATE_NAMES = {
@@ -99,3 +99,10 @@ def pending_minutes(person: User, *, now: datetime | None = None) -> int:
         .where(Attendance.person_id == person.id, Attendance.processed_at.is_(None), Event.cancelled_at.is_(None),
                Event.closed_at.is_(None))).all()
     return sum(_minutes(event, attendance, None, now) for event, attendance in rows)
+
+
+def my_attendance(person: User):
+    """A select of the person's attendances with their events, the latest check-in first."""
+    return (select(Attendance, Event).join(Event, Attendance.event_id == Event.id)
+            .where(Attendance.person_id == person.id)
+            .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc()))

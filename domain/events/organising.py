@@ -12,6 +12,7 @@ from sqlalchemy import update
 from domain import audit, categories
 from domain.access import can
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from domain.labels import place_name
 from domain.org import community_of
 from models import Area, Level, User, db, utcnow
 from models.events import Event, EventKind, PointsMode
@@ -25,6 +26,7 @@ MAX_EVENT_LENGTH = timedelta(hours=24)
 class EventForm:
     kind: str
     title: str
+    #: Empty: the event's area, by name.
     place: str
     starts_at: datetime
     ends_at: datetime
@@ -40,18 +42,19 @@ class EventForm:
     closes_minutes: int = 15
 
 
-def _checked(community: Area, form: EventForm) -> dict:
-    """The form's values, checked; raises Invalid naming the field."""
+def _checked(area: Area, community: Area, form: EventForm) -> dict:
+    """The form's values, checked; raises Invalid naming the field. No place given: the event's area is the place
+    (its name as the pages show it, "第一网格 1号楼"), for the page form and the API alike."""
     def bad(field: str, code: str, message) -> Invalid:
         return Invalid(code, message, {field: [message]})
 
     if form.kind not in EventKind.__members__:
         raise bad("kind", "kind_invalid", _l("Choose activity, training or meeting."))
-    title, place = (form.title or "").strip(), (form.place or "").strip()
+    title, place = (form.title or "").strip(), (form.place or "").strip() or place_name(area)[:200]
     if not title or len(title) > 100:
         raise bad("title", "title_invalid", _l("A title of at most 100 characters is required."))
-    if not place or len(place) > 200:
-        raise bad("place", "place_invalid", _l("A place of at most 200 characters is required."))
+    if len(place) > 200:
+        raise bad("place", "place_invalid", _l("A place of at most 200 characters."))
     if form.starts_at is None or form.ends_at is None or form.starts_at.tzinfo is None or form.ends_at.tzinfo is None:
         raise bad("starts_at", "time_invalid", _l("Give the start and the end with a time zone."))
     if form.ends_at <= form.starts_at or form.ends_at - form.starts_at > MAX_EVENT_LENGTH:
@@ -83,7 +86,7 @@ def create_event(actor: User, area: Area, form: EventForm, *, now: datetime | No
     community = community_of(area)
     if community is None or area.level in (Level.district, Level.street) or not can(actor, "event.create", area):
         raise NotFound("not_found", _l("Not found."))
-    values = _checked(community, form)
+    values = _checked(area, community, form)
     if values["registration"] and values["starts_at"] < now:
         # Only the registered check in, and nobody registers once it has started: such an event could never be
         # checked into.
@@ -105,7 +108,7 @@ def update_event(actor: User, event: Event, form: EventForm, *, now: datetime | 
         raise Forbidden("not_organiser", _l("Only the event's organiser or community staff can do this."))
     if event.closed_at is not None:
         raise Conflict("event_closed", _l("The event has closed."))
-    values = _checked(event.community, form)
+    values = _checked(event.area, event.community, form)
     if values["capacity"] is not None and values["capacity"] < max(event.registered, event.attendees):
         message = _l("More people than that have already registered or checked in.")
         raise Invalid("capacity_invalid", message, {"capacity": [message]})

@@ -21,7 +21,7 @@ from models.events import Attendance, CheckMethod, Event, Registration
 
 __all__ = [
     "METHOD_NAMES", "Counts", "attendance_by_person", "attendance_of", "attendance_xlsx", "attendances", "counts",
-    "creatable_areas", "events_for", "find_for_scan", "method_name", "registrations",
+    "counts_by_event", "creatable_areas", "events_for", "events_seen", "find_for_scan", "method_name", "registrations",
 ]
 
 
@@ -33,11 +33,20 @@ class Counts:
 
 
 def counts(event: Event) -> Counts:
-    checked_in, checked_out = db.session.execute(
-        select(func.count(Attendance.id), func.count(Attendance.checked_out_at))
-        .where(Attendance.event_id == event.id)).one()
-    registered = db.session.scalar(select(func.count(Registration.id)).where(Registration.event_id == event.id))
-    return Counts(registered, checked_in, checked_out)
+    return counts_by_event([event.id])[event.id]
+
+
+def counts_by_event(event_ids: list[int]) -> dict[int, Counts]:
+    """The live counts of many events (a page of a list) in two grouped queries, by event id."""
+    if not event_ids:
+        return {}
+    attended = {event_id: (checked_in, checked_out) for event_id, checked_in, checked_out in db.session.execute(
+        select(Attendance.event_id, func.count(Attendance.id), func.count(Attendance.checked_out_at))
+        .where(Attendance.event_id.in_(event_ids)).group_by(Attendance.event_id))}
+    registered = dict(db.session.execute(
+        select(Registration.event_id, func.count(Registration.id))
+        .where(Registration.event_id.in_(event_ids)).group_by(Registration.event_id)).all())
+    return {event_id: Counts(registered.get(event_id, 0), *attended.get(event_id, (0, 0))) for event_id in event_ids}
 
 
 def attendances(event: Event) -> list[Attendance]:
@@ -50,15 +59,23 @@ def registrations(event: Event) -> list[Registration]:
                                    .order_by(Registration.created_at, Registration.id)))
 
 
-def events_for(user: User, *, upcoming_only: bool = False, now: datetime | None = None, limit: int = 200):
-    """Events of the user's communities and of the areas they manage, soonest first."""
+def events_for(user: User, *, limit: int = 200) -> list[Event]:
+    """Events of the user's communities and of the areas they manage, the latest start first."""
+    return list(db.session.scalars(events_seen(user).limit(limit)))
+
+
+def events_seen(user: User, *, upcoming_only: bool = False, area: Area | None = None, now: datetime | None = None):
+    """A select of the events of the user's communities and of the areas they manage, held in `area` or below it
+    when given. Upcoming only (not ended more than an hour ago): the soonest first; else the latest start first."""
     now = now or utcnow()
     community_ids = [c.id for c in communities_of(user)]
     managed = select(Area.id).where(scope_clause(user, MANAGERS, Area.path))
     query = select(Event).where(or_(Event.community_id.in_(community_ids), Event.area_id.in_(managed)))
+    if area is not None:
+        query = query.where(Event.area_id.in_(select(Area.id).where(path_under(Area.path, area.path))))
     if upcoming_only:
-        query = query.where(Event.ends_at >= now - timedelta(hours=1))
-    return list(db.session.scalars(query.order_by(Event.starts_at.desc(), Event.id.desc()).limit(limit)))
+        return query.where(Event.ends_at >= now - timedelta(hours=1)).order_by(Event.starts_at, Event.id)
+    return query.order_by(Event.starts_at.desc(), Event.id.desc())
 
 
 #: How an attendance was checked in or out, as the pages and the register say it.

@@ -12,15 +12,15 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
-from domain.access import can
+from domain.access import MANAGERS, can, scope_clause
 from domain.org import community_of
 from domain.service.hours import LIVE, hours_text
 from models import Area, User, db, mask_phone
 from models.service import MemberStatus, ServiceRecord, ServiceStatus, Team, TeamMember
 
 __all__ = [
-    "Duplicate", "active_members", "community_teams", "hours_register_rows", "possible_duplicates", "queue",
-    "recordable_communities", "recorded_by", "records_in", "records_of", "teams_to_record_for",
+    "Duplicate", "active_members", "community_teams", "hours_register_rows", "managed_queue", "possible_duplicates",
+    "queue", "recordable_communities", "recorded_by", "records_in", "records_of", "teams_to_record_for",
 ]
 
 
@@ -39,10 +39,27 @@ def _filtered(query, team_id: int | None, category: str | None, since: date | No
 
 def queue(community: Area, *, status: ServiceStatus | None = ServiceStatus.submitted, team_id: int | None = None,
           category: str | None = None, since: date | None = None, until: date | None = None,
-          late: bool | None = None):
+          late: bool | None = None, person_id: int | None = None):
     """A select of the community's records for the approval queue, oldest service first."""
-    query = _filtered(select(ServiceRecord).where(ServiceRecord.community_id == community.id), team_id, category,
-                      since, until)
+    return _queue(ServiceRecord.community_id == community.id, status=status, team_id=team_id, category=category,
+                  since=since, until=until, late=late, person_id=person_id)
+
+
+def managed_queue(user: User, *, community: Area | None = None, **filters):
+    """The approval queue (`queue`, with its filters) over every community the user manages as staff, or over one
+    of them: staff's list for other clients. Someone who manages nothing gets an empty list."""
+    where = ServiceRecord.community_id.in_(select(Area.id).where(scope_clause(user, MANAGERS, Area.path)))
+    if community is not None:
+        where &= ServiceRecord.community_id == community.id
+    return _queue(where, **filters)
+
+
+def _queue(where, *, status: ServiceStatus | None = ServiceStatus.submitted, team_id: int | None = None,
+           category: str | None = None, since: date | None = None, until: date | None = None,
+           late: bool | None = None, person_id: int | None = None):
+    query = _filtered(select(ServiceRecord).where(where), team_id, category, since, until)
+    if person_id:
+        query = query.where(ServiceRecord.person_id == person_id)
     if status is not None:
         query = query.where(ServiceRecord.status == status)
     if late is not None:
@@ -84,9 +101,12 @@ def possible_duplicates(records: list[ServiceRecord]) -> dict[int, list[Duplicat
     return found
 
 
-def records_of(person: User):
-    return select(ServiceRecord).where(ServiceRecord.person_id == person.id).order_by(
-        ServiceRecord.started_at.desc(), ServiceRecord.id.desc())
+def records_of(person: User, status: ServiceStatus | None = None):
+    """A select of the person's records, the latest service first; in one state, when given."""
+    query = select(ServiceRecord).where(ServiceRecord.person_id == person.id)
+    if status is not None:
+        query = query.where(ServiceRecord.status == status)
+    return query.order_by(ServiceRecord.started_at.desc(), ServiceRecord.id.desc())
 
 
 def recordable_communities(actor: User) -> list[Area]:
