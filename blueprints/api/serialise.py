@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from domain import org
+from domain import labels, org
 from domain.access import can
-from models import Area, HeadPost, User
+from domain.households import member_counts
+from models import Area, HeadPost, Household, User
 
 
 def person(viewer: User, p: User) -> dict:
@@ -44,3 +45,19 @@ def areas(viewer: User, items: list[Area]) -> list[dict]:
             "heads": [head(viewer, post, community)] if post else [],
         })
     return out
+
+
+def households(items: list[Household], *, across_communities: bool = False) -> list[dict]:
+    """Households with their full names and how many live there, in two queries whatever their number."""
+    units = labels.place_names({h.unit_id: h.unit for h in items}.values(), across_communities=across_communities)
+    counts = member_counts([h.id for h in items])
+    return [{"id": h.id, "unit_id": h.unit_id, "label": h.label, "size": h.size,
+             "place": f"{units[h.unit_id]} {h.label}", "members": counts.get(h.id, 0)} for h in items]
+
+
+def people(viewer: User, items: list[User]) -> list[dict]:
+    """People as `person` shows them to the viewer, with whether they may sign in and their household's full name."""
+    units = labels.place_names({p.household.unit_id: p.household.unit for p in items if p.household}.values())
+    return [{**person(viewer, p), "active": p.active,
+             "household": f"{units[p.household.unit_id]} {p.household.label}" if p.household else None}
+            for p in items]
