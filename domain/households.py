@@ -1,6 +1,7 @@
-"""Households: choosing one (添加人员's 住户: the households under an area a staff member manages, grouped by unit and
-named with their building and grid, found by what is typed: a building, a unit or a door number), listing them a page
-at a time, changing one.
+"""Households: choosing one for a person being added, listing them a page at a time, changing one.
+
+Choosing (添加人员's 住户): the households under an area a staff member manages, grouped by unit and named with their
+building and grid, found by what is typed (a building, a unit or a door number).
 
 A household is read by those who see its people (the person.view rule over its unit: heads of the unit or above,
 team leaders and staff over it) and written by staff of its unit (person.manage, as adding a person to it is).

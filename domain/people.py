@@ -1,5 +1,7 @@
-"""People as another system keeps them (the API's /people): finding them in one's scope, and staff changing a person's
-name, phone, household and roles. Every change is audited with masked values only, as the pages' changes are.
+"""People: finding them in one's scope, and staff changing a person's name, phone, household and roles.
+
+For the API's /people, as another system keeps them. Every change is audited with masked values only, as the pages'
+changes are.
 
 Roles are replaced within the actor's reach alone: a person's roles over areas the actor does not manage (staff of
 another community, an administrator's) are kept as they are, and head roles follow head posts (appointed on

@@ -1,8 +1,9 @@
-"""Households over the API, so that a resident registered by another system (the city's grid-management system) lives
-somewhere, as a resident added on the pages does: add, read, change, list under an area.
+"""Households over the API: add, read, change, list under an area.
 
-Read by those who see the household's people (heads of its unit or above, team leaders and staff over it); written by
-staff of its unit (domain/households.py)."""
+So that a resident another system registers (the city's grid-management system) lives somewhere, as one added on the
+pages does. Read by those who see the household's people (heads of its unit or above, team leaders and staff over
+it); written by staff of its unit (domain/households.py).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""People over the API, for a city's grid-management system and staff's own clients: register them with their roles,
-find them, change their name, phone, household and roles, disable and enable them."""
+"""People over the API: register them with their roles, find them, change their name, phone, household and roles,
+disable and enable them.
+
+For a city's grid-management system and staff's own clients; each change is audited in the domain.
+"""
 
 from __future__ import annotations
 
