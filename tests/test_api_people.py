@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from domain import households
 from models import AuditEvent, Household, RoleGrant, User, db
-from tests.conftest import token_for
+from tests.conftest import run_concurrently, token_for
 
 
 def error_code(response) -> str:
@@ -366,3 +367,28 @@ def test_the_operations_document_their_errors(client):
     assert "cannot_disable_self" in paths["/api/v1/people/{person_id}/disable"]["post"]["responses"]["422"][
         "description"]
 
+
+
+def test_households_renamed_to_one_door_number_at_once_get_it_once(app, threaded_app, tree):
+    """The UNIQUE (unit, label) decides between staff renaming several households to the same number at once: one
+    gets it, the others hear household_exists; one audit event."""
+    with app.app_context():
+        ids = [tree.a.household.id]
+        for label in ("102", "103", "104", "105", "106"):
+            household = Household(unit_id=tree.a.unit.id, label=label)
+            db.session.add(household)
+            db.session.flush()
+            ids.append(household.id)
+        db.session.commit()
+
+    def rename(i):
+        household = db.session.get(Household, ids[i])
+        return households.update_household(db.session.get(User, tree.staff_a.id), household, {"label": "500"})
+
+    results = run_concurrently(threaded_app, rename, len(ids))
+    codes = sorted("ok" if isinstance(r, Household) else getattr(r, "code", repr(r)) for r in results)
+    assert codes == ["household_exists"] * (len(ids) - 1) + ["ok"]
+    with app.app_context():
+        assert db.session.scalars(select(Household.label).where(Household.unit_id == tree.a.unit.id)).all().count(
+            "500") == 1
+    assert len(audits(app, "household.update")) == 1

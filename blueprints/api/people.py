@@ -101,17 +101,14 @@ def _roles(user: User, given: list[dict]) -> list[tuple[Role, Area | None]]:
 class Disable(MethodView):
     @blp.arguments(DisableIn)
     @blp.response(200, PersonDetailOut)
-    @blp.fails(400, "reason_required")
+    @blp.fails(400, "validation_error", "reason_required")
     @blp.fails(403, "person_not_yours")
     @blp.fails(404, "not_found")
     @blp.fails(422, "cannot_disable_self")
     def post(self, body, person_id):
         """Disable a person (staff of their area): they are signed out everywhere, every API token of theirs stops
         working at once, and they cannot sign in until enabled. Disabling a disabled person changes nothing."""
-        user = api_user()
-        person = get_visible(User, person_id, user, "person.view")
-        accounts.set_active(user, person, False, reason=body["reason"])
-        return ser.people(user, [person])[0]
+        return _set_active(person_id, False, body["reason"])
 
 
 @blp.route("/people/<int:person_id>/enable")
@@ -123,7 +120,11 @@ class Enable(MethodView):
     @blp.fails(422, "anonymised")
     def post(self, body, person_id):
         """Let a disabled person sign in again (staff of their area); `reason` optional."""
-        user = api_user()
-        person = get_visible(User, person_id, user, "person.view")
-        accounts.set_active(user, person, True, reason=body["reason"])
-        return ser.people(user, [person])[0]
+        return _set_active(person_id, True, body["reason"])
+
+
+def _set_active(person_id: int, active: bool, reason: str | None) -> dict:
+    user = api_user()
+    person = get_visible(User, person_id, user, "person.view")
+    accounts.set_active(user, person, active, reason=reason)
+    return ser.people(user, [person])[0]
