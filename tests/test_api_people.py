@@ -169,6 +169,8 @@ class TestFinding:
         body = client.get(f"/api/v1/people/{tree.volunteer_a.id}", headers=as_(tree.staff_a)).json
         assert body["household"] == "第一网格 1号楼 1单元 101" and body["household_id"] == tree.a.household.id
         assert body["active"] is True
+        wide = client.get(f"/api/v1/people/{tree.volunteer_a.id}", headers=as_(tree.street_staff)).json
+        assert wide["household"] == "银融社区 第一网格 1号楼 1单元 101"  # street staff see several communities
         assert body["roles"] == [{"role": "volunteer", "area": {"id": tree.a.community.id, "name": "银融社区",
                                                                 "level": "community"}}]
 

@@ -14,7 +14,6 @@ from blueprints.api.core import Blueprint, api_user
 from blueprints.api.schemas import HouseholdIn, HouseholdOut, HouseholdPage, HouseholdPatchIn, PageArgs
 from domain import households, org
 from domain.access import get_visible
-from domain.labels import above_communities
 from models import Area, Household
 
 blp = Blueprint("api_households", __name__, description="Households")
@@ -32,7 +31,7 @@ class Households(MethodView):
         user = api_user()
         unit = get_visible(Area, body["unit_id"], user, "area.view")
         household = org.add_household(user, unit, body["label"], body["size"])
-        return ser.households([household])[0]
+        return ser.households(user, [household])[0]
 
 
 @blp.route("/households/<int:household_id>")
@@ -42,7 +41,7 @@ class HouseholdItem(MethodView):
     def get(self, household_id):
         """One household: the heads of its unit or above, team leaders and staff over it."""
         user = api_user()
-        return ser.households([get_visible(Household, household_id, user, "person.view")])[0]
+        return ser.households(user, [get_visible(Household, household_id, user, "person.view")])[0]
 
     @blp.arguments(HouseholdPatchIn)
     @blp.response(200, HouseholdOut)
@@ -53,7 +52,7 @@ class HouseholdItem(MethodView):
         """Change a household's door number or size (null: unknown): staff of its unit."""
         user = api_user()
         household = get_visible(Household, household_id, user, "person.view")
-        return ser.households([households.update_household(user, household, body)])[0]
+        return ser.households(user, [households.update_household(user, household, body)])[0]
 
 
 @blp.route("/areas/<int:area_id>/households")
@@ -68,5 +67,5 @@ class AreaHouseholds(MethodView):
         user = api_user()
         area = get_visible(Area, area_id, user, "person.view")
         found = households.households_in(area, args["page"], args["per_page"])
-        return {"items": ser.households(found.items, across_communities=above_communities([area])),
+        return {"items": ser.households(user, found.items),
                 "page": found.page, "per_page": found.per_page, "total": found.total}

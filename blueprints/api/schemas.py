@@ -263,8 +263,8 @@ class HouseholdOut(Schema):
     unit_id = fields.Integer()
     label = fields.String()
     size = fields.Integer(allow_none=True)
-    place = fields.String(metadata={"description": "its full name: 第一网格 1号楼 1单元 201 (the community's too in a "
-                                                   "list above a community)"})
+    place = fields.String(metadata={"description": "its full name: 第一网格 1号楼 1单元 201 (the community's too for "
+                                                   "those whose roles reach above a community)"})
     members = fields.Integer(metadata={"description": "people living there (anonymised ones have left)"})
 
 
@@ -283,7 +283,8 @@ class PeopleArgs(PageArgs):
 
 class PersonDetailOut(PersonOut):
     active = fields.Boolean(metadata={"description": "false: disabled, cannot sign in"})
-    household = fields.String(allow_none=True, metadata={"description": "the household's full name"})
+    household = fields.String(allow_none=True, metadata={"description": "the household's full name, as a "
+                                                                        "household's `place`"})
 
 
 PersonDetailPage = page_of(PersonDetailOut)

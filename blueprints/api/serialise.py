@@ -47,9 +47,17 @@ def areas(viewer: User, items: list[Area]) -> list[dict]:
     return out
 
 
-def households(items: list[Household], *, across_communities: bool = False) -> list[dict]:
+def _unit_names(viewer: User, units: list[Area]) -> dict[int, str]:
+    """The units' place names in one query, with their community's name for a viewer whose roles reach above a
+    community (street staff, an administrator): their lists hold places of several communities."""
+    wide = any(g.area is None for g in viewer.grants) or labels.above_communities(g.area for g in viewer.grants
+                                                                                  if g.area is not None)
+    return labels.place_names(units, across_communities=wide)
+
+
+def households(viewer: User, items: list[Household]) -> list[dict]:
     """Households with their full names and how many live there, in two queries whatever their number."""
-    units = labels.place_names({h.unit_id: h.unit for h in items}.values(), across_communities=across_communities)
+    units = _unit_names(viewer, list({h.unit_id: h.unit for h in items}.values()))
     counts = member_counts([h.id for h in items])
     return [{"id": h.id, "unit_id": h.unit_id, "label": h.label, "size": h.size,
              "place": f"{units[h.unit_id]} {h.label}", "members": counts.get(h.id, 0)} for h in items]
@@ -57,7 +65,7 @@ def households(items: list[Household], *, across_communities: bool = False) -> l
 
 def people(viewer: User, items: list[User]) -> list[dict]:
     """People as `person` shows them to the viewer, with whether they may sign in and their household's full name."""
-    units = labels.place_names({p.household.unit_id: p.household.unit for p in items if p.household}.values())
+    units = _unit_names(viewer, list({p.household.unit_id: p.household.unit for p in items if p.household}.values()))
     return [{**person(viewer, p), "active": p.active,
              "household": f"{units[p.household.unit_id]} {p.household.label}" if p.household else None}
             for p in items]
