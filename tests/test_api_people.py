@@ -3,6 +3,8 @@ and paging, every change audited, roles replaced within the caller's reach only,
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import select
 
@@ -394,3 +396,20 @@ def test_households_renamed_to_one_door_number_at_once_get_it_once(app, threaded
         assert db.session.scalars(select(Household.label).where(Household.unit_id == tree.a.unit.id)).all().count(
             "500") == 1
     assert len(audits(app, "household.update")) == 1
+
+
+def test_a_resident_registered_over_the_api_lives_somewhere_and_asks_for_help(client, tree, as_):
+    """The issue's case: a resident the grid system sends with a role on their unit had no household, and every
+    resident action refused them. Now the household is made first, the person placed in it, and their need taken."""
+    household = client.post("/api/v1/households", headers=as_(tree.staff_a),
+                            json={"unit_id": tree.a.unit.id, "label": "502", "size": 1}).json
+    person = client.post("/api/v1/people", headers=as_(tree.staff_a), json={
+        "name": "李阿姨", "phone": "13700137002", "password": "a long pass phrase 7", "household_id": household["id"],
+        "roles": [{"role": "resident", "area_id": tree.a.unit.id}]})
+    assert person.status_code == 201, person.json
+    assert client.get(f"/api/v1/households/{household['id']}", headers=as_(tree.staff_a)).json["members"] == 1
+    theirs = token_for(client, SimpleNamespace(phone="13700137002"), "a long pass phrase 7")
+    need = client.post("/api/v1/needs", headers=theirs, json={
+        "area_id": tree.a.unit.id, "title": "水龙头漏水", "description": "厨房的水龙头一直滴水",
+        "category": "plumbing"})
+    assert need.status_code == 201, need.json
