@@ -131,9 +131,10 @@ def update_person(actor: User, person: User, *, name: str | None = None, phone: 
     if person.anonymised_at is not None:
         raise Conflict("already_anonymised", _l("This person has already been anonymised."))
     if name is not None or phone is not None:
-        accounts.check_within_reach(actor, person)
-        privacy.correct_details(person, name=person.name if name is None else name,
-                                phone=person.phone if phone is None else phone, actor=actor, now=now)
+        name, phone = person.name if name is None else name, person.phone if phone is None else phone
+        if (name.strip(), accounts.normalise_phone(phone)) != (person.name, person.phone):
+            accounts.check_within_reach(actor, person)  # a client sending the whole record unchanged is not refused
+        privacy.correct_details(person, name=name, phone=phone, actor=actor, now=now)
     if household is not KEEP:
         move(actor, person, household, now)
     if roles is not None:

@@ -320,6 +320,9 @@ class TestChanging:
         both = make_user("两地人", roles=[("volunteer", tree.a.community), ("staff", tree.b.community)])
         response = client.patch(f"/api/v1/people/{both.id}", headers=as_(tree.staff_a), json={"phone": "13800138777"})
         assert response.status_code == 403 and error_code(response) == "person_not_yours"
+        unchanged = client.patch(f"/api/v1/people/{both.id}", headers=as_(tree.staff_a),
+                                 json={"name": "两地人", "phone": both.phone, "household_id": tree.a.household.id})
+        assert unchanged.status_code == 200 and unchanged.json["household_id"] == tree.a.household.id
         assert client.patch(f"/api/v1/people/{both.id}", headers=as_(tree.street_staff),
                             json={"phone": "13800138777"}).status_code == 200
 
