@@ -194,6 +194,29 @@ def sign_out_everywhere(user: User, now=None) -> None:
     audit.record(user, "person.sign_out_everywhere", user, after={"tokens_revoked": tokens}, now=now)
 
 
+def check_within_reach(actor: User, person: User) -> None:
+    """Staff act on who a person is (their sign-in, name, phone) only when every role of theirs lies in the staff's
+    areas: changing the phone of an administrator who lives here would hand their account to whoever holds the new
+    number. Raises Forbidden(person_not_yours)."""
+    if not is_admin(actor) and any(g.area is None or not can(actor, "area.manage", g.area) for g in person.grants):
+        raise Forbidden("person_not_yours", _l("This person also holds roles outside your areas: ask staff "
+                                               "above you."))
+
+
+def check_grantable(actor: User, roles: list[tuple[Role, Area | None]]) -> None:
+    """Each role may be granted by the actor: an administrator's role, or any role over everything, by an
+    administrator alone; any other on an area the actor manages. Heads are appointed, never granted.
+    Raises Refused(role_not_allowed), Forbidden(role_not_allowed), NotFound (an area outside the actor's scope)."""
+    for role, area in roles:
+        if role == Role.head:
+            raise Refused("role_not_allowed", _l("Heads are appointed on their grid, building or unit."))
+        if role == Role.admin or area is None:
+            if not is_admin(actor):
+                raise Forbidden("role_not_allowed", _l("Only an administrator can grant this role."))
+        else:
+            require(actor, "person.manage", area)
+
+
 def set_active(actor: User, person: User, active: bool, *, reason: str | None = None, now=None) -> None:
     """Staff disable a person (they left, lost their phone ...) or enable them again. Disabling ends every
     session and revokes every API token of the person at once; a disabled person cannot sign in.
@@ -204,9 +227,7 @@ def set_active(actor: User, person: User, active: bool, *, reason: str | None = 
     require(actor, "person.manage", person)
     if person.id == actor.id:
         raise Refused("cannot_disable_self", _l("You cannot disable yourself."))
-    if not is_admin(actor) and any(g.area is None or not can(actor, "area.manage", g.area) for g in person.grants):
-        raise Forbidden("person_not_yours", _l("This person also holds roles outside your areas: ask staff "
-                                               "above you."))
+    check_within_reach(actor, person)
     reason = (reason or "").strip()
     if not active and not reason:
         raise Invalid("reason_required", _l("Say why the person is disabled."), {"reason": [_l("Required.")]})
@@ -258,14 +279,7 @@ def create_person(actor: User, *, name: str, phone: str, password: str | None = 
         check_password_rules(password, phone)
     if household is not None:
         require(actor, "person.manage", household)
-    for role, area in roles:
-        if role == Role.head:
-            raise Refused("role_not_allowed", _l("Heads are appointed on their grid, building or unit."))
-        if role == Role.admin or area is None:
-            if not is_admin(actor):
-                raise Forbidden("role_not_allowed", _l("Only an administrator can grant this role."))
-        else:
-            require(actor, "person.manage", area)
+    check_grantable(actor, roles)
     user = User(name=name, phone=phone, household=household,
                 password_hash=hash_password(password) if password else None)
     for role, area in roles:

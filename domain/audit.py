@@ -107,6 +107,10 @@ ACTION_NAMES = {
     "objection.uphold": _l("Objection upheld"),
     "objection.dismiss": _l("Objection dismissed"),
     "honour.award": _l("Honour awarded"),
+    "household.update": _l("Household changed"),
+    "person.edit": _l("Name or phone changed by staff"),
+    "person.move": _l("Moved in or out of a household"),
+    "person.roles": _l("Roles changed"),
 }
 
 

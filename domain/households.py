@@ -1,5 +1,11 @@
-"""Choosing a household (添加人员's 住户): the households under an area a staff member manages, grouped by unit and
-named with their building and grid, found by what is typed (a building, a unit or a door number)."""
+"""Households: choosing one for a person being added, listing them a page at a time, changing one.
+
+Choosing (添加人员's 住户): the households under an area a staff member manages, grouped by unit and named with their
+building and grid, found by what is typed (a building, a unit or a door number).
+
+A household is read by those who see its people (the person.view rule over its unit: heads of the unit or above,
+team leaders and staff over it) and written by staff of its unit (person.manage, as adding a person to it is).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,14 @@ import re
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
+from domain import audit
 from domain.access import MANAGERS, require, scope_clause
-from domain.errors import Invalid
+from domain.errors import Conflict, Invalid
 from domain.labels import above_communities, place_names
+from domain.paging import Page, paginate
 from models import Area, Household, User, db
 from models.area import path_under
 
@@ -91,4 +100,51 @@ def household_under(actor: User, area: Area, household_id: int) -> Household:
             select(scope_clause(actor, MANAGERS, Area.path)).where(Area.id == household.unit_id)):
         message = _l("Choose a household under the area chosen above.")
         raise Invalid("household_outside_area", message, {"household_id": [message]})
+    return household
+
+
+def households_in(area: Area, page: int, per_page: int) -> Page:
+    """The households under `area` (a unit's own, or every unit's under a building, a grid, a community ...), a page
+    at a time: by unit, units in the order they were added (as a roster lists them), door numbers in natural order
+    within a unit (shorter first: 201 before 1001, as door numbers are). All in SQL, so that a page of a street's
+    100,000 households costs what a page of a unit's does. The caller checked that the actor sees the area's people."""
+    query = (select(Household).join(Area, Household.unit_id == Area.id).where(path_under(Area.path, area.path))
+             .order_by(Household.unit_id, func.length(Household.label), Household.label, Household.id))
+    return paginate(query, page, per_page)
+
+
+def member_counts(household_ids: list[int]) -> dict[int, int]:
+    """How many people live in each household (anonymised ones have left), in one query."""
+    if not household_ids:
+        return {}
+    return dict(db.session.execute(
+        select(User.household_id, func.count()).where(User.household_id.in_(household_ids),
+                                                      User.anonymised_at.is_(None))
+        .group_by(User.household_id)).all())
+
+
+def update_household(actor: User, household: Household, changes: dict, now=None) -> Household:
+    """Staff of the household's unit change its door number (`label`) or its size (`size`, None: unknown), as given
+    in `changes`. Audited when anything changed.
+
+    Raises NotFound (outside the actor's areas), Invalid(label_required), Conflict(household_exists).
+    """
+    require(actor, "person.manage", household)
+    if "label" in changes:
+        changes = {**changes, "label": (changes["label"] or "").strip()}
+        if not changes["label"]:
+            raise Invalid("label_required", _l("A door number is required."), {"label": [_l("Required.")]})
+    before = {key: getattr(household, key) for key in changes}
+    if before == changes:
+        return household
+    for key, value in changes.items():
+        setattr(household, key, value)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        message = _l("This unit already has that door number.")
+        raise Conflict("household_exists", message, {"label": [message]}) from None
+    audit.record(actor, "household.update", household, area_id=household.unit_id, before=before, after=changes,
+                 now=now)
     return household

@@ -268,18 +268,24 @@ def add_household(actor: User, unit: Area, label: str, size: int | None = None) 
     return household
 
 
+def name_or_phone(text: str):
+    """A WHERE clause: the person's name contains `text`, or their phone ends with its digits (four at least: a
+    tail is what a masked number shows) or is it."""
+    text = (text or "").strip()
+    digits = text.replace(" ", "")
+    return or_(
+        User.name.contains(text, autoescape=True),
+        and_(func.length(digits) >= 4, User.phone.endswith(digits, autoescape=True)),
+        User.phone == digits,
+    )
+
+
 def find_people(actor: User, text: str, limit: int = 50) -> list[User]:
     """People in the actor's scope whose name contains, or whose phone ends with / equals, `text`."""
-    text = (text or "").strip()
     query = select(User).where(User.id.in_(people_in_scope(actor, frozenset({Role.staff, Role.admin,
                                                                                  Role.head, Role.team_leader}))))
-    if text:
-        digits = text.replace(" ", "")
-        query = query.where(or_(
-            User.name.contains(text, autoescape=True),
-            and_(func.length(digits) >= 4, User.phone.endswith(digits, autoescape=True)),
-            User.phone == digits,
-        ))
+    if (text or "").strip():
+        query = query.where(name_or_phone(text))
     return list(db.session.scalars(query.order_by(User.name).limit(limit)))
 
 

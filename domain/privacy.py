@@ -163,11 +163,14 @@ def set_consents(person: User, *, public: bool, honour: bool, now: datetime | No
     return person
 
 
-def correct_details(person: User, *, name: str, phone: str, now: datetime | None = None) -> User:
-    """A person corrects their own name and phone. Audited with masked values only.
+def correct_details(person: User, *, name: str, phone: str, actor: User | None = None,
+                    now: datetime | None = None) -> User:
+    """A person corrects their own name and phone, or staff (`actor`, who checked they may) change them. Audited with
+    masked values only, as "person.correct" by the person, "person.edit" by staff.
 
-    Raises Invalid(name_required, phone_invalid), Conflict(phone_taken).
+    Raises Invalid(name_required, name_too_long, phone_invalid), Conflict(phone_taken).
     """
+    actor = actor or person
     name = (name or "").strip()
     if not name:
         raise Invalid("name_required", _l("A name is required."), {"name": [_l("Required.")]})
@@ -184,7 +187,8 @@ def correct_details(person: User, *, name: str, phone: str, now: datetime | None
     except IntegrityError:  # the UNIQUE on phone decides: a number someone else has, now or a moment ago
         raise Conflict("phone_taken", _l("This phone number is already registered."),
                        {"phone": [_l("Already registered to someone else.")]}) from None
-    audit.record(person, "person.correct", person, area_id=audit.person_area_id(person), before=before,
+    audit.record(actor, "person.correct" if actor.id == person.id else "person.edit", person,
+                 area_id=audit.person_area_id(person), before=before,
                  after={"name": mask_name(name), "phone": mask_phone(phone)}, now=now)
     return person
 

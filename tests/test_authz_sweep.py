@@ -386,6 +386,12 @@ CAMPAIGN_JSON = lambda t: {"kind": "good_neighbour", "area_id": t["area"], "nomi
 REASON = lambda t: {"reason": "核实"}  # noqa: E731
 NOTE = lambda t: {"note": "核实"}  # noqa: E731
 PHOTO = lambda t: {"photos": (_png(), "photo.png")}  # noqa: E731
+NEW_PERSON = lambda t: {"name": "新人", "phone": "13999999998",  # noqa: E731
+                        "roles": [{"role": "resident", "area_id": t["area"]}]}
+#: A person's new name and household (B's household with A's person: nothing written).
+PERSON_PATCH = lambda t: {"name": "新名", "household_id": t["household"]}  # noqa: E731
+#: A household, or the households of a unit: those who see its people (the heads above it, staff).
+HOUSEHOLD = who(HEADS | {"staff_a"} | ABOVE, {"staff_b"} | ABOVE)
 
 #: Who may record service: oneself, heads and staff for people they see.
 RECORDERS = who({"volunteer", "staff_a"} | HEADS | ABOVE, {"staff_b"} | ABOVE)
@@ -635,8 +641,9 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "api_areas.AreaChildren": R(MEMBER, {"area_id": "area"}),
     "api_areas.Areas": R(STAFF, body=lambda t: {"parent_id": t["area"], "level": _child(t), "name": "新节点"}),
     "api_areas.AreaHeads": R(STAFF, {"area_id": "unit"}, body=lambda t: {"user_id": t["person"]}),
-    "api_people.People": R(STAFF, body=lambda t: {"name": "新人", "phone": "13999999998",
-                                                   "roles": [{"role": "resident", "area_id": t["area"]}]}),
+    "api_people.People": (R(W(GET=SIGNED_IN, POST=STAFF), body=NEW_PERSON, note="GET: the caller's scope, maybe none"),
+                          R(W(GET=MEMBER, POST=STAFF), query={"area_id": "unit"}, body=NEW_PERSON,
+                            note="GET: people under an area one sees")),
     "api_certificates.CertificateCheck": R(PUBLIC, {"number": "certificate"}),
     "api_service.Categories": R(SIGNED_IN),
     "api_service.ServiceRecords": (
@@ -726,6 +733,17 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "api_service.MyServiceRecords": R(SIGNED_IN),
     "api_events.MyEvents": R(SIGNED_IN),
     "api_events.MyAttendance": R(SIGNED_IN),
+    # Households and people over the API (issue 20): households read as their people are (person.view), written by
+    # staff; people changed and disabled by staff of their area.
+    "api_households.Households": R(STAFF, body=lambda t: {"unit_id": t["unit"], "label": "909"}),
+    "api_households.HouseholdItem": R(W(GET=HOUSEHOLD, PATCH=STAFF), {"household_id": "household"},
+                                      body=lambda t: {"label": "909"}),
+    "api_households.AreaHouseholds": (R(HOUSEHOLD, {"area_id": "unit"}), R(STAFF, {"area_id": "area"}),
+                                      R(NEXT_DOOR, {"area_id": "unit2"})),
+    "api_people.PersonItem": (R(W(GET=PERSON, PATCH=STAFF), {"person_id": "person"}, body=PERSON_PATCH),
+                              R(W(GET=NEXT_DOOR, PATCH=STAFF), {"person_id": "person2"}, body=PERSON_PATCH)),
+    "api_people.Disable": R(STAFF, {"person_id": "person"}, body=REASON),
+    "api_people.Enable": R(STAFF, {"person_id": "person"}, body=lambda t: {}),
 }
 
 

@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
         events,
         health,
         honours,
+        households,
         insight,
         market,
         people,
@@ -31,7 +32,7 @@ def init_app(app: Flask) -> None:
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
     api = Api(app, spec_kwargs={"limiter": limiter})
-    for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours, insight,
-                   teams):
+    for module in (auth, health, areas, people, households, service, certificates, events, tasks, market, honours,
+                   insight, teams):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

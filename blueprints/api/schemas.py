@@ -396,3 +396,65 @@ class MyAttendanceOut(Schema):
 
 
 MyAttendancePage = page_of(MyAttendanceOut)
+
+
+# --- Households and people (issue 20: households, search, PATCH, disable) ---------------------------------------------
+
+class HouseholdIn(In):
+    unit_id = Id(required=True, metadata={"description": "a unit (单元); 422 `not_a_unit` for any other area"})
+    label = bounds.Line(required=True, validate=validate.Length(min=1, max=32),
+                        metadata={"description": "the door number, unique in its unit (e.g. 201)"})
+    size = bounds.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=99),
+                          metadata={"description": "people in the household, when known"})
+
+
+class HouseholdPatchIn(In):
+    label = bounds.Line(validate=validate.Length(min=1, max=32))
+    size = bounds.Integer(allow_none=True, validate=validate.Range(min=1, max=99),
+                          metadata={"description": "null: unknown"})
+
+
+class HouseholdOut(Schema):
+    id = fields.Integer()
+    unit_id = fields.Integer()
+    label = fields.String()
+    size = fields.Integer(allow_none=True)
+    place = fields.String(metadata={"description": "its full name: 第一网格 1号楼 1单元 201 (the community's too for "
+                                                   "those whose roles reach above a community)"})
+    members = fields.Integer(metadata={"description": "people living there (anonymised ones have left)"})
+
+
+HouseholdPage = page_of(HouseholdOut)
+
+
+class PeopleArgs(PageArgs):
+    q = bounds.Line(load_default="", validate=validate.Length(max=50),
+                    metadata={"description": "part of the name, or the phone's last 4+ digits, or the whole number"})
+    area_id = Id(strict=False, load_default=None,
+                 metadata={"description": "people living or holding a role under this area"})
+    role = fields.String(load_default=None, validate=validate.OneOf(ROLES),
+                         metadata={"description": "people holding this role (under `area_id` when given)"})
+    active = fields.Boolean(load_default=None, metadata={"description": "false: the disabled ones"})
+
+
+class PersonDetailOut(PersonOut):
+    active = fields.Boolean(metadata={"description": "false: disabled, cannot sign in"})
+    household = fields.String(allow_none=True, metadata={"description": "the household's full name, as a "
+                                                                        "household's `place`"})
+
+
+PersonDetailPage = page_of(PersonDetailOut)
+
+
+class PersonPatchIn(In):
+    name = bounds.Name(validate=validate.Length(min=1, max=50))
+    phone = bounds.Line(validate=validate.Length(min=1, max=32), metadata={"description": "409 `phone_taken`"})
+    household_id = Id(allow_none=True, metadata={"description": "null: moves out of their household"})
+    roles = fields.List(fields.Nested(RoleIn), validate=validate.Length(max=20),
+                        metadata={"description": "replaces the person's roles over the areas you manage; their other "
+                                                 "roles stay. Not `head` (422 `use_heads_endpoint`): heads are "
+                                                 "appointed on /areas/{id}/heads"})
+
+
+class DisableIn(In):
+    reason = bounds.Text(required=True, validate=validate.Length(min=1, max=500))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from domain import org
+from domain import labels, org
 from domain.access import can
-from models import Area, HeadPost, User
+from domain.households import member_counts
+from models import Area, HeadPost, Household, User
 
 
 def person(viewer: User, p: User) -> dict:
@@ -49,3 +50,25 @@ def areas(viewer: User, items: list[Area]) -> list[dict]:
 def page(found, items: list) -> dict:
     """A domain.paging.Page as the list envelope of the API, its rows turned into `items`."""
     return {"items": items, "page": found.page, "per_page": found.per_page, "total": found.total}
+def _unit_names(viewer: User, units: list[Area]) -> dict[int, str]:
+    """The units' place names in one query, with their community's name for a viewer whose roles reach above a
+    community (street staff, an administrator): their lists hold places of several communities."""
+    wide = any(g.area is None for g in viewer.grants) or labels.above_communities(g.area for g in viewer.grants
+                                                                                  if g.area is not None)
+    return labels.place_names(units, across_communities=wide)
+
+
+def households(viewer: User, items: list[Household]) -> list[dict]:
+    """Households with their full names and how many live there, in two queries whatever their number."""
+    units = _unit_names(viewer, list({h.unit_id: h.unit for h in items}.values()))
+    counts = member_counts([h.id for h in items])
+    return [{"id": h.id, "unit_id": h.unit_id, "label": h.label, "size": h.size,
+             "place": f"{units[h.unit_id]} {h.label}", "members": counts.get(h.id, 0)} for h in items]
+
+
+def people(viewer: User, items: list[User]) -> list[dict]:
+    """People as `person` shows them to the viewer, with whether they may sign in and their household's full name."""
+    units = _unit_names(viewer, list({p.household.unit_id: p.household.unit for p in items if p.household}.values()))
+    return [{**person(viewer, p), "active": p.active,
+             "household": f"{units[p.household.unit_id]} {p.household.label}" if p.household else None}
+            for p in items]
