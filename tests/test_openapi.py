@@ -26,13 +26,11 @@ NOT_ANSWERED_BY_THE_API = {
     "not_a_community", "roster_conflict", "roster_unreadable", "roster_too_large", "roster_too_long", "roster_encoding",
     "roster_file_type", "roster_xls", "roster_too_many_texts", "roster_not_csv", "roster_empty", "roster_columns",
     "roster_csv_broken", "roster_column_twice", "roster_invalid",
-    # Pages only, so far: teams and join requests.
-    "already_requested", "person_unknown", "name_too_long", "leader_invalid", "team_closed", "already_member",
-    "leader_stays", "team_name_taken", "not_a_member",
-    # Pages only, so far: people (disable, anonymise, guardians), households, first-run setup, passwords, staff codes.
-    "cannot_disable_self", "person_not_yours", "anonymised", "already_anonymised", "own_account", "guardian_of_minor",
-    "not_a_unit", "label_required", "household_exists", "password_required", "street_required",
-    "current_password_wrong", "person_disabled",
+    # Pages only, so far: a team's leader by phone.
+    "leader_invalid",
+    # Pages only, so far: guardians, first-run setup, passwords, staff codes.
+    "own_account", "guardian_of_minor", "password_required", "street_required", "current_password_wrong",
+    "person_disabled",
     # Pages only: community rules, certificates issued and revoked, ledger adjustments, leaderboards kept, pickup
     # points.
     "rule_value_invalid", "rule_not_retroactive", "no_handler", "no_service_in_period", "already_revoked",
