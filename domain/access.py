@@ -497,3 +497,11 @@ def _sees_roster_import(user: User, job) -> bool:
     """A roster import (its progress, its result, its row errors) is seen by whoever may import into its
     community."""
     return can(user, "roster.import", db.session.get(Area, job.area_id))
+
+
+# Webhooks.
+
+@rule("webhook.manage")
+def _manages_webhook(user: User, endpoint) -> bool:
+    """An endpoint, its delivery log and replays are for the staff of the area it was registered on (or above)."""
+    return covers(user, endpoint.area, MANAGERS)

@@ -107,6 +107,9 @@ ACTION_NAMES = {
     "objection.uphold": _l("Objection upheld"),
     "objection.dismiss": _l("Objection dismissed"),
     "honour.award": _l("Honour awarded"),
+    "webhook.create": _l("Webhook endpoint added"),
+    "webhook.disable": _l("Webhook endpoint disabled"),
+    "webhook.replay": _l("Webhook delivery sent again"),
 }
 
 
