@@ -505,3 +505,8 @@ def _sees_roster_import(user: User, job) -> bool:
 def _manages_webhook(user: User, endpoint) -> bool:
     """An endpoint, its delivery log and replays are for the staff of the area it was registered on (or above)."""
     return covers(user, endpoint.area, MANAGERS)
+
+
+@rule("webhook_delivery.manage")
+def _manages_delivery(user: User, delivery) -> bool:
+    return can(user, "webhook.manage", delivery.endpoint)

@@ -53,7 +53,8 @@ def emit(kind: str, community: Area, payload: dict, *, now: datetime | None = No
         raise ValueError(f"unknown webhook event {kind!r}")
     now = now or utcnow()
     subscribed = [endpoint for endpoint in db.session.scalars(select(WebhookEndpoint).where(
-        WebhookEndpoint.active.is_(True), WebhookEndpoint.area_id.in_(community.ancestor_ids)))
+        WebhookEndpoint.active.is_(True), WebhookEndpoint.area_id.in_(community.ancestor_ids))
+        .order_by(WebhookEndpoint.id))
         if kind in endpoint.events]
     if not subscribed:
         return 0
