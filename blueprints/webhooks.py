@@ -35,7 +35,7 @@ EVENT_NAMES = {
     "service.approved": _l("Service approved"),
     "honours.announced": _l("Honours announced"),
 }
-STATUS_NAMES = {"pending": _l("Waiting"), "delivered": _l("Delivered"), "failed": _l("Failed")}
+STATUS_NAMES = {"pending": _l("Waiting to be sent"), "delivered": _l("Delivered"), "failed": _l("Failed")}
 
 
 class EndpointForm(Form):

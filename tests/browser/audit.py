@@ -196,7 +196,8 @@ def _webhook_log(now) -> list[str]:
     community = next(g.area for g in staff.grants if g.area is not None)
     endpoint, _secret = webhooks.create_endpoint(staff, community, url="https://grid.example.cn/sanzhang/hooks",
                                                  events=list(webhooks.EVENTS), now=now - timedelta(days=2))
-    outcomes = [dict(status=DeliveryStatus.delivered, attempts=1, last_status_code=200, delivered_at=now),
+    outcomes = [dict(status=DeliveryStatus.delivered, attempts=1, last_status_code=200,
+                     delivered_at=now - timedelta(hours=3)),
                 dict(status=DeliveryStatus.failed, attempts=8, last_status_code=500,
                      last_error="HTTP 500 Internal Server Error: upstream grid service unavailable"),
                 dict(status=DeliveryStatus.pending, attempts=2, next_attempt_at=now + timedelta(minutes=4),
