@@ -18,7 +18,7 @@ from domain import webhooks
 from domain.access import get_visible
 from domain.paging import paginate
 from domain.webhooks.outbox import SECRET_MAX, URL_MAX
-from models import Area, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from models import Area, DeliveryStatus
 
 bp = Blueprint("webhooks", __name__)
 
@@ -45,10 +45,6 @@ class EndpointForm(Form):
                                  widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
     secret = StringField(_l("Secret (optional: leave empty and one is made)"),
                          validators=[Optional(), Length(max=SECRET_MAX)])
-
-
-def _endpoint(endpoint_id: int) -> WebhookEndpoint:
-    return get_visible(WebhookEndpoint, endpoint_id, current_user, "webhook.manage")
 
 
 @bp.route("/areas/<int:area_id>/webhooks")
@@ -79,7 +75,7 @@ def new(area_id: int):
 @bp.route("/webhooks/<int:endpoint_id>/disable", methods=["POST"])
 @login_required
 def disable(endpoint_id: int):
-    endpoint = _endpoint(endpoint_id)
+    endpoint = webhooks.visible_endpoint(current_user, endpoint_id)
     form = Form()
     if form.validate_on_submit():
         attempt(form, lambda: webhooks.disable_endpoint(current_user, endpoint), _("Endpoint disabled."))
@@ -89,7 +85,7 @@ def disable(endpoint_id: int):
 @bp.route("/webhooks/<int:endpoint_id>/deliveries")
 @login_required
 def deliveries(endpoint_id: int):
-    endpoint = _endpoint(endpoint_id)
+    endpoint = webhooks.visible_endpoint(current_user, endpoint_id)
     status = request.args.get("status") if request.args.get("status") in DeliveryStatus.__members__ else None
     found = paginate(webhooks.deliveries(endpoint, status), page_arg(), PER_PAGE)
     return render_template("webhooks/deliveries.html", endpoint=endpoint, area=endpoint.area, found=found,
@@ -100,7 +96,7 @@ def deliveries(endpoint_id: int):
 @bp.route("/webhooks/deliveries/<int:delivery_id>/replay", methods=["POST"])
 @login_required
 def replay(delivery_id: int):
-    delivery = get_visible(WebhookDelivery, delivery_id, current_user, "webhook_delivery.manage")
+    delivery = webhooks.visible_delivery(current_user, delivery_id)
     form = Form()
     if form.validate_on_submit():
         attempt(form, lambda: webhooks.replay(current_user, delivery),

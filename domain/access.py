@@ -497,16 +497,3 @@ def _sees_roster_import(user: User, job) -> bool:
     """A roster import (its progress, its result, its row errors) is seen by whoever may import into its
     community."""
     return can(user, "roster.import", db.session.get(Area, job.area_id))
-
-
-# Webhooks.
-
-@rule("webhook.manage")
-def _manages_webhook(user: User, endpoint) -> bool:
-    """An endpoint, its delivery log and replays are for the staff of the area it was registered on (or above)."""
-    return covers(user, endpoint.area, MANAGERS)
-
-
-@rule("webhook_delivery.manage")
-def _manages_delivery(user: User, delivery) -> bool:
-    return can(user, "webhook.manage", delivery.endpoint)

@@ -1,5 +1,5 @@
 """Webhooks out: the endpoints staff of an area register, and the outbox of deliveries the job runner sends
-(domain/webhooks.py). A delivery is written in the same transaction as the change it tells of, so a change rolled
+(domain/webhooks/). A delivery is written in the same transaction as the change it tells of, so a change rolled
 back sends nothing."""
 
 from __future__ import annotations

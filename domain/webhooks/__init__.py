@@ -15,7 +15,9 @@ from domain.webhooks.outbox import (
     emit,
     endpoints,
     replay,
+    visible_delivery,
+    visible_endpoint,
 )
 
 __all__ = ["EVENTS", "Settings", "create_endpoint", "deliver", "deliveries", "disable_endpoint", "due", "emit",
-           "endpoints", "replay", "sign"]
+           "endpoints", "replay", "sign", "visible_delivery", "visible_endpoint"]

@@ -19,8 +19,8 @@ from sqlalchemy import Select, select, update
 
 from domain import audit
 from domain.access import require
-from domain.errors import Conflict, Invalid
-from models import Area, DeliveryStatus, User, WebhookDelivery, WebhookEndpoint, db, utcnow
+from domain.errors import Conflict, Invalid, NotFound
+from models import Area, DeliveryStatus, User, WebhookDelivery, WebhookEndpoint, db, load, utcnow
 
 #: Every event kind an endpoint may subscribe to, in the order the pages list them.
 EVENTS = ("need.posted", "need.claimed", "need.resolved", "redemption.created", "redemption.fulfilled",
@@ -65,6 +65,25 @@ def emit(kind: str, community: Area, payload: dict, *, now: datetime | None = No
                        for endpoint in subscribed)
     db.session.flush()
     return len(subscribed)
+
+
+def visible_endpoint(user: User, endpoint_id: int) -> WebhookEndpoint:
+    """The endpoint, for staff of the area it was registered on (or above); NotFound for anyone else, as for an id
+    that names nothing."""
+    endpoint = load(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        raise NotFound("not_found", _l("Not found."))
+    require(user, "area.manage", endpoint.area)
+    return endpoint
+
+
+def visible_delivery(user: User, delivery_id: int) -> WebhookDelivery:
+    """A delivery, for whoever sees its endpoint (`visible_endpoint`). Raises NotFound."""
+    delivery = load(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise NotFound("not_found", _l("Not found."))
+    visible_endpoint(user, delivery.endpoint_id)
+    return delivery
 
 
 def check_url(url: str | None) -> str:
@@ -121,7 +140,7 @@ def disable_endpoint(actor: User, endpoint: WebhookEndpoint, *, now: datetime | 
     Raises NotFound (not staff of its area), Conflict(already_disabled).
     """
     now = now or utcnow()
-    require(actor, "webhook.manage", endpoint)
+    require(actor, "area.manage", endpoint.area)
     moved = db.session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id,
                                                              WebhookEndpoint.active.is_(True))
                                .values(active=False, disabled_at=now).execution_options(synchronize_session=False))
@@ -158,7 +177,7 @@ def replay(actor: User, delivery: WebhookDelivery, *, now: datetime | None = Non
     """
     now = now or utcnow()
     endpoint = delivery.endpoint
-    require(actor, "webhook.manage", endpoint)
+    require(actor, "area.manage", endpoint.area)
     if delivery.status == DeliveryStatus.pending:
         raise Conflict("delivery_pending", _l("This delivery is still being sent."))
     if not endpoint.active:
