@@ -706,6 +706,7 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "webhooks.disable": R(STAFF, {"endpoint_id": "webhook"}),
     "webhooks.deliveries": R(STAFF, {"endpoint_id": "webhook"}),
     "webhooks.replay": R(STAFF, {"delivery_id": "webhook_delivery"}),
+    "api_webhooks.WebhookDeliveries": R(STAFF, {"endpoint_id": "webhook"}),
 }
 
 

@@ -21,7 +21,7 @@ from domain.errors import Conflict, Invalid, NotFound
 from domain.jobs import JOBS, job_named, run
 from domain.ledger import SHANGHAI
 from models import AuditEvent, DeliveryStatus, TxnKind, User, WebhookDelivery, WebhookEndpoint, db, utcnow
-from tests.conftest import login, run_threads, together
+from tests.conftest import login, run_threads, together, token_for
 
 SETTINGS = webhooks.Settings(timeout=5, max_attempts=3, backoff=60)
 SECRET = "s3cret-for-the-tests-0123456789"
@@ -381,3 +381,25 @@ def test_another_communitys_staff_find_no_webhook_page(app, client, tree, receiv
     for url in (f"/areas/{tree.a.community.id}/webhooks", f"/webhooks/{endpoint.id}/deliveries"):
         assert client.get(url).status_code == 404
     assert client.post(f"/webhooks/{endpoint.id}/disable").status_code == 404
+
+
+def test_the_api_reads_an_endpoints_delivery_log(app, client, tree, receiver):
+    with app.app_context():
+        endpoint = _endpoint(db.session.merge(tree.staff_a), db.session.merge(tree.a.community), receiver.url)
+        for title in ("漏水", "灯坏了"):
+            tasks.post_need(db.session.merge(tree.volunteer_a), db.session.merge(tree.a.unit),
+                            tasks.NeedForm(title=title, description="x", category="plumbing"))
+        db.session.commit()
+        first = _deliveries()[0]
+        assert webhooks.deliver(first.id, settings=SETTINGS) is True
+    url = f"/api/v1/webhooks/{endpoint.id}/deliveries"
+    answer = client.get(url, headers=token_for(client, tree.staff_a))
+    assert answer.status_code == 200
+    assert (answer.json["total"], answer.json["page"]) == (2, 1)
+    newest, oldest = answer.json["items"]
+    assert (oldest["id"], oldest["status"], oldest["last_status_code"]) == (first.id, "delivered", 200)
+    assert newest["payload"]["data"]["title"] == "灯坏了" and newest["event_id"] == newest["payload"]["id"]
+    pending = client.get(f"{url}?status=pending", headers=token_for(client, tree.staff_a)).json
+    assert [d["status"] for d in pending["items"]] == ["pending"]
+    assert client.get(url, headers=token_for(client, tree.staff_b)).status_code == 404
+    assert client.get(url).status_code == 401
