@@ -71,7 +71,7 @@ def due(*, now: datetime | None = None, limit: int = BATCH) -> list[int]:
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)))
 
 
-def _claim(delivery_id: int, now: datetime, settings: Settings) -> WebhookDelivery | None:
+def _claim(delivery_id: int, now: datetime, settings: Settings) -> _Attempt | None:
     """Take the delivery for this runner, if it is still pending and due: its attempt counted and its next one put
     a lease ahead, committed at once. None when another runner took it (or it is not due)."""
     with transaction.unit():
@@ -84,21 +84,37 @@ def _claim(delivery_id: int, now: datetime, settings: Settings) -> WebhookDelive
             .execution_options(synchronize_session=False)).rowcount
         if taken != 1:
             return None
-        return db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        delivery = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
+        return _Attempt(delivery.id, delivery.attempts, endpoint.url, endpoint.secret, delivery.kind,
+                        delivery.event_id, json.dumps(delivery.payload, ensure_ascii=False,
+                                                      separators=(",", ":")).encode())
 
 
-def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime,
-          timeout: float) -> tuple[int | None, str | None]:
+@dataclass(frozen=True)
+class _Attempt:
+    """What one attempt sends, read before the HTTP call (no row is touched, no transaction open, while it runs)."""
+
+    delivery_id: int
+    attempts: int
+    url: str
+    secret: str
+    kind: str
+    event_id: str
+    body: bytes
+
+
+def _post(attempt: _Attempt, now: datetime, timeout: float) -> tuple[int | None, str | None]:
     """POST the delivery's body, signed. Returns (status code or None, what went wrong or None)."""
     import requests  # here: only the job runner sends, no request of a page needs it loaded
 
-    body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = int(now.timestamp())
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "sanzhang-webhooks/1",
-               "X-Sanzhang-Event": delivery.kind, "X-Sanzhang-Delivery": delivery.event_id,
-               "X-Sanzhang-Timestamp": str(timestamp), "X-Sanzhang-Signature": sign(endpoint.secret, timestamp, body)}
+               "X-Sanzhang-Event": attempt.kind, "X-Sanzhang-Delivery": attempt.event_id,
+               "X-Sanzhang-Timestamp": str(timestamp),
+               "X-Sanzhang-Signature": sign(attempt.secret, timestamp, attempt.body)}
     try:
-        with requests.post(endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
+        with requests.post(attempt.url, data=attempt.body, headers=headers, timeout=timeout, allow_redirects=False,
                            stream=True) as answer:
             if 200 <= answer.status_code < 300:
                 return answer.status_code, None
@@ -114,22 +130,20 @@ def deliver(delivery_id: int, *, now: datetime | None = None, settings: Settings
     when this attempt failed, None when it was not this runner's to send (taken by another, or not due)."""
     now = now or utcnow()
     settings = settings or _settings()
-    delivery = _claim(delivery_id, now, settings)
-    if delivery is None:
+    attempt = _claim(delivery_id, now, settings)
+    if attempt is None:
         return None
-    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
-    transaction.abandon()  # the reads end here: no transaction stays open through the HTTP call
-    code, error = _post(endpoint, delivery, now, settings.timeout)
+    code, error = _post(attempt, now, settings.timeout)
     if error is None:
         values = dict(status=DeliveryStatus.delivered, delivered_at=now, next_attempt_at=None, last_error=None)
-    elif delivery.attempts >= settings.max_attempts:
+    elif attempt.attempts >= settings.max_attempts:
         values = dict(status=DeliveryStatus.failed, next_attempt_at=None, last_error=error[:ERROR_LIMIT])
     else:
-        values = dict(next_attempt_at=now + settings.wait_after(delivery.attempts), last_error=error[:ERROR_LIMIT])
+        values = dict(next_attempt_at=now + settings.wait_after(attempt.attempts), last_error=error[:ERROR_LIMIT])
     with transaction.unit():
         # Only while this runner's claim holds: after a lease ran out, the runner that took it over records.
-        db.session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id,
+        db.session.execute(update(WebhookDelivery).where(WebhookDelivery.id == attempt.delivery_id,
                                                          WebhookDelivery.status == DeliveryStatus.pending,
-                                                         WebhookDelivery.attempts == delivery.attempts)
+                                                         WebhookDelivery.attempts == attempt.attempts)
                            .values(last_status_code=code, **values).execution_options(synchronize_session=False))
     return error is None
