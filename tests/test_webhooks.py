@@ -403,3 +403,16 @@ def test_the_api_reads_an_endpoints_delivery_log(app, client, tree, receiver):
     assert [d["status"] for d in pending["items"]] == ["pending"]
     assert client.get(url, headers=token_for(client, tree.staff_b)).status_code == 404
     assert client.get(url).status_code == 401
+
+
+def test_one_bad_delivery_never_stops_the_job(dbs, ctx, receiver):
+    _endpoint(ctx.staff, ctx.community, receiver.url)
+    _endpoint(ctx.staff, ctx.community, f"http://127.0.0.1:{_free_port()}/gone")
+    _need(ctx, utcnow())
+    _need(ctx, utcnow())
+    db.session.commit()
+    receiver.answers = [500]
+    done = run(job_named(JOBS, "webhooks deliver"))
+    assert done.ok and (done.total, done.done, done.made) == (4, 4, 1)
+    assert sorted(d.status for d in _deliveries()) == [DeliveryStatus.delivered] + [DeliveryStatus.pending] * 3
+    assert len(receiver.requests) == 2
