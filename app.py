@@ -142,6 +142,11 @@ class Config:
     JOB_INTERVALS = job_intervals(os.environ.get("JOB_INTERVALS"))
     #: How often the scheduler looks for due jobs, and a waiting one tries to lead (seconds).
     JOB_POLL_SECONDS = float(os.environ.get("JOB_POLL_SECONDS", "5"))
+    #: Webhooks out (domain/webhooks/): how long a receiver has to answer (seconds), how many attempts a delivery
+    #: gets before it is marked failed, and the first wait between attempts (seconds; it doubles, up to 6 hours).
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+    WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
+    WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "60"))
     #: The bench-only baselines of bench/run.py (blueprints/bench.py); never set in production.
     BENCH_ENDPOINTS = os.environ.get("BENCH_ENDPOINTS") == "1"
     #: "json": one JSON line per request on stderr (blueprints/requestlog.py); `make serve` sets it.
@@ -253,11 +258,12 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 def _configure_domain(app: Flask) -> None:
     """What the domain takes from the settings, handed to it once: it never reads the app's configuration."""
-    from domain import accounts, otp, sms
+    from domain import accounts, otp, sms, webhooks
 
     accounts.use_argon2(app.config["ARGON2_PARAMS"])
     otp.use_secret(app.config["SECRET_KEY"])
     app.extensions["sms"] = sms.build_sender(app.config)
+    app.extensions["webhooks"] = webhooks.Settings.from_config(app.config)
     if app.config["SMS_DEV_OUTBOX"] is None:
         app.config["SMS_DEV_OUTBOX"] = app.debug or app.testing
 
@@ -327,6 +333,7 @@ def _register_blueprints(app: Flask) -> None:
         share,
         tasks,
         teams,
+        webhooks,
     )
 
     errors.init_app(app)
@@ -360,6 +367,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(jobs.bp)
     app.register_blueprint(setup.bp)
     app.register_blueprint(share.bp)
+    app.register_blueprint(webhooks.bp)
     api.init_app(app)
     if app.config["BENCH_ENDPOINTS"]:
         from blueprints import bench

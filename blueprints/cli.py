@@ -126,6 +126,16 @@ def verify_campaigns():
     _run("campaigns verify")
 
 
+webhooks_group = _group("webhooks", "Webhooks out.")
+
+
+@webhooks_group.command("deliver")
+def deliver_webhooks():
+    """Send the webhook deliveries that are due: signed, retried with backoff, failed after the last attempt. Safe to
+    run beside the scheduler: a delivery is taken by one runner only."""
+    _run("webhooks deliver")
+
+
 leaderboards_group = _group("leaderboards", "Leaderboard jobs.")
 
 

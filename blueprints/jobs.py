@@ -27,6 +27,7 @@ JOB_NAMES = {
     "campaigns verify": _l("Check the campaigns' vote tallies"),
     "roster imports": _l("Run the large roster imports waiting in the background"),
     "form keys purge": _l("Forget used form keys older than 30 days"),
+    "webhooks deliver": _l("Send webhook deliveries, retrying failed ones"),
 }
 
 def every_text(interval) -> str:

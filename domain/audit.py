@@ -111,6 +111,9 @@ ACTION_NAMES = {
     "person.edit": _l("Name or phone changed by staff"),
     "person.move": _l("Moved in or out of a household"),
     "person.roles": _l("Roles changed"),
+    "webhook.create": _l("Webhook endpoint added"),
+    "webhook.disable": _l("Webhook endpoint disabled"),
+    "webhook.replay": _l("Webhook delivery sent again"),
 }
 
 

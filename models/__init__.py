@@ -60,6 +60,7 @@ from models.service import (
 from models.session import RevokedSession
 from models.tasks import Channel, Notification, PhotoKind, Task, TaskClaim, TaskEvent, TaskPhoto, TaskStatus
 from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_name, mask_phone
+from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "CodeKind",
@@ -146,4 +147,7 @@ __all__ = [
     "mask_name",
     "mask_phone",
     "utcnow",
+    "DeliveryStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

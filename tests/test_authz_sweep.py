@@ -253,6 +253,8 @@ def build_world() -> dict:
     admin = _person("管理员", "13000000001", [("admin", None)])
     street_staff = _person("街道干部", "13000000002", [("staff", street)])
     a, b = _community("a", street, admin, now), _community("b", street, admin, now)
+    for each in (a, b):
+        each.ids.update(_webhook_objects(each.people["staff"], each.ids["community"], now))
     t0 = now - timedelta(days=1)
     street_campaign = honours.open_campaign(street_staff, street, honours.CampaignForm(
         kind="good_neighbour", title="街道好人", nominate_from=t0, nominate_until=now + timedelta(days=7),
@@ -744,7 +746,31 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
                               R(W(GET=NEXT_DOOR, PATCH=STAFF), {"person_id": "person2"}, body=PERSON_PATCH)),
     "api_people.Disable": R(STAFF, {"person_id": "person"}, body=REASON),
     "api_people.Enable": R(STAFF, {"person_id": "person"}, body=lambda t: {}),
+    # webhooks out (issue 20): staff of the endpoint's area
+    "webhooks.index": R(STAFF, {"area_id": "area"}),
+    "webhooks.new": R(STAFF, {"area_id": "area"},
+                      body=lambda t: {"url": "https://example.cn/hook", "events": ["need.posted"]}),
+    "webhooks.disable": R(STAFF, {"endpoint_id": "webhook"}),
+    "webhooks.deliveries": R(STAFF, {"endpoint_id": "webhook"}),
+    "webhooks.replay": R(STAFF, {"delivery_id": "webhook_delivery"}),
+    "api_webhooks.WebhookDeliveries": R(STAFF, {"endpoint_id": "webhook"}),
 }
+
+
+def _webhook_objects(staff: User, community_id: int, now) -> dict:
+    """Webhooks out (issue 20): an endpoint of the community and one delivery of it, delivered (so replayable)."""
+    from domain import webhooks
+    from models import DeliveryStatus, WebhookDelivery
+
+    endpoint, _secret = webhooks.create_endpoint(staff, db.session.get(Area, community_id),
+                                                 url="https://example.cn/hook", events=["need.posted"], now=now)
+    delivery = WebhookDelivery(endpoint_id=endpoint.id, kind="need.posted", event_id=f"{community_id:036d}",
+                               payload={"type": "need.posted", "community_id": community_id, "data": {}},
+                               status=DeliveryStatus.delivered, attempts=1, last_status_code=200, delivered_at=now,
+                               created_at=now)
+    db.session.add(delivery)
+    db.session.flush()
+    return {"webhook": endpoint.id, "webhook_delivery": delivery.id}
 
 
 # --- the sweep -------------------------------------------------------------------------------------------------------

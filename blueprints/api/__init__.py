@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         service,
         tasks,
         teams,
+        webhooks,
     )
     from blueprints.ext import csrf, limiter
 
@@ -33,6 +34,6 @@ def init_app(app: Flask) -> None:
     })
     api = Api(app, spec_kwargs={"limiter": limiter})
     for module in (auth, health, areas, people, households, service, certificates, events, tasks, market, honours,
-                   insight, teams):
+                   insight, teams, webhooks):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -458,3 +458,29 @@ class PersonPatchIn(In):
 
 class DisableIn(In):
     reason = bounds.Text(required=True, validate=validate.Length(min=1, max=500))
+
+
+# --- webhooks out (issue 20) ---------------------------------------------------------------------------------------
+
+class WebhookDeliveryArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(["pending", "delivered", "failed"]))
+
+
+class WebhookDeliveryOut(Schema):
+    id = fields.Integer()
+    endpoint_id = fields.Integer()
+    kind = fields.String(metadata={"description": "the event kind, as X-Sanzhang-Event"})
+    event_id = fields.String(metadata={"description": "the event's uuid, as X-Sanzhang-Delivery; the same on retries "
+                                                      "and replays"})
+    status = fields.String(validate=validate.OneOf(["pending", "delivered", "failed"]))
+    attempts = fields.Integer()
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    last_status_code = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    delivered_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+    replay_of_id = fields.Integer(allow_none=True)
+    payload = fields.Dict(metadata={"description": "the JSON body sent"})
+
+
+WebhookDeliveryPage = page_of(WebhookDeliveryOut)

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from domain import audit, certificates, ledger, notifications
+from domain import audit, certificates, ledger, notifications, webhooks
 from domain.access import get_visible, require
 from domain.errors import Conflict, NotFound, Refused
 from domain.honours.campaign import tier_name
@@ -77,7 +77,7 @@ def award_honours(campaign: Campaign, actor: User | None, *, now: datetime | Non
     now = now or utcnow()
     if campaign.phase != Phase.announced:
         raise Conflict("not_announced", _l("The campaign has not been announced."))
-    awarded = []
+    awarded, fresh = [], []
     winners = db.session.scalars(select(Nomination).where(
         Nomination.campaign_id == campaign.id,
         Nomination.status.in_([NominationStatus.shortlisted, NominationStatus.honoured]))
@@ -103,8 +103,23 @@ def award_honours(campaign: Campaign, actor: User | None, *, now: datetime | Non
                          after={"person_id": honour.person_id, "number": honour.number, "points": honour.points})
             notifications.notify([honour.person_id], "honours.awarded", params={"title": honour.title}, now=now,
                                  link=("honours.verify", {"number": honour.number}), dedupe_key=f"honour:{honour.id}")
+            fresh.append(honour)
         awarded.append(honour)
+    _announce(campaign, fresh, now)
     return awarded
+
+
+def _announce(campaign: Campaign, fresh: list[Honour], now: datetime) -> None:
+    """The webhook "honours.announced": one event per community of the people honoured now (a street's campaign
+    tells each community of its own), none when a second run honours nobody new."""
+    by_community: dict[int, list[Honour]] = {}
+    for honour in fresh:
+        by_community.setdefault(honour.community_id, []).append(honour)
+    for community_id, theirs in by_community.items():
+        webhooks.emit("honours.announced", db.session.get(Area, community_id), {
+            "campaign_id": campaign.id, "kind": campaign.kind, "title": campaign.title, "announced_at": now,
+            "honours": [{"honour_id": h.id, "number": h.number, "person_id": h.person_id, "tier": h.tier}
+                        for h in theirs]}, now=now)
 
 
 # --- reading ----------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from domain import events, honours, leaderboards, ledger, market, once, tasks
+from domain import events, honours, leaderboards, ledger, market, once, tasks, webhooks
 from domain.jobs.roster_imports import run_import, waiting
 from domain.jobs.runner import Job, Run
 from models import Campaign, db
@@ -35,6 +35,11 @@ def _advance(campaign_id: int, run: Run) -> int | None:
 
 def _named(check) -> str:
     return f"check {check.__name__}"
+
+
+def _deliver(delivery_id: int, run: Run) -> int | None:
+    sent = webhooks.deliver(delivery_id, now=run.now)
+    return None if sent is None else int(sent)
 
 
 def _campaign_ids(run: Run) -> list[int]:
@@ -67,6 +72,8 @@ JOBS: tuple[Job, ...] = (
     Job("roster imports", MINUTE, lambda run: waiting(run.now),
         lambda import_id, run: 1 if run_import(import_id, now=run.now) else None,
         "roster import {}".format, "{done} roster import(s) run."),
+    Job("webhooks deliver", MINUTE, lambda run: webhooks.due(now=run.now), _deliver, "webhook delivery {}".format,
+        "{done} webhook delivery attempt(s), {made} delivered."),
     Job("form keys purge", DAY, lambda run: ["keys"], lambda _item, run: once.purge(run.now) or None,
         lambda _item: "form submission keys", "{made} used form key(s) older than 30 days forgotten."),
     Job("ledger verify", DAY, lambda run: ledger.CHECKS, _check, _named,

@@ -10,7 +10,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
-from domain import audit, ledger
+from domain import audit, ledger, webhooks
 from domain.access import can
 from domain.errors import Conflict, Forbidden, Refused
 from domain.labels import redemption_status_name
@@ -59,6 +59,9 @@ def fulfil(actor: User, redemption: Redemption, pickup_code: str, *, now: dateti
     audit.record(actor, "redemption.fulfil", redemption, area_id=community.id, now=now,
                  after={"person_id": redemption.person_id, "reward_id": redemption.reward_id,
                         "quantity": redemption.quantity})
+    webhooks.emit("redemption.fulfilled", community, {
+        "redemption_id": redemption.id, "reward_id": redemption.reward_id, "person_id": redemption.person_id,
+        "quantity": redemption.quantity, "fulfilled_at": now}, now=now)
     return redemption
 
 
@@ -113,6 +116,9 @@ def _close(redemption: Redemption, status: RedemptionStatus, actor: User | None,
                        .values(refund_transaction_id=refund.id).execution_options(synchronize_session=False))
     _return_stock(redemption)  # after the ledger's rows, as redeem takes it: one order of row locks, no deadlock
     db.session.refresh(redemption)
+    webhooks.emit("redemption.cancelled", redemption.reward.community, {  # expired too: its status says which
+        "redemption_id": redemption.id, "reward_id": redemption.reward_id, "person_id": redemption.person_id,
+        "quantity": redemption.quantity, "points": redemption.points, "status": status, "cancelled_at": now}, now=now)
     return redemption
 
 

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from domain import ledger, rules
+from domain import ledger, rules, webhooks
 from domain.access import can
 from domain.errors import Invalid, Refused
 from domain.market.offers import MAX_QUANTITY, balance, is_available, limit_words, periods, short_of_points, used
@@ -297,5 +297,8 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
             _take_stock(reward, quantity)
     except _KeyTaken:
         return _replay(person, request)
+    webhooks.emit("redemption.created", community, {
+        "redemption_id": redemption.id, "reward_id": reward.id, "person_id": person.id, "quantity": quantity,
+        "points": points, "expires_at": redemption.expires_at}, now=now)
     return Redeemed(redemption, False)
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 
-from domain import audit, ledger, rules
+from domain import audit, ledger, rules, webhooks
 from domain.access import require
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.service.recording import _give_back_daily_minutes
@@ -100,6 +100,10 @@ def _approve(actor: User, record: ServiceRecord, now: datetime, action: str) -> 
         db.session.refresh(record)
     audit.record(actor, action, record, area_id=record.community_id, now=now,
                  after={"points": points, "minutes": record.credited_minutes})
+    webhooks.emit("service.approved", record.community, {
+        "record_id": record.id, "person_id": record.person_id, "team_id": record.team_id, "category": record.category,
+        "source": record.source, "started_at": record.started_at, "minutes": record.credited_minutes,
+        "points": points}, now=now)
     return record
 
 

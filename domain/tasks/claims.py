@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 
-from domain import audit, ledger, rules
+from domain import audit, ledger, rules, webhooks
 from domain.access import can, capacity
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.tasks.moves import _end_claim, _move, _tell
@@ -61,6 +61,9 @@ def claim_task(actor: User, task: Task, *, now: datetime | None = None) -> Task:
     except IntegrityError:  # the partial unique index: never two open claims, whatever happened above
         raise Conflict(*_CONFLICTS[TaskStatus.claimed]) from None
     _tell([task.resident_id], "task.claimed", task, now, actor, name=actor.name)
+    webhooks.emit("need.claimed", task.community, {"task_id": task.id, "claimant_id": actor.id, "capacity": how.kind,
+                                                   "team_id": how.team.id if how.team else None, "claimed_at": now},
+                  now=now)
     return task
 
 
@@ -172,6 +175,9 @@ def approve_task(actor: User, task: Task, *, now: datetime | None = None) -> Tas
     audit.record(actor, "task.approve", task, area_id=task.community_id, now=now,
                  after={"claimant_id": task.claimant_id, "points": points})
     _tell([task.claimant_id], "task.approved", task, now, actor, points=points)
+    webhooks.emit("need.resolved", task.community, {"task_id": task.id, "claimant_id": task.claimant_id,
+                                                    "points": points, "resolved_at": task.resolved_at,
+                                                    "approved_at": now}, now=now)
     return task
 
 

@@ -12,7 +12,7 @@ from typing import IO
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
-from domain import categories, org
+from domain import categories, org, webhooks
 from domain.access import MANAGERS, can, head_posts, team_categories
 from domain.errors import Forbidden, NotFound
 from domain.tasks.moves import _log, _tell
@@ -101,6 +101,9 @@ def post_need(actor: User, area: Area, form: NeedForm, *, photo_streams: Iterabl
     leaders = db.session.scalars(select(Team.leader_id).where(
         Team.community_id == community.id, Team.active.is_(True), Team.category.in_(team_categories(task.category))))
     _tell([*responsible_ids(task), *leaders], "task.new", task, now, actor)
+    webhooks.emit("need.posted", community, {"task_id": task.id, "area_id": area.id, "category": task.category,
+                                             "channel": task.channel, "title": task.title, "tier": tier,
+                                             "posted_at": now}, now=now)
     return task
 
 

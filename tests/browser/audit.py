@@ -178,7 +178,39 @@ def _beyond_the_demo() -> dict[str, list[str]]:
     if reward is not None:
         volunteer_pages.append(f"/market/rewards/{reward.id}/confirm?quantity=1")
     # The public number checks, typed into by someone holding a certificate, linked from no page of the demo.
-    return {"volunteer": volunteer_pages, "signed-out": ["/certificates/check", "/honours/check"]}
+    return {"volunteer": volunteer_pages, "signed-out": ["/certificates/check", "/honours/check"],
+            "community-staff": _webhook_log(now)}
+
+
+def _webhook_log(now) -> list[str]:
+    """Webhooks out (issue 20): the community staff's endpoint with a delivery log of each status (the demo has
+    none: a demo that sent events to an address nobody answers would retry them for hours)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from domain import webhooks
+    from models import DeliveryStatus, User, WebhookDelivery
+
+    staff = db.session.scalar(select(User).where(User.phone == PERSONAS["community-staff"]))
+    community = next(g.area for g in staff.grants if g.area is not None)
+    endpoint, _secret = webhooks.create_endpoint(staff, community, url="https://grid.example.cn/sanzhang/hooks",
+                                                 events=list(webhooks.EVENTS), now=now - timedelta(days=2))
+    outcomes = [dict(status=DeliveryStatus.delivered, attempts=1, last_status_code=200,
+                     delivered_at=now - timedelta(hours=3)),
+                dict(status=DeliveryStatus.failed, attempts=8, last_status_code=500,
+                     last_error="HTTP 500 Internal Server Error: upstream grid service unavailable"),
+                dict(status=DeliveryStatus.pending, attempts=2, next_attempt_at=now + timedelta(minutes=4),
+                     last_error="ConnectTimeout: HTTPSConnectionPool(host='grid.example.cn', port=443)")]
+    kinds = ("need.posted", "redemption.created", "service.approved")
+    for n, (kind, outcome) in enumerate(zip(kinds, outcomes, strict=True)):
+        webhooks.emit(kind, community, {"task_id": 100 + n, "title": "楼道灯坏了", "category": "repairs"},
+                      now=now - timedelta(hours=3 - n))
+        delivery = db.session.scalar(select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(1))
+        for name, value in outcome.items():
+            setattr(delivery, name, value)
+    db.session.flush()
+    return [f"/webhooks/{endpoint.id}/deliveries"]
 
 
 def new_context(browser: Browser, base_url: str, mode: str, width: int) -> BrowserContext:
