@@ -55,7 +55,8 @@ OPERATOR_SETTINGS = (
     "CERTIFICATE_VERIFY_RATE_LIMIT", "SMS_RATE_LIMIT", "SMS_RESEND_SECONDS", "SMS_PER_PHONE_HOUR",
     "PASSWORD_AFTER_CODE_SECONDS", "SMS_BACKEND", "SMS_SIGN_NAME", "SMS_TEMPLATE_CODE", "SMS_ACCESS_KEY_ID",
     "SMS_ACCESS_KEY_SECRET", "SMS_APP_ID", "SMS_REGION", "SMS_DEV_OUTBOX", "ARGON2_PARAMS", "JOB_INTERVALS",
-    "JOB_POLL_SECONDS", "ACCESS_LOG", "BENCH_ENDPOINTS",
+    "JOB_POLL_SECONDS", "ACCESS_LOG", "BENCH_ENDPOINTS", "WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_MAX_ATTEMPTS",
+    "WEBHOOK_BACKOFF_SECONDS",
 )
 #: Settings of `Config` that are the code's own (they can still be set as SANZHANG_<SETTING>, undocumented).
 FIXED_SETTINGS = (
@@ -144,9 +145,9 @@ class Config:
     JOB_POLL_SECONDS = float(os.environ.get("JOB_POLL_SECONDS", "5"))
     #: Webhooks out (domain/webhooks/): how long a receiver has to answer (seconds), how many attempts a delivery
     #: gets before it is marked failed, and the first wait between attempts (seconds; it doubles, up to 6 hours).
-    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
-    WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
-    WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "60"))
+    WEBHOOK_TIMEOUT_SECONDS = 10.0
+    WEBHOOK_MAX_ATTEMPTS = 8
+    WEBHOOK_BACKOFF_SECONDS = 60
     #: The bench-only baselines of bench/run.py (blueprints/bench.py); never set in production.
     BENCH_ENDPOINTS = os.environ.get("BENCH_ENDPOINTS") == "1"
     #: "json": one JSON line per request on stderr (blueprints/requestlog.py); `make serve` sets it.

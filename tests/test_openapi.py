@@ -31,6 +31,8 @@ NOT_ANSWERED_BY_THE_API = {
     # Pages only, so far: guardians, first-run setup, passwords, staff codes.
     "own_account", "guardian_of_minor", "password_required", "street_required", "current_password_wrong",
     "person_disabled",
+    # Pages only, so far: webhook endpoints added and disabled, deliveries sent again (the API reads the log).
+    "url_invalid", "events_invalid", "secret_invalid", "already_disabled", "delivery_pending", "endpoint_disabled",
     # Pages only: community rules, certificates issued and revoked, ledger adjustments, leaderboards kept, pickup
     # points.
     "rule_value_invalid", "rule_not_retroactive", "no_handler", "no_service_in_period", "already_revoked",
