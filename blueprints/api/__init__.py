@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
         market,
         people,
         service,
+        sync,
         tasks,
     )
     from blueprints.ext import csrf
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     })
     api = Api(app)
-    for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours, insight):
+    for module in (auth, health, areas, people, service, certificates, events, tasks, market, honours, insight,
+                   sync):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")
