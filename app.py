@@ -227,6 +227,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (
         api,
+        api_clients,
         audit,
         auth,
         bounds,
@@ -286,6 +287,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(insight.boards)
     app.register_blueprint(cli.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(api_clients.bp)
     app.register_blueprint(setup.bp)
     app.register_blueprint(share.bp)
     api.init_app(app)

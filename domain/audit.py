@@ -107,6 +107,9 @@ ACTION_NAMES = {
     "objection.uphold": _l("Objection upheld"),
     "objection.dismiss": _l("Objection dismissed"),
     "honour.award": _l("Honour awarded"),
+    "api_client.create": _l("API client created"),
+    "api_client.revoke": _l("API client key revoked"),
+    "roster.sync": _l("Roster synced by an API client"),
 }
 
 
@@ -119,6 +122,7 @@ def action_name(action: str) -> str:
 REASON_NAMES = {
     "by hand": _l("Moved on by staff"),
     "by schedule": _l("Moved on by its dates"),
+    "roster_sync.missing": _l("Left out of a full roster sync"),
 }
 
 
