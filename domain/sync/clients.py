@@ -59,7 +59,7 @@ def create_client(actor: User | None, *, area: Area, name: str, now=None) -> tup
     db.session.add(client)
     db.session.flush()
     audit.record(actor, "api_client.create", client, area_id=area.id, now=now,
-                 after={"name": name, "area_id": area.id, "key_prefix": client.key_prefix})
+                 after={"name": name, "area_id": area.id})
     return client, clear
 
 
@@ -77,8 +77,7 @@ def revoke_client(actor: User | None, client: ApiClient, *, now=None) -> ApiClie
     if revoked != 1:
         raise Conflict("already_revoked", _l("This client's key has already been revoked."))
     db.session.refresh(client)
-    audit.record(actor, "api_client.revoke", client, area_id=client.area_id, now=now,
-                 before={"key_prefix": client.key_prefix})
+    audit.record(actor, "api_client.revoke", client, area_id=client.area_id, now=now, before={"name": client.name})
     return client
 
 
