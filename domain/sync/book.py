@@ -4,13 +4,17 @@ stable code, and what every kind of row does alike: resolve the external ids it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from sqlalchemy import update
 
 from domain import bounds
 from domain.roster.columns import MAX_HOUSEHOLD_SIZE
 from domain.sync.state import SyncState
-from models import ApiClient, SyncKind
+from models import ApiClient, SyncKind, db
+from models.sql import bulk_insert, reserve_ids
 
 __all__ = ["NEW", "Book", "RowError", "SyncResult", "text_of"]
 
@@ -157,3 +161,22 @@ class Book:
             self.state.linked[(kind, local_id)] = external_id
             self.new_links.append({"client_id": self.client.id, "kind": kind, "external_id": external_id,
                                    "local_id": local_id, "created_at": self.now})
+
+    def _status(self, kind: SyncKind, external_id: str, changed) -> str:
+        """An existing row's answer: updated when it changed or is taken up now (linked for the first time)."""
+        return "updated" if changed or (kind, external_id) not in self.state.links else "unchanged"
+
+    def _settle(self, kind: SyncKind, model, decided: list[tuple[str, int, str]], created: list[tuple],
+                changed: list[dict], new_row: Callable[[int, tuple], dict]) -> None:
+        """Write one kind's rows: the new ones in one bulk insert, their ids taken up front (`new_row` gives a new
+        row's columns from its id and its entry in `created`, whose first item is its external id), the changes in
+        one executemany; then link and answer every row that did not fail."""
+        new_ids = reserve_ids(model, len(created))
+        bulk_insert(model, [{"id": new_id, **new_row(new_id, entry)}
+                            for new_id, entry in zip(new_ids, created, strict=True)])
+        decided += [(entry[0], new_id, "created") for new_id, entry in zip(new_ids, created, strict=True)]
+        if changed:
+            db.session.execute(update(model), changed)
+        for external_id, local_id, status in decided:
+            self._link(kind, external_id, local_id)
+            self._answer(kind.value, external_id, status, local_id)

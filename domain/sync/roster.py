@@ -85,8 +85,8 @@ class _Sync(Book):
             elif change:
                 renamed.append({"id": area_id, **change})
             self.ids[("area", external_id)] = area_id
-            decided.append((external_id, area_id, "created" if area_id < 0 else "updated" if change or (
-                SyncKind.area, external_id) not in state.links else "unchanged"))
+            decided.append((external_id, area_id,
+                            "created" if area_id < 0 else self._status(SyncKind.area, external_id, change)))
         real = dict(zip(created, reserve_ids(Area, len(created)), strict=True))
         new_rows = []
         for stand_in in created:  # parents before children: the order they were decided in
@@ -193,20 +193,14 @@ class _Sync(Book):
             if change:
                 changed.append({"id": household_id, **change})
             self.ids[("household", external_id)] = household_id
-            decided.append((external_id, household_id, "updated" if change or (
-                SyncKind.household, external_id) not in state.links else "unchanged"))
-        new_ids = reserve_ids(Household, len(created))
-        bulk_insert(Household, [{"id": new_id, **columns} for new_id, (_e, columns) in zip(new_ids, created,
-                                                                                         strict=True)])
-        for new_id, (external_id, columns) in zip(new_ids, created, strict=True):
-            state.households[new_id] = [columns["unit_id"], columns["label"], columns["size"]]
-            state.by_label[(columns["unit_id"], columns["label"])] = new_id
-            decided.append((external_id, new_id, "created"))
-        if changed:
-            db.session.execute(update(Household), changed)
-        for external_id, household_id, status in decided:
-            self._link(SyncKind.household, external_id, household_id)
-            self._answer("household", external_id, status, household_id)
+            decided.append((external_id, household_id, self._status(SyncKind.household, external_id, change)))
+        self._settle(SyncKind.household, Household, decided, created, changed, self._new_household)
+
+    def _new_household(self, household_id: int, created: tuple[str, dict]) -> dict:
+        columns = created[1]
+        self.state.households[household_id] = [columns["unit_id"], columns["label"], columns["size"]]
+        self.state.by_label[(columns["unit_id"], columns["label"])] = household_id
+        return columns
 
     def _household_change(self, household_id: int, unit_id: int, label: str, size: int | None) -> dict:
         state = self.state
@@ -252,23 +246,18 @@ class _Sync(Book):
                 changed.append({"id": person.id, **change})
             roles_changed = self._regrant(person.id, person.grants, wanted)
             self.ids[("person", external_id)] = person.id
-            decided.append((external_id, person.id, "updated" if change or roles_changed or (
-                SyncKind.person, external_id) not in state.links else "unchanged"))
-        new_ids = reserve_ids(User, len(created))
-        bulk_insert(User, [{"id": new_id, **columns, "password_hash": None, "active": True, "public_consent": False,
-                            "created_at": self.now} for new_id, (_e, columns, _w) in zip(new_ids, created,
-                                                                                         strict=True)])
-        for new_id, (external_id, columns, wanted) in zip(new_ids, created, strict=True):
-            person = state.people[new_id] = PersonRow(new_id, columns["name"], columns["phone"],
-                                                      columns["household_id"], True)
-            state.by_phone[person.phone] = new_id
-            self._regrant(new_id, person.grants, wanted)
-            decided.append((external_id, new_id, "created"))
-        if changed:
-            db.session.execute(update(User), changed)
-        for external_id, user_id, status in decided:
-            self._link(SyncKind.person, external_id, user_id)
-            self._answer("person", external_id, status, user_id)
+            decided.append((external_id, person.id,
+                            self._status(SyncKind.person, external_id, change or roles_changed)))
+        self._settle(SyncKind.person, User, decided, created, changed, self._new_person)
+
+    def _new_person(self, user_id: int, created: tuple[str, dict, set]) -> dict:
+        """A new person has no password yet (staff set one, or a sign-in code); their roles are granted."""
+        _external_id, columns, wanted = created
+        person = self.state.people[user_id] = PersonRow(user_id, columns["name"], columns["phone"],
+                                                        columns["household_id"], True)
+        self.state.by_phone[person.phone] = user_id
+        self._regrant(user_id, person.grants, wanted)
+        return {**columns, "password_hash": None, "active": True, "public_consent": False, "created_at": self.now}
 
     def _role(self, grant: dict) -> tuple[Role, int]:
         role = Role(grant["role"]) if grant["role"] in Role.__members__ else None

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from domain.roster.state import _chunks
-from models import ApiClient, Area, HeadPost, Household, Level, Role, RoleGrant, SyncKind, SyncLink, User, db
+from domain.roster.state import _chunks, heads_in
+from models import ApiClient, Area, Household, Level, Role, RoleGrant, SyncKind, SyncLink, User, db
 from models.area import path_under
 from models.sql import among
 
@@ -89,16 +89,7 @@ def load_state(client: ApiClient, phones: Iterable[str], codes: Iterable[str]) -
     ):
         state.households[household_id] = [unit_id, label, size]
         state.by_label[(unit_id, label)] = household_id
-    for post_id, area_id, user_id in db.session.execute(
-        select(HeadPost.id, HeadPost.area_id, HeadPost.user_id).join(Area, HeadPost.area_id == Area.id)
-        .where(HeadPost.until.is_(None), inside)
-    ):
-        state.posts[area_id] = (post_id, user_id)
-    for grant_id, user_id, area_id in db.session.execute(
-        select(RoleGrant.id, RoleGrant.user_id, RoleGrant.area_id).join(Area, RoleGrant.area_id == Area.id)
-        .where(RoleGrant.role == Role.head, inside)
-    ):
-        state.head_grants[(user_id, area_id)] = grant_id
+    state.posts, state.head_grants = heads_in(inside)
     people = (User.id, User.name, User.phone, User.household_id, User.active)
     linked_people = sorted(local for kind, local in state.linked if kind == SyncKind.person)
     for batch in _chunks(linked_people):
