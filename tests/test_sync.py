@@ -9,7 +9,10 @@ import time
 import pytest
 from sqlalchemy import event, func, select
 
+from blueprints.api.schemas import SyncRosterIn
+from domain.errors import Conflict
 from domain.sync import clients
+from domain.sync import roster as sync
 from models import (
     ApiClient,
     Area,
@@ -22,7 +25,7 @@ from models import (
     User,
     db,
 )
-from tests.conftest import login, token_for
+from tests.conftest import login, run_concurrently, token_for
 
 URL = "/api/v1/sync/roster"
 
@@ -258,6 +261,27 @@ def test_only_a_live_client_key_may_sync(app, client, tree, key):
         db.session.commit()
     revoked = client.put(URL, json={}, headers={"Authorization": f"Bearer {key}"})
     assert revoked.status_code == 401 and revoked.json["error"]["code"] == "invalid_key"
+
+
+def test_the_same_roster_sent_at_once_from_four_threads_is_written_once(app, tree, key):
+    """Retries of a slow call overlap: each row is created once, the other calls find it unchanged or are refused
+    (409 sync_conflict, to send again); never a second person, area or post."""
+    with app.app_context():
+        client_id = db.session.scalar(select(ApiClient.id))
+    body = SyncRosterIn().load(_roster())
+
+    def work(_i):
+        return sync.sync_roster(db.session.get(ApiClient, client_id), body).totals
+
+    outcomes = run_concurrently(app, work, 4)
+    done = [o for o in outcomes if isinstance(o, dict)]
+    assert [o["created"] for o in done if o["created"]] == [7]
+    assert all(o["unchanged"] == 7 for o in done if not o["created"])
+    assert all(isinstance(o, Conflict) and o.code == "sync_conflict" for o in outcomes if not isinstance(o, dict))
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User).where(User.phone.like("1391234000%"))) == 2
+        assert db.session.scalar(select(func.count()).select_from(SyncLink)) == 6
+        assert db.session.scalar(select(func.count()).select_from(HeadPost).where(HeadPost.until.is_(None))) == 1
 
 
 def test_too_many_rows_are_refused(app, client, tree, key, monkeypatch):
