@@ -361,3 +361,10 @@ def test_the_page_and_the_cli_create_and_revoke_clients(app, client, runner, tre
     result = runner.invoke(args=["api-clients", "revoke", "--id", str(cli_client.id)])
     assert result.exit_code == 0, result.output
     assert client.put(URL, json={}, headers={"Authorization": f"Bearer {cli_key}"}).status_code == 401
+
+
+def test_the_openapi_document_lists_the_sync_and_its_errors(client):
+    operation = client.get("/api/v1/openapi.json").json["paths"][URL]["put"]
+    assert {"200", "400", "401", "403", "409", "413"} <= set(operation["responses"])
+    assert "too_many_rows" in operation["responses"]["400"]["description"]
+    assert "client_key_required" in operation["responses"]["403"]["description"]
