@@ -246,6 +246,8 @@ def test_a_full_sync_reports_who_is_missing_and_ends_them_only_when_asked(app, c
 
 def test_only_a_live_client_key_may_sync(app, client, tree, key):
     assert client.put(URL, json={}).status_code == 401
+    # The key before the body: a caller without one learns nothing of the body's shape.
+    assert client.put(URL, json={"areas": "x" * 1000}).status_code == 401
     person = token_for(client, tree.staff_a)
     refused = client.put(URL, json={}, headers=person)
     assert refused.status_code == 403 and refused.json["error"]["code"] == "client_key_required"
