@@ -306,6 +306,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (
         api,
+        api_clients,
         audit,
         auth,
         bounds,
@@ -366,6 +367,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(insight.boards)
     app.register_blueprint(cli.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(api_clients.bp)
     app.register_blueprint(setup.bp)
     app.register_blueprint(share.bp)
     app.register_blueprint(webhooks.bp)

@@ -31,6 +31,7 @@ OBJECT_NAMES = {
     "campaign": _l("Campaign"), "nomination": _l("Nomination"), "objection": _l("Objection"),
     "voteflag": _l("Flagged votes"), "honour": _l("Honour"), "certificate": _l("Certificate"),
     "pointsrule": _l("Points rule"), "category": _l("Category"),
+    "apiclient": _l("API client"),
 }
 
 #: What each recorded value is called in the before/after columns (the stored key otherwise).
@@ -51,6 +52,11 @@ FIELD_NAMES = {
     "nominate_from": _l("Nominations from"), "nominate_until": _l("Nominations until"), "vote_from": _l("Voting from"),
     "vote_until": _l("Voting until"), "review_until": _l("Review until"),
     "notice_days": _l("Public notice (working days)"), "announce_at": _l("Announce no earlier than"),
+    # the roster sync and API clients
+    "area_id": _l("Area #"), "api_client": _l("API client #"), "external_id": _l("Id in the other system"),
+    "roles_ended": _l("Roles ended"), "posts_ended": _l("Head posts ended"), "created": _l("Created"),
+    "updated": _l("Updated"), "unchanged": _l("Unchanged"), "error": _l("Errors"), "missing": _l("Missing"),
+    "ended": _l("Ended"),
 }
 
 
@@ -78,6 +84,8 @@ VALUE_NAMES = {"level": labels.level_name, "phase": labels.phase_name, "roles": 
 def field_value(key: str, value) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):  # a flag such as "active" (disabling a person), in words rather than True/False
+        return _("Yes") if value else _("No")
     try:
         return str(VALUE_NAMES[key](value)) if key in VALUE_NAMES else str(value)
     except (KeyError, ValueError, TypeError):

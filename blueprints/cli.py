@@ -1,4 +1,4 @@
-"""Command-line operations: the first administrator, the demo district."""
+"""Command-line operations: the first administrator, the demo district, the periodic jobs, API clients."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import click
 from flask import Blueprint
 from flask.cli import AppGroup
 
-from domain import accounts, jobs, leaderboards
+from domain import accounts, jobs, leaderboards, org
 from domain.errors import DomainError
+from domain.sync import clients
 from models import db, transaction
 
 bp = Blueprint("cli", __name__, cli_group=None)
@@ -232,3 +233,32 @@ def _every(interval) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+api_clients_group = _group("api-clients", "API clients: other systems' keys for the roster sync.")
+
+
+@api_clients_group.command("create")
+@click.option("--area-id", type=int, required=True, help="the area the client may sync")
+@click.option("--name", required=True)
+def create_api_client(area_id: int, name: str):
+    """Create a client of the area and print its key, shown this once."""
+    try:
+        with transaction.unit():
+            client, key = clients.create_client(None, area=org.get_area(area_id), name=name)
+    except DomainError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    click.echo(f"API client {client.id} ({client.name}) created; its key: {key}")
+    click.echo("Keep it now: it is not shown again.")
+
+
+@api_clients_group.command("revoke")
+@click.option("--id", "client_id", type=int, required=True)
+def revoke_api_client(client_id: int):
+    """Revoke a client's key: refused from now on."""
+    try:
+        with transaction.unit():
+            client = clients.revoke_client(None, clients.get_client(None, client_id))
+    except DomainError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    click.echo(f"API client {client.id} ({client.name}) revoked.")

@@ -114,6 +114,9 @@ ACTION_NAMES = {
     "webhook.create": _l("Webhook endpoint added"),
     "webhook.disable": _l("Webhook endpoint disabled"),
     "webhook.replay": _l("Webhook delivery sent again"),
+    "api_client.create": _l("API client created"),
+    "api_client.revoke": _l("API client key revoked"),
+    "roster.sync": _l("Roster synced by an API client"),
 }
 
 
@@ -126,6 +129,7 @@ def action_name(action: str) -> str:
 REASON_NAMES = {
     "by hand": _l("Moved on by staff"),
     "by schedule": _l("Moved on by its dates"),
+    "roster_sync.missing": _l("Left out of a full roster sync"),
 }
 
 

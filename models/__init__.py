@@ -58,6 +58,7 @@ from models.service import (
     TeamMember,
 )
 from models.session import RevokedSession
+from models.sync import ApiClient, SyncKind, SyncLink
 from models.tasks import Channel, Notification, PhotoKind, Task, TaskClaim, TaskEvent, TaskPhoto, TaskStatus
 from models.user import ApiToken, HeadPost, Role, RoleGrant, User, mask_name, mask_phone
 from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -86,6 +87,9 @@ __all__ = [
     "Attendance",
     "ImportStatus",
     "RosterImport",
+    "ApiClient",
+    "SyncKind",
+    "SyncLink",
     "CheckMethod",
     "Event",
     "EventKind",

@@ -277,6 +277,7 @@ def test_recorded_codes_are_shown_by_their_names(app):
         assert field_value("kind", "good_neighbour") == "社区好人"  # a campaign's kind
         assert field_value("kind", "training") == "培训"  # an event's
         assert field_value("kind", "reward") == "奖品类别"  # a category list's
+        assert (field_value("active", True), field_value("active", False)) == ("是", "否")  # a flag, in words
 
 
 def test_reasons_the_system_records_are_shown_by_their_names(app):

@@ -56,6 +56,7 @@ from domain import (
     teams,
 )
 from domain.ledger import SHANGHAI
+from domain.sync import clients
 from models import (
     Area,
     HeadPost,
@@ -264,6 +265,9 @@ def build_world() -> dict:
     street_nomination = honours.nominate(resident, street_campaign, volunteer, reason="热心", now=now)
     honours.answer(volunteer, street_nomination, consent=True, now=now)
     leaderboards.snapshot(now=now)
+    for side in (a, b):  # an API client of each community (the administrator's page revokes them)
+        side.ids["api_client"] = clients.create_client(admin, area=db.session.get(Area, side.ids["community"]),
+                                                       name=f"网格系统{side.ids['community']}")[0].id
     db.session.commit()
     people = {"admin": admin, "street_staff": street_staff, "staff_a": a.people["staff"],
               "staff_b": b.people["staff"], **{k: v for k, v in a.people.items() if k != "staff"}}
@@ -754,6 +758,11 @@ RULES: dict[str, Rule | tuple[Rule, ...]] = {
     "webhooks.deliveries": R(STAFF, {"endpoint_id": "webhook"}),
     "webhooks.replay": R(STAFF, {"delivery_id": "webhook_delivery"}),
     "api_webhooks.WebhookDeliveries": R(STAFF, {"endpoint_id": "webhook"}),
+    # roster sync and API clients: the administrator's page; the sync takes a client's key only, so every person's
+    # token is refused (403) and no one is signed in without one (401)
+    "api_clients.index": R(ADMIN_ONLY, body=lambda t: {"name": "新系统", "area_id": t["area"]}),
+    "api_clients.revoke": R(ADMIN_ONLY, {"client_id": "api_client"}, body=lambda t: {"confirm": "y"}),
+    "api_sync.Roster": R(NOBODY, body=lambda t: {"people": [{"id": "x", "name": "新人", "phone": "13999999997"}]}),
 }
 
 

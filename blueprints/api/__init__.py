@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         market,
         people,
         service,
+        sync,
         tasks,
         teams,
         webhooks,
@@ -34,6 +35,6 @@ def init_app(app: Flask) -> None:
     })
     api = Api(app, spec_kwargs={"limiter": limiter})
     for module in (auth, health, areas, people, households, service, certificates, events, tasks, market, honours,
-                   insight, teams, webhooks):
+                   insight, teams, webhooks, sync):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

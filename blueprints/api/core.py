@@ -16,8 +16,9 @@ from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser
 
 from domain import accounts
-from domain.errors import Unauthenticated
-from models import ApiToken, User
+from domain.errors import Forbidden, Unauthenticated
+from domain.sync import clients
+from models import ApiClient, ApiToken, User
 from models.transaction import reads_apart
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -187,3 +188,21 @@ def api_user() -> User:
     if request.method in SAFE_METHODS and current_user.is_authenticated:
         return current_user
     raise Unauthenticated("unauthenticated", "Sign in first: send Authorization: Bearer <token>.")
+
+
+def api_client() -> ApiClient:
+    """The API client (another system) whose key this request carries: the sync endpoints take nothing else.
+
+    Raises Unauthenticated(unauthenticated) without a bearer key, Unauthenticated(invalid_key) for a key wrong or
+    revoked, Forbidden(client_key_required) for a person's valid token.
+    """
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthenticated("unauthenticated", "Send Authorization: Bearer <API client key>.")
+    clear = header[len("Bearer "):].strip()
+    client = clients.client_for_key(clear)
+    if client is not None:
+        return client
+    if not clients.is_client_key(clear) and bearer_caller() is not None:
+        raise Forbidden("client_key_required", "Only an API client's key may call this, not a person's token.")
+    raise Unauthenticated("invalid_key", "The API client key is wrong or revoked.")

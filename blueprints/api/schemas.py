@@ -484,3 +484,95 @@ class WebhookDeliveryOut(Schema):
 
 
 WebhookDeliveryPage = page_of(WebhookDeliveryOut)
+
+
+# --- roster sync (API clients) ---------------------------------------------------------------------------------------
+# Ids are the client's own (strings). Names, phones, levels and roles are checked row by row by the domain
+# (domain/sync/roster.py): a bad one makes its row an error, never the whole call; here only their size is bounded.
+
+
+def _external_id(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": "the client's own id" + ("; null: the client's own area" if kwargs.get("allow_none") else "")},
+        **kwargs)
+
+
+class SyncAreaIn(In):
+    id = _external_id(required=True)
+    parent_id = _external_id(load_default=None, allow_none=True)
+    level = fields.String(required=True, validate=validate.Length(max=16),
+                          metadata={"description": f"one of {', '.join(LEVELS)}"})
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200),
+                         metadata={"description": "e.g. the city's grid code; unique"})
+
+
+class SyncHouseholdIn(In):
+    id = _external_id(required=True)
+    unit_id = _external_id(required=True)
+    label = fields.String(required=True, validate=validate.Length(max=200), metadata={"description": "door number"})
+    size = fields.Integer(load_default=None, allow_none=True, strict=True)
+
+
+class SyncRoleIn(In):
+    role = fields.String(required=True, validate=validate.Length(max=32),
+                         metadata={"description": "resident or volunteer"})
+    area_id = _external_id(load_default=None, allow_none=True)
+
+
+class SyncPersonIn(In):
+    id = _external_id(required=True)
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    phone = fields.String(required=True, validate=validate.Length(max=32))
+    household_id = _external_id(load_default=None, allow_none=True)
+    roles = fields.List(fields.Nested(SyncRoleIn), load_default=list, validate=validate.Length(max=20))
+
+
+class SyncHeadIn(In):
+    area_id = _external_id(required=True)
+    person_id = _external_id(required=True)
+
+
+class SyncRosterIn(In):
+    full = fields.Boolean(load_default=False, metadata={
+        "description": "the payload is every person the client has: those synced before and left out are `missing`"})
+    end_missing = fields.Boolean(load_default=False, metadata={
+        "description": "with `full`: disable the missing people, end their roles and head posts"})
+    areas = fields.List(fields.Nested(SyncAreaIn), load_default=list)
+    households = fields.List(fields.Nested(SyncHouseholdIn), load_default=list)
+    people = fields.List(fields.Nested(SyncPersonIn), load_default=list)
+    heads = fields.List(fields.Nested(SyncHeadIn), load_default=list)
+
+
+class SyncRowErrorOut(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class SyncRowOut(Schema):
+    kind = fields.String(required=True, metadata={"enum": ["area", "household", "person", "head"]})
+    id = fields.String(required=True, metadata={"description": "the client's id; a head's row: its area's id"})
+    status = fields.String(required=True, metadata={"enum": ["created", "updated", "unchanged", "error"]})
+    local_id = fields.Integer(metadata={"description": "our id of the row (a head's: of the post)"})
+    error = fields.Nested(SyncRowErrorOut)
+
+
+class SyncMissingOut(Schema):
+    id = fields.String(required=True)
+    local_id = fields.Integer(required=True)
+    ended = fields.Boolean(required=True)
+
+
+class SyncTotalsOut(Schema):
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    error = fields.Integer(required=True)
+    missing = fields.Integer(required=True)
+    ended = fields.Integer(required=True)
+
+
+class SyncRosterOut(Schema):
+    rows = fields.List(fields.Nested(SyncRowOut), required=True)
+    totals = fields.Nested(SyncTotalsOut, required=True)
+    missing = fields.List(fields.Nested(SyncMissingOut), required=True)

@@ -17,6 +17,7 @@ from domain.demo.data import COMMUNITIES, DEMO_CODE, DEMO_PASSWORD, EVENTS, HIST
 from domain.demo.helpers import _local, _People, _resident, _Timeline, _volunteers
 from domain.demo.needs_market import _seed_market, _seed_tasks
 from domain.ledger import SHANGHAI
+from domain.sync import clients
 from models import (
     Area,
     HeadPost,
@@ -65,6 +66,10 @@ def seed(now=None) -> bool:
         _seed_tasks(staff, community, now, timeline)
         _seed_market(staff, community, volunteers, now, timeline)
         _seed_honours(staff, community, people, index, now, timeline)
+    # The city's grid-management system, as an administrator connects it (its key is not kept: to try the sync, an
+    # administrator makes a new client on /admin/api-clients or with `flask api-clients create`).
+    clients.create_client(admin, area=next(iter(streets.values())), name="城市网格化管理系统",
+                          now=now - timedelta(days=30))
     # Each new year the points of the year before last expire (the default rule): at that moment, in order.
     for year in range(_local(now - timedelta(days=HISTORY_DAYS)).year + 1, _local(now).year + 1):
         new_year = datetime(year, 1, 1, tzinfo=SHANGHAI)

@@ -13,7 +13,7 @@ from models import Area, HeadPost, Household, Level, Role, RoleGrant, User, db
 from models.area import path_under
 from models.sql import among
 
-__all__ = ["CHUNK", "CommunityState", "Person", "load_state"]
+__all__ = ["CHUNK", "CommunityState", "Person", "heads_in", "load_state"]
 
 #: Bound parameters per IN (...) query: SQLite allows 32,766 per statement, PostgreSQL 65,535.
 CHUNK = 5000
@@ -61,6 +61,19 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
         yield items[start:start + size]
 
 
+def heads_in(inside) -> tuple[dict[int, tuple[int, int]], dict[tuple[int, int], int]]:
+    """The current heads of the areas `inside` (a path_under condition) selects, in two queries: area id → (post id,
+    user id) of its current post, and (user id, area id) → id of the head grant (to drop when a replaced head's post
+    ends, as org._drop_head_role_if_idle does). The roster import and the roster sync both replace heads so."""
+    posts = {area_id: (post_id, user_id) for post_id, area_id, user_id in db.session.execute(
+        select(HeadPost.id, HeadPost.area_id, HeadPost.user_id).join(Area, HeadPost.area_id == Area.id)
+        .where(HeadPost.until.is_(None), inside))}
+    grants = {(user_id, area_id): grant_id for grant_id, user_id, area_id in db.session.execute(
+        select(RoleGrant.id, RoleGrant.user_id, RoleGrant.area_id).join(Area, RoleGrant.area_id == Area.id)
+        .where(RoleGrant.role == Role.head, inside))}
+    return posts, grants
+
+
 def load_state(community: Area, phones: Iterable[str]) -> CommunityState:
     """The community's areas, households, current heads, and the people behind `phones`."""
     state = CommunityState(community)
@@ -92,16 +105,7 @@ def load_state(community: Area, phones: Iterable[str]) -> CommunityState:
     ):
         state.households[(unit_id, label)] = (household_id, size)
         state.household_ids.add(household_id)
-    for post_id, area_id, user_id in db.session.execute(
-        select(HeadPost.id, HeadPost.area_id, HeadPost.user_id).join(Area, HeadPost.area_id == Area.id)
-        .where(HeadPost.until.is_(None), in_community)
-    ):
-        state.posts[area_id] = (post_id, user_id)
-    for grant_id, user_id, area_id in db.session.execute(
-        select(RoleGrant.id, RoleGrant.user_id, RoleGrant.area_id).join(Area, RoleGrant.area_id == Area.id)
-        .where(RoleGrant.role == Role.head, in_community)
-    ):
-        state.head_grants[(user_id, area_id)] = grant_id
+    state.posts, state.head_grants = heads_in(in_community)
     by_id: dict[int, Person] = {}
     for batch in _chunks(sorted(set(phones))):
         for user_id, name, phone, household_id in db.session.execute(
