@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select
 from domain import reports
 from domain.access import MANAGERS, can, scope_clause
 from domain.events.checkin import _attendance
-from domain.teams import communities_of
+from domain.membership import communities_of
 from models import Area, Household, Level, Role, RoleGrant, User, db, utcnow
 from models.area import path_under
 from models.events import Attendance, CheckMethod, Event, Registration
