@@ -9,9 +9,10 @@ it (street staff, an administrator of all) do not make someone one of its people
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
-from models import Area, Level, Role, User, db
+from models import Area, Household, Level, Role, RoleGrant, User, db
+from models.area import path_under
 
 #: Roles that make someone one of an area's residents; staff and administrators are not residents by their role.
 RESIDENT_ROLES = frozenset({Role.resident, Role.volunteer, Role.head, Role.team_leader})
@@ -44,6 +45,15 @@ def communities_of(person: User | None) -> list[Area]:
         return []
     return list(db.session.scalars(select(Area).where(Area.id.in_(ids), Area.level == Level.community)
                                    .order_by(Area.name, Area.id)))
+
+
+def members(area: Area) -> Select:
+    """`member_of` in SQL: a select of the ids of the area's people (a household there, or a role there)."""
+    by_home = (select(User.id).join(Household, User.household_id == Household.id)
+               .join(Area, Household.unit_id == Area.id).where(path_under(Area.path, area.path)))
+    by_role = (select(RoleGrant.user_id).join(Area, RoleGrant.area_id == Area.id)
+               .where(path_under(Area.path, area.path)))
+    return by_home.union(by_role)
 
 
 def lives_in(person: User | None, area: Area) -> bool:
