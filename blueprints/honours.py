@@ -45,8 +45,8 @@ from domain.labels import (
     place_name,
 )
 from domain.ledger import SHANGHAI
+from domain.membership import communities_of
 from domain.org import community_of
-from domain.teams import communities_of
 from models import Area, CampaignKind, Objection, Phase, VoteFlag, transaction, utcnow
 from models.honours import PHASES, PUBLIC_STATUSES
 

@@ -35,6 +35,7 @@ from domain.access import can, get_visible
 from domain.errors import NotFound
 from domain.labels import service_status_name
 from domain.ledger import SHANGHAI
+from domain.membership import communities_of
 from domain.paging import paginate
 from models import Area, Level, Role, ServiceRecord, ServiceStatus, User, utcnow
 
@@ -119,7 +120,7 @@ def record():
     mode = request.args.get("mode", "self")
     if mode not in MODES:
         abort(404)
-    communities = service.recordable_communities(current_user)
+    communities = communities_of(current_user)
     teams = service.teams_to_record_for(current_user, communities)
     team = None
     if mode == "team" and _int_arg("team"):

@@ -26,8 +26,8 @@ from blueprints.ext import limited, photos_limited
 from blueprints.forms import attempt, page_arg, xlsx_response
 from domain import categories, notifications, org, tasks
 from domain.errors import NotFound
+from domain.membership import communities_of
 from domain.paging import paginate
-from domain.teams import communities_of
 from models import Area, Channel, Task, transaction, utcnow
 from models.base import load
 

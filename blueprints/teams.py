@@ -13,6 +13,7 @@ from blueprints.bounds import Form, Visible
 from blueprints.forms import attempt
 from domain import categories, teams
 from domain.access import can, get_visible
+from domain.membership import communities_of, member_of
 from models import Area, MemberStatus, Team
 
 bp = Blueprint("teams", __name__)
@@ -61,7 +62,7 @@ def _category_choices(form: TeamForm, community: Area, keep: str | None = None) 
 @login_required
 def index():
     """My communities' teams: straight to the list when there is one community."""
-    found = {c.id: c for c in teams.communities_of(current_user)}
+    found = {c.id: c for c in communities_of(current_user)}
     for community in teams.managed_communities(current_user):
         found.setdefault(community.id, community)
     if len(found) == 1:
@@ -110,7 +111,7 @@ def show(team_id: int):
         mine=teams.membership(team, current_user), can_decide=can_decide,
         can_manage=can(current_user, "team.manage", team), hours=teams.team_hours(team),
         category_name=teams.category_names(team.community).get(team.category, team.category),
-        can_join=teams.belongs_to(current_user, team.community),
+        can_join=member_of(current_user, team.community),
         decision_form=DecisionForm(), remove_form=RemoveForm(), add_form=AddMemberForm())
 
 

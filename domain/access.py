@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from domain.errors import NotFound
+from domain.membership import lives_in, member_of
 from models import (
     Area,
     Certificate,
@@ -181,18 +182,16 @@ def get_visible(model, ident, user: User, action: str):
 
 # --- the capabilities' rules, each under its own heading ---------------------------------------------------------
 
+# Membership (domain/membership.py) as a rule of its own.
+
+@rule("community.view")
+def _sees_community(user: User, community: Area) -> bool:
+    """A community is seen by its people and by those whose roles cover it: whom one records service in, whose
+    teams one sees."""
+    return member_of(user, community) or can(user, "area.view", community)
+
+
 # Teams and certificates.
-
-def belongs_to(person: User, community: Area) -> bool:
-    """Does the person live in the community or hold a role in it or somewhere below it?
-
-    Roles above the community (street staff) do not make someone one of its people: they see its teams
-    through their scope, but do not lead or join them.
-    """
-    if not getattr(person, "is_authenticated", True):
-        return False
-    return any(area.path.startswith(community.path) for area in areas_of(person))
-
 
 @rule("setup.run")
 def _runs_first_setup(user: User, _nothing=None) -> bool:
@@ -202,7 +201,7 @@ def _runs_first_setup(user: User, _nothing=None) -> bool:
 @rule("teams.view")
 def sees_teams(user: User, community: Area) -> bool:
     """A community's teams are visible to its people and to those whose roles cover it (any other area: none)."""
-    return community.level == Level.community and (can(user, "area.view", community) or belongs_to(user, community))
+    return community.level == Level.community and _sees_community(user, community)
 
 
 @rule("team.view")
@@ -263,7 +262,13 @@ def _scans_event(user: User, event) -> bool:
 @rule("event.view")
 def _sees_event(user: User, event) -> bool:
     return (_scans_event(user, event) or can(user, "area.view", event.area)
-            or belongs_to(user, event.community))
+            or member_of(user, event.community))
+
+
+@rule("service.record_own")
+def _records_own_service(user: User, community: Area) -> bool:
+    """One records one's own service in a community one is one of the people of, wherever in it one is placed."""
+    return member_of(user, community)
 
 
 @rule("service_record.view")
@@ -379,7 +384,7 @@ def _records_needs_in(user: User, area: Area) -> bool:
 @rule("market.shop")
 def _shops_in(user: User, community: Area) -> bool:
     """The community's people (by household or by a role in it) redeem in its market."""
-    return belongs_to(user, community)
+    return member_of(user, community)
 
 
 @rule("market.manage")
@@ -392,12 +397,12 @@ def _runs_market(user: User, community: Area) -> bool:
 def _sees_market(user: User, community: Area) -> bool:
     """The market is seen by its community's people and by its staff."""
     return community.level == Level.community \
-        and (belongs_to(user, community) or can(user, "area.manage", community))
+        and (member_of(user, community) or can(user, "area.manage", community))
 
 
 @rule("reward.view")
 def _sees_reward(user: User, reward: Any) -> bool:
-    return belongs_to(user, reward.community) or can(user, "area.manage", reward.community)
+    return member_of(user, reward.community) or can(user, "area.manage", reward.community)
 
 
 @rule("reward.manage")
@@ -413,22 +418,8 @@ def _sees_redemption(user: User, redemption: Any) -> bool:
 
 # Honours: campaigns, nominations, votes.
 
-#: Roles that make someone one of an area's residents; staff and administrators are not residents by their role.
-RESIDENT_ROLES = frozenset({Role.resident, Role.volunteer, Role.head, Role.team_leader})
 #: Levels whose honour roll (光荣榜) is public.
 HONOUR_ROLL_LEVELS = frozenset({Level.district, Level.street, Level.community})
-
-
-def lives_in(person: User | None, area: Area) -> bool:
-    """One of the area's residents: a household under it, or a resident's role (resident, volunteer, head, team
-    leader) on an area under it. Staff roles make nobody a resident. Residents nominate, vote and object in the
-    campaigns held over their area."""
-    if person is None or not getattr(person, "is_authenticated", True) or not person.active:
-        return False
-    if person.household is not None and person.household.unit.path.startswith(area.path):
-        return True
-    return any(g.area is not None and g.role in RESIDENT_ROLES and g.area.path.startswith(area.path)
-               for g in person.grants)
 
 
 @rule("campaign.view")

@@ -24,9 +24,9 @@ from domain import audit, qr, reports
 from domain.access import can, require
 from domain.errors import Conflict, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
+from domain.membership import communities_of, member_of
 from domain.paging import Page, paginate
 from domain.service import hours_text
-from domain.teams import belongs_to, communities_of
 from models import Area, Level, Role, RoleGrant, User, db, load_by_number, mask_name, utcnow
 from models.service import Certificate, ServiceRecord, ServiceStatus
 
@@ -141,11 +141,11 @@ def issue_certificate(actor: User, person: User, community: Area, *, period_from
     if community.level != Level.community:
         raise NotFound("not_found", _l("Not found."))
     if actor.id == person.id:
-        if not (belongs_to(person, community) or _has_records(person, community)):
+        if not (member_of(person, community) or _has_records(person, community)):
             raise NotFound("not_found", _l("Not found."))
     else:
         require(actor, "area.manage", community)
-        if not (belongs_to(person, community) or _has_records(person, community)):
+        if not (member_of(person, community) or _has_records(person, community)):
             raise NotFound("not_found", _l("Not found."))
     today = now.astimezone(SHANGHAI).date()
     if period_from is None or period_to is None or period_from > period_to or period_to > today \

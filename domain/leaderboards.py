@@ -22,17 +22,16 @@ from sqlalchemy import Select, func, insert, select
 from domain.access import require
 from domain.errors import Invalid, NotFound, Refused
 from domain.ledger import month_of
+from domain.membership import members
 from domain.org import community_of
 from models import (
     Area,
     HoursMonthly,
-    Household,
     LeaderboardLine,
     LeaderboardSnapshot,
     Level,
     Metric,
     MonthlyTotal,
-    RoleGrant,
     User,
     db,
     utcnow,
@@ -119,15 +118,6 @@ def parse_metric(text: str | None) -> Metric:
 # --- the area a board or a figure covers ------------------------------------------------------------------------
 
 
-def people_under(area: Area) -> Select:
-    """Ids of the people who belong under `area`: their household is there, or one of their roles sits there."""
-    by_home = (select(User.id).join(Household, User.household_id == Household.id)
-               .join(Area, Household.unit_id == Area.id).where(path_under(Area.path, area.path)))
-    by_role = (select(RoleGrant.user_id).join(Area, RoleGrant.area_id == Area.id)
-               .where(path_under(Area.path, area.path)))
-    return by_home.union(by_role)
-
-
 @dataclass(frozen=True)
 class Scope:
     """Which rows of the per-community monthly tables count for an area.
@@ -154,7 +144,7 @@ def scope_of(area: Area) -> Scope:
             Area.level == Level.community, path_under(Area.path, area.path)).order_by(Area.path)))
         return Scope(area, ids, None)
     community = community_of(area)
-    return Scope(area, (community.id,) if community else (), people_under(area))
+    return Scope(area, (community.id,) if community else (), members(area))
 
 
 def scopes_for(user: User) -> list[Area]:

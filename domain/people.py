@@ -19,19 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from domain import accounts, audit, org, privacy
 from domain.access import RULES, can, is_admin, people_in_scope, require
 from domain.errors import Conflict, Refused
+from domain.membership import members
 from domain.paging import Page, paginate
 from models import Area, Household, Role, RoleGrant, User, db
 from models.area import path_under
 
 #: Passed for `household` when it stays as it is (None moves the person out of their household).
 KEEP = object()
-
-
-def people_under(area: Area):
-    """A select of the ids of people who live under `area` or hold a role on it or below it."""
-    inside = select(Area.id).where(path_under(Area.path, area.path))
-    return (select(User.id).join(Household, User.household_id == Household.id).where(Household.unit_id.in_(inside))
-            .union(select(RoleGrant.user_id).where(RoleGrant.area_id.in_(inside))))
 
 
 def search(actor: User, *, text: str = "", area: Area | None = None, role: Role | None = None,
@@ -44,7 +38,7 @@ def search(actor: User, *, text: str = "", area: Area | None = None, role: Role 
     if (text or "").strip():
         query = query.where(org.name_or_phone(text))
     if area is not None:
-        query = query.where(User.id.in_(people_under(area)))
+        query = query.where(User.id.in_(members(area)))
     if role is not None:
         holders = select(RoleGrant.user_id).where(RoleGrant.role == role)
         if area is not None:

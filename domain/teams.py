@@ -17,10 +17,10 @@ from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from domain import audit, categories
-from domain.access import MANAGERS, areas_of, belongs_to, can, get_visible, require, scope_clause
+from domain.access import MANAGERS, can, get_visible, require, scope_clause
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
-from domain.org import community_of
+from domain.membership import communities_of, member_of
 from models import Area, Level, User, db, utcnow
 from models.base import load
 from models.service import MemberStatus, ServiceRecord, ServiceStatus, Team, TeamMember
@@ -46,16 +46,6 @@ def visible_team(user: User, team_id: int) -> Team:
     return get_visible(Team, team_id, user, "team.view")
 
 
-def communities_of(user: User) -> list[Area]:
-    """The communities the user belongs to (by a role or a household), by name."""
-    found: dict[int, Area] = {}
-    for area in areas_of(user):
-        community = community_of(area)
-        if community is not None:
-            found[community.id] = community
-    return sorted(found.values(), key=lambda c: c.name)
-
-
 def managed_communities(user: User, limit: int = 200) -> list[Area]:
     """The communities under the areas the user manages, by name."""
     return list(db.session.scalars(select(Area).where(Area.level == Level.community,
@@ -67,7 +57,7 @@ def find_person(community: Area, phone: str, field: str = "leader_phone") -> Use
     """The person of the community with this phone. Raises Invalid(person_unknown) naming `field`."""
     phone = (phone or "").replace(" ", "").strip()
     person = db.session.scalar(select(User).where(User.phone == phone)) if phone else None
-    if person is None or not person.active or not belongs_to(person, community):
+    if person is None or not person.active or not member_of(person, community):
         message = _l("Nobody of this community has that phone number.")
         raise Invalid("person_unknown", message, {field: [message]})
     return person
@@ -86,7 +76,7 @@ def _clean(name: str | None, services: str | None) -> tuple[str, str | None]:
 
 
 def _check_leader(community: Area, leader: User | None) -> None:
-    if leader is not None and not belongs_to(leader, community):
+    if leader is not None and not member_of(leader, community):
         message = _l("The leader must be a person of the community.")
         raise Invalid("leader_invalid", message, {"leader_phone": [message]})
 
@@ -200,7 +190,7 @@ def request_to_join(actor: User, team: Team, *, now: datetime | None = None) -> 
     already_requested).
     """
     now = now or utcnow()
-    if not belongs_to(actor, team.community):
+    if not member_of(actor, team.community):
         raise NotFound("not_found", _l("Not found."))
     if not team.active:
         raise Refused("team_closed", _l("This team takes no new members."))
@@ -246,7 +236,7 @@ def add_member(actor: User, team: Team, person: User, *, now: datetime | None = 
     require(actor, "team.view", team)
     if not can(actor, "team.decide", team):
         raise Forbidden("not_team_leader", _l("Only the team's leader or community staff decide."))
-    if not belongs_to(person, team.community):
+    if not member_of(person, team.community):
         message = _l("Nobody of this community has that phone number.")
         raise Invalid("person_unknown", message, {"phone": [message]})
     member = db.session.scalar(select(TeamMember).where(TeamMember.team_id == team.id,
@@ -429,7 +419,7 @@ def person_by_id(community: Area, person_id: int | None, field: str) -> User | N
     if person_id is None:
         return None
     person = load(User, person_id)
-    if person is None or not person.active or not belongs_to(person, community):
+    if person is None or not person.active or not member_of(person, community):
         message = _l("Nobody of this community has that id.")
         raise Invalid("person_unknown", message, {field: [message]})
     return person

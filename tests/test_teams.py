@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from domain import categories, service, teams
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from domain.ledger import SHANGHAI
+from domain.membership import communities_of
 from models import (
     Area,
     AuditEvent,
@@ -443,9 +444,9 @@ def test_only_communities_have_teams(ctx, tree):
 
 
 def test_communities_of_a_person(ctx):
-    assert [c.id for c in teams.communities_of(ctx.neighbour)] == [ctx.community.id]
-    assert [c.id for c in teams.communities_of(ctx.resident_b)] == [ctx.community_b.id]
-    assert teams.communities_of(ctx.street_staff) == []
+    assert [c.id for c in communities_of(ctx.neighbour)] == [ctx.community.id]
+    assert [c.id for c in communities_of(ctx.resident_b)] == [ctx.community_b.id]
+    assert communities_of(ctx.street_staff) == []
 
 
 # --- hours ---------------------------------------------------------------------------------------------------------

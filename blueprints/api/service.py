@@ -23,6 +23,7 @@ from blueprints.api.schemas import (
 from domain import categories, service
 from domain.access import get_visible
 from domain.errors import Invalid
+from domain.membership import communities_of
 from domain.paging import paginate
 from models import Area, Level, ServiceRecord, ServiceStatus, Team, User
 
@@ -40,11 +41,11 @@ def _community_for(user: User, body: dict, team: Team | None) -> Area:
     if team is not None:
         return team.community
     if body["community_id"]:
-        community = get_visible(Area, body["community_id"], user, "area.view")
+        community = get_visible(Area, body["community_id"], user, "community.view")
         if community.level != Level.community:
             raise Invalid("community_invalid", "community_id must name a community.")
         return community
-    mine = service.recordable_communities(user)
+    mine = communities_of(user)
     if len(mine) != 1:
         raise Invalid("community_required", "Say which community organised the service (community_id).",
                       {"community_id": ["Required: you belong to several communities, or none."]})
@@ -58,7 +59,7 @@ class Categories(MethodView):
     def get(self, args):
         """The caller's community's categories of one kind: codes are stable, names translated."""
         user = api_user()
-        mine = service.recordable_communities(user)
+        mine = communities_of(user)
         return categories.categories(mine[0] if mine else None, args["kind"])
 
 
@@ -82,7 +83,7 @@ class ServiceRecords(MethodView):
         409 `overlapping_service` when someone already has service recorded at an overlapping time.
         """
         user = api_user()
-        team = get_visible(Team, body["team_id"], user, "area.view") if body["team_id"] else None
+        team = get_visible(Team, body["team_id"], user, "team.view") if body["team_id"] else None
         community = _community_for(user, body, team)
         people = [get_visible(User, pid, user, "person.view") for pid in body["person_ids"]] \
             if body["person_ids"] else [user]

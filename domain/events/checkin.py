@@ -19,7 +19,7 @@ from domain.access import can
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused
 from domain.events.codes import read_event_code, read_personal_code
 from domain.events.registration import _insert_once, _take_place, is_registered
-from domain.teams import belongs_to
+from domain.membership import member_of
 from models import User, db, utcnow
 from models.events import Attendance, CheckMethod, Event, ScanNonce
 from models.sql import inserted, per_database, upsert
@@ -59,7 +59,7 @@ def _check_scope(event: Event, person: User) -> None:
     if event.registration:
         if not is_registered(event, person):
             raise Forbidden("not_registered", _l("This event needs registration first."))
-    elif not belongs_to(person, event.community):
+    elif not member_of(person, event.community):
         raise Forbidden("not_in_scope", _l("This event is for the people of %(community)s.",
                                            community=event.community.name))
 

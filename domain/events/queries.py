@@ -14,8 +14,8 @@ from sqlalchemy import func, or_, select
 from domain import reports
 from domain.access import MANAGERS, can, scope_clause
 from domain.events.checkin import _attendance
-from domain.teams import communities_of
-from models import Area, Household, Level, Role, RoleGrant, User, db, utcnow
+from domain.membership import communities_of, members
+from models import Area, Level, Role, User, db, utcnow
 from models.area import path_under
 from models.events import Attendance, CheckMethod, Event, Registration
 
@@ -122,12 +122,8 @@ def find_for_scan(event: Event, text: str, limit: int = 20) -> list[User]:
     text = (text or "").strip()
     if not text:
         return []
-    under = path_under(Area.path, event.community.path)
-    by_household = select(User.id).join(Household, User.household_id == Household.id) \
-        .join(Area, Household.unit_id == Area.id).where(under)
-    by_grant = select(RoleGrant.user_id).join(Area, RoleGrant.area_id == Area.id).where(under)
     digits = text.replace(" ", "")
-    query = select(User).where(User.active.is_(True), User.id.in_(by_household.union(by_grant)), or_(
+    query = select(User).where(User.active.is_(True), User.id.in_(members(event.community)), or_(
         User.name.contains(text, autoescape=True),
         (func.length(digits) >= 4) & User.phone.endswith(digits, autoescape=True),
         User.phone == digits))

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, or_, select, update
 
 from domain.errors import Conflict, NotFound, Refused
-from domain.teams import belongs_to
+from domain.membership import member_of
 from models import User, db, utcnow
 from models.events import Event, Registration
 from models.sql import upsert
@@ -30,7 +30,7 @@ def register(person: User, event: Event, *, now: datetime | None = None) -> Regi
     Raises NotFound, Refused(registration_closed, event_full), Conflict(already_registered).
     """
     now = now or utcnow()
-    if not belongs_to(person, event.community):
+    if not member_of(person, event.community):
         raise NotFound("not_found", _l("Not found."))
     if not event.registration or event.cancelled_at is not None or now > event.starts_at:
         raise Refused("registration_closed", _l("Registration for this event is closed."))

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from domain.access import can, get_visible
 from domain.errors import Forbidden, NotFound
-from domain.teams import belongs_to
+from domain.membership import member_of
 from models import User, db
 from models.events import Event
 
@@ -38,6 +38,6 @@ def scannable(user: User, event_id: int) -> Event:
 def person_for_scan(event: Event, person_id: int) -> User:
     """A person the scanner may check in by hand: one of the event's community. Raises NotFound."""
     person = db.session.get(User, person_id)
-    if person is None or not person.active or not belongs_to(person, event.community):
+    if person is None or not person.active or not member_of(person, event.community):
         raise NotFound("not_found", _l("Not found."))
     return person

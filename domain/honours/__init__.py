@@ -41,7 +41,6 @@ domain/access.py. This module re-exports the public names, so that
 
 from __future__ import annotations
 
-from domain.access import RESIDENT_ROLES, lives_in
 from domain.honours.award import *
 from domain.honours.campaign import *
 from domain.honours.nomination import *
@@ -51,4 +50,5 @@ from domain.honours.report import *
 from domain.honours.review import *
 from domain.honours.schedule import *
 from domain.honours.vote import *
+from domain.membership import RESIDENT_ROLES, lives_in
 from models.honours import Campaign, Nomination

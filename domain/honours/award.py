@@ -19,8 +19,8 @@ from domain.access import get_visible, require
 from domain.errors import Conflict, NotFound, Refused
 from domain.honours.campaign import tier_name
 from domain.honours.nomination import _set_status
+from domain.membership import communities_of
 from domain.org import community_of
-from domain.teams import communities_of
 from models import Area, TxnKind, User, db, load_by_number, mask_name, utcnow
 from models.area import path_under
 from models.honours import Campaign, Honour, Nomination, NominationStatus, Phase

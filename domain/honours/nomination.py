@@ -13,9 +13,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from domain import notifications
-from domain.access import can, get_visible, lives_in
+from domain.access import can, get_visible
 from domain.errors import Conflict, Forbidden, Invalid, Refused
 from domain.honours.campaign import _bad, _in_phase, _text
+from domain.membership import lives_in
 from models import Area, HeadPost, User, db, utcnow
 from models.area import path_under
 from models.honours import Campaign, CampaignKind, Nomination, NominationStatus, Phase

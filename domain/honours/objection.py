@@ -11,10 +11,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from domain import audit
-from domain.access import lives_in
 from domain.errors import Conflict, Forbidden, NotFound, Refused, Unauthenticated
 from domain.honours.campaign import NOTE_MAX, _in_phase, _require_manager, _text
 from domain.honours.nomination import REASON_MAX, _set_status
+from domain.membership import lives_in
 from models import User, db, utcnow
 from models.honours import Campaign, Nomination, NominationStatus, Objection, ObjectionStatus, Phase
 from models.sql import upsert

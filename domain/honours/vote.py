@@ -14,10 +14,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from domain import audit
-from domain.access import can, lives_in
+from domain.access import can
 from domain.errors import Conflict, Forbidden, NotFound, Refused
 from domain.honours.campaign import NOTE_MAX, _lock, _require_manager, _text
 from domain.honours.nomination import nominations
+from domain.membership import lives_in
 from models import Ballot, Campaign, FlagStatus, Nomination, NominationStatus, Phase, User, Vote, VoteFlag, db, utcnow
 from models.honours import PUBLIC_STATUSES
 from models.sql import upsert

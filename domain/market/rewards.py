@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from domain import audit, categories, photos
 from domain.access import can, get_visible
 from domain.errors import Invalid, NotFound, Refused
-from domain.teams import communities_of
+from domain.membership import communities_of
 from models import Area, LimitPeriod, MovementKind, Reward, StockMovement, User, db, utcnow
 
 __all__ = [

@@ -13,14 +13,13 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from domain.access import MANAGERS, can, scope_clause
-from domain.org import community_of
 from domain.service.hours import LIVE, hours_text
 from models import Area, User, db, mask_phone
 from models.service import MemberStatus, ServiceRecord, ServiceStatus, Team, TeamMember
 
 __all__ = [
     "Duplicate", "active_members", "community_teams", "hours_register_rows", "managed_queue", "possible_duplicates",
-    "queue", "recordable_communities", "recorded_by", "records_in", "records_of", "teams_to_record_for",
+    "queue", "recorded_by", "records_in", "records_of", "teams_to_record_for",
 ]
 
 
@@ -107,17 +106,6 @@ def records_of(person: User, status: ServiceStatus | None = None):
     if status is not None:
         query = query.where(ServiceRecord.status == status)
     return query.order_by(ServiceRecord.started_at.desc(), ServiceRecord.id.desc())
-
-
-def recordable_communities(actor: User) -> list[Area]:
-    """Communities the actor belongs to, where their own service would be organised."""
-    found: dict[int, Area] = {}
-    for grant in actor.grants:
-        if grant.area is not None:
-            community = community_of(grant.area)
-            if community is not None:
-                found[community.id] = community
-    return list(found.values())
 
 
 def teams_to_record_for(actor: User, communities: list[Area]) -> list[Team]:

@@ -124,7 +124,7 @@ def _source_for(actor: User, community: Area, people: list[User], team: Team | N
             raise Refused("not_team_members", _l("Not members of the team: %(names)s", names=", ".join(outsiders)))
         return ServiceSource.team
     if [p.id for p in people] == [actor.id]:
-        require(actor, "area.view", community)
+        require(actor, "service.record_own", community)
         return ServiceSource.self_
     if can(actor, "area.manage", community):
         for person in people:

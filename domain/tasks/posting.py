@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from domain import categories, org, webhooks
 from domain.access import MANAGERS, can, head_posts, team_categories
 from domain.errors import Forbidden, NotFound
+from domain.membership import member_of
 from domain.tasks.moves import _log, _tell
 from domain.tasks.photos import _attach, _photos_kept
 from domain.tasks.states import NAME_MAX, TEXT_MAX, TITLE_MAX, _bad
@@ -38,7 +39,9 @@ class NeedForm:
     resident_name: str | None = None
 
 
-def _lives_in(person: User, area: Area) -> bool:
+def _home_under(person: User, area: Area) -> bool:
+    """Is the person's household in the area? A resident posts needs about their own home only (being one of the
+    community's people by a role is not a home to post about)."""
     household = person.household
     return household is not None and household.unit.path.startswith(area.path)
 
@@ -58,14 +61,14 @@ def _checked(community: Area, area: Area, form: NeedForm, actor: User) -> dict:
         raise _bad("resident_name", "resident_invalid", _l("At most 50 characters."))
     resident = form.resident
     own = (resident is None or resident.id == actor.id) and resident_name is None \
-        and form.channel == Channel.online and _lives_in(actor, area)
+        and form.channel == Channel.online and _home_under(actor, area)
     if own:
         return dict(title=title, description=description, category=form.category, channel=Channel.online,
                     resident_id=actor.id, resident_name=None)
     if not can(actor, "task.record", area):
         raise Forbidden("not_your_area", _l("Heads and staff record needs for the people of their own area; "
                                             "residents post needs about their own home, online."))
-    if resident is not None and not _lives_in(resident, area):
+    if resident is not None and not _home_under(resident, area):
         raise _bad("resident_phone", "resident_invalid", _l("This resident does not live in the area chosen."))
     return dict(title=title, description=description, category=form.category, channel=Channel(form.channel),
                 resident_id=resident.id if resident is not None else None,
@@ -84,8 +87,7 @@ def post_need(actor: User, area: Area, form: NeedForm, *, photo_streams: Iterabl
     """
     now = now or utcnow()
     community = org.community_of(area)
-    if community is None or not (_lives_in(actor, area) or can(actor, "task.record", area)
-                                 or can(actor, "area.view", area)):
+    if community is None or not (member_of(actor, community) or can(actor, "task.record", area)):
         raise NotFound("not_found", _l("Not found."))
     values = _checked(community, area, form, actor)
     tier = _responsible_tier(area, area.head_tier or 0, values["resident_id"])
@@ -111,7 +113,7 @@ def find_resident(area: Area, phone: str) -> User:
     """The person with this phone who lives in the area. Raises Invalid(resident_invalid) on the phone field."""
     phone = (phone or "").replace(" ", "").strip()
     person = db.session.scalar(select(User).where(User.phone == phone)) if phone else None
-    if person is None or not person.active or not _lives_in(person, area):
+    if person is None or not person.active or not _home_under(person, area):
         raise _bad("resident_phone", "resident_invalid", _l("Nobody living in this area has that phone number."))
     return person
 
