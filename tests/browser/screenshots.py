@@ -26,6 +26,7 @@ from tests.browser.camera import launch_with_camera, write_y4m
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 STAFF_PHONE = "13800000101"  # 银融社区 staff in the demo district
+ADMIN_PHONE = "13800000000"  # the demo's administrator of the whole district
 COMMUNITY, GRID, BUILDING, UNIT = "银融社区", "第一网格", "1号楼", "1单元"
 
 #: Phones are shot at twice the CSS pixels, as a phone's screen shows them.
@@ -129,6 +130,7 @@ def take(base_url: str, out: Path, app=None) -> None:
             take_heads(browser, base_url, out, desktop)
             take_audit(browser, base_url, out, desktop)
             take_day(browser, base_url, out, desktop)
+            take_connected(browser, base_url, out, desktop)
             # Last: it leaves the volunteer's own choice saved, which outranks the cookie the others use.
             take_elder(browser, base_url, out, desktop)
 
@@ -626,6 +628,38 @@ def take_elder(browser, base_url: str, out: Path, desktop: Page) -> None:
     expect(elder.locator("html")).not_to_have_class("elder")
     shoot(elder, out, "elder-home-phone")
     context.close()
+def take_connected(browser, base_url: str, out: Path, desktop: Page) -> None:
+    """Connected to the city (issue 20), on a phone and in 长辈版: the administrator's API clients with a new key
+    shown once; community staff adding a webhook endpoint (its secret shown once), the endpoints, and the delivery
+    log after a resident's need was posted; and the served API docs on the desktop."""
+    for look in ("phone", "elder"):
+        context = phone_context(browser, base_url, look == "elder")
+        page = context.new_page()
+        sign_in(page, ADMIN_PHONE)
+        page.goto("/admin/api-clients")
+        page.locator("input[name=name]").fill(f"网格化管理系统（{look}）")
+        page.get_by_test_id("new-api-client").locator("button[type=submit]").click()
+        expect(page.get_by_test_id("new-key")).to_be_visible()
+        shoot(page, out, f"connected-api-key-{look}")
+
+        sign_in(page)
+        page.goto("/")
+        page.locator("main a[role=button]").first.click()
+        page.locator("main a", has_text="事件推送").first.click()
+        page.locator("main a", has_text="添加").first.click()
+        page.locator("input[name=url]").fill("https://grid.example.cn/sanzhang/hooks")
+        page.locator("input[name=events]").first.check()
+        shoot(page, out, f"connected-webhook-new-{look}")
+        page.locator("form.webhook-form button[type=submit]").click()
+        shoot(page, out, f"connected-webhook-secret-{look}")
+        page.locator("main a", has_text="事件推送").first.click()
+        shoot(page, out, f"connected-webhooks-{look}")
+        context.close()
+    desktop.goto("/api/v1/docs")
+    expect(desktop.locator(".opblock").first).to_be_visible()
+    shoot(desktop, out, "connected-api-docs-desktop")
+
+
 def take_day(browser, base_url: str, out: Path, desktop: Page) -> None:
     """The volunteer's day, on a phone and in 长辈版: home with 扫一扫 and the hours to be settled, 我的活动, 我的积分
     with its filters, the scanner page, a reward with its limits in words, the confirmation and the ticket with
