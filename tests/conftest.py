@@ -23,6 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from app import TestConfig, create_app, database_url
+from blueprints.ext import limiter
 from domain import accounts, org
 from models import Area, Household, Level, Role, RoleGrant, User, db
 
@@ -122,6 +123,9 @@ def strict_client(app):
 
 @pytest.fixture
 def app(session_app):
+    # Flask-Limiter has one switch for every app of the process, set by the last app made: an app another test made
+    # with limits on (its own, a benchmark's) would leave them on for the next tests' sign-ins.
+    limiter.init_app(session_app)
     yield session_app
     session_app.config["UPLOAD_FOLDER"] = UPLOADS  # a test that pointed it elsewhere leaves no trace
     with session_app.app_context():
