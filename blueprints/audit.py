@@ -12,6 +12,7 @@ from wtforms.validators import Length, Optional
 from blueprints.bounds import Form
 from blueprints.forms import page_arg
 from blueprints.teams import KIND_NAMES as CATEGORY_KIND_NAMES
+from blueprints.webhooks import EVENT_NAMES as WEBHOOK_EVENT_NAMES
 from domain import audit, labels
 from domain.access import can, get_visible, managed_areas
 from domain.errors import NotFound
@@ -31,7 +32,8 @@ OBJECT_NAMES = {
     "campaign": _l("Campaign"), "nomination": _l("Nomination"), "objection": _l("Objection"),
     "voteflag": _l("Flagged votes"), "honour": _l("Honour"), "certificate": _l("Certificate"),
     "pointsrule": _l("Points rule"), "category": _l("Category"),
-    "apiclient": _l("API client"),
+    "apiclient": _l("API client"), "webhookendpoint": _l("Webhook endpoint"),
+    "webhookdelivery": _l("Webhook delivery"),
 }
 
 #: What each recorded value is called in the before/after columns (the stored key otherwise).
@@ -57,6 +59,9 @@ FIELD_NAMES = {
     "roles_ended": _l("Roles ended"), "posts_ended": _l("Head posts ended"), "created": _l("Created"),
     "updated": _l("Updated"), "unchanged": _l("Unchanged"), "error": _l("Errors"), "missing": _l("Missing"),
     "ended": _l("Ended"),
+    # webhooks out
+    "url": _l("Address"), "events": _l("Events sent"), "webhook_event": _l("Webhook event id"),
+    "replay_of": _l("Sent again from delivery #"),
 }
 
 
@@ -78,7 +83,12 @@ def _kind_text(kind: str) -> str:
             return str(names[kind])
     raise KeyError(kind)
 
-VALUE_NAMES = {"level": labels.level_name, "phase": labels.phase_name, "roles": _roles_text, "kind": _kind_text}
+def _events_text(kinds: list[str]) -> str:
+    return "、".join(str(WEBHOOK_EVENT_NAMES[kind]) for kind in kinds)
+
+
+VALUE_NAMES = {"level": labels.level_name, "phase": labels.phase_name, "roles": _roles_text, "kind": _kind_text,
+               "events": _events_text}
 
 
 def field_value(key: str, value) -> str:

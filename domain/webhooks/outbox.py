@@ -188,5 +188,5 @@ def replay(actor: User, delivery: WebhookDelivery, *, now: datetime | None = Non
     db.session.add(again)
     db.session.flush()
     audit.record(actor, "webhook.replay", again, area_id=endpoint.area_id, now=now,
-                 after={"event_id": delivery.event_id, "replay_of": delivery.id})
+                 after={"webhook_event": delivery.event_id, "replay_of": delivery.id})
     return again
