@@ -19,8 +19,7 @@ def demo(browser):
         yield base_url, app, assigned, reached
 
 
-@pytest.mark.parametrize("width", audit.WIDTHS)
-@pytest.mark.parametrize("mode", audit.MODES)
+@pytest.mark.parametrize(("mode", "width"), audit.CHECKED)
 @pytest.mark.parametrize("persona", list(audit.PERSONAS))
 def test_pages_pass_the_audit(demo, browser, persona, mode, width):
     base_url, _, assigned, _ = demo
