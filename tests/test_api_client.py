@@ -205,14 +205,14 @@ def city_system_syncs_the_roster(j: Journey) -> None:
 
 def synced_people_sign_in_with_a_texted_code(j: Journey) -> None:
     """The sync gives no passwords: people sign in with a code texted to them (the log sender's outbox here)."""
-    anonymous = j.clients["anonymous"]
     for who in ("head", "resident", "volunteer"):
         j.call("anonymous", "auth_post_sms_code", 202, body=j.body("SmsCodeIn", phone=j.phones[who]))
         code = next(m.code for m in j.served.extensions["sms"].outbox if m.phone == j.phones[who])
         token = j.call("anonymous", "auth_post_code_token", 200,
                        body=j.body("CodeTokenIn", phone=j.phones[who], code=code))
         j.clients[who] = j.api.AuthenticatedClient(base_url=j.base_url, token=token.token)
-    assert j.clients["anonymous"] is anonymous
+        me = j.call(who, "auth_get_me", 200)
+        assert (me.id, me.name) == (j.ids[who], next(p["name"] for p in ROSTER["people"] if p["id"] == f"P-{who}"))
 
 
 def staff_see_the_synced_people(j: Journey) -> None:

@@ -162,8 +162,6 @@ def _committed(answer: events.Answer):
 class Events(MethodView):
     @blp.arguments(EventArgs, location="query")
     @blp.response(200, EventPage)
-    @blp.fails(400, "validation_error")
-    @blp.fails(401, "unauthenticated", "invalid_token")
     @blp.fails(404, "not_found", description="`area_id` names an area you do not see")
     def get(self, args):
         """Events of the caller's communities and of the areas they manage, with live counts; `upcoming=true` (the
@@ -325,8 +323,6 @@ class MyCode(MethodView):
 class MyEvents(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, MyEventPage)
-    @blp.fails(400, "validation_error")
-    @blp.fails(401, "unauthenticated", "invalid_token")
     def get(self, args):
         """The events the caller registered for or attended, the latest start first, each with the caller's `state`
         (a stable code), its name as the pages say it, and the `minutes` so far or credited. A page past the end
@@ -344,8 +340,6 @@ class MyEvents(MethodView):
 class MyAttendance(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, MyAttendancePage)
-    @blp.fails(400, "validation_error")
-    @blp.fails(401, "unauthenticated", "invalid_token")
     def get(self, args):
         """The caller's check-ins, the latest first: the event, in and out with how, the minutes counted."""
         found = paginate(events.my_attendance(api_user()), args["page"], args["per_page"])

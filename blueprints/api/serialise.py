@@ -8,11 +8,16 @@ from domain.households import member_counts
 from models import Area, HeadPost, Household, User
 
 
+def phone(viewer: User, p: User) -> str:
+    """The person's phone as the viewer may see it: whole for staff of their area and themself, else masked."""
+    return p.phone if can(viewer, "person.see_phone", p) else p.masked_phone
+
+
 def person(viewer: User, p: User) -> dict:
     return {
         "id": p.id,
         "name": p.name,
-        "phone": p.phone if can(viewer, "person.see_phone", p) else p.masked_phone,
+        "phone": phone(viewer, p),
         "household_id": p.household_id,
         "roles": [{"role": g.role.value, "area": g.area} for g in p.grants],
     }
@@ -24,9 +29,7 @@ def head(viewer: User, post: HeadPost, community: Area | None) -> dict:
         "area_id": post.area_id,
         "tier": post.tier,
         "title": org.head_title(community, post.tier),
-        "user": {"id": post.user.id, "name": post.user.name,
-                 "phone": post.user.phone if can(viewer, "person.see_phone", post.user)
-                 else post.user.masked_phone},
+        "user": {"id": post.user.id, "name": post.user.name, "phone": phone(viewer, post.user)},
         "since": post.since,
         "until": post.until,
     }

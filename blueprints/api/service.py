@@ -99,8 +99,6 @@ class ServiceRecords(MethodView):
 
     @blp.arguments(RecordQueueArgs, location="query")
     @blp.response(200, ServiceRecordPage)
-    @blp.fails(400, "validation_error")
-    @blp.fails(401, "unauthenticated", "invalid_token")
     @blp.fails(404, "not_found", description="`community_id` names a community you do not manage")
     def get(self, args):
         """Staff's list of the records in the communities they manage (or in one): by default the approval queue,
@@ -119,8 +117,6 @@ class ServiceRecords(MethodView):
 class MyServiceRecords(MethodView):
     @blp.arguments(MyRecordArgs, location="query")
     @blp.response(200, ServiceRecordPage)
-    @blp.fails(400, "validation_error")
-    @blp.fails(401, "unauthenticated", "invalid_token")
     def get(self, args):
         """The caller's own records, the latest service first; `status` keeps one state."""
         user = api_user()

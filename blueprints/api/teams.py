@@ -33,9 +33,9 @@ from models import Area, MemberStatus, Team, TeamMember, User
 
 blp = Blueprint("api_teams", __name__, description="Volunteer teams, their members and requests to join")
 
-signed_in = blp.fails(401, "unauthenticated", "invalid_token")
-malformed = blp.fails(400, "validation_error", description="a query or body that does not match its schema")
-not_found = blp.fails(404, "not_found", description="missing, or outside your communities")
+#: A community named in the query or body that the caller does not see (the Api adds 401, 400 and, for an id in the
+#: path, 404 to every operation: blueprints/api/core.py).
+community_not_found = blp.fails(404, "not_found", description="a community outside yours")
 
 
 def _hours(minutes: int) -> Decimal:
@@ -69,8 +69,7 @@ def member_dict(viewer: User, member: TeamMember) -> dict:
     person = member.user
     return {"id": member.id, "team_id": member.team_id, "status": member.status.value,
             "leader": member.user_id == member.team.leader_id,
-            "person": {"id": person.id, "name": person.name,
-                       "phone": person.phone if can(viewer, "person.see_phone", person) else person.masked_phone},
+            "person": {"id": person.id, "name": person.name, "phone": ser.phone(viewer, person)},
             "requested_at": member.requested_at, "decided_at": member.decided_at}
 
 
@@ -83,9 +82,7 @@ def _members_page(viewer: User, team: Team, status: MemberStatus, args: dict) ->
 class Teams(MethodView):
     @blp.arguments(TeamArgs, location="query")
     @blp.response(200, TeamPage)
-    @malformed
-    @signed_in
-    @not_found
+    @community_not_found
     def get(self, args):
         """Teams of one community, or of every community the caller belongs to or manages, by community and name.
         Closed teams (taking no new members) are listed to staff only."""
@@ -98,8 +95,7 @@ class Teams(MethodView):
     @blp.response(201, TeamOut)
     @blp.fails(400, "validation_error", "name_required", "name_too_long", "category_invalid", "person_unknown",
                description="`person_unknown` on `leader_id`: nobody of the community has that id")
-    @signed_in
-    @not_found
+    @community_not_found
     @blp.fails(409, "team_name_taken")
     def post(self, body):
         """Staff of the community create a team; the leader, if any, becomes its first member."""
@@ -114,8 +110,6 @@ class Teams(MethodView):
 @blp.route("/teams/<int:team_id>")
 class TeamItem(MethodView):
     @blp.response(200, TeamOut)
-    @signed_in
-    @not_found
     def get(self, team_id):
         """One team, with its counts and hours."""
         user = api_user()
@@ -124,8 +118,6 @@ class TeamItem(MethodView):
     @blp.arguments(TeamPatchIn)
     @blp.response(200, TeamOut)
     @blp.fails(400, "validation_error", "name_required", "name_too_long", "category_invalid", "person_unknown")
-    @signed_in
-    @not_found
     @blp.fails(409, "team_name_taken")
     def patch(self, body, team_id):
         """Staff change a team's name, category, leader, services, or close it to new members (`active: false`).
@@ -144,9 +136,6 @@ class TeamItem(MethodView):
 class Members(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, MemberPage)
-    @malformed
-    @signed_in
-    @not_found
     def get(self, args, team_id):
         """The team's active members: the leader first, then by name. Phones masked but for staff of the person's
         area."""
@@ -156,9 +145,7 @@ class Members(MethodView):
     @blp.arguments(MemberIn)
     @blp.response(201, MemberOut)
     @blp.fails(400, "validation_error", "person_unknown")
-    @signed_in
     @blp.fails(403, "not_team_leader")
-    @not_found
     @blp.fails(409, "already_member")
     def post(self, body, team_id):
         """The leader or staff add a person of the community directly (one without a smartphone, say)."""
@@ -172,9 +159,7 @@ class MemberItem(MethodView):
     @blp.arguments(MemberRemoveIn)
     @blp.response(200, MemberOut)
     @blp.fails(400, "validation_error", "reason_required")
-    @signed_in
     @blp.fails(403, "not_team_leader")
-    @not_found
     @blp.fails(409, "not_a_member")
     @blp.fails(422, "leader_stays")
     def delete(self, body, team_id, member_id):
@@ -189,10 +174,7 @@ class MemberItem(MethodView):
 class JoinRequests(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, MemberPage)
-    @malformed
-    @signed_in
     @blp.fails(403, "not_team_leader")
-    @not_found
     def get(self, args, team_id):
         """Requests waiting for a decision, for the team's leader and staff."""
         user = api_user()
@@ -201,8 +183,6 @@ class JoinRequests(MethodView):
         return _members_page(user, team, MemberStatus.requested, args)
 
     @blp.response(201, MemberOut)
-    @signed_in
-    @not_found
     @blp.fails(409, "already_member", "already_requested")
     @blp.fails(422, "team_closed")
     def post(self, team_id):
@@ -216,10 +196,7 @@ class JoinRequests(MethodView):
 class JoinDecision(MethodView):
     @blp.arguments(JoinDecisionIn)
     @blp.response(200, MemberOut)
-    @malformed
-    @signed_in
     @blp.fails(403, "not_team_leader")
-    @not_found
     @blp.fails(409, "already_decided")
     def post(self, body, request_id):
         """The leader or staff accept (`status: active`) or decline (`declined`, with an optional reason, audited)
