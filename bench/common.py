@@ -111,3 +111,12 @@ def rss_kb(field: str = "VmRSS", pid: int | str = "self") -> int:
 def reset_peak_rss(pid: int | str = "self") -> None:
     """Start a process's VmHWM again from its current resident memory (Linux)."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def pss_kb(pid: int | str = "self") -> int:
+    """A process's proportional set size in kB (Linux): its resident pages, each shared page divided among the
+    processes that share it, so workers forked from a preloaded master count their common pages once."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no Pss in /proc/{pid}/smaps_rollup")

@@ -121,16 +121,23 @@ class Fixtures:
         db.session.commit()
         return tokens
 
-    def checkin_pool(self) -> list[tuple[str, str]]:
-        """(token, body) for every person of the community at each of EVENTS_PER_ROUND new open events, shuffled."""
+    def open_events(self, count: int = EVENTS_PER_ROUND) -> list[Event]:
+        """`count` new events of the community, open for check-in now (committed)."""
         now = datetime.now(UTC)
         with self.app.app_context():
             opened = [Event(community_id=self.community_id, area_id=self.community_id, kind=EventKind.activity,
                             title="压测活动", place="活动室", starts_at=now - timedelta(minutes=10),
                             ends_at=now + timedelta(hours=2), category="other", secret=secrets.token_hex(16),
-                            organiser_id=self.staff_id, created_at=now) for _ in range(EVENTS_PER_ROUND)]
+                            organiser_id=self.staff_id, created_at=now) for _ in range(count)]
             db.session.add_all(opened)
             db.session.commit()
+        return opened
+
+    def checkin_pool(self, opened: list[Event] | None = None) -> list[tuple[str, str]]:
+        """(token, body) for every person of the community at each of `opened` (by default EVENTS_PER_ROUND new
+        open events), shuffled; the events' codes are of this moment (they live 30 to 60 s)."""
+        opened = opened or self.open_events()
+        with self.app.app_context():
             codes = [events.event_code(event).token for event in opened]
         pool = [(token, json.dumps({"token": code})) for code in codes for token in self.tokens.values()]
         secrets.SystemRandom().shuffle(pool)
@@ -177,9 +184,10 @@ def rate_limit_storage(redis_url: str | None) -> str | None:
 
 
 @contextmanager
-def server(url: str, redis_url: str | None, workers: int = WORKERS):
+def server(url: str, redis_url: str | None, workers: int = WORKERS, *, preload: bool = False):
     """gunicorn as `make serve` runs it (sync workers, 4 unless told), on 127.0.0.1, with the bench endpoints on;
-    rate limits counted in `redis_url` (as production counts them across processes), else in each worker's memory."""
+    rate limits counted in `redis_url` (as production counts them across processes), else in each worker's memory.
+    `preload`: the app loaded once in the master before the workers fork (gunicorn's --preload)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET, "BENCH_ENDPOINTS": "1"}
     if redis_url:
@@ -188,7 +196,7 @@ def server(url: str, redis_url: str | None, workers: int = WORKERS):
         env.pop("REDIS_URL", None)
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "--no-control-socket", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
+         "--bind", f"127.0.0.1:{port}", *(["--preload"] if preload else []), "app:create_app()"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -255,16 +263,18 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
 
 
-def wrk(url: str, seconds: int, *, token: str | None = None, pool: list[tuple[str, str]] | None = None,
-        round_id: str = "0", connections: int = 16) -> dict:
-    """One bounded wrk run: requests per second, p50 and p99 latency (ms), errors (non-2xx, socket)."""
+def wrk(url: str, seconds: int, *, token: str | None = None, pool: list[tuple[str, ...]] | None = None,
+        round_id: str = "0", connections: int = 16, expect: str | None = None) -> dict:
+    """One bounded wrk run: requests per second, p50 and p99 latency (ms), errors (non-2xx, socket; with `expect`,
+    a Lua pattern, the answers whose "<status> <body>" does not match it instead of the non-2xx: bench/checked.lua)."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as file:
         if pool is not None:
-            file.writelines(f"{token}\t{body}\n" for token, body in pool)
-            command += ["-s", str(ROOT / "bench" / "post.lua"), url, "--", file.name, "2", round_id]
+            file.writelines("\t".join(item) + "\n" for item in pool)  # (token, body) or (token, body, path)
+            command += ["-s", str(ROOT / "bench" / ("checked.lua" if expect else "post.lua")), url, "--", file.name,
+                        "2", round_id, *([expect] if expect else [])]
         else:
             command.append(url)
     try:
@@ -272,7 +282,8 @@ def wrk(url: str, seconds: int, *, token: str | None = None, pool: list[tuple[st
     finally:
         os.unlink(file.name)
         drain("/".join(url.split("/", 3)[:3]))
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", out))
+    answers = "unexpected" if expect else "Non-2xx or 3xx responses"
+    errors = sum(int(n) for n in re.findall(rf"(?:{answers}|connect|read|write|timeout):? (\d+)", out))
     if re.search(r"\s0 requests in", out):
         return one_by_one(url, token, errors)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
