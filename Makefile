@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 PORT ?= 5000
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
-.PHONY: run serve test lint install install-test browsers translations screenshots wrk bench bench-city fuzz layout
+.PHONY: run serve test lint install install-test browsers translations screenshots wrk bench bench-city bench-peer fuzz layout
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,7 +79,15 @@ bench: install wrk
 bench-city: install wrk
 	$(BIN)/python bench/run.py --scale city $(BENCH_ARGS)
 
+# Our check-in against pretix's (bench/peer.py), PostgreSQL only. pretix lives in bench/peers/.venv-pretix (installed
+# when missing, minutes the first time), on <database>_peer_pretix copied from a migrated, seeded template.
+PEER_DATABASE_URL = $(or $(BENCH_DATABASE_URL),postgresql://postgres@127.0.0.1:5432/test)
+bench-peer: install wrk
+	$(BIN)/python bench/peers/pretix_peer.py setup --database-url $(PEER_DATABASE_URL)
+	$(BIN)/python bench/peer.py --database-url $(PEER_DATABASE_URL) $(BENCH_PEER_ARGS)
+
 test: install-test browsers
+	@$(MAKE) --no-print-directory wrk || echo "Without wrk, tests/test_bench_peer.py is skipped."
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 # The API fuzzed from its OpenAPI description for longer than `make test` does (FUZZ_EXAMPLES per operation).

@@ -226,7 +226,7 @@ def peer_server(args):
         yield args.peer_url, args.peer_pid, json.loads(Path(args.peer_data).read_text())
         return
     data = pretix_peer.setup(args.database_url, args.positions)
-    with pretix_peer.serve() as (base, master):
+    with pretix_peer.serve(args.workers) as (base, master):
         yield base, master, data
 
 
@@ -244,7 +244,7 @@ def run_peer(args) -> dict:
         f = PeerFixtures(built["url"], built["first_community_id"], args.again)
         stack.callback(f.close)
         servers = stack.enter_context(ExitStack())
-        ours, ours_master = servers.enter_context(run.server(built["url"], redis_url))
+        ours, ours_master = servers.enter_context(run.server(built["url"], redis_url, args.workers))
         peer, peer_master, data = servers.enter_context(peer_server(args))
         sides = Sides(f, ours, peer, data, rounds)
         print(f"both serving ({time.monotonic() - began:.0f} s): ours {ours}, {data['auth']} peer {peer}", flush=True)
@@ -265,15 +265,15 @@ def run_peer(args) -> dict:
         out["positions"] = len(data["secrets"])
         servers.close()  # both down before our preloaded server starts
         print(f"rounds done ({time.monotonic() - began:.0f} s); our memory with --preload", flush=True)
-        out["memory"]["ours_preload"] = preloaded_memory(f, built["url"], redis_url, connections)
+        out["memory"]["ours_preload"] = preloaded_memory(f, built["url"], redis_url, connections, args.workers)
     out["results"] = {side: {name: run.median_of(r) | {"cpu_ms": statistics.median(m["cpu_ms"] for m in r)}
                              for name, r in measured.items()} for side, measured in runs.items()}
     return out
 
 
-def preloaded_memory(f: PeerFixtures, url: str, redis_url: str | None, connections: int) -> dict:
+def preloaded_memory(f: PeerFixtures, url: str, redis_url: str | None, connections: int, workers: int) -> dict:
     """Our workers' memory when gunicorn preloads the app, after a second of each of our fresh measures."""
-    with run.server(url, redis_url, preload=True) as (base, master):
+    with run.server(url, redis_url, workers, preload=True) as (base, master):
         scans = f.scan_pool(f.open_events(), f.people, "preload")
         for target, pool in ((f"{base}/api/v1/checkins", f.checkin_pool()), (f"{base}/api/v1/events/0/scans", scans)):
             run.wrk(target, 1, pool=pool, round_id="preload", connections=connections)
@@ -315,6 +315,11 @@ def print_report(result: dict) -> None:
         value = result["ratios"][name]
         met = value >= goal if sense == ">=" else value <= goal
         print(f"  goal {name} {sense} {goal}: {value} {'met' if met else 'NOT met'}")
+    wrapped = [name for measured in result["results"].values() for name, m in measured.items()
+               if m["wrapped"] and "again" not in name]
+    if wrapped:
+        print(f"WARNING: {', '.join(wrapped)} ran out of fresh requests and sent some again (their 'already' answers "
+              "are counted as errors): a bigger --scale, or more pretix --positions")
     errors = sum(m["errors"] for measured in result["results"].values() for m in measured.values())
     print(f"errors over every round: {errors}; load average (1, 5, 15 min) before {result['load_before']}, "
           f"after {result['load_after']}", flush=True)
@@ -328,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=run.WORKERS, help="gunicorn's sync workers, each side")
     parser.add_argument("--positions", type=int, default=2_000, help="pretix's paid positions (its template)")
     parser.add_argument("--again", type=int, default=AGAIN_PEOPLE, help="people checked in before the rounds, "
                         "whose check-ins and scans are repeated")
@@ -345,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     started = datetime.now(UTC)
     load_before = [round(x, 2) for x in os.getloadavg()]
     result = {"started": started.isoformat(), "scale": args.scale, "rounds": args.rounds, "seconds": args.seconds,
-              "connections": args.connections, "workers": run.WORKERS,
+              "connections": args.connections, "workers": args.workers,
               "peer": "stand-in" if args.peer_url else f"pretix {pretix_peer.VERSION}", "load_before": load_before}
     result |= run_peer(args)
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]

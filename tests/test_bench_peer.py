@@ -1,5 +1,5 @@
 """bench/peer.py end to end on our side, so the harness can't rot: our app under gunicorn (plain and preloaded) on a
-tiny city, wrk in one round of 1 s per measure, against a stand-in for pretix.
+tiny city (2 workers), wrk in one round of 1 s per measure, against a stand-in for pretix.
 
 pretix itself is not installed here (it takes minutes): `make bench-peer` measures the real one.
 """
@@ -89,9 +89,9 @@ def test_peer_harness_measures_both_sides_with_no_errors_and_prints_the_ratios(t
         port = int(standin.stdout.readline())
         out = subprocess.run(
             [sys.executable, "bench/peer.py", "--scale", "tiny", "--rounds", "1", "--seconds", "1",
-             "--connections", "4", "--again", "20", "--redis-url", "", *(["--database-url", PG_URL] if PG_URL else []),
-             "--peer-url", f"http://127.0.0.1:{port}", "--peer-pid", str(standin.pid),
-             "--peer-data", str(data), "--results", str(tmp_path)],
+             "--connections", "4", "--workers", "2", "--again", "20", "--redis-url", "",
+             *(["--database-url", PG_URL] if PG_URL else []), "--peer-url", f"http://127.0.0.1:{port}",
+             "--peer-pid", str(standin.pid), "--peer-data", str(data), "--results", str(tmp_path)],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     finally:
         standin.terminate()
@@ -108,6 +108,7 @@ def test_peer_harness_measures_both_sides_with_no_errors_and_prints_the_ratios(t
             assert m["rps"] > 0 and m["p99"] > 0 and m["cpu_ms"] > 0 and m["errors"] == 0 and m["rounds"] == 1, m
     assert set(result["memory"]) == {"ours", "ours_preload", "pretix"}
     assert all(m["rss_mb"]["max"] > 0 and m["pss_mb"]["max"] > 0 for m in result["memory"].values())
+    assert result["memory"]["ours"]["workers"] == result["memory"]["ours_preload"]["workers"] == 2
     assert {"checkin_rps", "checkin_p99", "scan_rps", "checkin_again_rps", "checkin_cpu",
             "preload_pss/pretix_rss"} <= set(result["ratios"])
     assert all(value > 0 for value in result["ratios"].values()), result["ratios"]
