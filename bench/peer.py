@@ -145,7 +145,7 @@ class Sides:
     """Both servers and the pools each measure sends."""
 
     def __init__(self, f: PeerFixtures, ours: str, peer: str, data: dict, rounds: int):
-        self.f, self.ours, self.peer, self.data = f, ours, peer, data
+        self.f, self.ours = f, ours
         self.redeem = f"{peer}/api/v1/organizers/{data['organizer']}/checkinrpc/redeem/"
         auth = f"{data['auth']} {data['token']}"
         self.redeemed = [(auth, json.dumps({"secret": s, "lists": [data["list"]]}))
@@ -156,12 +156,11 @@ class Sides:
                                                                                                   (n + 1) * share]]
                       for n in range(rounds)]
         self.again_event = f.open_events(1)[0]
-        self.scan_events: list[Event] = []
 
     def check_answers(self) -> None:
         """Each side's answers, once over HTTP, before anything is measured: the first time and again."""
         f = self.f
-        again = self.f.checkin_again_pool(self.again_event)
+        again = f.checkin_again_pool(self.again_event)
         _send_all(f"{self.ours}/api/v1/checkins", again, 201, "checked_in")
         _send_all(f"{self.ours}/api/v1/checkins", again[:1], 200, "already_checked_in")
         _send_all(self.ours, f.scan_pool(f.open_events(1), f.again[:1], "check"), 201, "checked_in")
