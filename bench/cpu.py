@@ -1,0 +1,171 @@
+"""CPU per request of the check-in and the redemption, two checkouts of the app side by side (issue 21).
+
+Each checkout (`--root`, one or more; the first is "this one" by default) is served by gunicorn as `make serve` runs
+it (4 sync workers, rate limits counted in Redis) on the same generated community, and driven in alternating rounds
+with wrk: the workers' CPU time (utime + stime of /proc/<pid>/stat) over a round, divided by the requests answered,
+is the CPU per request; the machine's noise falls on every checkout alike. With `--profile`, py-spy samples one
+worker during a further round of each and the share of samples spent in each part is printed (the rate limit:
+Flask-Limiter, limits and redis-py; the event and reward reads).
+
+    .venv/bin/python bench/cpu.py --root /work/main --root . --database-url postgresql://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+from bench import city  # noqa: E402
+from bench.run import RESULTS, SECRET, Fixtures, _wait_for_workers, drain, free_port, rate_limit_storage, workers_of  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+#: A part of a request, by a frame its py-spy samples hold ("function (file" as py-spy's raw output spells it); a
+#: sample holding the frames of several parts counts for the first one listed.
+PARTS = {
+    "caller (the key function's token lookup)": ("caller_key (",),
+    "rate limit (Flask-Limiter's check, limits, redis-py)": ("(flask_limiter/_extension.py", "(limits/", "(redis/"),
+    "event read (read_event_code)": ("read_event_code (",),
+    "reward read (get_visible Reward, its community, the pickup rule)": (
+        "get_visible (domain/access.py", "pickup_days (", "Reward.community"),
+}
+
+@contextmanager
+def served(root: Path, url: str, redis_url: str | None, workers: int = 4):
+    """gunicorn of the checkout at `root`, as bench/run.py's `server` starts it."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET, "BENCH_ENDPOINTS": "1"}
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    process = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "--no-control-socket", "--workers", str(workers),
+         "--bind", f"127.0.0.1:{port}", "app:create_app()"], cwd=root, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_workers(base, process, workers)
+        yield base, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def load(url: str, seconds: int, pool: list[tuple[str, str]], round_id: str) -> tuple[int, int]:
+    """wrk with bench/post.lua over the pool: (requests answered, non-2xx answers)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as file:
+        file.writelines(f"{token}\t{body}\n" for token, body in pool)
+    try:
+        out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s", "-s",
+                              str(ROOT / "bench" / "post.lua"), url, "--", file.name, "2", round_id],
+                             capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    finally:
+        os.unlink(file.name)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    return requests, bad
+
+
+def measured(base: str, master: int, path: str, seconds: int, pool, round_id: str) -> dict:
+    pids = workers_of(master)
+    before = cpu_seconds(pids)
+    requests, bad = load(base + path, seconds, pool, round_id)
+    drain(base)
+    return {"cpu_ms": (cpu_seconds(pids) - before) * 1000 / max(requests, 1), "rps": requests / seconds, "bad": bad}
+
+
+def profile(base: str, master: int, path: str, seconds: int, pool, round_id: str) -> Path:
+    """py-spy's samples of one worker (all four carry the same load) over a round, kept in bench/results/."""
+    pid = workers_of(master)[0]
+    RESULTS.mkdir(exist_ok=True)
+    samples = RESULTS / f"cpu-{time.strftime('%Y%m%dT%H%M%S')}-{round_id}.txt"
+    spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "-p", str(pid), "-d", str(seconds), "-r", "200",
+                            "-f", "raw", "-o", str(samples), "--nonblocking"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    load(base + path, seconds, pool, round_id)
+    spy.wait(timeout=seconds + 60)
+    drain(base)
+    return samples
+
+
+def shares(samples: Path) -> dict[str, float]:
+    """The share (%) of a profile's samples serving a request that each of PARTS took."""
+    counts: collections.Counter = collections.Counter()
+    for line in samples.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if "Flask.__call__ (" not in stack:
+            continue  # the worker waiting for a request, not serving one
+        part = next((part for part, needles in PARTS.items() if any(needle in stack for needle in needles)), None)
+        counts[part] += int(n)
+    total = sum(counts.values())
+    return {part: round(100 * counts[part] / max(total, 1), 1) for part in PARTS} | {"samples": total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", action="append", type=Path, help="a checkout to serve (repeat to compare)")
+    parser.add_argument("--database-url", default=None, help="a PostgreSQL server (default: SQLite)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="also sample one worker of each with py-spy")
+    parser.add_argument("--shares", type=Path, nargs="*", help="only print the shares of these saved profiles")
+    args = parser.parse_args()
+    if args.shares:
+        for samples in args.shares:
+            print(samples.name, shares(samples))
+        return
+    roots = [root.resolve() for root in (args.root or [ROOT])]
+    redis_url = rate_limit_storage(args.redis_url)
+    with ExitStack() as stack:
+        built = stack.enter_context(city.built("community", args.database_url, f"cpu_{os.getpid()}", verify=False))
+        f = Fixtures(built["url"], built["first_community_id"])
+        stack.callback(f.close)
+        servers = [stack.enter_context(served(root, built["url"], redis_url)) for root in roots]
+        runs: dict = {}
+        paths = {"checkin": ("/api/v1/checkins", f.checkin_pool), "redeem": ("/api/v1/redemptions", f.redemption_pool)}
+        for n in range(args.rounds + 1):  # round 0 warms the workers up and is not counted
+            for what, (path, pool) in paths.items():
+                for root, (base, master) in zip(roots, servers, strict=True):
+                    result = measured(base, master, path, 2 if n == 0 else args.seconds, pool(), f"{n}{what}{root}")
+                    if n:
+                        runs.setdefault((what, root), []).append(result)
+        for (what, root), results in runs.items():
+            each = ", ".join(f"{r['cpu_ms']:.2f}" for r in results)
+            print(f"{what:8} {root}: CPU {statistics.median(r['cpu_ms'] for r in results):.2f} ms/request "
+                  f"(rounds {each}), "
+                  f"{statistics.median(r['rps'] for r in results):.0f} req/s, non-2xx {sum(r['bad'] for r in results)}")
+        if args.profile:
+            for what, (path, pool) in paths.items():
+                for root, (base, master) in zip(roots, servers, strict=True):
+                    samples = profile(base, master, path, args.seconds, pool(), f"{what}-{root.name}")
+                    print(f"{what:8} {root}: py-spy shares % {shares(samples)} ({samples})")
+
+
+if __name__ == "__main__":
+    main()
