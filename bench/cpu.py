@@ -7,13 +7,20 @@ is the CPU per request; the machine's noise falls on every checkout alike. With 
 worker during a further round of each and the share of samples spent in each part is printed (the rate limit:
 Flask-Limiter, limits and redis-py; the event and reward reads).
 
+`--rate-limits N` measures the scan limit alone, in this process: N check-ins with a code that is no code (refused
+422 after the limit is counted) through the test client, with the limit off, counted by limits' own RedisStorage
+(one round trip a window) and by blueprints/ratelimit.py's (one round trip a limit), in alternating rounds: this
+process's CPU time, the wall time and the Redis commands sent, per request.
+
     .venv/bin/python bench/cpu.py --root /work/main --root . --database-url postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/cpu.py --rate-limits 2000
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import os
 import re
 import signal
@@ -27,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench import city  # noqa: E402
+from bench import city, common  # noqa: E402
 from bench.run import RESULTS, SECRET, Fixtures, _wait_for_workers, drain, free_port, rate_limit_storage, workers_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +133,58 @@ def shares(samples: Path) -> dict[str, float]:
     return {part: round(100 * counts[part] / max(total, 1), 1) for part in PARTS} | {"samples": total}
 
 
+def rate_limit_cost(redis_url: str, requests: int, rounds: int) -> None:
+    """The scan limit's cost per request: off, limits' RedisStorage, OneTripRedisStorage (module docstring)."""
+    from limits.storage import RedisStorage
+    from limits.strategies import FixedWindowRateLimiter
+
+    from app import create_app
+    from blueprints.ext import limiter
+    from blueprints.ratelimit import OneTripRedisStorage
+
+    with common.scratch_app(None, "cpu") as scratch:
+        common.seed_community()
+        app = create_app({"SQLALCHEMY_DATABASE_URI": scratch.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": SECRET,
+                          "RATELIMIT_STORAGE_URI": redis_url, "ARGON2_PARAMS": scratch.config["ARGON2_PARAMS"],
+                          "SCAN_RATE_LIMIT": "1000000000 per minute;1000000000 per hour"})
+        client = app.test_client()
+        signed_in = client.post("/api/v1/auth/token", json={"phone": "13800000101", "password": common.PASSWORD})
+        token = signed_in.json["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        variants = {"off": None, "limits' RedisStorage": RedisStorage, "OneTripRedisStorage": OneTripRedisStorage}
+        figures: dict[str, list[tuple[float, ...]]] = {name: [] for name in variants}
+        for _round in range(rounds + 1):  # the first warms up and is not counted
+            for name, storage in variants.items():
+                limiter.enabled = storage is not None
+                if storage is not None:
+                    limiter._storage = storage(redis_url)  # noqa: SLF001 - the bench swaps the storage it measures
+                    limiter._limiter = FixedWindowRateLimiter(limiter._storage)  # noqa: SLF001
+                sent = collections.Counter()
+                if storage is not None:
+                    connection = limiter.storage.get_connection()
+                    connection.execute_command = functools.partial(_counted, sent, connection.execute_command)
+                cpu, wall = time.process_time(), time.perf_counter()
+                answers = collections.Counter(client.post("/api/v1/checkins", json={"token": "x"}, headers=headers)
+                                              .status_code for _ in range(requests))
+                if set(answers) != {422}:
+                    raise RuntimeError(f"{name}: answers {dict(answers)}, not 422 alone")
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                if _round:
+                    figures[name].append((cpu, wall, sum(sent.values())))
+    print(f"{requests} limited requests a round, {rounds} rounds, medians per request (uptime: "
+          f"{os.getloadavg()[0]:.1f})")
+    for name, rows in figures.items():
+        cpu, wall, commands = (statistics.median(row[i] for row in rows) for i in range(3))
+        print(f"  {name:22} CPU {cpu / requests * 1e6:6.0f} µs, wall {wall / requests * 1e6:6.0f} µs, "
+              f"Redis commands {commands / requests:.2f} (rounds' CPU µs: "
+              f"{', '.join(f'{row[0] / requests * 1e6:.0f}' for row in rows)})")
+
+
+def _counted(sent: collections.Counter, send, *args, **options):
+    sent[args[0]] += 1
+    return send(*args, **options)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", action="append", type=Path, help="a checkout to serve (repeat to compare)")
@@ -135,7 +194,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="also sample one worker of each with py-spy")
     parser.add_argument("--shares", type=Path, nargs="*", help="only print the shares of these saved profiles")
+    parser.add_argument("--rate-limits", type=int, metavar="N", help="only measure the scan limit, N requests a round")
     args = parser.parse_args()
+    if args.rate_limits:
+        rate_limit_cost(args.redis_url, args.rate_limits, args.rounds)
+        return
     if args.shares:
         for samples in args.shares:
             print(samples.name, shares(samples))

@@ -24,6 +24,7 @@ refused request was already counted in the first limit's smallest window; it now
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -72,6 +73,13 @@ def _request_memo() -> tuple[dict[str, int], dict[str, tuple[int, float]]] | Non
     return memo
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(limit: str) -> tuple[tuple[str, int, int], ...]:
+    """Each window of a limit string, in Flask-Limiter's order (the smallest first): its key's end, expiry, amount."""
+    return tuple((f"{item.amount}/{item.multiples}/{item.GRANULARITY.name}", item.get_expiry(), item.amount)
+                 for item in sorted(parse_many(limit)))
+
+
 class OneTripRedisStorage(RedisStorage):
     """limits' RedisStorage, with every window of a limit counted together in one round trip (module docstring)."""
 
@@ -91,12 +99,12 @@ class OneTripRedisStorage(RedisStorage):
         windows = _GROUPS.get(scope) if sep and key.startswith("LIMITER/") else None
         if windows is None:
             return None
-        items = sorted(parse_many(windows()))  # Flask-Limiter's order: the smallest window first
-        keys = [f"{head}/{item.amount}/{item.multiples}/{item.GRANULARITY.name}" for item in items]
+        parsed = _parsed(windows())
+        keys = [f"{head}/{suffix}" for suffix, _expiry, _amount in parsed]
         if key not in keys:
             return None
         first = keys.index(key)
-        return [(each, item.get_expiry(), item.amount) for each, item in zip(keys, items, strict=True)][first:]
+        return [(each, expiry, amount) for each, (_suffix, expiry, amount) in zip(keys, parsed, strict=True)][first:]
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         memo = _request_memo()
