@@ -12,8 +12,14 @@ Flask-Limiter, limits and redis-py; the event and reward reads).
 (one round trip a window) and by blueprints/ratelimit.py's (one round trip a limit), in alternating rounds: this
 process's CPU time, the wall time and the Redis commands sent, per request.
 
+`--checkins N` measures the check-in alone, in this process, on the generated community: N check-ins by the event's
+code (each a new person) through the test client, rate limits off, with each worker's copy of the events
+(domain/events/seen.py) and with the copies dropped before each request (the event read on every scan, as before),
+in alternating rounds: this process's CPU time and the wall time per request, and the statements sent.
+
     .venv/bin/python bench/cpu.py --root /work/main --root . --database-url postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/cpu.py --rate-limits 2000
+    .venv/bin/python bench/cpu.py --checkins 2000 --database-url postgresql://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
@@ -180,6 +186,49 @@ def rate_limit_cost(redis_url: str, requests: int, rounds: int) -> None:
               f"{', '.join(f'{row[0] / requests * 1e6:.0f}' for row in rows)})")
 
 
+def checkin_cost(database_url: str | None, requests: int, rounds: int) -> None:
+    """A check-in's cost with and without the workers' copies of the events (module docstring)."""
+    from sqlalchemy import event as sqlalchemy_event
+
+    from app import create_app
+    from domain.events import seen
+    from models import db
+
+    with ExitStack() as stack:
+        built = stack.enter_context(city.built("community", database_url, f"cpu_{os.getpid()}", verify=False))
+        f = Fixtures(built["url"], built["first_community_id"])
+        stack.callback(f.close)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": built["url"], "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": False})
+        client = app.test_client()
+        sent = collections.Counter()
+        with app.app_context():
+            engine = db.engine
+        sqlalchemy_event.listen(engine, "before_cursor_execute", lambda *_args: sent.update(["statement"]))
+        figures: dict[str, list[tuple[float, ...]]] = {"event read on each scan": [], "worker's copy": []}
+        for n in range(rounds + 1):  # the first warms up and is not counted
+            for name in figures:
+                pool = f.checkin_pool()[:requests]
+                sent.clear()
+                answers: collections.Counter = collections.Counter()
+                cpu, wall = time.process_time(), time.perf_counter()
+                for token, body in pool:
+                    if name == "event read on each scan":
+                        seen._seen.clear()  # noqa: SLF001 - the bench drops the copies it measures without
+                    answers[client.post("/api/v1/checkins", data=body, content_type="application/json",
+                                        headers={"Authorization": f"Bearer {token}"}).status_code] += 1
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                if set(answers) != {201}:
+                    raise RuntimeError(f"{name}: answers {dict(answers)}, not 201 alone")
+                if n:
+                    figures[name].append((cpu / len(pool), wall / len(pool), sent["statement"] / len(pool)))
+    print(f"{requests} check-ins a round on {built['database']}, {rounds} rounds, medians per request (load "
+          f"{os.getloadavg()[0]:.1f})")
+    for name, rows in figures.items():
+        cpu, wall, sql = (statistics.median(row[i] for row in rows) for i in range(3))
+        print(f"  {name:24} CPU {cpu * 1e6:6.0f} µs, wall {wall * 1e6:6.0f} µs, statements {sql:.2f} (rounds' CPU "
+              f"µs: {', '.join(f'{row[0] * 1e6:.0f}' for row in rows)})")
+
+
 def _counted(sent: collections.Counter, send, *args, **options):
     sent[args[0]] += 1
     return send(*args, **options)
@@ -195,7 +244,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also sample one worker of each with py-spy")
     parser.add_argument("--shares", type=Path, nargs="*", help="only print the shares of these saved profiles")
     parser.add_argument("--rate-limits", type=int, metavar="N", help="only measure the scan limit, N requests a round")
+    parser.add_argument("--checkins", type=int, metavar="N", help="only measure the check-in, N requests a round")
     args = parser.parse_args()
+    if args.checkins:
+        checkin_cost(args.database_url, args.checkins, args.rounds)
+        return
     if args.rate_limits:
         rate_limit_cost(args.redis_url, args.rate_limits, args.rounds)
         return
