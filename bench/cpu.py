@@ -29,19 +29,18 @@ import collections
 import functools
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from bench import city, common  # noqa: E402
-from bench.run import RESULTS, SECRET, Fixtures, _wait_for_workers, drain, free_port, rate_limit_storage, workers_of  # noqa: E402
+from bench.run import RESULTS, SECRET, Fixtures, drain, rate_limit_storage, server, workers_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -55,30 +54,6 @@ PARTS = {
     "reward read (get_visible Reward, its community, the pickup rule)": (
         "get_visible (domain/access.py", "pickup_days (", "Reward.community"),
 }
-
-@contextmanager
-def served(root: Path, url: str, redis_url: str | None, workers: int = 4):
-    """gunicorn of the checkout at `root`, as bench/run.py's `server` starts it."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET, "BENCH_ENDPOINTS": "1"}
-    env.pop("REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "--no-control-socket", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "app:create_app()"], cwd=root, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_workers(base, process, workers)
-        yield base, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
 
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
@@ -262,7 +237,7 @@ def main() -> None:
         built = stack.enter_context(city.built("community", args.database_url, f"cpu_{os.getpid()}", verify=False))
         f = Fixtures(built["url"], built["first_community_id"])
         stack.callback(f.close)
-        servers = [stack.enter_context(served(root, built["url"], redis_url)) for root in roots]
+        servers = [stack.enter_context(server(built["url"], redis_url, root=root)) for root in roots]
         runs: dict = {}
         paths = {"checkin": ("/api/v1/checkins", f.checkin_pool), "redeem": ("/api/v1/redemptions", f.redemption_pool)}
         for n in range(args.rounds + 1):  # round 0 warms the workers up and is not counted
