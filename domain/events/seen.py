@@ -76,7 +76,7 @@ def remember(event: Event | None) -> None:
     community = event.community
     _seen.pop(event.id, None)
     if len(_seen) >= MAX_SEEN:
-        del _seen[next(iter(_seen))]
+        _seen.pop(next(iter(_seen), None), None)
     _seen[event.id] = Seen(
         id=event.id, community_id=event.community_id, area_id=event.area_id, secret=event.secret, poster=event.poster,
         registration=event.registration, capacity=event.capacity, starts_at=event.starts_at, ends_at=event.ends_at,
