@@ -10,6 +10,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
+from blueprints import ratelimit
 from blueprints.api.core import bearer_caller
 from models import transaction
 
@@ -79,7 +80,11 @@ def limited(scope: str, setting: str, methods: list[str] | None = None, *, key_f
     """The rate limit named by config `setting`, one counter per caller (by default `caller_key`) shared by every
     route of `scope` (a page and its API twin count together). `only_with_files`: only requests that carry a file
     count (a form whose photos are optional costs nothing when sent without)."""
-    return limiter.shared_limit(lambda: current_app.config[setting], scope=scope, key_func=key_func,
+    def windows() -> str:
+        return current_app.config[setting]
+
+    ratelimit.counted_together(scope, windows)  # in Redis, all its windows in one round trip
+    return limiter.shared_limit(windows, scope=scope, key_func=key_func,
                                 methods=methods, exempt_when=_carries_no_file if only_with_files else None)
 
 

@@ -212,6 +212,93 @@ def test_two_app_instances_share_the_counter_in_redis(app, tree):
     assert instance(2) == ["422", "429"]  # the other instance's first scan was the third of the minute
 
 
+# --- one Redis round trip per limit, whatever its windows (blueprints/ratelimit.py) -------------------------------
+
+#: An app instance in a process of its own with a scan limit of several windows: for each of `count` scans it prints
+#: the status and the Redis commands the request sent (counted on the storage's connection).
+WINDOWS_INSTANCE = """
+import sys
+from blueprints import ratelimit
+from blueprints.ext import limiter
+from tests.conftest import make_app
+url, redis_url, prefix, token, limit, count = sys.argv[1:7]
+client = make_app(url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=redis_url,
+                  RATELIMIT_STORAGE_OPTIONS={"key_prefix": prefix}, SCAN_RATE_LIMIT=limit).test_client()
+connection = limiter.storage.get_connection()
+connection.script_load(ratelimit._INCREMENT_WINDOWS)  # a fresh Redis would first answer NOSCRIPT
+sent, send = [], connection.execute_command
+connection.execute_command = lambda *args, **options: sent.append(args[0]) or send(*args, **options)
+for _ in range(int(count)):
+    sent.clear()
+    answer = client.post("/api/v1/checkins", json={"token": "x"}, headers={"Authorization": token})
+    print(answer.status_code, answer.headers.get("Retry-After", "-"), "+".join(sent))
+"""
+
+
+@pytest.fixture
+def redis_keys():
+    """A prefix of this test's own for the rate-limit keys in TEST_REDIS_URL, and a client to read them; the keys are
+    removed afterwards (the database is shared with other runs)."""
+    _require_redis()
+    prefix = f"test-{uuid.uuid4().hex}"
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    yield prefix, client
+    for key in client.scan_iter(match=f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+def _counts(client: redis.Redis, prefix: str) -> dict[str, int]:
+    return {key.rsplit("/", 2)[-1]: int(client.get(key)) for key in client.scan_iter(match=f"{prefix}*")}
+
+
+def test_a_limit_of_two_windows_trips_at_its_count_across_two_instances_with_one_redis_command_a_request(
+        app, tree, redis_keys):
+    prefix, counters = redis_keys
+    token = token_for(app.test_client(), tree.staff_a)["Authorization"]
+
+    def instance(count: int) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", WINDOWS_INSTANCE, app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL, prefix, token,
+             "100 per minute;3 per hour", str(count)],
+            capture_output=True, text=True, timeout=120, check=True, cwd=Path(__file__).resolve().parent.parent)
+        return done.stdout.splitlines()
+
+    assert instance(2) == ["422 - EVALSHA", "422 - EVALSHA"]
+    first, refused = instance(2)
+    assert first == "422 - EVALSHA"
+    status, retry_after, sent = refused.split()
+    assert (status, sent) == ("429", "EVALSHA")  # the refusal's Retry-After needs no second trip either
+    assert 3000 < int(retry_after) <= 3601  # the hour's window, not the minute's
+    assert _counts(counters, prefix) == {"minute": 4, "hour": 4}
+
+
+def test_the_windows_after_the_one_breached_are_not_counted_as_flask_limiter_does_not(
+        limited_app, tree, redis_keys, monkeypatch):
+    prefix, counters = redis_keys
+    client = limited_app(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_STORAGE_OPTIONS={"key_prefix": prefix},
+                         SCAN_RATE_LIMIT="2 per minute;100 per hour").test_client()
+    headers = token_for(client, tree.staff_a)
+    connection = limiter.storage.get_connection()
+    sent, send = [], connection.execute_command
+    monkeypatch.setattr(connection, "execute_command", lambda *args, **kw: sent.append(args[0]) or send(*args, **kw))
+    statuses = [client.post("/api/v1/checkins", json={"token": "x"}, headers=headers) for _ in range(3)]
+    assert [answer.status_code for answer in statuses] == [422, 422, 429]
+    assert_limited(statuses[-1], json_answer=True)
+    assert int(statuses[-1].headers["Retry-After"]) <= 61  # the minute's window (Flask-Limiter adds a second)
+    assert sent.count("EVALSHA") == 3 and set(sent) <= {"EVALSHA", "SCRIPT"}  # SCRIPT LOAD once on a fresh Redis
+    assert _counts(counters, prefix) == {"minute": 3, "hour": 2}
+
+
+def test_with_redis_down_a_limited_request_fails_as_flask_limiter_makes_it(limited_app, tree):
+    """Flask-Limiter's own behaviour, kept (RATELIMIT_SWALLOW_ERRORS is not set): the storage's error stops the request
+    (a 500 in production), no request goes through uncounted."""
+    headers = token_for(limited_app().test_client(), tree.staff_a)  # signed in where counting works
+    client = limited_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0").test_client()  # nothing listens on port 1
+    with pytest.raises(redis.ConnectionError):
+        client.post("/api/v1/checkins", json={"token": "x"}, headers=headers)
+
+
 # --- sign-in: one budget per address for both doors, one per account across addresses ---------------------------
 
 def _sign_in(client, door: str, phone: str, password: str, address: str):

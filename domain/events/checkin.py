@@ -17,7 +17,8 @@ from sqlalchemy import bindparam, select, update
 from domain import audit, ledger, service
 from domain.access import can
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused
-from domain.events.codes import read_event_code, read_personal_code
+from domain.events import seen
+from domain.events.codes import load_event, read_event_code, read_personal_code
 from domain.events.registration import _insert_once, _take_place, is_registered
 from domain.membership import member_of
 from models import User, db, utcnow
@@ -82,24 +83,28 @@ def _attendance(event: Event, person: User) -> Attendance | None:
                                                       Attendance.person_id == person.id))
 
 
-def _check_in(event: Event, person: User, at: datetime, method: CheckMethod, by: User | None) -> Answer:
+def _check_in(event: Event | seen.Seen, person: User, at: datetime, method: CheckMethod,
+              by: User | None) -> Answer | None:
     """Insert the one attendance, or answer with the first one. The UNIQUE pair decides, not a read: one
     INSERT … ON CONFLICT DO NOTHING RETURNING the row, then the attendee counter; no read-back of the row (only a
     repeat reads the first one). The scope is checked first, so someone who has left the community since their
     check-in hears so rather than "already checked in". A refusal after the insert (the event filled up) leaves
     the row to the caller's rollback, as every caller does on a refusal; a savepoint undoes it here only where
-    the event has a capacity (2 statements saved on every other check-in)."""
+    the event has a capacity (2 statements saved on every other check-in).
+    Given the worker's copy of the event (domain/events/seen.py), the INSERT holds only while the event's row says
+    what the copy says, and None means nothing was written: already checked in, or the event has changed."""
     _check_scope(event, person)
     counted = not event.registration  # registrations count places when people register
+    copy = isinstance(event, seen.Seen)
     # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
     with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
-        attendance = inserted(Attendance, _first_check_in(), {
+        attendance = inserted(Attendance, seen.guarded_check_in() if copy else _first_check_in(), {
             "event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
-            "checked_in_by_id": by.id if by else None})
+            "checked_in_by_id": by.id if by else None, **(seen.guard_values(event) if copy else {})})
         if attendance is not None and counted and not _take_place(event, Event.attendees):
             raise Refused("event_full", _l("The event is full."))
     if attendance is None:
-        return Answer("already_checked_in", _attendance(event, person), False)
+        return None if copy else Answer("already_checked_in", _attendance(event, person), False)
     return Answer("checked_in", attendance, True)
 
 
@@ -142,9 +147,47 @@ def check_in_with_code(person: User, token: str, *, now: datetime | None = None,
     outside_checkin_window, event_cancelled, event_full), Forbidden(not_in_scope, not_registered)."""
     now = now or utcnow()
     with reads_apart():  # on SQLite the write lock is then held for the writes alone
-        event, _poster = read_event_code(token, now, secret)
+        copy = _accepted_by_copy(token, now, secret)
+        if copy is None:
+            event, _poster = read_event_code(token, now, secret, load=_loaded)
+    if copy is not None:
+        answer = _check_in_as_seen(copy, person, now)
+        if answer is not None:
+            return answer
+        event, _poster = read_event_code(token, now, secret, load=_loaded)
+        if seen.seen(event.id) == copy:  # unchanged: the guarded INSERT met the first check-in
+            _check_open(event, now)
+            _check_scope(event, person)
+            first = _attendance(event, person)
+            if first is not None:
+                return Answer("already_checked_in", first, False)
     _check_open(event, now)
     return _check_in(event, person, now, CheckMethod.event_code, None)
+
+
+def _accepted_by_copy(token: str, now: datetime, secret: str | bytes | None) -> seen.Seen | None:
+    """The worker's copy of the code's event, if it has one and the code is valid for it; else None (then the event
+    as it is now decides: a copy never refuses)."""
+    try:
+        return read_event_code(token, now, secret, load=seen.seen)[0]
+    except Refused:
+        return None
+
+
+def _loaded(event_id: int) -> Event | None:
+    event = load_event(event_id)
+    seen.remember(event)
+    return event
+
+
+def _check_in_as_seen(copy: seen.Seen, person: User, now: datetime) -> Answer | None:
+    """Check in on the worker's copy of the event: the answer, or None when the copy cannot decide (the INSERT's
+    guard found the event changed, or a check on the copy refused: a copy never refuses)."""
+    try:
+        _check_open(copy, now)
+        return _check_in(copy, person, now, CheckMethod.event_code, None)
+    except DomainError:
+        return None
 
 
 def check_out_with_code(person: User, token: str | None = None, event: Event | None = None, *,

@@ -22,7 +22,8 @@ from models import User, db, utcnow
 from models.events import Event
 
 __all__ = [
-    "STEP", "Code", "_event_salt", "_serializer", "event_code", "personal_code", "poster_code", "read_event_code",
+    "STEP", "Code", "_event_salt", "_serializer", "event_code", "load_event", "personal_code", "poster_code",
+    "read_event_code",
     "read_personal_code", "use_secret",
 ]
 
@@ -123,17 +124,26 @@ def _payload(token: str, secret: str | bytes) -> list:
     return payload if isinstance(payload, list) else []
 
 
-#: A scanned code's event with its community (the scope check needs it) in one round trip; built once.
-_EVENT_WITH_COMMUNITY = select(Event).where(Event.id == bindparam("event_id")).options(joinedload(Event.community))
+#: A scanned code's event with its community (the scope check needs it) in one round trip, as the row says now
+#: (also over a copy the session holds); built once.
+_EVENT_WITH_COMMUNITY = (select(Event).where(Event.id == bindparam("event_id")).options(joinedload(Event.community))
+                         .execution_options(populate_existing=True))
 
 
-def read_event_code(token: str, now: datetime, secret: str | bytes | None = None) -> tuple[Event, bool]:
-    """The event a scanned event code is for, and whether it is the poster's. Raises Refused(token_*)."""
+def load_event(event_id: int) -> Event | None:
+    """The event with its community, as a scanned code needs them."""
+    return db.session.scalar(_EVENT_WITH_COMMUNITY, {"event_id": event_id})
+
+
+def read_event_code(token: str, now: datetime, secret: str | bytes | None = None, *,
+                    load: Callable[[int], Event | None] = load_event) -> tuple[Event, bool]:
+    """The event a scanned event code is for (as `load` gives it by its id), and whether it is the poster's.
+    Raises Refused(token_*)."""
     secret = _key(secret)
     payload = _payload(token, secret)
     if len(payload) not in (2, 3) or payload[0] not in ("e", "p") or not isinstance(payload[1], int):
         raise _invalid()
-    event = db.session.scalar(_EVENT_WITH_COMMUNITY, {"event_id": payload[1]})
+    event = load(payload[1])
     if event is None:
         raise _invalid()
     try:
