@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,9 +22,9 @@ from sqlalchemy import func, select, text
 
 from app import TestConfig
 from domain import accounts, events, ledger
-from models import Area, Attendance, Event, User, db
+from models import Area, Attendance, Event, Level, Role, RoleGrant, User, db
 from tests.conftest import run_threads, together
-from tests.test_several_workers import FOREIGN_ENV, ROOT, _free_port
+from tests.test_several_workers import FOREIGN_ENV, ROOT, _children, _free_port, _static_answers, _stop
 
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 PEOPLE = 24
@@ -67,8 +66,6 @@ def test_a_forked_process_opens_its_own_connection_and_leaves_the_parents_open(a
 
 def _people(app) -> tuple[int, list[dict]]:
     """An event open now in community A and PEOPLE residents with bearer tokens: (its id, their headers)."""
-    from models import Level, Role, RoleGrant
-
     with app.app_context():
         district = Area(level=Level.district, name="示范区")
         db.session.add(district)
@@ -108,40 +105,16 @@ def _gunicorn(url: str, log: Path):
         process = subprocess.Popen(
             [GUNICORN, "--no-control-socket", "--workers", "2", "--bind", f"127.0.0.1:{port}",
              "--access-logfile", str(log), "--access-logformat", "%(p)s %(s)s %(U)s", "app:create_app()"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while len(_children(process.pid)) < 2 or not _answers(port):
+        while len(_children(process.pid)) < 2 or not _static_answers(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                process.wait()
                 pytest.fail(f"gunicorn did not start: {Path(f'{log}.err').read_text()[-3000:]}")
             time.sleep(0.1)
         yield port, process.pid
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _children(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
-
-
-def _answers(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/static/css/app.css")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
+        _stop(process)
 
 
 def test_two_preloaded_workers_write_side_by_side_and_every_write_lands_once(app, tmp_path):
