@@ -8,8 +8,10 @@ its pages until they write to them; without it each worker imports everything on
 
 For each variant it starts gunicorn on a generated community (bench/city.py, SQLite or the PostgreSQL server of
 --database-url) as bench/run.py does, warms every worker with the hot requests (check-ins, redemptions, /me, a
-leaderboard and the dashboard over the API, the home page and the dashboard page signed in as staff), and prints
-each worker's RSS, PSS and private memory, the master's, and the sum. Variants run in turn, round after round.
+leaderboard and the dashboard over the API, the home page, the dashboard and the events pages signed in as staff),
+and prints each worker's RSS, PSS and private memory (also its private memory right after it booted, before the
+warm-up: what the requests themselves made private), the master's, and the sum of all PSS. Variants run in turn,
+round after round.
 
     .venv/bin/python bench/memory.py                                  # SQLite, fork vs preload, 1 round
     .venv/bin/python bench/memory.py --database-url postgresql://postgres@127.0.0.1:5432/test --rounds 2
@@ -124,10 +126,11 @@ def warm(base: str, f: Fixtures, staff_phone: str, seconds: int) -> dict[str, in
 
 def measure(url: str, redis_url: str | None, f: Fixtures, staff_phone: str, variant: str, args) -> dict:
     with variant_server(url, redis_url, variant, args.workers, args.env, "\n".join(args.conf)) as (base, master):
-        errors = warm(base, f, staff_phone, args.seconds)
         workers = sorted(workers_of(master))
+        booted = [process_mb(pid)["private"] for pid in workers]
+        errors = warm(base, f, staff_phone, args.seconds)
         return {"variant": variant, "errors": errors, "master": process_mb(master),
-                "workers": [process_mb(pid) for pid in workers]}
+                "workers": [process_mb(pid) | {"booted": mb} for pid, mb in zip(workers, booted, strict=True)]}
 
 
 def staff_with_password(f: Fixtures) -> str:
@@ -141,17 +144,20 @@ def staff_with_password(f: Fixtures) -> str:
 
 def summary(m: dict) -> dict:
     workers = m["workers"]
-    return {key: round(statistics.median(w[key] for w in workers), 1) for key in ("rss", "pss", "private")} | {
+    return {key: round(statistics.median(w[key] for w in workers), 1) for key in ("rss", "pss", "private",
+                                                                                   "booted")} | {
         "total_pss": round(m["master"]["pss"] + sum(w["pss"] for w in workers), 1)}
 
 
 def print_round(n: int, m: dict) -> None:
-    print(f"\nround {n + 1}, {m['variant']}: {'':<10}{'RSS MB':>9}{'PSS MB':>9}{'private MB':>12}")
+    print(f"\nround {n + 1}, {m['variant']}: {'':<10}{'RSS MB':>9}{'PSS MB':>9}{'private MB':>12}"
+          f"{'(at boot)':>11}")
     rows = [("master", m["master"])] + [(f"worker {i + 1}", w) for i, w in enumerate(m["workers"])]
     for name, p in rows:
-        print(f"  {name:<28}{p['rss']:>9.1f}{p['pss']:>9.1f}{p['private']:>12.1f}")
+        boot = f"{p['booted']:>11.1f}" if "booted" in p else ""
+        print(f"  {name:<28}{p['rss']:>9.1f}{p['pss']:>9.1f}{p['private']:>12.1f}{boot}")
     s = summary(m)
-    print(f"  {'workers, median':<28}{s['rss']:>9.1f}{s['pss']:>9.1f}{s['private']:>12.1f}")
+    print(f"  {'workers, median':<28}{s['rss']:>9.1f}{s['pss']:>9.1f}{s['private']:>12.1f}{s['booted']:>11.1f}")
     print(f"  master and workers together: PSS {s['total_pss']:.1f} MB; warm-up errors {m['errors']}", flush=True)
 
 
@@ -184,12 +190,12 @@ def main() -> None:
             for variant in variants:
                 measured[variant].append(m := measure(built["url"], redis_url, f, staff_phone, variant, args))
                 print_round(n, m)
-    print(f"\n{'':<10}{'worker RSS':>12}{'worker PSS':>12}{'private':>10}{'all PSS':>10}   (MB; medians of "
-          f"{args.workers} workers, then of {args.rounds} round(s))")
+    print(f"\n{'':<10}{'worker RSS':>12}{'worker PSS':>12}{'private':>10}{'at boot':>10}{'all PSS':>10}   (MB; "
+          f"medians of {args.workers} workers, then of {args.rounds} round(s))")
     for variant, runs in measured.items():
         s = [summary(m) for m in runs]
-        cells = [statistics.median(x[key] for x in s) for key in ("rss", "pss", "private", "total_pss")]
-        print(f"{variant:<10}" + "".join(f"{c:>12.1f}" for c in cells[:2]) + f"{cells[2]:>10.1f}{cells[3]:>10.1f}")
+        cells = [statistics.median(x[key] for x in s) for key in ("rss", "pss", "private", "booted", "total_pss")]
+        print(f"{variant:<10}{cells[0]:>12.1f}{cells[1]:>12.1f}" + "".join(f"{c:>10.1f}" for c in cells[2:]))
     print(f"load: {Path('/proc/loadavg').read_text().strip()}")
 
 
