@@ -149,3 +149,10 @@ def test_two_preloaded_workers_write_side_by_side_and_every_write_lands_once(app
             Attendance.event_id == event_id)) == PEOPLE
         assert db.session.get(Event, event_id).attendees == PEOPLE
         assert ledger.verify() == []
+
+
+def test_the_memory_bench_reads_a_process_private_memory_within_its_pss_within_its_rss():
+    from bench import memory
+
+    measured = memory.process_mb(os.getpid())
+    assert 0 < measured["private"] <= measured["pss"] <= measured["rss"]
