@@ -42,7 +42,8 @@ run: install instance/secret_key
 	$(JOBS_BESIDE) $(FLASK) run --debug --port $(PORT)
 
 # Production never invents a secret: every host must share one (SECRET_KEY, or the same instance/secret_key), so
-# without either `flask db upgrade` stops at once and says how to make one. gunicorn reads gunicorn.conf.py.
+# without either `flask db upgrade` stops at once and says how to make one. gunicorn reads gunicorn.conf.py: the app
+# is preloaded in the master and the workers forked from it share its memory (bench/memory.py measures it).
 # One JSON line per request on stderr (blueprints/requestlog.py); ACCESS_LOG= (empty) turns it off.
 serve: export ACCESS_LOG ?= json
 serve: install

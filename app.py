@@ -257,6 +257,20 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     return app
 
 
+def share_before_fork(app: Flask) -> None:
+    """What each worker would build for itself on its first requests, built once in the process that forks them
+    (gunicorn's master with `preload_app`, gunicorn.conf.py), so that they share its pages: the ORM's mappers
+    configured, every template compiled, the translations loaded. It reads no database."""
+    from flask_babel import get_translations
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
+    for name in app.jinja_env.list_templates(extensions=["html"]):
+        app.jinja_env.get_template(name)
+    with app.test_request_context():
+        get_translations()
+
+
 def _configure_domain(app: Flask) -> None:
     """What the domain takes from the settings, handed to it once: it never reads the app's configuration."""
     from domain import accounts, otp, sms, webhooks
@@ -284,10 +298,13 @@ def _init_extensions(app: Flask) -> None:
     from blueprints import auth as auth_pages
     from blueprints.ext import babel, csrf, limiter, login_manager, migrate, select_locale
     from models import db, sqlite
+    from models.base import fork_safe
     from models.transaction import read_only
 
     db.init_app(app)
     with app.app_context():
+        for engine in db.engines.values():
+            fork_safe(engine)
         if db.engine.dialect.name == "sqlite":
             sqlite.tune(db.engine, read_only)
     migrate.init_app(app, db, render_as_batch=True,

@@ -1,5 +1,7 @@
 """The SQLAlchemy handle shared by every model, and small column helpers."""
 
+import os
+import weakref
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +25,20 @@ class Base(DeclarativeBase):
 
 # expire_on_commit=False: no reload round trip after each commit (bench/README.md has what it saves).
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+#: The engines `fork_safe` was given: a process forked after they were made must not use their pooled connections.
+_engines: weakref.WeakSet = weakref.WeakSet()
+
+
+def fork_safe(engine) -> None:
+    """A process forked from this one (gunicorn's workers, forked from a master that loaded the app: `--preload`)
+    starts with the engine's pool empty instead of sharing the parent's connections, whose sockets two processes would
+    then talk over at once. `dispose(close=False)` drops the inherited pool without closing the parent's connections
+    (SQLAlchemy's "Using Connection Pools with Multiprocessing or os.fork()")."""
+    _engines.add(engine)
+
+
+os.register_at_fork(after_in_child=lambda: [engine.dispose(close=False) for engine in list(_engines)])
 
 #: Ids are 32-bit integers on PostgreSQL: a larger number names nothing, and must not reach the database (which
 #: refuses it with an error rather than an empty answer). Routes (app.IdConverter), API bodies (schemas.Id) and
