@@ -113,10 +113,16 @@ def reset_peak_rss(pid: int | str = "self") -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
+def smaps_kb(pid: int | str = "self") -> dict[str, int]:
+    """A process's memory by /proc/<pid>/smaps_rollup (Linux ≥ 4.14), in kB: Rss, Pss, Private_* and the rest."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0])
+    return fields
+
+
 def pss_kb(pid: int | str = "self") -> int:
     """A process's proportional set size in kB (Linux): its resident pages, each shared page divided among the
     processes that share it, so workers forked from a preloaded master count their common pages once."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no Pss in /proc/{pid}/smaps_rollup")
+    return smaps_kb(pid)["Pss"]

@@ -45,23 +45,9 @@ VARIANTS = {"fork": "preload_app = False", "preload": ""}
 FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Anonymous")
 
 
-def smaps_kb(pid: int | str = "self") -> dict[str, int]:
-    """A process's memory by /proc/<pid>/smaps_rollup (Linux ≥ 4.14), in kB: Rss, Pss, Private_* and the rest."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0])
-    return fields
-
-
-def pss_kb(pid: int | str = "self") -> int:
-    """A process's proportional set size in kB: each page it maps divided by the number of processes mapping it."""
-    return smaps_kb(pid)["Pss"]
-
-
 def process_mb(pid: int) -> dict[str, float]:
     """RSS, PSS and private memory (pages no other process maps) of a process, in MB."""
-    kb = smaps_kb(pid)
+    kb = common.smaps_kb(pid)
     return {"rss": kb["Rss"] / 1024, "pss": kb["Pss"] / 1024,
             "private": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024}
 
