@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from sqlalchemy import insert, select  # noqa: E402
 
 from app import create_app  # noqa: E402
-from bench import city, common  # noqa: E402
+from bench import city, common, mixed  # noqa: E402
 from domain import events, ledger  # noqa: E402
 from models import (  # noqa: E402
     Account,
@@ -256,7 +256,7 @@ def _ms(text: str) -> float:
 
 
 def wrk(url: str, seconds: int, *, token: str | None = None, pool: list[tuple[str, str]] | None = None,
-        round_id: str = "0", connections: int = 16) -> dict:
+        round_id: str = "0", connections: int = 16, script: str = "post.lua") -> dict:
     """One bounded wrk run: requests per second, p50 and p99 latency (ms), errors (non-2xx, socket)."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if token:
@@ -264,7 +264,7 @@ def wrk(url: str, seconds: int, *, token: str | None = None, pool: list[tuple[st
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as file:
         if pool is not None:
             file.writelines(f"{token}\t{body}\n" for token, body in pool)
-            command += ["-s", str(ROOT / "bench" / "post.lua"), url, "--", file.name, "2", round_id]
+            command += ["-s", str(ROOT / "bench" / script), url, "--", file.name, "2", round_id]
         else:
             command.append(url)
     try:
@@ -300,10 +300,10 @@ def median_of(runs: list[dict]) -> dict:
 
 
 def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds: int,
-            redis_url: str | None) -> dict[str, dict]:
+            redis_url: str | None, mixed_seconds: int = mixed.MIXED_SECONDS) -> dict[str, dict]:
     """Every measure of every database (scale name -> what city.built yielded), each served by its own gunicorn,
     all of them running at once and measured round by round in turn (writes on `writes_on` only); medians per
-    measure, worker RSS at the end."""
+    measure; then the mixed reads on `writes_on` (`mixed_seconds`, 0: none); worker RSS at the end."""
     month = datetime.now(UTC).astimezone(ledger.SHANGHAI).strftime("%Y-%m")
     runs: dict[str, dict[str, list[dict]]] = {name: {} for name in databases}
     with ExitStack() as stack:
@@ -333,6 +333,8 @@ def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds:
                 for name in databases:
                     path, token = reads[name][measure_name]
                     runs[name].setdefault(measure_name, []).append(wrk(path, seconds, token=token, connections=WORKERS))
+        if mixed_seconds:
+            out["mixed"] = [mixed_reads(base, f, mixed_seconds)]
         rss = {name: worker_rss_mb(master) for name, master in masters.items()}
         problems = f.verify()
     results = {}
@@ -341,6 +343,13 @@ def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds:
         results[name]["rss_mb"] = {"max": round(max(rss[name]), 1), "median": round(statistics.median(rss[name]), 1)}
     results[writes_on]["ledger_verify_problems"] = problems
     return results
+
+
+def mixed_reads(base: str, fixtures: Fixtures, seconds: int) -> dict:
+    """/me, leaderboards and dashboards of many readers at once (bench/mixed.py), MIXED_CONNECTIONS connections."""
+    with fixtures.app.app_context():
+        requests = mixed.pool(fixtures._tokens)
+    return wrk(f"{base}/api/v1/me", seconds, pool=requests, script="get.lua", connections=mixed.MIXED_CONNECTIONS)
 
 
 # --- roster import vs a raw bulk insert ----------------------------------------------------------------------
