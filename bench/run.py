@@ -474,18 +474,24 @@ def ratio(a: float, b: float) -> float:
     return round(a / b, 2) if b else float("nan")
 
 
+def small_scale(scale: str) -> str:
+    """The scale the reads are compared with: one community; the tests' tiny scale with itself (one database)."""
+    return "tiny" if scale == "tiny" else "community"
+
+
 def run_backend(backend: str, server_url: str | None, scale: str, args) -> dict:
     """Both scales generated, then served and measured side by side; then the roster import and the export."""
     redis_url = rate_limit_storage(args.redis_url)
     result: dict = {"scales": {}, "rate_limits": "redis" if redis_url else "memory"}
     with ExitStack() as stack:
         databases = {}
-        for scale_name in dict.fromkeys(["community", scale]):
+        for scale_name in dict.fromkeys([small_scale(scale), scale]):
             databases[scale_name] = built = stack.enter_context(
                 city.built(scale_name, server_url, f"bench_{scale_name}_{os.getpid()}", verify=False))
             print(f"[{backend}] {scale_name}: generated in {built['generate_s']} s "
                   f"({built['rows']['ledger_entry']:,} ledger entries)", flush=True)
-        result["scales"] = measure(databases, scale, rounds=args.rounds, seconds=args.seconds, redis_url=redis_url)
+        result["scales"] = measure(databases, scale, rounds=args.rounds, seconds=args.seconds, redis_url=redis_url,
+                                   mixed_seconds=args.mixed_seconds)
         for scale_name, built in databases.items():
             result["scales"][scale_name]["generate_s"] = built["generate_s"]
     print_table(backend, result)
@@ -502,7 +508,7 @@ def run_backend(backend: str, server_url: str | None, scale: str, args) -> dict:
 
 def summarise(result: dict, scale: str) -> dict:
     """The ratios the issue sets targets for, from this run: HTTP vs raw SQL, the big scale vs one community."""
-    big, small = result["scales"][scale], result["scales"]["community"]
+    big, small = result["scales"][scale], result["scales"][small_scale(scale)]
     summary = {
         "checkin_http/raw": ratio(big["checkin"]["rps"], big["checkin_raw"]["rps"]),
         "checkin_p99_http/raw": ratio(big["checkin"]["p99"], big["checkin_raw"]["p99"]),
@@ -511,7 +517,7 @@ def summarise(result: dict, scale: str) -> dict:
         "checkin_http/hello": ratio(big["checkin"]["rps"], big["hello"]["rps"]),
     }
     for name in ("me", "board", "dash"):
-        summary[f"{name}_p50_{scale}/community"] = ratio(big[name]["p50"], small[name]["p50"])
+        summary[f"{name}_p50_{scale}/{small_scale(scale)}"] = ratio(big[name]["p50"], small[name]["p50"])
     if "roster" in result:
         summary["roster_import/raw"] = ratio(result["roster"]["import_rows_s"], result["roster"]["raw_rows_s"])
     if "export" in result:
@@ -520,7 +526,49 @@ def summarise(result: dict, scale: str) -> dict:
             large["rss_peak_mb"], little["rss_peak_mb"])
         summary[f"export_{_thousands(large['rows'])}_s"] = large["seconds"]
     summary["worker_rss_mb"] = big["rss_mb"]["max"]
+    if "mixed" in big:
+        summary["mixed_p50_ms"] = big["mixed"]["p50"]
+        summary["mixed_p99_ms"] = big["mixed"]["p99"]
+        summary["mixed_errors"] = big["mixed"]["errors"]
     return summary
+
+
+#: The issue's goals (21), checked on each backend's summary: (summary key, what it is, comparison, target).
+#: `worker_pss_mb` is the PSS of a worker with --preload; the run reports "n/a" until a measure sets that key.
+GOALS: tuple[tuple[str, str, str, float], ...] = (
+    ("checkin_http/raw", "check-in throughput, HTTP / raw SQL", ">=", 0.6),
+    ("redeem_http/raw", "redemption throughput, HTTP / raw SQL", ">=", 0.5),
+    ("checkin_p99_http/raw", "check-in p99, HTTP / raw SQL", "<=", 2),
+    ("redeem_p99_http/raw", "redemption p99, HTTP / raw SQL", "<=", 2),
+    ("worker_pss_mb", "PSS per worker with preload, MB", "<=", 50),
+    ("mixed_p99_ms", f"mixed reads p99 at {mixed.MIXED_CONNECTIONS} connections, ms", "<=", 1000),
+    ("mixed_errors", "mixed reads errors", "<=", 0),
+)
+
+
+def goals(summary: dict) -> list[dict]:
+    """Each goal with the value this run measured (None: not measured) and whether it was met."""
+    rows = []
+    for key, label, comparison, target in GOALS:
+        value = summary.get(key)
+        measured = isinstance(value, int | float) and value == value  # NaN: a ratio over nothing
+        met = measured and (value >= target if comparison == ">=" else value <= target)
+        rows.append({"key": key, "label": label, "goal": f"{comparison.replace('>=', '≥').replace('<=', '≤')} "
+                     f"{target:g}", "value": value if measured else None, "met": met})
+    return rows
+
+
+def print_goals(summaries: dict[str, dict]) -> None:
+    """The goals table: a line per goal, the measured value and met / not met per backend."""
+    backends = list(summaries)
+    print(f"\n{'goals (issue 21)':<24}{'goal':>9}" + "".join(f"{b:>24}" for b in backends))
+    checked = {b: goals(summaries[b]) for b in backends}
+    for n, (key, *_rest) in enumerate(GOALS):
+        cells = []
+        for b in backends:
+            row = checked[b][n]
+            cells.append("n/a" if row["value"] is None else f"{row['value']:g} {'met' if row['met'] else 'NOT met'}")
+        print(f"{key:<24}{checked[backends[0]][n]['goal']:>9}" + "".join(f"{c:>24}" for c in cells))
 
 
 def _thousands(rows: int) -> str:
@@ -554,8 +602,8 @@ def print_table(backend: str, result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=[s for s in city.SCALES if s != "tiny"],
-                        default="district")
+    parser.add_argument("--scale", choices=list(city.SCALES), default="district",
+                        help="tiny: the tests' end-to-end run, its reads compared with itself")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
                         help="a PostgreSQL server: measure there too (scratch databases bench_* are dropped after)")
     parser.add_argument("--backends", default=os.environ.get("BENCH_BACKENDS"),
@@ -565,6 +613,9 @@ def main() -> None:
     parser.add_argument("--roster-rows", type=int, default=20_000, help="0: skip the roster import")
     parser.add_argument("--export-rows", type=int, default=200_000,
                         help=f"rows of the big register export, measured against {EXPORT_SMALL_ROWS:,} (0: skip it)")
+    parser.add_argument("--mixed-seconds", type=int, default=mixed.MIXED_SECONDS,
+                        help=f"the mixed reads at {mixed.MIXED_CONNECTIONS} connections (0: skip them)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the folder the JSON is written to")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
                         help="where the servers count rate limits, as production does: this Redis database is "
                              "emptied first ('': each worker counts in its own memory)")
@@ -580,15 +631,17 @@ def main() -> None:
             raise SystemExit("--database-url is needed for PostgreSQL")
         results[backend] = run_backend(backend, server_url, args.scale, args)
         summaries[backend] = summarise(results[backend], args.scale)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{args.scale}-{started:%Y%m%dT%H%M%SZ}.json"
+    args.results.mkdir(exist_ok=True)
+    out = args.results / f"{args.scale}-{started:%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps({"scale": args.scale, "started": started.isoformat(),
                                "elapsed_s": round((datetime.now(UTC) - started).total_seconds(), 1), "workers": WORKERS,
                                "rounds": args.rounds, "seconds": args.seconds, "export_rows": args.export_rows,
                                "results": results,
-                               "summary": summaries}, indent=2, ensure_ascii=False))
-    print(f"\nwritten: {out.relative_to(ROOT)}")
+                               "summary": summaries, "goals": {b: goals(s) for b, s in summaries.items()}},
+                              indent=2, ensure_ascii=False))
+    print(f"\nwritten: {out}")
     print(" | ".join(f"{backend}: " + ", ".join(f"{k} {v}" for k, v in s.items()) for backend, s in summaries.items()))
+    print_goals(summaries)
 
 
 if __name__ == "__main__":
