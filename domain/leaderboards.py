@@ -38,6 +38,7 @@ from models import (
 )
 from models.area import path_under
 from models.sql import upsert
+from models.user import mask_name
 
 #: Places shown on a board unless the caller asks for another number; and the most that may be asked for.
 TOP = 10
@@ -175,7 +176,11 @@ def default_scope(user: User) -> Area | None:
 
 def display_name(person: User) -> str:
     """What a public list shows: the masked name of a person who consented, otherwise "a volunteer"."""
-    return person.masked_name if person.public_consent else str(_l("a volunteer"))
+    return _shown_name(person.name, person.public_consent)
+
+
+def _shown_name(name: str, consent: bool) -> str:
+    return mask_name(name) if consent else str(_l("a volunteer"))
 
 
 @dataclass(frozen=True)
@@ -222,8 +227,12 @@ def _ranked(scope: Scope, metric: Metric, period: Period):
 
 
 def _line(rank: int, person: User, value: int, viewer: User | None) -> Line:
-    return Line(rank=int(rank), person_id=person.id, value=int(value), name=display_name(person),
-                named=bool(person.public_consent), me=viewer is not None and person.id == viewer.id)
+    return _line_of(rank, person.id, person.name, person.public_consent, value, viewer)
+
+
+def _line_of(rank: int, person_id: int, name: str, consent: bool, value: int, viewer: User | None) -> Line:
+    return Line(rank=int(rank), person_id=person_id, value=int(value), name=_shown_name(name, consent),
+                named=bool(consent), me=viewer is not None and person_id == viewer.id)
 
 
 def ranking(scope: Scope, metric: Metric, period: Period, *, top: int = TOP,
@@ -234,15 +243,14 @@ def ranking(scope: Scope, metric: Metric, period: Period, *, top: int = TOP,
     ranked = _ranked(scope, metric, period)
     viewer_id = viewer.id if viewer is not None else None
     is_viewer = ranked.c.person_id == viewer_id if viewer_id is not None else false()
+    # The people as three columns, not as User objects: loading those brings their household and roles along.
     rows = db.session.execute(
-        select(User, ranked.c.total, ranked.c.rank, ranked.c.ranked).join(User, User.id == ranked.c.person_id)
-        .where(or_(ranked.c.rank <= top, is_viewer))
+        select(User.id, User.name, User.public_consent, ranked.c.total, ranked.c.rank, ranked.c.ranked)
+        .join(User, User.id == ranked.c.person_id).where(or_(ranked.c.rank <= top, is_viewer))
         .order_by(case((is_viewer, 0), else_=1), ranked.c.rank, User.id).limit(MAX_LINES + 1)).all()
-    mine = next((_line(rank, person, total, viewer) for person, total, rank, _count in rows
-                 if person.id == viewer_id), None)
-    best = sorted((row for row in rows if row.rank <= top), key=lambda row: (row.rank, row[0].id))[:MAX_LINES]
-    lines = [_line(rank, person, total, viewer) for person, total, rank, _count in best]
-    return lines, mine, int(rows[0].ranked) if rows else 0
+    mine = next((_line_of(row.rank, *row[:4], viewer) for row in rows if row.id == viewer_id), None)
+    best = sorted((row for row in rows if row.rank <= top), key=lambda row: (row.rank, row.id))[:MAX_LINES]
+    return [_line_of(row.rank, *row[:4], viewer) for row in best], mine, int(rows[0].ranked) if rows else 0
 
 
 def leaderboard(viewer: User, area: Area, *, metric: Metric | str = Metric.points, period: Period | str | None = None,
