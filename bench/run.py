@@ -14,12 +14,15 @@ measures interleaved round by round, so the machine's noise falls on every measu
   export              the events register (台账) of 200,000 attendances vs of 2,000, downloaded over HTTP as staff
                       download it: time, and the serving worker's peak resident memory
   rss                 resident memory of each warmed worker
+  mixed               /me, leaderboards and dashboards of many readers at once, 64 connections, 30 s, at the asked
+                      scale (bench/mixed.py, bench/get.lua; --mixed-seconds)
 
 Rate limits are counted in Redis, as in production (--redis-url, default redis://127.0.0.1:6379/14, a database
 the tests leave alone; emptied before each backend's run); when it cannot be reached the run goes on with each
 worker counting in its own memory, and says so.
 
-It prints a table and writes bench/results/<scale>-<time>.json; the last line sums up the ratios.
+It prints a table and writes bench/results/<scale>-<time>.json; a line sums up the ratios, and the goals table of
+issue 21 (GOALS) ends it: each goal's value per backend, met or not.
 
     .venv/bin/python bench/run.py                                   # district scale, SQLite only
     .venv/bin/python bench/run.py --database-url postgresql://postgres@127.0.0.1:5432/test   # and PostgreSQL
