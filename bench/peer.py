@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from bench import city, common, run  # noqa: E402
+from bench import city, run  # noqa: E402
 from bench.peers import pretix_peer  # noqa: E402
 from domain import events  # noqa: E402
 from models import Event, Role, RoleGrant, User, db  # noqa: E402
@@ -211,11 +211,7 @@ def measure_once(url: str, pool: list[tuple[str, ...]], expect: str, master: int
 
 def memory(master: int) -> dict:
     """Each worker's RSS and PSS (MB): the median and the largest."""
-    pids = workers(master)
-    sizes = {"rss_mb": [common.rss_kb("VmRSS", pid) / 1024 for pid in pids],
-             "pss_mb": [common.pss_kb(pid) / 1024 for pid in pids]}
-    return {name: {"median": round(statistics.median(values), 1), "max": round(max(values), 1)}
-            for name, values in sizes.items()} | {"workers": len(pids)}
+    return run.worker_memory_mb(master) | {"workers": len(workers(master))}
 
 
 @contextmanager

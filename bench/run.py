@@ -13,13 +13,16 @@ measures interleaved round by round, so the machine's noise falls on every measu
   roster import       20,000 rows through domain.roster vs the same people bulk-loaded (COPY / executemany)
   export              the events register (台账) of 200,000 attendances vs of 2,000, downloaded over HTTP as staff
                       download it: time, and the serving worker's peak resident memory
-  rss                 resident memory of each warmed worker
+  memory              resident memory (RSS) and proportional set size (PSS) of each warmed worker
+  mixed               /me, leaderboards and dashboards of many readers at once, 64 connections, 30 s, at the asked
+                      scale (bench/mixed.py, bench/get.lua; --mixed-seconds)
 
 Rate limits are counted in Redis, as in production (--redis-url, default redis://127.0.0.1:6379/14, a database
 the tests leave alone; emptied before each backend's run); when it cannot be reached the run goes on with each
 worker counting in its own memory, and says so.
 
-It prints a table and writes bench/results/<scale>-<time>.json; the last line sums up the ratios.
+It prints a table and writes bench/results/<scale>-<time>.json; a line sums up the ratios, and the goals table of
+issue 21 (GOALS) ends it: each goal's value per backend, met or not.
 
     .venv/bin/python bench/run.py                                   # district scale, SQLite only
     .venv/bin/python bench/run.py --database-url postgresql://postgres@127.0.0.1:5432/test   # and PostgreSQL
@@ -55,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from sqlalchemy import insert, select  # noqa: E402
 
 from app import create_app  # noqa: E402
-from bench import city, common  # noqa: E402
+from bench import city, common, mixed  # noqa: E402
 from domain import events, ledger  # noqa: E402
 from models import (  # noqa: E402
     Account,
@@ -254,9 +257,13 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
     return common.rss_kb(field, pid) / 1024
 
 
-def worker_rss_mb(master: int) -> list[float]:
-    """VmRSS of each gunicorn worker."""
-    return [memory_mb(pid) for pid in workers_of(master)]
+def worker_memory_mb(master: int) -> dict[str, dict[str, float]]:
+    """RSS and PSS of the gunicorn workers (preloaded, as gunicorn.conf.py serves them: PSS counts the pages they
+    share with the master once), the largest and the median, in MB."""
+    pids = workers_of(master)
+    sizes = {"rss_mb": [memory_mb(pid) for pid in pids], "pss_mb": [common.pss_kb(pid) / 1024 for pid in pids]}
+    return {name: {"max": round(max(values), 1), "median": round(statistics.median(values), 1)}
+            for name, values in sizes.items()}
 
 
 def _ms(text: str) -> float:
@@ -265,16 +272,18 @@ def _ms(text: str) -> float:
 
 
 def wrk(url: str, seconds: int, *, token: str | None = None, pool: list[tuple[str, ...]] | None = None,
-        round_id: str = "0", connections: int = 16, expect: str | None = None) -> dict:
+        round_id: str = "0", connections: int = 16, expect: str | None = None, script: str = "post.lua") -> dict:
     """One bounded wrk run: requests per second, p50 and p99 latency (ms), errors (non-2xx, socket; with `expect`,
-    a Lua pattern, the answers whose "<status> <body>" does not match it instead of the non-2xx: bench/checked.lua)."""
+    a Lua pattern, the answers whose "<status> <body>" does not match it instead of the non-2xx: bench/checked.lua).
+    `pool`'s lines go to `script` (bench/post.lua, or get.lua for GETs)."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as file:
         if pool is not None:
-            file.writelines("\t".join(item) + "\n" for item in pool)  # (token, body) or (token, body, path)
-            command += ["-s", str(ROOT / "bench" / ("checked.lua" if expect else "post.lua")), url, "--", file.name,
+            # (token, body), (token, body, path), or (token, path) for get.lua
+            file.writelines("\t".join(item) + "\n" for item in pool)
+            command += ["-s", str(ROOT / "bench" / ("checked.lua" if expect else script)), url, "--", file.name,
                         "2", round_id, *([expect] if expect else [])]
         else:
             command.append(url)
@@ -312,10 +321,10 @@ def median_of(runs: list[dict]) -> dict:
 
 
 def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds: int,
-            redis_url: str | None) -> dict[str, dict]:
+            redis_url: str | None, mixed_seconds: int = mixed.MIXED_SECONDS) -> dict[str, dict]:
     """Every measure of every database (scale name -> what city.built yielded), each served by its own gunicorn,
     all of them running at once and measured round by round in turn (writes on `writes_on` only); medians per
-    measure, worker RSS at the end."""
+    measure; then the mixed reads on `writes_on` (`mixed_seconds`, 0: none); worker RSS at the end."""
     month = datetime.now(UTC).astimezone(ledger.SHANGHAI).strftime("%Y-%m")
     runs: dict[str, dict[str, list[dict]]] = {name: {} for name in databases}
     with ExitStack() as stack:
@@ -345,14 +354,23 @@ def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds:
                 for name in databases:
                     path, token = reads[name][measure_name]
                     runs[name].setdefault(measure_name, []).append(wrk(path, seconds, token=token, connections=WORKERS))
-        rss = {name: worker_rss_mb(master) for name, master in masters.items()}
+        if mixed_seconds:
+            out["mixed"] = [mixed_reads(base, f, mixed_seconds)]
+        memory = {name: worker_memory_mb(master) for name, master in masters.items()}
         problems = f.verify()
     results = {}
     for name in databases:
         results[name] = {measure_name: median_of(r) for measure_name, r in runs[name].items()}
-        results[name]["rss_mb"] = {"max": round(max(rss[name]), 1), "median": round(statistics.median(rss[name]), 1)}
+        results[name] |= memory[name]
     results[writes_on]["ledger_verify_problems"] = problems
     return results
+
+
+def mixed_reads(base: str, fixtures: Fixtures, seconds: int) -> dict:
+    """/me, leaderboards and dashboards of many readers at once (bench/mixed.py), MIXED_CONNECTIONS connections."""
+    with fixtures.app.app_context():
+        requests = mixed.pool(fixtures._tokens)
+    return wrk(f"{base}/api/v1/me", seconds, pool=requests, script="get.lua", connections=mixed.MIXED_CONNECTIONS)
 
 
 # --- roster import vs a raw bulk insert ----------------------------------------------------------------------
@@ -477,18 +495,24 @@ def ratio(a: float, b: float) -> float:
     return round(a / b, 2) if b else float("nan")
 
 
+def small_scale(scale: str) -> str:
+    """The scale the reads are compared with: one community; the tests' tiny scale with itself (one database)."""
+    return "tiny" if scale == "tiny" else "community"
+
+
 def run_backend(backend: str, server_url: str | None, scale: str, args) -> dict:
     """Both scales generated, then served and measured side by side; then the roster import and the export."""
     redis_url = rate_limit_storage(args.redis_url)
     result: dict = {"scales": {}, "rate_limits": "redis" if redis_url else "memory"}
     with ExitStack() as stack:
         databases = {}
-        for scale_name in dict.fromkeys(["community", scale]):
+        for scale_name in dict.fromkeys([small_scale(scale), scale]):
             databases[scale_name] = built = stack.enter_context(
                 city.built(scale_name, server_url, f"bench_{scale_name}_{os.getpid()}", verify=False))
             print(f"[{backend}] {scale_name}: generated in {built['generate_s']} s "
                   f"({built['rows']['ledger_entry']:,} ledger entries)", flush=True)
-        result["scales"] = measure(databases, scale, rounds=args.rounds, seconds=args.seconds, redis_url=redis_url)
+        result["scales"] = measure(databases, scale, rounds=args.rounds, seconds=args.seconds, redis_url=redis_url,
+                                   mixed_seconds=args.mixed_seconds)
         for scale_name, built in databases.items():
             result["scales"][scale_name]["generate_s"] = built["generate_s"]
     print_table(backend, result)
@@ -505,7 +529,7 @@ def run_backend(backend: str, server_url: str | None, scale: str, args) -> dict:
 
 def summarise(result: dict, scale: str) -> dict:
     """The ratios the issue sets targets for, from this run: HTTP vs raw SQL, the big scale vs one community."""
-    big, small = result["scales"][scale], result["scales"]["community"]
+    big, small = result["scales"][scale], result["scales"][small_scale(scale)]
     summary = {
         "checkin_http/raw": ratio(big["checkin"]["rps"], big["checkin_raw"]["rps"]),
         "checkin_p99_http/raw": ratio(big["checkin"]["p99"], big["checkin_raw"]["p99"]),
@@ -514,7 +538,7 @@ def summarise(result: dict, scale: str) -> dict:
         "checkin_http/hello": ratio(big["checkin"]["rps"], big["hello"]["rps"]),
     }
     for name in ("me", "board", "dash"):
-        summary[f"{name}_p50_{scale}/community"] = ratio(big[name]["p50"], small[name]["p50"])
+        summary[f"{name}_p50_{scale}/{small_scale(scale)}"] = ratio(big[name]["p50"], small[name]["p50"])
     if "roster" in result:
         summary["roster_import/raw"] = ratio(result["roster"]["import_rows_s"], result["roster"]["raw_rows_s"])
     if "export" in result:
@@ -523,7 +547,49 @@ def summarise(result: dict, scale: str) -> dict:
             large["rss_peak_mb"], little["rss_peak_mb"])
         summary[f"export_{_thousands(large['rows'])}_s"] = large["seconds"]
     summary["worker_rss_mb"] = big["rss_mb"]["max"]
+    summary["worker_pss_mb"] = big["pss_mb"]["max"]
+    if "mixed" in big:
+        summary["mixed_p50_ms"] = big["mixed"]["p50"]
+        summary["mixed_p99_ms"] = big["mixed"]["p99"]
+        summary["mixed_errors"] = big["mixed"]["errors"]
     return summary
+
+
+#: The issue's goals (21), checked on each backend's summary: (summary key, what it is, comparison, target).
+GOALS: tuple[tuple[str, str, str, float], ...] = (
+    ("checkin_http/raw", "check-in throughput, HTTP / raw SQL", ">=", 0.6),
+    ("redeem_http/raw", "redemption throughput, HTTP / raw SQL", ">=", 0.5),
+    ("checkin_p99_http/raw", "check-in p99, HTTP / raw SQL", "<=", 2),
+    ("redeem_p99_http/raw", "redemption p99, HTTP / raw SQL", "<=", 2),
+    ("worker_pss_mb", "PSS per worker with preload, MB", "<=", 50),
+    ("mixed_p99_ms", f"mixed reads p99 at {mixed.MIXED_CONNECTIONS} connections, ms", "<=", 1000),
+    ("mixed_errors", "mixed reads errors", "<=", 0),
+)
+
+
+def goals(summary: dict) -> list[dict]:
+    """Each goal with the value this run measured (None: not measured) and whether it was met."""
+    rows = []
+    for key, label, comparison, target in GOALS:
+        value = summary.get(key)
+        measured = isinstance(value, int | float) and value == value  # NaN: a ratio over nothing
+        met = measured and (value >= target if comparison == ">=" else value <= target)
+        rows.append({"key": key, "label": label, "goal": f"{comparison.replace('>=', '≥').replace('<=', '≤')} "
+                     f"{target:g}", "value": value if measured else None, "met": met})
+    return rows
+
+
+def print_goals(summaries: dict[str, dict]) -> None:
+    """The goals table: a line per goal, the measured value and met / not met per backend."""
+    backends = list(summaries)
+    print(f"\n{'goals (issue 21)':<24}{'goal':>9}" + "".join(f"{b:>24}" for b in backends))
+    checked = {b: goals(summaries[b]) for b in backends}
+    for n, (key, *_rest) in enumerate(GOALS):
+        cells = []
+        for b in backends:
+            row = checked[b][n]
+            cells.append("n/a" if row["value"] is None else f"{row['value']:g} {'met' if row['met'] else 'NOT met'}")
+        print(f"{key:<24}{checked[backends[0]][n]['goal']:>9}" + "".join(f"{c:>24}" for c in cells))
 
 
 def _thousands(rows: int) -> str:
@@ -549,16 +615,16 @@ def print_table(backend: str, result: dict) -> None:
             if isinstance(m, dict) and "rps" in m:
                 print(f"{'':<{len(backend) + 2}}{scale_name + ' ' + name:<22}{m['rps']:>10,.0f}{m['p50']:>10.2f}"
                       f"{m['p99']:>10.2f}{m['errors']:>8}{m['wrapped']:>8}")
-        print(f"{'':<{len(backend) + 2}}{scale_name} worker RSS MB: {measured['rss_mb']}; generated in "
-              f"{measured['generate_s']} s" + (f"; ledger verify problems after the writes: "
+        print(f"{'':<{len(backend) + 2}}{scale_name} worker RSS MB: {measured['rss_mb']}, PSS MB: "
+              f"{measured['pss_mb']}; generated in {measured['generate_s']} s" + (f"; ledger verify problems after the writes: "
                                                f"{measured['ledger_verify_problems']}"
                                                if "ledger_verify_problems" in measured else ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=[s for s in city.SCALES if s != "tiny"],
-                        default="district")
+    parser.add_argument("--scale", choices=list(city.SCALES), default="district",
+                        help="tiny: the tests' end-to-end run, its reads compared with itself")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
                         help="a PostgreSQL server: measure there too (scratch databases bench_* are dropped after)")
     parser.add_argument("--backends", default=os.environ.get("BENCH_BACKENDS"),
@@ -568,6 +634,9 @@ def main() -> None:
     parser.add_argument("--roster-rows", type=int, default=20_000, help="0: skip the roster import")
     parser.add_argument("--export-rows", type=int, default=200_000,
                         help=f"rows of the big register export, measured against {EXPORT_SMALL_ROWS:,} (0: skip it)")
+    parser.add_argument("--mixed-seconds", type=int, default=mixed.MIXED_SECONDS,
+                        help=f"the mixed reads at {mixed.MIXED_CONNECTIONS} connections (0: skip them)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the folder the JSON is written to")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
                         help="where the servers count rate limits, as production does: this Redis database is "
                              "emptied first ('': each worker counts in its own memory)")
@@ -583,15 +652,17 @@ def main() -> None:
             raise SystemExit("--database-url is needed for PostgreSQL")
         results[backend] = run_backend(backend, server_url, args.scale, args)
         summaries[backend] = summarise(results[backend], args.scale)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{args.scale}-{started:%Y%m%dT%H%M%SZ}.json"
+    args.results.mkdir(exist_ok=True)
+    out = args.results / f"{args.scale}-{started:%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps({"scale": args.scale, "started": started.isoformat(),
                                "elapsed_s": round((datetime.now(UTC) - started).total_seconds(), 1), "workers": WORKERS,
                                "rounds": args.rounds, "seconds": args.seconds, "export_rows": args.export_rows,
                                "results": results,
-                               "summary": summaries}, indent=2, ensure_ascii=False))
-    print(f"\nwritten: {out.relative_to(ROOT)}")
+                               "summary": summaries, "goals": {b: goals(s) for b, s in summaries.items()}},
+                              indent=2, ensure_ascii=False))
+    print(f"\nwritten: {out}")
     print(" | ".join(f"{backend}: " + ", ".join(f"{k} {v}" for k, v in s.items()) for backend, s in summaries.items()))
+    print_goals(summaries)
 
 
 if __name__ == "__main__":

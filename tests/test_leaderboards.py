@@ -121,6 +121,23 @@ def test_my_rank_is_given_wherever_i_am(town, make_user):
     assert nobody.mine is None
 
 
+def test_my_line_and_the_count_come_with_the_board_even_when_the_lines_are_cut(town, make_user, monkeypatch):
+    """One query gives the lines, the viewer's line and the count: the viewer sharing a place past the cut keeps
+    their line, and the lines stay the first by place, then by person."""
+    monkeypatch.setattr(leaderboards, "MAX_LINES", 3)
+    tied = [make_user(f"并列{n}", roles=[("volunteer", town.a)]) for n in range(5)]
+    for person in tied:
+        earn(person, town.a, 30)
+    earn(make_user("垫底", roles=[("volunteer", town.a)]), town.a, 5)
+    board = leaderboards.leaderboard(tied[-1], town.a, period="2026-11", top=1, now=NOW)
+    assert [(line.rank, line.person_id, line.me) for line in board.lines] == [(1, p.id, False) for p in tied[:3]]
+    assert (board.mine.rank, board.mine.value, board.mine.me, board.ranked) == (1, 30, True, 6)
+    first = leaderboards.leaderboard(tied[0], town.a, period="2026-11", top=1, now=NOW)
+    assert first.mine == first.lines[0] and first.lines[0].me
+    empty = leaderboards.leaderboard(tied[0], town.a, period="2020-01", now=NOW)
+    assert (empty.lines, empty.mine, empty.ranked) == ([], None, 0)
+
+
 def test_points_rank_by_what_was_earned_so_spending_never_lowers_it(town):
     earn(town.near, town.a, 80)
     earn(town.volunteer, town.a, 60)

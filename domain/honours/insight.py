@@ -28,10 +28,14 @@ from models.area import path_under
 TOP_CAMPAIGNS = 10
 
 
+#: The area a campaign is held over, aliased once: aliasing an entity costs more CPU than running a small query.
+_PLACE = aliased(Area, name="place")
+
+
 def _joined(model, *columns):
     """(select, place): `columns` over the rows of `model` (a campaign, or a row of one), joined to the campaign
     and to the area it is held over (`place`)."""
-    place = aliased(Area, name="place")
+    place = _PLACE
     query = select(*columns).select_from(model)
     if model is not Campaign:
         query = query.join(Campaign, model.campaign_id == Campaign.id)
@@ -66,8 +70,11 @@ def _campaigns_chart(frame: Frame) -> Chart:
         .where(*_running_in(frame)).order_by(Campaign.nominate_from.desc(), Campaign.id.desc())
         .limit(TOP_CAMPAIGNS)).all()))
     ids = [c[0] for c in campaigns]
-    places = dict(db.session.execute(select(Area.id, Area.name).where(Area.id.in_({c[2] for c in campaigns}))).all())
-    nominations, winners = _per_campaign(Nomination, ids), _per_campaign(Honour, ids)
+    places, nominations, winners = {}, {}, {}
+    if campaigns:  # most months of most areas have none: three queries fewer
+        places = dict(db.session.execute(
+            select(Area.id, Area.name).where(Area.id.in_({c[2] for c in campaigns}))).all())
+        nominations, winners = _per_campaign(Nomination, ids), _per_campaign(Honour, ids)
 
     def label(title, area_id, kind, opened):
         # Titles share their start ("2026年度银融社区…") and the chart cuts long names: the kind and month tell apart.
