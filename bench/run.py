@@ -615,10 +615,10 @@ def print_table(backend: str, result: dict) -> None:
             if isinstance(m, dict) and "rps" in m:
                 print(f"{'':<{len(backend) + 2}}{scale_name + ' ' + name:<22}{m['rps']:>10,.0f}{m['p50']:>10.2f}"
                       f"{m['p99']:>10.2f}{m['errors']:>8}{m['wrapped']:>8}")
+        verified = measured.get("ledger_verify_problems")
         print(f"{'':<{len(backend) + 2}}{scale_name} worker RSS MB: {measured['rss_mb']}, PSS MB: "
-              f"{measured['pss_mb']}; generated in {measured['generate_s']} s" + (f"; ledger verify problems after the writes: "
-                                               f"{measured['ledger_verify_problems']}"
-                                               if "ledger_verify_problems" in measured else ""))
+              f"{measured['pss_mb']}; generated in {measured['generate_s']} s"
+              + (f"; ledger verify problems after the writes: {verified}" if verified is not None else ""))
 
 
 def main() -> None:
