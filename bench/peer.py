@@ -211,7 +211,8 @@ def measure_once(url: str, pool: list[tuple[str, ...]], expect: str, master: int
 
 def memory(master: int) -> dict:
     """Each worker's RSS and PSS (MB): the median and the largest."""
-    return run.worker_memory_mb(master) | {"workers": len(workers(master))}
+    pids = workers(master)
+    return run.worker_memory_mb(pids) | {"workers": len(pids)}
 
 
 @contextmanager

@@ -257,10 +257,9 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
     return common.rss_kb(field, pid) / 1024
 
 
-def worker_memory_mb(master: int) -> dict[str, dict[str, float]]:
-    """RSS and PSS of the gunicorn workers (preloaded, as gunicorn.conf.py serves them: PSS counts the pages they
-    share with the master once), the largest and the median, in MB."""
-    pids = workers_of(master)
+def worker_memory_mb(pids: list[int]) -> dict[str, dict[str, float]]:
+    """RSS and PSS of the gunicorn workers `pids` (preloaded, as gunicorn.conf.py serves them: PSS counts the pages
+    they share with the master once), the largest and the median, in MB."""
     sizes = {"rss_mb": [memory_mb(pid) for pid in pids], "pss_mb": [common.pss_kb(pid) / 1024 for pid in pids]}
     return {name: {"max": round(max(values), 1), "median": round(statistics.median(values), 1)}
             for name, values in sizes.items()}
@@ -356,7 +355,7 @@ def measure(databases: dict[str, dict], writes_on: str, *, rounds: int, seconds:
                     runs[name].setdefault(measure_name, []).append(wrk(path, seconds, token=token, connections=WORKERS))
         if mixed_seconds:
             out["mixed"] = [mixed_reads(base, f, mixed_seconds)]
-        memory = {name: worker_memory_mb(master) for name, master in masters.items()}
+        memory = {name: worker_memory_mb(workers_of(master)) for name, master in masters.items()}
         problems = f.verify()
     results = {}
     for name in databases:
