@@ -1,15 +1,17 @@
-"""CPU per request of the hot paths (a check-in, a redemption), this checkout against another one (a baseline), both
-served by gunicorn on the same generated community, in alternating rounds.
+"""CPU per request of the hot paths (a check-in, a redemption, /me), this checkout against another one (a
+baseline), both served by gunicorn on the same generated community, in alternating rounds.
 
-For each round and side: wrk drives POST /api/v1/checkins (each request a new person and event) and POST
-/api/v1/redemptions; the workers' CPU time (utime + stime from /proc) is read before and after, and divided by the
-requests wrk counted. With --profile, py-spy samples one worker of each side through one more round of each path and
-prints the share of samples spent under the frames named by --frames (the bearer token's lookup by default).
+For each round and side: wrk drives POST /api/v1/checkins (each request a new person and event), POST
+/api/v1/redemptions and GET /api/v1/me (one reader); the workers' CPU time (utime + stime from /proc) is read before
+and after, and divided by the requests wrk counted. With --profile, py-spy samples one worker of each side through
+one more round of each path and prints the share of samples spent under the frames named by --frames (the bearer
+token's lookup by default).
 
     .venv/bin/python bench/cpu.py --baseline /work/main --database-url postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/cpu.py --baseline /work/main --profile          # SQLite, with py-spy
 
-py-spy is in the `test` extra; reading another process's memory may need root or ptrace rights.
+The baseline checkout is served by this checkout's virtualenv, on a database migrated by this checkout. py-spy is
+in the `test` extra; reading another process's memory may need root or ptrace rights.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402 - bench/run.py: fixtures, the server's helpers
+
 from bench import city  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,14 +74,18 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-def load(url: str, pool: list[tuple[str, str]], seconds: int, round_id: str) -> int:
-    """wrk POSTing the pool's requests (bench/post.lua) for `seconds`: how many requests it made; errors refused."""
+def load(url: str, pool: list[tuple[str, str]] | str, seconds: int, round_id: str) -> int:
+    """wrk POSTing the pool's requests (bench/post.lua), or GETs with one token (`pool` a token), for `seconds`: how
+    many requests it made; errors are reported."""
+    command = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s"]
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as file:
-        file.writelines(f"{token}\t{body}\n" for token, body in pool)
+        if isinstance(pool, str):
+            command += ["-H", f"Authorization: Bearer {pool}", url]
+        else:
+            file.writelines(f"{token}\t{body}\n" for token, body in pool)
+            command += ["-s", str(ROOT / "bench" / "post.lua"), url, "--", file.name, "2", round_id]
     try:
-        out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s", "-s",
-                              str(ROOT / "bench" / "post.lua"), url, "--", file.name, "2", round_id],
-                             capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+        out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     finally:
         os.unlink(file.name)
     errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", out))
@@ -118,6 +125,12 @@ def profiled(base: str, master: int, path: str, pool, seconds: int, round_id: st
     return 100 * samples["under"] / max(samples["all"], 1)
 
 
+def pool_of(fixtures: run.Fixtures, name: str):
+    """What wrk sends on the path `name`: new check-ins, redemptions of people with points, or /me of one reader."""
+    return {"checkin": fixtures.checkin_pool, "redeem": fixtures.redemption_pool,
+            "me": lambda: fixtures.reader}[name]()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", type=Path, required=True, help="the other checkout (e.g. /work/main)")
@@ -129,7 +142,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
     sides = {"baseline": args.baseline.resolve(), "this": ROOT}
-    paths = {"checkin": "/api/v1/checkins", "redeem": "/api/v1/redemptions"}
+    paths = {"checkin": "/api/v1/checkins", "redeem": "/api/v1/redemptions", "me": "/api/v1/me"}
     cpu: dict[tuple[str, str], list[float]] = {}
     shares: dict[tuple[str, str], float] = {}
     with ExitStack() as stack:
@@ -145,13 +158,13 @@ def main() -> None:
         for n in range(args.rounds):
             for side, (base, master) in servers.items():
                 for name, path in paths.items():
-                    pool = fixtures.checkin_pool() if name == "checkin" else fixtures.redemption_pool()
+                    pool = pool_of(fixtures, name)
                     cpu.setdefault((side, name), []).append(
                         measured(base, master, path, pool, args.seconds, f"{n}{side}{name}"))
         if args.profile:
             for side, (base, master) in servers.items():
                 for name, path in paths.items():
-                    pool = fixtures.checkin_pool() if name == "checkin" else fixtures.redemption_pool()
+                    pool = pool_of(fixtures, name)
                     shares[side, name] = profiled(base, master, path, pool, args.seconds, f"p{side}{name}",
                                                   args.frames)
     print(f"{'database':<11}{'path':<9}{'side':<10}{'CPU ms/request (median)':>24}  rounds"

@@ -12,7 +12,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -125,8 +125,21 @@ def issue_token(user: User, now=None) -> tuple[str, ApiToken]:
     return clear, token
 
 
-#: A person with their roles, in one round trip, for the requests that need the ORM object (domain/callers.py gives
-#: every API request its caller without it).
+#: A bearer token with its person and their roles, in one round trip, for a request whose first need of the caller
+#: is the ORM object; domain/callers.py reads the caller without it (the hot paths, the rate limiter). Built once.
+_TOKEN_LOOKUP = (select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
+                 .options(joinedload(ApiToken.user).joinedload(User.grants)))
+
+
+def token_user(clear: str, now=None) -> tuple[User, ApiToken] | None:
+    now = now or utcnow()
+    token = db.session.scalars(_TOKEN_LOOKUP, {"digest": token_digest(clear)}).unique().first()
+    if token is None or not token.is_valid(now) or not token.user.active:
+        return None
+    return token.user, token
+
+
+#: A person with their roles, in one round trip.
 _WITH_GRANTS = (joinedload(User.grants),)
 
 

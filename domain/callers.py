@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select
 from domain.accounts import token_digest
 from models import ApiToken, Area, Household, Level, Role, RoleGrant, User, db, utcnow
 
-__all__ = ["Bearer", "Grant", "Home", "Place", "Principal", "Principals", "bearer"]
+__all__ = ["Bearer", "Grant", "Home", "Place", "Principal", "Principals", "bearer", "load_principal", "principal_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +62,8 @@ class Principal:
     household: Home | None
     grants: tuple[Grant, ...]
     #: When the person's row was made and its access version: what the worker's cache is keyed by with the id (an id
-    #: alone could name another person after a delete: SQLite gives the highest id again).
-    stamp: tuple[datetime, int]
+    #: alone could name another person after a delete: SQLite gives the highest id again). None: not to be cached.
+    stamp: tuple[datetime, int] | None
 
     #: What Flask-Login's user (and the rules' `getattr(user, "is_authenticated", ...)`) says of a signed-in person.
     is_authenticated = True
@@ -140,6 +140,18 @@ def load_principal(person_id: int) -> Principal | None:
                    for row in rows if row.role is not None)
     return Principal(first.id, first.name, first.active, first.household_id, home, grants,
                      (first.created_at, first.access_version))
+
+
+def principal_of(user: User) -> Principal:
+    """A person already loaded as an ORM object with their grants, as a principal (not to be cached: no stamp)."""
+    household = user.household
+    home = Home(household.id, household.unit_id, _place(household.unit)) if household is not None else None
+    grants = tuple(Grant(g.role, g.area_id, _place(g.area) if g.area is not None else None) for g in user.grants)
+    return Principal(user.id, user.name, user.active, user.household_id, home, grants, None)
+
+
+def _place(area: Area) -> Place:
+    return Place(area.id, area.level, area.path)
 
 
 def bearer(clear: str, principals: Principals | None = None, now: datetime | None = None) -> Bearer | None:

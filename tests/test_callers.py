@@ -57,6 +57,7 @@ def check_in(client, caller: dict, code: str):
 
 
 def test_a_known_caller_is_read_with_one_light_statement(app, client, tree):
+    """On the hot paths (check-in, scan, redemption)."""
     staff = token_for(client, tree.staff_a)
     volunteer = token_for(client, tree.volunteer_a)
     codes = [open_event(client, staff, tree.a.community.id) for _ in range(2)]
@@ -75,11 +76,16 @@ def test_a_known_caller_is_read_with_one_light_statement(app, client, tree):
 
 
 def test_a_token_revoked_on_another_worker_is_refused_at_once(app, client, other_worker, tree):
+    staff = token_for(client, tree.staff_a)
     volunteer = token_for(client, tree.volunteer_a)
-    assert client.get("/api/v1/me", headers=volunteer).status_code == 200  # known to this worker now
+    assert check_in(client, volunteer, open_event(client, staff, tree.a.community.id)).status_code == 201
+    with statements(app) as sent:  # the caller is known to this worker now
+        assert check_in(client, volunteer, open_event(client, staff, tree.a.community.id)).status_code == 201
+    assert not [s for s in sent if "grant_area" in s]
     assert other_worker.test_client().delete("/api/v1/auth/token", headers=volunteer).status_code == 204
-    refused = client.get("/api/v1/me", headers=volunteer)
+    refused = check_in(client, volunteer, open_event(client, staff, tree.a.community.id))
     assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_token"
+    assert client.get("/api/v1/me", headers=volunteer).status_code == 401
 
 
 def _disable(person_id: int, staff_id: int) -> None:
@@ -104,8 +110,8 @@ def _sign_out_everywhere(person_id: int, _staff_id: int) -> None:
 def test_a_caller_ended_on_another_worker_is_refused_at_once(app, client, other_worker, tree, change):
     staff = token_for(client, tree.staff_a)
     volunteer = token_for(client, tree.volunteer_a)
+    assert check_in(client, volunteer, open_event(client, staff, tree.a.community.id)).status_code == 201
     code = open_event(client, staff, tree.a.community.id)
-    assert client.get("/api/v1/me", headers=volunteer).status_code == 200
     with other_worker.app_context():
         change(tree.volunteer_a.id, tree.staff_a.id)
         db.session.commit()
@@ -182,3 +188,12 @@ def test_a_worker_keeps_a_bounded_number_of_principals(dbs, tree):
         kept.put(principal)
     assert kept.get(people[0].id, people[0].stamp) is None
     assert all(kept.get(p.id, p.stamp) is p for p in people[1:])
+
+
+def test_a_view_needing_the_person_reads_them_with_the_token_in_one_statement(app, client, tree):
+    volunteer = token_for(client, tree.volunteer_a)
+    with statements(app) as sent:
+        me = client.get("/api/v1/me", headers=volunteer)
+    assert me.status_code == 200 and me.json["name"] == "志愿者乙"
+    assert len([s for s in sent if "api_token" in s]) == 1
+    assert not [s for s in sent if 'FROM "user"' in s or "FROM role_grant" in s]

@@ -171,21 +171,30 @@ def _principals() -> callers.Principals:
     return found
 
 
-def bearer() -> callers.Bearer | None:
+def bearer(*, as_user: bool = False) -> callers.Bearer | None:
     """The valid bearer token this request carries with its person, else None. Looked up once per request (the rate
-    limiter asks before the view does), and kept with the request itself: an app context may outlive one request."""
+    limiter asks before the view does), and kept with the request itself: an app context may outlive one request.
+    `as_user`: the asker goes on to need the person's ORM object, read with the token in one query if nobody asked
+    before (light, through the worker's principals, otherwise)."""
     if TOKEN_KEY not in request.environ:
         header = request.headers.get("Authorization", "")
+        clear = header[len("Bearer "):].strip() if header.startswith("Bearer ") else None
         with reads_apart():
-            found = callers.bearer(header[len("Bearer "):].strip(), _principals()) \
-                if header.startswith("Bearer ") else None
+            found = _look_up(clear, as_user) if clear is not None else None
         request.environ[TOKEN_KEY] = found
     return request.environ[TOKEN_KEY]
 
 
+def _look_up(clear: str, as_user: bool) -> callers.Bearer | None:
+    if not as_user:
+        return callers.bearer(clear, _principals())
+    found = accounts.token_user(clear)
+    return callers.Bearer(found[1].id, callers.principal_of(found[0])) if found is not None else None
+
+
 def bearer_token() -> ApiToken | None:
     """The valid bearer token this request carries, as an ORM object (to revoke it), else None."""
-    found = bearer()
+    found = bearer(as_user=True)
     return db.session.get(ApiToken, found.token_id) if found is not None else None
 
 
@@ -197,13 +206,13 @@ def bearer_caller() -> callers.Principal | None:
 
 def _bearer_or_session(light: bool):
     if request.headers.get("Authorization", "").startswith("Bearer "):
-        principal = bearer_caller()
-        if principal is None:
+        found = bearer(as_user=not light)
+        if found is None:
             raise Unauthenticated("invalid_token", "The token is wrong, expired or revoked.")
         if light:
-            return principal
-        with reads_apart():
-            return accounts.user_by_id(principal.id)
+            return found.principal
+        with reads_apart():  # from the session when the lookup read it with the token
+            return accounts.user_by_id(found.principal.id)
     if request.method in SAFE_METHODS and current_user.is_authenticated:
         return current_user
     raise Unauthenticated("unauthenticated", "Sign in first: send Authorization: Bearer <token>.")
