@@ -20,13 +20,12 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 from collections import Counter
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -40,30 +39,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
 #: Frames of the bearer token's lookup, before (domain.accounts.token_user) and after (domain.callers).
 LOOKUP_FRAMES = r"bearer_token \(blueprints/api/core\.py|bearer \(blueprints/api/core\.py"
-
-
-@contextmanager
-def served(root: Path, url: str, redis_url: str | None):
-    """gunicorn of the checkout at `root` (its own code, this run's virtualenv), as bench/run.py serves it."""
-    port = run.free_port()
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": run.SECRET, "BENCH_ENDPOINTS": "1"}
-    env.pop("REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "--no-control-socket", "--workers", str(run.WORKERS),
-         "--bind", f"127.0.0.1:{port}", "app:create_app()"], cwd=root, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        run._wait_for_workers(base, process, run.WORKERS)
-        yield base, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -150,7 +125,8 @@ def main() -> None:
         fixtures = run.Fixtures(built["url"], built["first_community_id"])
         stack.callback(fixtures.close)
         redis_url = run.rate_limit_storage(args.redis_url)
-        servers = {side: stack.enter_context(served(root, built["url"], redis_url)) for side, root in sides.items()}
+        servers = {side: stack.enter_context(run.server(built["url"], redis_url, root=root))
+                   for side, root in sides.items()}
         for base, _master in servers.values():  # warm every worker up
             load(base + paths["checkin"], fixtures.checkin_pool(), 1, "warm")
             load(base + paths["redeem"], fixtures.redemption_pool(), 1, "warm")

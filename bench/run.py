@@ -177,9 +177,10 @@ def rate_limit_storage(redis_url: str | None) -> str | None:
 
 
 @contextmanager
-def server(url: str, redis_url: str | None, workers: int = WORKERS):
+def server(url: str, redis_url: str | None, workers: int = WORKERS, root: Path = ROOT):
     """gunicorn as `make serve` runs it (sync workers, 4 unless told), on 127.0.0.1, with the bench endpoints on;
-    rate limits counted in `redis_url` (as production counts them across processes), else in each worker's memory."""
+    rate limits counted in `redis_url` (as production counts them across processes), else in each worker's memory.
+    `root`: the checkout whose code it serves (bench/cpu.py serves another one beside this one)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET, "BENCH_ENDPOINTS": "1"}
     if redis_url:
@@ -188,7 +189,7 @@ def server(url: str, redis_url: str | None, workers: int = WORKERS):
         env.pop("REDIS_URL", None)
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "--no-control-socket", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
+         "--bind", f"127.0.0.1:{port}", "app:create_app()"], cwd=root, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
