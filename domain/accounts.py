@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, undefer
 
 from domain import audit
 from domain.access import can, is_admin, require
@@ -128,7 +128,8 @@ def issue_token(user: User, now=None) -> tuple[str, ApiToken]:
 #: A bearer token with its person and their roles, in one round trip, for a request whose first need of the caller
 #: is the ORM object; domain/callers.py reads the caller without it (the hot paths, the rate limiter). Built once.
 _TOKEN_LOOKUP = (select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
-                 .options(joinedload(ApiToken.user).joinedload(User.grants)))
+                 .options(joinedload(ApiToken.user).options(undefer(User.access_version), joinedload(User.grants)))
+                 .execution_options(populate_existing=True))  # the person, their grants and version as of now, all
 
 
 def token_user(clear: str, now=None) -> tuple[User, ApiToken] | None:

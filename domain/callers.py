@@ -62,8 +62,8 @@ class Principal:
     household: Home | None
     grants: tuple[Grant, ...]
     #: When the person's row was made and its access version: what the worker's cache is keyed by with the id (an id
-    #: alone could name another person after a delete: SQLite gives the highest id again). None: not to be cached.
-    stamp: tuple[datetime, int] | None
+    #: alone could name another person after a delete: SQLite gives the highest id again).
+    stamp: tuple[datetime, int]
 
     #: What Flask-Login's user (and the rules' `getattr(user, "is_authenticated", ...)`) says of a signed-in person.
     is_authenticated = True
@@ -142,12 +142,17 @@ def load_principal(person_id: int) -> Principal | None:
                      (first.created_at, first.access_version))
 
 
-def principal_of(user: User) -> Principal:
-    """A person already loaded as an ORM object with their grants, as a principal (not to be cached: no stamp)."""
+def principal_of(user: User, principals: Principals | None = None) -> Principal:
+    """A person just read as an ORM object with their grants and access version (in one statement, so that they
+    agree: accounts.token_user), as a principal, kept in `principals` too."""
     household = user.household
     home = Home(household.id, household.unit_id, _place(household.unit)) if household is not None else None
     grants = tuple(Grant(g.role, g.area_id, _place(g.area) if g.area is not None else None) for g in user.grants)
-    return Principal(user.id, user.name, user.active, user.household_id, home, grants, None)
+    principal = Principal(user.id, user.name, user.active, user.household_id, home, grants,
+                          (user.created_at, user.access_version))
+    if principals is not None:
+        principals.put(principal)
+    return principal
 
 
 def _place(area: Area) -> Place:

@@ -191,9 +191,15 @@ def test_a_worker_keeps_a_bounded_number_of_principals(dbs, tree):
 
 
 def test_a_view_needing_the_person_reads_them_with_the_token_in_one_statement(app, client, tree):
+    """... and leaves the principal to the worker: the hot path that follows reads only the token's state."""
+    staff = token_for(client, tree.staff_a)
     volunteer = token_for(client, tree.volunteer_a)
+    code = open_event(client, staff, tree.a.community.id)
     with statements(app) as sent:
         me = client.get("/api/v1/me", headers=volunteer)
     assert me.status_code == 200 and me.json["name"] == "志愿者乙"
     assert len([s for s in sent if "api_token" in s]) == 1
     assert not [s for s in sent if 'FROM "user"' in s or "FROM role_grant" in s]
+    with statements(app) as sent:
+        assert check_in(client, volunteer, code).status_code == 201
+    assert not [s for s in sent if "grant_area" in s]

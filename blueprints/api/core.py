@@ -189,7 +189,7 @@ def _look_up(clear: str, as_user: bool) -> callers.Bearer | None:
     if not as_user:
         return callers.bearer(clear, _principals())
     found = accounts.token_user(clear)
-    return callers.Bearer(found[1].id, callers.principal_of(found[0])) if found is not None else None
+    return callers.Bearer(found[1].id, callers.principal_of(found[0], _principals())) if found is not None else None
 
 
 def bearer_token() -> ApiToken | None:
