@@ -79,6 +79,9 @@ class Bearer:
 
     token_id: int
     principal: Principal
+    #: The token as an ORM object with its person, when the lookup read them so (accounts.token_user): kept here
+    #: for the request, since a session holds an unchanged object only while something refers to it.
+    token: ApiToken | None = None
 
     @property
     def user_id(self) -> int:

@@ -189,13 +189,18 @@ def _look_up(clear: str, as_user: bool) -> callers.Bearer | None:
     if not as_user:
         return callers.bearer(clear, _principals())
     found = accounts.token_user(clear)
-    return callers.Bearer(found[1].id, callers.principal_of(found[0], _principals())) if found is not None else None
+    if found is None:
+        return None
+    user, token = found
+    return callers.Bearer(token.id, callers.principal_of(user, _principals()), token)
 
 
 def bearer_token() -> ApiToken | None:
     """The valid bearer token this request carries, as an ORM object (to revoke it), else None."""
     found = bearer(as_user=True)
-    return db.session.get(ApiToken, found.token_id) if found is not None else None
+    if found is None:
+        return None
+    return found.token or db.session.get(ApiToken, found.token_id)
 
 
 def bearer_caller() -> callers.Principal | None:
@@ -211,7 +216,9 @@ def _bearer_or_session(light: bool):
             raise Unauthenticated("invalid_token", "The token is wrong, expired or revoked.")
         if light:
             return found.principal
-        with reads_apart():  # from the session when the lookup read it with the token
+        if found.token is not None:  # read with the token
+            return found.token.user
+        with reads_apart():
             return accounts.user_by_id(found.principal.id)
     if request.method in SAFE_METHODS and current_user.is_authenticated:
         return current_user
