@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, undefer
 
 from domain import audit
 from domain.access import can, is_admin, require
@@ -109,7 +109,8 @@ def authenticate(phone: str, password: str) -> User | None:
     return user
 
 
-def _token_digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a bearer token: its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -117,24 +118,35 @@ def issue_token(user: User, now=None) -> tuple[str, ApiToken]:
     """A new bearer token; the clear text is returned once and never stored."""
     now = now or utcnow()
     clear = secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, token_hash=_token_digest(clear), created_at=now,
+    token = ApiToken(user_id=user.id, token_hash=token_digest(clear), created_at=now,
                      expires_at=now + TOKEN_LIFETIME)
     db.session.add(token)
     db.session.flush()
     return clear, token
 
 
-#: A bearer token with its person and their roles, in one round trip (every API request needs them); built once.
+#: A bearer token with its person and their roles, in one round trip, for a request whose first need of the caller
+#: is the ORM object; domain/callers.py reads the caller without it (the hot paths, the rate limiter). Built once.
 _TOKEN_LOOKUP = (select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
-                 .options(joinedload(ApiToken.user).joinedload(User.grants)))
+                 .options(joinedload(ApiToken.user).options(undefer(User.access_version), joinedload(User.grants)))
+                 .execution_options(populate_existing=True))  # the person, their grants and version as of now, all
 
 
 def token_user(clear: str, now=None) -> tuple[User, ApiToken] | None:
     now = now or utcnow()
-    token = db.session.scalars(_TOKEN_LOOKUP, {"digest": _token_digest(clear)}).unique().first()
+    token = db.session.scalars(_TOKEN_LOOKUP, {"digest": token_digest(clear)}).unique().first()
     if token is None or not token.is_valid(now) or not token.user.active:
         return None
     return token.user, token
+
+
+#: A person with their roles, in one round trip.
+_WITH_GRANTS = (joinedload(User.grants),)
+
+
+def user_by_id(user_id: int) -> User | None:
+    """The person as an ORM object with their roles: from the session when it holds them, else one query."""
+    return db.session.get(User, user_id, options=_WITH_GRANTS)
 
 
 def revoke_token(token: ApiToken, now=None) -> None:

@@ -35,6 +35,10 @@ class User(UserMixin, db.Model):
     #: Moved on to end every page session of the person at once (sign out everywhere, disabled): a session
     #: signed in under another version is refused.
     session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    #: Moved on by the database (triggers of migration 0018) whenever the person's roles, name, household, active
+    #: flag or session version change, however they are written: workers cache a bearer token's caller under it
+    #: (domain/callers.py). Never written by the application; deferred, since only that cache reads it.
+    access_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0", deferred=True)
     #: Consent to appear (masked) on public lists: leaderboards, notices, honour rolls.
     public_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     #: Consent to be named (masked) in honour notices: a nomination of this person counts as consented.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from apispec import BasePlugin
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_qualified_name
 from flask_login import current_user
@@ -15,15 +15,17 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser
 
-from domain import accounts
+from domain import accounts, callers
 from domain.errors import Forbidden, Unauthenticated
 from domain.sync import clients
-from models import ApiClient, ApiToken, User
+from models import ApiClient, ApiToken, User, db
 from models.transaction import reads_apart
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Where the request's bearer token is kept once looked up.
 TOKEN_KEY = "sanzhang.api_token"  # noqa: S105 - a dictionary key, not a secret
+#: Where the app keeps its worker's principals (domain/callers.py).
+PRINCIPALS_KEY = "sanzhang.principals"
 
 
 class ErrorDetail(Schema):
@@ -161,33 +163,78 @@ class Blueprint(SmorestBlueprint):
         return self.alt_response(status, schema=ErrorSchema, description=codes_text(codes, description) or None)
 
 
-def bearer_token() -> ApiToken | None:
-    """The valid bearer token this request carries, else None. Looked up once per request (the rate limiter asks
-    before the view does), and kept with the request itself: an app context may outlive one request."""
+def _principals() -> callers.Principals:
+    """This worker's principals behind bearer tokens (one app per worker: kept with the app)."""
+    found = current_app.extensions.get(PRINCIPALS_KEY)
+    if found is None:
+        found = current_app.extensions[PRINCIPALS_KEY] = callers.Principals()
+    return found
+
+
+def bearer(*, as_user: bool = False) -> callers.Bearer | None:
+    """The valid bearer token this request carries with its person, else None. Looked up once per request (the rate
+    limiter asks before the view does), and kept with the request itself: an app context may outlive one request.
+    `as_user`: the asker goes on to need the person's ORM object, read with the token in one query if nobody asked
+    before (light, through the worker's principals, otherwise)."""
     if TOKEN_KEY not in request.environ:
         header = request.headers.get("Authorization", "")
+        clear = header[len("Bearer "):].strip() if header.startswith("Bearer ") else None
         with reads_apart():
-            found = accounts.token_user(header[len("Bearer "):].strip()) if header.startswith("Bearer ") else None
-        request.environ[TOKEN_KEY] = found[1] if found else None
+            found = _look_up(clear, as_user) if clear is not None else None
+        request.environ[TOKEN_KEY] = found
     return request.environ[TOKEN_KEY]
 
 
-def bearer_caller() -> User | None:
-    """The person whose valid bearer token this request carries, else None."""
-    token = bearer_token()
-    return token.user if token is not None else None
+def _look_up(clear: str, as_user: bool) -> callers.Bearer | None:
+    if not as_user:
+        return callers.bearer(clear, _principals())
+    found = accounts.token_user(clear)
+    if found is None:
+        return None
+    user, token = found
+    return callers.Bearer(token.id, callers.principal_of(user, _principals()), token)
 
 
-def api_user() -> User:
-    """The caller: a bearer token, or for reads only, the page session. Raises Unauthenticated."""
+def bearer_token() -> ApiToken | None:
+    """The valid bearer token this request carries, as an ORM object (to revoke it), else None."""
+    found = bearer(as_user=True)
+    if found is None:
+        return None
+    return found.token or db.session.get(ApiToken, found.token_id)
+
+
+def bearer_caller() -> callers.Principal | None:
+    """The person whose valid bearer token this request carries, as a light principal, else None."""
+    found = bearer()
+    return found.principal if found is not None else None
+
+
+def _bearer_or_session(light: bool):
     if request.headers.get("Authorization", "").startswith("Bearer "):
-        user = bearer_caller()
-        if user is None:
+        found = bearer(as_user=not light)
+        if found is None:
             raise Unauthenticated("invalid_token", "The token is wrong, expired or revoked.")
-        return user
+        if light:
+            return found.principal
+        if found.token is not None:  # read with the token
+            return found.token.user
+        with reads_apart():
+            return accounts.user_by_id(found.principal.id)
     if request.method in SAFE_METHODS and current_user.is_authenticated:
         return current_user
     raise Unauthenticated("unauthenticated", "Sign in first: send Authorization: Bearer <token>.")
+
+
+def api_user() -> User:
+    """The caller as an ORM object: a bearer token, or for reads only, the page session. Raises Unauthenticated."""
+    return _bearer_or_session(light=False)
+
+
+def api_caller() -> callers.Principal | User:
+    """The caller as the hot paths (check-in, scan, redemption) take them: a bearer token's light principal
+    (domain/callers.py), or for reads only, the page session's person. What authorisation reads of a person, and
+    nothing else. Raises Unauthenticated."""
+    return _bearer_or_session(light=True)
 
 
 def api_client() -> ApiClient:

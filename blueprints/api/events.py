@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 import blueprints.api.serialise as ser
 from blueprints import bounds
-from blueprints.api.core import Blueprint, api_user
+from blueprints.api.core import Blueprint, api_caller, api_user
 from blueprints.api.schemas import EventArgs, EventRef, Id, MyAttendancePage, MyEventPage, PageArgs, page_of
 from blueprints.ext import limited
 from blueprints.schemas import TOKEN, BatchIn, ScanIn
@@ -133,9 +133,12 @@ def event_dict(event: Event, numbers: events.Counts | None = None) -> dict:
         "registered": numbers.registered, "checked_in": numbers.checked_in, "checked_out": numbers.checked_out}
 
 
-def answer_dict(answer: events.Answer) -> dict:
+def answer_dict(answer: events.Answer, caller=None) -> dict:
+    """`caller`: who asked; their own check-in is answered with the name they came with (nothing read for it)."""
     attendance = answer.attendance
-    return {"status": answer.status, "person_id": attendance.person_id, "name": attendance.person.name,
+    own = caller is not None and caller.id == attendance.person_id
+    return {"status": answer.status, "person_id": attendance.person_id,
+            "name": caller.name if own else attendance.person.name,
             "checked_in_at": attendance.checked_in_at, "checked_out_at": attendance.checked_out_at,
             "minutes": attendance.minutes}
 
@@ -154,8 +157,8 @@ def _form(body: dict) -> events.EventForm:
         closes_minutes=body["closes_minutes"])
 
 
-def _committed(answer: events.Answer):
-    return answer_dict(answer), 201 if answer.created and answer.status == "checked_in" else 200
+def _committed(answer: events.Answer, caller=None):
+    return answer_dict(answer, caller), 201 if answer.created and answer.status == "checked_in" else 200
 
 
 @blp.route("/events")
@@ -255,7 +258,8 @@ class Checkins(MethodView):
     def post(self, body):
         """Check the caller in with the event's code. 422 `token_expired`, `token_invalid`,
         `outside_checkin_window`; 403 `not_in_scope`."""
-        return _committed(events.check_in_with_code(api_user(), body["token"], secret=current_app.secret_key))
+        caller = api_caller()
+        return _committed(events.check_in_with_code(caller, body["token"], secret=current_app.secret_key), caller)
 
 
 @blp.route("/checkouts")
@@ -269,10 +273,10 @@ class Checkouts(MethodView):
     def post(self, body):
         """Check the caller out (with the event's code, or naming the event); `minutes` is computed here.
         409 `not_checked_in`."""
-        user = api_user()
-        event = events.visible(user, body["event_id"]) if body["event_id"] is not None else None
-        answer = events.check_out_with_code(user, body["token"], event, secret=current_app.secret_key)
-        return answer_dict(answer)
+        caller = api_caller()
+        event = events.visible(caller, body["event_id"]) if body["event_id"] is not None else None
+        answer = events.check_out_with_code(caller, body["token"], event, secret=current_app.secret_key)
+        return answer_dict(answer, caller)
 
 
 @blp.route("/events/<int:event_id>/scans")
@@ -287,7 +291,7 @@ class Scans(MethodView):
     @blp.fails(422, "event_cancelled", "outside_checkin_window", "token_expired", "token_invalid")
     def post(self, body, event_id):
         """Staff or a head at the event scan a person's own code, to check them in or out."""
-        user = api_user()
+        user = api_caller()
         event = events.scannable(user, event_id)
         return _committed(events.scan(user, event, body["token"], action=body["action"], nonce=body["nonce"],
                                        secret=current_app.secret_key))
@@ -304,7 +308,7 @@ class ScanBatch(MethodView):
     @blp.fails(422, "event_cancelled", "outside_checkin_window", "token_expired", "token_invalid")
     def post(self, body, event_id):
         """Scans kept offline, uploaded at once: each answered on its own; duplicates reported, never doubled."""
-        user = api_user()
+        user = api_caller()
         event = events.scannable(user, event_id)
         results = events.upload_offline(user, event, body["scans"], secret=current_app.secret_key)
         return {"results": results}

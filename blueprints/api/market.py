@@ -7,7 +7,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from blueprints import bounds
-from blueprints.api.core import Blueprint, api_user
+from blueprints.api.core import Blueprint, api_caller, api_user
 from blueprints.api.schemas import Id, In, PageArgs, page_of
 from domain import access, market
 from domain.errors import Invalid
@@ -230,7 +230,7 @@ class Redemptions(MethodView):
     def post(self, body):
         """Redeem: points debited and stock reserved in one transaction; the answer carries the pickup code.
         422 `insufficient_points`, `out_of_stock`, `limit_reached`, `reward_not_available`, `idempotency_key_reused`."""
-        user = api_user()
+        user = api_caller()
         key = request.headers.get("Idempotency-Key")
         wanted = market.Request(market.check_key(key), market.fingerprint(**body)) if key is not None else None
         with reads_apart():  # on SQLite the write lock is then held for the writes alone
