@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from flask import has_app_context
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app import TestConfig, create_app, database_url
 from blueprints.ext import limiter
@@ -82,6 +82,35 @@ def make_app(url: str, **overrides):
     """A test app on the database at `url`, with config overrides (e.g. rate limits on)."""
     settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
     return create_app({**settings, "SQLALCHEMY_DATABASE_URI": url, "UPLOAD_FOLDER": UPLOADS, **overrides})
+
+
+@pytest.fixture
+def other_worker(app):
+    """Another worker: a second app on the test's database, with its own per-worker copies and caches."""
+    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"])
+    yield other
+    with other.app_context():
+        db.engine.dispose()
+
+
+@contextlib.contextmanager
+def sent_statements(app=None):
+    """The SQL statements (whitespace folded) that `app`, or the app of the current context, sends meanwhile."""
+    if app is not None:
+        with app.app_context():
+            engine = db.engine
+    else:
+        engine = db.engine
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture(scope="session")

@@ -4,42 +4,15 @@ access version, which the database moves on with every change that matters. A ch
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select, update
 
 from domain import accounts, callers
 from models import ApiToken, RoleGrant, User, db
-from tests.conftest import make_app, token_for
-
-
-@pytest.fixture
-def other_worker(app):
-    """Another worker: a second app on the same database, with its own principals."""
-    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"])
-    yield other
-    with other.app_context():
-        db.engine.dispose()
-
-
-@contextlib.contextmanager
-def statements(app):
-    """The SQL statements `app` sends while the block runs."""
-    with app.app_context():
-        engine = db.engine
-    sent: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args):
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+from tests.conftest import sent_statements, token_for
 
 
 def open_event(client, staff: dict, area_id: int) -> str:
@@ -62,9 +35,9 @@ def test_a_known_caller_is_read_with_one_light_statement(app, client, tree):
     staff = token_for(client, tree.staff_a)
     volunteer = token_for(client, tree.volunteer_a)
     codes = [open_event(client, staff, tree.a.community.id) for _ in range(2)]
-    with statements(app) as first:
+    with sent_statements(app) as first:
         assert check_in(client, volunteer, codes[0]).status_code == 201
-    with statements(app) as second:
+    with sent_statements(app) as second:
         answer = check_in(client, volunteer, codes[1])
     assert answer.status_code == 201 and answer.json["name"] == "志愿者乙"
     # The first request built the principal (its grants' areas joined); the second took it from the worker's cache,
@@ -80,7 +53,7 @@ def test_a_token_revoked_on_another_worker_is_refused_at_once(app, client, other
     staff = token_for(client, tree.staff_a)
     volunteer = token_for(client, tree.volunteer_a)
     assert check_in(client, volunteer, open_event(client, staff, tree.a.community.id)).status_code == 201
-    with statements(app) as sent:  # the caller is known to this worker now
+    with sent_statements(app) as sent:  # the caller is known to this worker now
         assert check_in(client, volunteer, open_event(client, staff, tree.a.community.id)).status_code == 201
     assert not [s for s in sent if "grant_area" in s]
     assert other_worker.test_client().delete("/api/v1/auth/token", headers=volunteer).status_code == 204
@@ -196,11 +169,11 @@ def test_a_view_needing_the_person_reads_them_with_the_token_in_one_statement(ap
     staff = token_for(client, tree.staff_a)
     volunteer = token_for(client, tree.volunteer_a)
     code = open_event(client, staff, tree.a.community.id)
-    with statements(app) as sent:
+    with sent_statements(app) as sent:
         me = client.get("/api/v1/me", headers=volunteer)
     assert me.status_code == 200 and me.json["name"] == "志愿者乙"
     assert len([s for s in sent if "api_token" in s]) == 1
     assert not [s for s in sent if re.search(r'FROM "?(user|role_grant)\b', s)]
-    with statements(app) as sent:
+    with sent_statements(app) as sent:
         assert check_in(client, volunteer, code).status_code == 201
     assert not [s for s in sent if "grant_area" in s]

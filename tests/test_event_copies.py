@@ -5,28 +5,18 @@ touches this process's copies, as another gunicorn worker or host could not."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select, update
 
 from domain import events
 from domain.events import seen
 from models import Attendance, Event, db
-from tests.conftest import make_app
+from tests.conftest import sent_statements
 from tests.test_events import START, code_error, make_event
 
 AT = START + timedelta(minutes=5)
-
-
-@pytest.fixture
-def other_worker(app):
-    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"])
-    yield other
-    with other.app_context():
-        db.engine.dispose()
 
 
 def change(other, event_id: int, **values) -> None:
@@ -34,22 +24,6 @@ def change(other, event_id: int, **values) -> None:
     with other.app_context():
         db.session.execute(update(Event).where(Event.id == event_id).values(**values))
         db.session.commit()
-
-
-@contextlib.contextmanager
-def statements():
-    """The SQL statements this app sends meanwhile."""
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        sent.append(" ".join(statement.split()))
-
-    engine = db.engine
-    sqlalchemy_event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        sqlalchemy_event.remove(engine, "before_cursor_execute", record)
 
 
 def check_in(person, event, at=AT, token=None):
@@ -65,11 +39,11 @@ def event_reads(sent: list[str]) -> list[str]:
 def test_a_check_in_on_an_unchanged_event_reads_no_event_and_a_repeat_still_answers_already(ctx):
     event = make_event(ctx)
     assert check_in(ctx.volunteer, event).status == "checked_in"  # reads the event, keeps a copy
-    with statements() as sent:
+    with sent_statements() as sent:
         answer = check_in(ctx.head, event)
     assert (answer.status, answer.created) == ("checked_in", True)
     assert event_reads(sent) == []
-    with statements() as sent:
+    with sent_statements() as sent:
         again = check_in(ctx.head, event, AT + timedelta(seconds=20))
     assert (again.status, again.created, again.attendance.checked_in_at) == ("already_checked_in", False, AT)
     assert len(event_reads(sent)) == 1  # the guarded INSERT wrote nothing: the event is read to say why
