@@ -148,8 +148,9 @@ class Config:
     WEBHOOK_TIMEOUT_SECONDS = 10.0
     WEBHOOK_MAX_ATTEMPTS = 8
     WEBHOOK_BACKOFF_SECONDS = 60
-    #: How long a dashboard's computed figures are shared by its readers (seconds; 0: computed for every request),
-    #: in Redis with REDIS_URL, else per process (domain/dashboards/cache.py).
+    #: How long a dashboard's figures and a leaderboard's lines are shared by their readers (seconds; 0: computed
+    #: for every request),
+    #: in Redis with REDIS_URL, else per process (domain/figures.py).
     DASHBOARD_CACHE_SECONDS = 60
     #: The bench-only baselines of bench/run.py (blueprints/bench.py); never set in production.
     BENCH_ENDPOINTS = os.environ.get("BENCH_ENDPOINTS") == "1"
@@ -164,8 +165,8 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     # Fast hashes: the suite hashes hundreds of passwords.
     ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
-    # Tests write then read a dashboard: figures kept from before the write would hide it (tests/test_dashboard_cache.py
-    # turns the cache on).
+    # Tests write then read dashboards and boards: figures kept from before the write would hide it
+    # (tests/test_dashboard_cache.py turns the cache on).
     DASHBOARD_CACHE_SECONDS = 0
 
 
@@ -265,14 +266,13 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 def _configure_domain(app: Flask) -> None:
     """What the domain takes from the settings, handed to it once: it never reads the app's configuration."""
-    from domain import accounts, otp, sms, webhooks
-    from domain.dashboards import cache
+    from domain import accounts, figures, otp, sms, webhooks
 
     accounts.use_argon2(app.config["ARGON2_PARAMS"])
     otp.use_secret(app.config["SECRET_KEY"])
     app.extensions["sms"] = sms.build_sender(app.config)
     app.extensions["webhooks"] = webhooks.Settings.from_config(app.config)
-    cache.use_cache(app)
+    figures.use_cache(app)
     if app.config["SMS_DEV_OUTBOX"] is None:
         app.config["SMS_DEV_OUTBOX"] = app.debug or app.testing
 

@@ -1,6 +1,7 @@
-"""The dashboard's figures kept for DASHBOARD_CACHE_SECONDS (domain/dashboards/cache.py): a second reader within the
-window runs none of the dashboard's queries and sees the same figures and `as_of`; access is still checked first; the
-window ends; in Redis two app instances (two workers, two hosts) share them, in memory each keeps its own."""
+"""The dashboard's figures and a leaderboard's lines kept for DASHBOARD_CACHE_SECONDS (domain/figures.py): a second
+reader within the window runs none of their queries and sees the same figures and `as_of` (and their own line of a
+board); access is still checked first; the window ends; in Redis two app instances (two workers, two hosts) share
+them, in memory each keeps its own."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import event
 
 from models import db
 from tests.conftest import login, make_app, token_for
+from tests.test_leaderboards import earn
 from tests.test_rate_limits import REDIS_URL, _require_redis
 
 #: Tables only the dashboard's sections read (never the sign-in, the token or the access check).
@@ -40,19 +42,20 @@ def cached_app(app):
             db.engine.dispose()
 
 
-def read(app, area_id: int, headers: dict) -> tuple[int, dict, int]:
-    """(status, answer, statements that read a dashboard's tables) of one API read of the dashboard."""
+def read(app, area_id: int, headers: dict, url: str = "/api/v1/areas/{}/dashboard?months=6",
+         marks: tuple[str, ...] = FIGURE_TABLES) -> tuple[int, dict, int]:
+    """(status, answer, statements with any of `marks`: that read a dashboard's tables) of one API read."""
     figures = []
 
     def seen(_conn, _cursor, statement, *_args):
-        if any(table in statement for table in FIGURE_TABLES):
+        if any(mark in statement for mark in marks):
             figures.append(statement)
 
     with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        answer = app.test_client().get(f"/api/v1/areas/{area_id}/dashboard?months=6", headers=headers)
+        answer = app.test_client().get(url.format(area_id), headers=headers)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     return answer.status_code, answer.json, len(figures)
@@ -110,3 +113,26 @@ def test_the_page_says_when_its_figures_were_computed(cached_app, tree):
     shown = re.search(r'data-testid="as-of">数据更新于 (\d\d:\d\d)<', first)
     assert shown
     assert shown.group(0) in client.get(f"/areas/{tree.a.community.id}/dashboard").text
+
+
+#: A leaderboard's ranking query (rank() over the summed totals): the reader's own line never runs it.
+BOARD = "/api/v1/leaderboards?area_id={}&period=all&top=1"
+
+
+def test_a_boards_lines_are_kept_and_each_reader_still_gets_their_own_line(app, cached_app, tree):
+    with app.app_context():
+        earn(tree.volunteer_a, tree.a.community, 50)
+        earn(tree.head_a, tree.a.community, 30)
+        db.session.commit()
+    cached = cached_app("memory")
+    client = cached.test_client()
+    staff, head, volunteer = (token_for(client, person) for person in (tree.staff_a, tree.head_a, tree.volunteer_a))
+    status, first, ranked = read(cached, tree.a.community.id, staff, BOARD, ("OVER (",))
+    assert (status, ranked, first["me"], first["ranked"]) == (200, 1, None, 2)
+    assert [(line["value"], line["me"]) for line in first["items"]] == [(50, False)]
+    status, second, ranked = read(cached, tree.a.community.id, head, BOARD, ("OVER (",))
+    assert (status, ranked, second["items"]) == (200, 0, first["items"])
+    assert (second["me"]["rank"], second["me"]["value"], second["me"]["me"]) == (2, 30, True)
+    _status, third, ranked = read(cached, tree.a.community.id, volunteer, BOARD, ("OVER (",))
+    assert ranked == 0 and third["items"][0]["me"] and third["me"] == third["items"][0]
+    assert read(cached, tree.a.community.id, token_for(client, tree.staff_b), BOARD)[0] == 404

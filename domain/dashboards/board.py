@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from domain import reports
 from domain.access import require
-from domain.dashboards.cache import kept_or_made
 from domain.dashboards.sections import (
     _SECTIONS,
     MONTHS,
@@ -27,6 +26,7 @@ from domain.dashboards.sections import (
     sections,
 )
 from domain.errors import NotFound
+from domain.figures import kept_or_made
 from domain.leaderboards import ABOVE_COMMUNITY
 from models import (
     Area,

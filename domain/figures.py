@@ -1,10 +1,11 @@
-"""A short-lived cache of the computed dashboard figures, shared by every reader of an area.
+"""A short-lived cache of computed figures (a dashboard's, a leaderboard's lines), shared by every reader of an area.
 
 The figures are statistics that staff read; some twenty grouped queries per dashboard (200 ms of CPU for a
 district) recomputed for each reader on each request was the waste. They are kept DASHBOARD_CACHE_SECONDS
 (0: never kept), in Redis when REDIS_URL is set (every worker and host shares them, under their own key prefix),
 else in each process's memory. What is kept depends on nothing of the viewer: access is checked before the cache is
-read, and a dashboard's sections ask only the area and the months (domain/dashboards/sections.py, `Frame`).
+read, a dashboard's sections ask only the area and the months (domain/dashboards/sections.py, `Frame`), and a
+leaderboard keeps its lines only, the reader's own line found apart (domain/leaderboards.py).
 
 Flask-Caching's own settings (CACHE_*) in the app's configuration win over the defaults here (the tests give each
 run its own CACHE_KEY_PREFIX).
