@@ -13,7 +13,6 @@ run its own CACHE_KEY_PREFIX).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -29,10 +28,6 @@ figures = Cache()
 #: Keys in a shared Redis begin with this, apart from the rate limits' counters.
 KEY_PREFIX = "sanzhang:figures:"
 _SECONDS = "dashboard_cache_seconds"
-#: A reader who finds the same figures being computed by another waits for them at most this long (seconds), then
-#: computes them too; and how often it looks.
-WAIT_SECONDS = 5
-POLL_SECONDS = 0.02
 
 
 def use_cache(app: Flask) -> None:
@@ -49,27 +44,12 @@ def use_cache(app: Flask) -> None:
 
 
 def kept_or_made(key: str, make: Callable[[], T]) -> T:
-    """The value kept under `key`, else `make()` (then kept for DASHBOARD_CACHE_SECONDS; with 0, never kept).
-
-    When many read the same missing figures at once (a district's dashboard at nine in the morning, or every board
-    after a restart), one computes them and the others wait for its result rather than all computing the same."""
+    """The value kept under `key`, else `make()` (then kept for DASHBOARD_CACHE_SECONDS; with 0, never kept)."""
     seconds = current_app.extensions.get(_SECONDS, 0)
     if not seconds:
         return make()
     value = figures.get(key)
-    if value is not None:
-        return value
-    making = f"{key}:making"
-    if not figures.add(making, 1, timeout=WAIT_SECONDS):
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
-            value = figures.get(key)
-            if value is not None:
-                return value
-    try:
+    if value is None:
         value = make()
         figures.set(key, value, timeout=seconds)
-    finally:
-        figures.delete(making)
     return value

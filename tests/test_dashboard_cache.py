@@ -136,35 +136,3 @@ def test_a_boards_lines_are_kept_and_each_reader_still_gets_their_own_line(app, 
     _status, third, ranked = read(cached, tree.a.community.id, volunteer, BOARD, ("OVER (",))
     assert ranked == 0 and third["items"][0]["me"] and third["me"] == third["items"][0]
     assert read(cached, tree.a.community.id, token_for(client, tree.staff_b), BOARD)[0] == 404
-
-
-@pytest.mark.parametrize("storage", ["memory", "redis"])
-def test_a_reader_waits_for_figures_another_is_computing(cached_app, tree, storage, monkeypatch):
-    from domain import figures
-
-    cached = cached_app(storage)
-    staff = token_for(cached.test_client(), tree.staff_a)
-    _status, first, _queried = read(cached, tree.a.community.id, staff)
-    with cached.app_context():
-        [key] = [k for k in _keys(cached) if ":dashboard:" in k or k.startswith("dashboard:")]
-        kept = figures.figures.get(key)
-        figures.figures.delete(key)
-        assert figures.figures.add(f"{key}:making", 1)  # another worker is computing it
-
-    def lands(_seconds):  # ... and its result lands while this reader waits
-        figures.figures.set(key, kept)
-
-    monkeypatch.setattr(figures.time, "sleep", lands)
-    status, again, queried = read(cached, tree.a.community.id, staff)
-    assert (status, queried, again) == (200, 0, first)
-
-
-def _keys(app) -> list[str]:
-    """The keys this app's figures cache holds, without its prefix."""
-    from domain import figures
-
-    backend = figures.figures.cache
-    prefix = app.config["CACHE_KEY_PREFIX"]
-    if hasattr(backend, "_cache"):
-        return list(backend._cache)
-    return [k.decode()[len(prefix):] for k in backend._read_client.keys(f"{prefix}*")]
