@@ -56,7 +56,7 @@ OPERATOR_SETTINGS = (
     "PASSWORD_AFTER_CODE_SECONDS", "SMS_BACKEND", "SMS_SIGN_NAME", "SMS_TEMPLATE_CODE", "SMS_ACCESS_KEY_ID",
     "SMS_ACCESS_KEY_SECRET", "SMS_APP_ID", "SMS_REGION", "SMS_DEV_OUTBOX", "ARGON2_PARAMS", "JOB_INTERVALS",
     "JOB_POLL_SECONDS", "ACCESS_LOG", "BENCH_ENDPOINTS", "WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_MAX_ATTEMPTS",
-    "WEBHOOK_BACKOFF_SECONDS",
+    "WEBHOOK_BACKOFF_SECONDS", "DASHBOARD_CACHE_SECONDS",
 )
 #: Settings of `Config` that are the code's own (they can still be set as SANZHANG_<SETTING>, undocumented).
 FIXED_SETTINGS = (
@@ -148,6 +148,10 @@ class Config:
     WEBHOOK_TIMEOUT_SECONDS = 10.0
     WEBHOOK_MAX_ATTEMPTS = 8
     WEBHOOK_BACKOFF_SECONDS = 60
+    #: How long a dashboard's figures and a leaderboard's lines are shared by their readers (seconds; 0: computed
+    #: for every request),
+    #: in Redis with REDIS_URL, else per process (domain/figures.py).
+    DASHBOARD_CACHE_SECONDS = 60
     #: The bench-only baselines of bench/run.py (blueprints/bench.py); never set in production.
     BENCH_ENDPOINTS = os.environ.get("BENCH_ENDPOINTS") == "1"
     #: "json": one JSON line per request on stderr (blueprints/requestlog.py); `make serve` sets it.
@@ -161,6 +165,9 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     # Fast hashes: the suite hashes hundreds of passwords.
     ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+    # Tests write then read dashboards and boards: figures kept from before the write would hide it
+    # (tests/test_dashboard_cache.py turns the cache on).
+    DASHBOARD_CACHE_SECONDS = 0
 
 
 class IdConverter(IntegerConverter):
@@ -273,12 +280,13 @@ def share_before_fork(app: Flask) -> None:
 
 def _configure_domain(app: Flask) -> None:
     """What the domain takes from the settings, handed to it once: it never reads the app's configuration."""
-    from domain import accounts, otp, sms, webhooks
+    from domain import accounts, figures, otp, sms, webhooks
 
     accounts.use_argon2(app.config["ARGON2_PARAMS"])
     otp.use_secret(app.config["SECRET_KEY"])
     app.extensions["sms"] = sms.build_sender(app.config)
     app.extensions["webhooks"] = webhooks.Settings.from_config(app.config)
+    figures.use_cache(app)
     if app.config["SMS_DEV_OUTBOX"] is None:
         app.config["SMS_DEV_OUTBOX"] = app.debug or app.testing
 

@@ -13,14 +13,16 @@ snapshot`), so a board that was published reads the same later.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, false, func, insert, or_, select
 
 from domain.access import require
 from domain.errors import Invalid, NotFound, Refused
+from domain.figures import kept_or_made
 from domain.ledger import month_of
 from domain.membership import members
 from domain.org import community_of
@@ -208,14 +210,20 @@ class Board:
     taken_at: datetime | None = None
 
 
-def _totals(scope: Scope, metric: Metric, period: Period):
+def _source(scope: Scope, metric: Metric, period: Period) -> tuple:
+    """(the monthly table a metric is summed from, the summed column, the conditions of the scope and period)."""
     table, value = (MonthlyTotal, MonthlyTotal.earned) if metric == Metric.points else \
         (HoursMonthly, HoursMonthly.minutes)
-    query = select(table.person_id.label("person_id"), func.sum(value).label("total")) \
-        .where(*scope.where(table.community_id, table.person_id))
+    where = scope.where(table.community_id, table.person_id)
     if period.first is not None:
-        query = query.where(table.month >= period.first, table.month <= period.last)
-    return query.group_by(table.person_id).having(func.sum(value) > 0).subquery()
+        where = [*where, table.month >= period.first, table.month <= period.last]
+    return table, value, where
+
+
+def _totals(scope: Scope, metric: Metric, period: Period):
+    table, value, where = _source(scope, metric, period)
+    return select(table.person_id.label("person_id"), func.sum(value).label("total")) \
+        .where(*where).group_by(table.person_id).having(func.sum(value) > 0).subquery()
 
 
 def _ranked(scope: Scope, metric: Metric, period: Period):
@@ -262,8 +270,29 @@ def leaderboard(viewer: User, area: Area, *, metric: Metric | str = Metric.point
     period = period if isinstance(period, Period) else parse_period(period, now)
     if not isinstance(top, int) or not 1 <= top <= MAX_TOP:
         raise Invalid("top_invalid", _l("Ask for 1 to %(n)s places.", n=MAX_TOP))
-    lines, mine, count = ranking(scope_of(area), metric, period, top=top, viewer=viewer)
+    scope = scope_of(area)
+    # The lines are the same for every reader (names in the reader's language): kept DASHBOARD_CACHE_SECONDS
+    # (domain/figures.py); the reader's own line is found apart.
+    lines, _mine, count = kept_or_made(
+        f"board:{area.id}:{metric.value}:{period.text}:{top}:{get_locale()}",
+        lambda: ranking(scope, metric, period, top=top))
+    lines = [replace(line, me=True) if line.person_id == viewer.id else line for line in lines]
+    mine = next((line for line in lines if line.me), None)
+    if mine is None and lines:
+        mine = _own_line(scope, metric, period, viewer)
     return Board(area=area, metric=metric, period=period, lines=lines, mine=mine, ranked=count)
+
+
+def _own_line(scope: Scope, metric: Metric, period: Period, viewer: User) -> Line | None:
+    """The viewer's line when it is not among the best: their total (their own rows), and their rank, one more than
+    the people with more. None when they have nothing to rank (no totals are summed then)."""
+    table, value, where = _source(scope, metric, period)
+    total = db.session.scalar(select(func.sum(value)).where(*where, table.person_id == viewer.id))
+    if not total or total <= 0:
+        return None
+    totals = _totals(scope, metric, period)
+    better = db.session.scalar(select(func.count()).select_from(totals).where(totals.c.total > total))
+    return _line_of(better + 1, viewer.id, viewer.name, viewer.public_consent, total, viewer)
 
 
 # --- published monthly boards ----------------------------------------------------------------------------------

@@ -81,6 +81,9 @@ class DashboardOut(Schema):
     area = fields.Nested(AreaRef)
     months = fields.List(fields.String())
     sections = fields.List(fields.Nested(SectionOut))
+    as_of = fields.DateTime(metadata={"description": "when these figures were computed (UTC); one computation is "
+                                                     "shared by every reader for up to a minute "
+                                                     "(SANZHANG_DASHBOARD_CACHE_SECONDS)"})
 
 
 class CommunityRef(Schema):
@@ -159,7 +162,7 @@ class Dashboard(MethodView):
         user = api_user()
         area = get_visible(Area, area_id, user, "area.manage")
         result = dashboards.dashboard(user, area, months=args["months"])
-        return {"area": _area(area), "months": result.frame.labels,
+        return {"area": _area(area), "months": result.frame.labels, "as_of": result.as_of,
                 "sections": [{"key": section.key, "title": str(section.title),
                               "charts": [chart.as_dict() for chart in charts]}
                              for section, charts in result.sections]}

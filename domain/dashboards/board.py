@@ -7,19 +7,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from domain import reports
 from domain.access import require
-from domain.dashboards.sections import MONTHS, Chart, Figure, Frame, Section, Series, frame_for, sections
+from domain.dashboards.sections import (
+    _SECTIONS,
+    MONTHS,
+    Chart,
+    Figure,
+    Frame,
+    Section,
+    Series,
+    frame_for,
+    sections,
+)
 from domain.errors import NotFound
+from domain.figures import kept_or_made
 from domain.leaderboards import ABOVE_COMMUNITY
 from models import (
     Area,
     Level,
     db,
+    utcnow,
 )
 
 __all__ = ["Dashboard", "Rollup", "chart_xlsx", "dashboard", "find_chart", "rollup", "rollup_xlsx"]
@@ -31,13 +44,25 @@ class Dashboard:
     frame: Frame
     #: (section, its charts) in page order; a section with nothing to draw keeps its charts (they say so).
     sections: list[tuple[Section, list[Chart]]] = field(default_factory=list)
+    #: When the figures were computed (UTC): up to DASHBOARD_CACHE_SECONDS ago when they were kept (cache.py).
+    as_of: datetime | None = None
 
 
 def dashboard(viewer, area: Area, *, months: int = MONTHS, now: datetime | None = None) -> Dashboard:
-    """Every section's charts for `area`. Raises NotFound outside the viewer's staff scope, Invalid(months_invalid)."""
+    """Every section's charts for `area`, as computed for any viewer of it in the last DASHBOARD_CACHE_SECONDS.
+    Raises NotFound outside the viewer's staff scope (checked before anything kept is read), Invalid(months_invalid).
+    """
     require(viewer, "area.manage", area)
     frame = frame_for(area, months=months, now=now)
-    return Dashboard(frame, [(section, section.charts(frame)) for section in sections()])
+
+    def compute() -> tuple[datetime, list[tuple[str, list[Chart]]]]:
+        return utcnow(), [(section.key, section.charts(frame)) for section in sections()]
+
+    # Chart titles and series names are in the reader's language; the months shown move on with the calendar.
+    as_of, parts = kept_or_made(f"dashboard:{area.id}:{frame.first}:{frame.last}:{get_locale()}", compute)
+    if any(key not in _SECTIONS for key, _charts in parts):  # kept by a process with other sections registered
+        as_of, parts = compute()
+    return Dashboard(frame, [(_SECTIONS[key], charts) for key, charts in parts], as_of)
 
 
 def find_chart(viewer, area: Area, key: str, *, months: int = MONTHS, now: datetime | None = None) -> Chart:
