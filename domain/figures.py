@@ -13,15 +13,18 @@ run its own CACHE_KEY_PREFIX).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Flask, current_app
 from flask_caching import Cache
+from redis.exceptions import RedisError
 
 __all__ = ["figures", "kept_or_made", "use_cache"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: The cache of computed figures (bound to an app by `use_cache`).
 figures = Cache()
@@ -44,12 +47,20 @@ def use_cache(app: Flask) -> None:
 
 
 def kept_or_made(key: str, make: Callable[[], T]) -> T:
-    """The value kept under `key`, else `make()` (then kept for DASHBOARD_CACHE_SECONDS; with 0, never kept)."""
+    """The value kept under `key`, else `make()` (then kept for DASHBOARD_CACHE_SECONDS; with 0, never kept). A cache
+    that cannot be reached costs the figures' freshness of nobody: they are made for this reader, and it is logged."""
     seconds = current_app.extensions.get(_SECONDS, 0)
     if not seconds:
         return make()
-    value = figures.get(key)
+    try:
+        value = figures.get(key)
+    except (RedisError, OSError) as error:
+        log.warning("figures cache unreachable, made for this request: %s", error)
+        return make()
     if value is None:
         value = make()
-        figures.set(key, value, timeout=seconds)
+        try:
+            figures.set(key, value, timeout=seconds)
+        except (RedisError, OSError) as error:
+            log.warning("figures cache unreachable, not kept: %s", error)
     return value

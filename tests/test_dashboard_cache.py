@@ -10,10 +10,9 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import event
 
 from models import db
-from tests.conftest import login, make_app, token_for
+from tests.conftest import login, make_app, sent_statements, token_for
 from tests.test_leaderboards import earn
 from tests.test_rate_limits import REDIS_URL, _require_redis
 
@@ -45,20 +44,9 @@ def cached_app(app):
 def read(app, area_id: int, headers: dict, url: str = "/api/v1/areas/{}/dashboard?months=6",
          marks: tuple[str, ...] = FIGURE_TABLES) -> tuple[int, dict, int]:
     """(status, answer, statements with any of `marks`: that read a dashboard's tables) of one API read."""
-    figures = []
-
-    def seen(_conn, _cursor, statement, *_args):
-        if any(mark in statement for mark in marks):
-            figures.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sent_statements(app) as sent:
         answer = app.test_client().get(url.format(area_id), headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    return answer.status_code, answer.json, len(figures)
+    return answer.status_code, answer.json, sum(any(mark in statement for mark in marks) for statement in sent)
 
 
 @pytest.mark.parametrize("storage", ["memory", "redis"])
@@ -136,3 +124,17 @@ def test_a_boards_lines_are_kept_and_each_reader_still_gets_their_own_line(app, 
     _status, third, ranked = read(cached, tree.a.community.id, volunteer, BOARD, ("OVER (",))
     assert ranked == 0 and third["items"][0]["me"] and third["me"] == third["items"][0]
     assert read(cached, tree.a.community.id, token_for(client, tree.staff_b), BOARD)[0] == 404
+
+
+def test_a_cache_that_cannot_be_reached_costs_freshness_not_the_answer(app, tree, caplog):
+    """Redis down (nothing listens on port 1): the figures are made for this reader, and the miss is logged."""
+    down = make_app(app.config["SQLALCHEMY_DATABASE_URI"], DASHBOARD_CACHE_SECONDS=60,
+                    RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    try:
+        staff = token_for(app.test_client(), tree.staff_a)
+        status, answer, queried = read(down, tree.a.community.id, staff)
+        assert (status, queried > 0, "as_of" in answer) == (200, True, True)
+        assert "figures cache unreachable" in caplog.text
+    finally:
+        with down.app_context():
+            db.engine.dispose()
