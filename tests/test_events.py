@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from domain import events, ledger
 from domain.errors import DomainError
 from models import Area, Attendance, AuditEvent, Event, ServiceRecord, ServiceStatus, User, db
-from tests.conftest import run_concurrently, token_for
+from tests.conftest import run_concurrently, sent_statements, token_for
 
 START = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
 END = START + timedelta(hours=2)
@@ -350,6 +351,22 @@ def test_api_scans_with_my_code(client, tree):
     assert retried.status_code == 200 and retried.json["status"] == "checked_in"
     denied = client.post(f"/api/v1/events/{event_id}/scans", headers=volunteer, json={"token": mine["token"]})
     assert denied.status_code == 403
+
+
+def test_a_scan_answers_with_the_persons_name_reading_them_once(app, client, tree):
+    """The person scanned is read to check their code and scope; the answer names them from that same read."""
+    staff, volunteer = token_for(client, tree.staff_a), token_for(client, tree.volunteer_a)
+    now = datetime.now(UTC)
+    event_id = client.post("/api/v1/events", headers=staff, json={
+        "title": "巡逻", "kind": "activity", "area_id": tree.a.community.id, "place": "小区",
+        "starts_at": now.isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(), "category": "patrol",
+    }).json["id"]
+    mine = client.get("/api/v1/me/qr", headers=volunteer).json
+    with sent_statements(app) as sent:
+        scanned = client.post(f"/api/v1/events/{event_id}/scans", headers=staff, json={"token": mine["token"]})
+    assert (scanned.status_code, scanned.json["name"]) == (201, tree.volunteer_a.name)
+    person_reads = [s for s in sent if re.match(r'SELECT .* FROM "?user"? ', s) and "api_token" not in s]
+    assert len(person_reads) == 1, person_reads
 
 
 def test_flask_events_close_is_idempotent(app, runner, tree):

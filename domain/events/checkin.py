@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from domain import audit, ledger, service
 from domain.access import can
@@ -262,6 +263,9 @@ def _record_scan(event: Event, person: User, at: datetime, action: str, method: 
                     raise _NonceTaken
     except _NonceTaken:
         return _replayed(event, nonce)
+    # The answer names the person scanned: it holds them, so naming them reads nothing again (the session keeps an
+    # object only while something refers to it).
+    set_committed_value(answer.attendance, "person", person)
     return answer
 
 
