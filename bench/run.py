@@ -643,7 +643,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `make bench` installs it (apt-get install wrk)")
     backends = (args.backends or ("sqlite,postgresql" if args.database_url else "sqlite")).split(",")
-    started = datetime.now(UTC)
+    started, load_before = datetime.now(UTC), [round(n, 2) for n in os.getloadavg()]
     results, summaries = {}, {}
     for backend in backends:
         server_url = args.database_url if backend == "postgresql" else None
@@ -651,9 +651,11 @@ def main() -> None:
             raise SystemExit("--database-url is needed for PostgreSQL")
         results[backend] = run_backend(backend, server_url, args.scale, args)
         summaries[backend] = summarise(results[backend], args.scale)
+    load_after = [round(n, 2) for n in os.getloadavg()]
     args.results.mkdir(exist_ok=True)
     out = args.results / f"{args.scale}-{started:%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps({"scale": args.scale, "started": started.isoformat(),
+                               "load_before": load_before, "load_after": load_after,
                                "elapsed_s": round((datetime.now(UTC) - started).total_seconds(), 1), "workers": WORKERS,
                                "rounds": args.rounds, "seconds": args.seconds, "export_rows": args.export_rows,
                                "results": results,
@@ -661,6 +663,7 @@ def main() -> None:
                               indent=2, ensure_ascii=False))
     print(f"\nwritten: {out}")
     print(" | ".join(f"{backend}: " + ", ".join(f"{k} {v}" for k, v in s.items()) for backend, s in summaries.items()))
+    print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
     print_goals(summaries)
 
 
