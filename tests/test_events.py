@@ -335,14 +335,19 @@ def test_api_event_code_check_in_and_out(client, tree):
     assert (counts["checked_in"], counts["checked_out"]) == (1, 1)
 
 
-def test_api_scans_with_my_code(client, tree):
+def _patrol_and_my_code(client, tree) -> tuple[dict, dict, int, dict]:
+    """Staff's and volunteer A's headers, an event of community A going on now, and the volunteer's own code."""
     staff, volunteer = token_for(client, tree.staff_a), token_for(client, tree.volunteer_a)
     now = datetime.now(UTC)
     event_id = client.post("/api/v1/events", headers=staff, json={
         "title": "巡逻", "kind": "activity", "area_id": tree.a.community.id, "place": "小区",
         "starts_at": now.isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(), "category": "patrol",
     }).json["id"]
-    mine = client.get("/api/v1/me/qr", headers=volunteer).json
+    return staff, volunteer, event_id, client.get("/api/v1/me/qr", headers=volunteer).json
+
+
+def test_api_scans_with_my_code(client, tree):
+    staff, volunteer, event_id, mine = _patrol_and_my_code(client, tree)
     scanned = client.post(f"/api/v1/events/{event_id}/scans", headers=staff, json={"token": mine["token"],
                                                                                   "nonce": "abc"})
     assert scanned.status_code == 201 and scanned.json["person_id"] == tree.volunteer_a.id
@@ -355,13 +360,7 @@ def test_api_scans_with_my_code(client, tree):
 
 def test_a_scan_answers_with_the_persons_name_reading_them_once(app, client, tree):
     """The person scanned is read to check their code and scope; the answer names them from that same read."""
-    staff, volunteer = token_for(client, tree.staff_a), token_for(client, tree.volunteer_a)
-    now = datetime.now(UTC)
-    event_id = client.post("/api/v1/events", headers=staff, json={
-        "title": "巡逻", "kind": "activity", "area_id": tree.a.community.id, "place": "小区",
-        "starts_at": now.isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(), "category": "patrol",
-    }).json["id"]
-    mine = client.get("/api/v1/me/qr", headers=volunteer).json
+    staff, _volunteer, event_id, mine = _patrol_and_my_code(client, tree)
     with sent_statements(app) as sent:
         scanned = client.post(f"/api/v1/events/{event_id}/scans", headers=staff, json={"token": mine["token"]})
     assert (scanned.status_code, scanned.json["name"]) == (201, tree.volunteer_a.name)
