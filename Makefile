@@ -88,7 +88,7 @@ bench-peer: install wrk
 	$(BIN)/python bench/peer.py --database-url $(PEER_DATABASE_URL) $(BENCH_PEER_ARGS)
 
 test: install-test browsers
-	@$(MAKE) --no-print-directory wrk || echo "Without wrk, tests/test_bench_peer.py is skipped."
+	@$(MAKE) --no-print-directory wrk || echo "Without wrk, the benchmarks' tests (tests/test_bench_run.py, tests/test_bench_peer.py) are skipped."
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 # The API fuzzed from its OpenAPI description for longer than `make test` does (FUZZ_EXAMPLES per operation).
