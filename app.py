@@ -149,8 +149,7 @@ class Config:
     WEBHOOK_MAX_ATTEMPTS = 8
     WEBHOOK_BACKOFF_SECONDS = 60
     #: How long a dashboard's figures and a leaderboard's lines are shared by their readers (seconds; 0: computed
-    #: for every request),
-    #: in Redis with REDIS_URL, else per process (domain/figures.py).
+    #: for every request), in Redis with REDIS_URL, else per process (domain/figures.py).
     DASHBOARD_CACHE_SECONDS = 60
     #: The bench-only baselines of bench/run.py (blueprints/bench.py); never set in production.
     BENCH_ENDPOINTS = os.environ.get("BENCH_ENDPOINTS") == "1"

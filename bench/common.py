@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -111,6 +112,19 @@ def rss_kb(field: str = "VmRSS", pid: int | str = "self") -> int:
 def reset_peak_rss(pid: int | str = "self") -> None:
     """Start a process's VmHWM again from its current resident memory (Linux)."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+#: The kernel's clock ticks a second, the unit of a process's CPU times in /proc/<pid>/stat.
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time the processes have used (user + system), in seconds."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
 
 
 def smaps_kb(pid: int | str = "self") -> dict[str, int]:

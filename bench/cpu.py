@@ -43,7 +43,6 @@ from bench import city, common  # noqa: E402
 from bench.run import RESULTS, SECRET, Fixtures, drain, rate_limit_storage, server, workers_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-TICK = os.sysconf("SC_CLK_TCK")
 
 #: A part of a request, by a frame its py-spy samples hold ("function (file" as py-spy's raw output spells it); a
 #: sample holding the frames of several parts counts for the first one listed.
@@ -54,14 +53,6 @@ PARTS = {
     "reward read (get_visible Reward, its community, the pickup rule)": (
         "get_visible (domain/access.py", "pickup_days (", "Reward.community"),
 }
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICK
-
 
 def load(url: str, seconds: int, pool: list[tuple[str, str]], round_id: str) -> tuple[int, int]:
     """wrk with bench/post.lua over the pool: (requests answered, non-2xx answers)."""
@@ -80,10 +71,11 @@ def load(url: str, seconds: int, pool: list[tuple[str, str]], round_id: str) -> 
 
 def measured(base: str, master: int, path: str, seconds: int, pool, round_id: str) -> dict:
     pids = workers_of(master)
-    before = cpu_seconds(pids)
+    before = common.cpu_seconds(pids)
     requests, bad = load(base + path, seconds, pool, round_id)
     drain(base)
-    return {"cpu_ms": (cpu_seconds(pids) - before) * 1000 / max(requests, 1), "rps": requests / seconds, "bad": bad}
+    spent = common.cpu_seconds(pids) - before
+    return {"cpu_ms": spent * 1000 / max(requests, 1), "rps": requests / seconds, "bad": bad}
 
 
 def profile(base: str, master: int, path: str, seconds: int, pool, round_id: str) -> Path:

@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from bench import city, run  # noqa: E402
+from bench import city, common, run  # noqa: E402
 from bench.peers import pretix_peer  # noqa: E402
 from domain import events  # noqa: E402
 from models import Event, Role, RoleGrant, User, db  # noqa: E402
@@ -73,7 +73,6 @@ AGAIN_PEOPLE = 400
 AGAIN_SECRETS = 50
 #: Scanners per pool of scans: at most ~60 requests each in a 10 s round at 300 req/s, below 120 a minute.
 SCANNERS = 100
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class PeerFixtures(run.Fixtures):
@@ -185,15 +184,6 @@ class Sides:
         return self.redeem, self.redeemed
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of the processes, in seconds."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
-
-
 def workers(master: int) -> list[int]:
     """gunicorn's workers, or the process itself when it has no children (a stand-in serving alone)."""
     return run.workers_of(master) or [master]
@@ -202,10 +192,10 @@ def workers(master: int) -> list[int]:
 def measure_once(url: str, pool: list[tuple[str, ...]], expect: str, master: int, *, seconds: int,
                  connections: int, round_id: str) -> dict:
     pids = workers(master)
-    before = cpu_seconds(pids)
+    before = common.cpu_seconds(pids)
     result = run.wrk(url, seconds, pool=pool, round_id=round_id, connections=connections, expect=expect)
     requests = result["rps"] * seconds
-    result["cpu_ms"] = round((cpu_seconds(pids) - before) * 1000 / requests, 2) if requests else float("nan")
+    result["cpu_ms"] = round((common.cpu_seconds(pids) - before) * 1000 / requests, 2) if requests else float("nan")
     return result
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, case, false, func, insert, or_, select
+from sqlalchemy import Select, func, insert, select
 
 from domain.access import require
 from domain.errors import Invalid, NotFound, Refused
@@ -243,22 +243,17 @@ def _line_of(rank: int, person_id: int, name: str, consent: bool, value: int, vi
                 named=bool(consent), me=viewer is not None and person_id == viewer.id)
 
 
-def ranking(scope: Scope, metric: Metric, period: Period, *, top: int = TOP,
-            viewer: User | None = None) -> tuple[list[Line], Line | None, int]:
-    """(the lines ranked `top` or better, the viewer's line, how many are ranked) — from one query, so the totals
-    are summed once (over a whole district they are most of the work): the viewer's row first, wherever it ranks,
-    then the best MAX_LINES."""
+def ranking(scope: Scope, metric: Metric, period: Period, *, top: int = TOP) -> tuple[list[Line], int]:
+    """(the lines ranked `top` or better, how many are ranked) — from one query, so the totals are summed once (over
+    a whole district they are most of the work). The lines are the same for every reader: none is marked `me`."""
     ranked = _ranked(scope, metric, period)
-    viewer_id = viewer.id if viewer is not None else None
-    is_viewer = ranked.c.person_id == viewer_id if viewer_id is not None else false()
     # The people as three columns, not as User objects: loading those brings their household and roles along.
     rows = db.session.execute(
         select(User.id, User.name, User.public_consent, ranked.c.total, ranked.c.rank, ranked.c.ranked)
-        .join(User, User.id == ranked.c.person_id).where(or_(ranked.c.rank <= top, is_viewer))
-        .order_by(case((is_viewer, 0), else_=1), ranked.c.rank, User.id).limit(MAX_LINES + 1)).all()
-    mine = next((_line_of(row.rank, *row[:4], viewer) for row in rows if row.id == viewer_id), None)
-    best = sorted((row for row in rows if row.rank <= top), key=lambda row: (row.rank, row.id))[:MAX_LINES]
-    return [_line_of(row.rank, *row[:4], viewer) for row in best], mine, int(rows[0].ranked) if rows else 0
+        .join(User, User.id == ranked.c.person_id).where(ranked.c.rank <= top)
+        .order_by(ranked.c.rank, User.id).limit(MAX_LINES)).all()
+    # Rank 1 is always within `top`: no row means nobody is ranked.
+    return [_line_of(row.rank, *row[:4], None) for row in rows], int(rows[0].ranked) if rows else 0
 
 
 def leaderboard(viewer: User, area: Area, *, metric: Metric | str = Metric.points, period: Period | str | None = None,
@@ -273,7 +268,7 @@ def leaderboard(viewer: User, area: Area, *, metric: Metric | str = Metric.point
     scope = scope_of(area)
     # The lines are the same for every reader (names in the reader's language): kept DASHBOARD_CACHE_SECONDS
     # (domain/figures.py); the reader's own line is found apart.
-    lines, _mine, count = kept_or_made(
+    lines, count = kept_or_made(
         f"board:{area.id}:{metric.value}:{period.text}:{top}:{get_locale()}",
         lambda: ranking(scope, metric, period, top=top))
     lines = [replace(line, me=True) if line.person_id == viewer.id else line for line in lines]
@@ -305,7 +300,7 @@ def _community_ids_with_rows(month: int) -> list[int]:
 
 def _take(community: Area, month: int, metric: Metric, now: datetime) -> bool:
     """Keep one community's ranking of one metric for `month`, unless it is kept already. Returns whether taken."""
-    lines, _mine, count = ranking(scope_of(community), metric, month_period(month), top=SNAPSHOT_SIZE)
+    lines, count = ranking(scope_of(community), metric, month_period(month), top=SNAPSHOT_SIZE)
     snapshot_id = db.session.execute(
         upsert(LeaderboardSnapshot).values(community_id=community.id, month=month, metric=metric.value,
                                                    ranked=count, taken_at=now)

@@ -44,7 +44,7 @@ class Dashboard:
     frame: Frame
     #: (section, its charts) in page order; a section with nothing to draw keeps its charts (they say so).
     sections: list[tuple[Section, list[Chart]]] = field(default_factory=list)
-    #: When the figures were computed (UTC): up to DASHBOARD_CACHE_SECONDS ago when they were kept (cache.py).
+    #: When the figures were computed (UTC): up to DASHBOARD_CACHE_SECONDS ago when they were kept (domain/figures.py).
     as_of: datetime | None = None
 
 
