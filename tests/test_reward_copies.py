@@ -6,6 +6,7 @@ changing the rows as another gunicorn worker or host would: it never touches thi
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from datetime import timedelta
@@ -254,3 +255,14 @@ def test_redemptions_racing_a_price_change_never_pay_the_old_price_after_it(app,
     assert db.session.scalar(select(func.count()).select_from(Transaction).where(
         Transaction.kind == TxnKind.redemption)) == len(paid)
     clean()
+
+
+def test_copies_are_bounded_the_oldest_forgotten_first(ctx, monkeypatch):
+    reward = make_reward(ctx, price=100, stock=10)
+    monkeypatch.setattr(seen, "MAX_SEEN", 3)
+    terms = seen.terms_of(reward, NOW)
+    for n in range(1, 5):
+        seen.remember(dataclasses.replace(terms, id=n))
+    assert sorted(seen._seen) == [2, 3, 4]
+    seen.remember(dataclasses.replace(terms, id=3, active=False))  # withdrawn: forgotten
+    assert sorted(seen._seen) == [2, 4]
