@@ -233,7 +233,6 @@ def check_quantity(quantity) -> int:
     return quantity
 
 
-
 def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request | None = None,
            now: datetime | None = None) -> Redeemed:
     """Reserve `quantity` of a reward for the person: points debited, stock set aside, a pickup code issued, all
