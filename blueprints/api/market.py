@@ -13,7 +13,6 @@ from domain import access, market
 from domain.errors import Invalid
 from domain.paging import paginate
 from models import Area, LimitPeriod, Redemption, RedemptionStatus, Reward, User, utcnow
-from models.transaction import reads_apart
 
 blp = Blueprint("api_market", __name__, description="The points market")
 
@@ -125,11 +124,13 @@ def reward_dict(reward: Reward, offer: market.Offer | None = None) -> dict:
         "state": offer.state if offer else "available", "redeemed_this_period": offer.used if offer else 0}
 
 
-def redemption_dict(redemption: Redemption) -> dict:
+def redemption_dict(redemption: Redemption, reward_name: str | None = None) -> dict:
+    """`reward_name`: when the caller knows it (a redemption decided on a worker's copy of its reward, which then
+    reads no reward)."""
     return {**{name: getattr(redemption, name) for name in (
         "id", "reward_id", "community_id", "person_id", "quantity", "points", "pickup_code", "reserved_at",
         "expires_at", "fulfilled_at", "cancelled_at", "cancel_reason")},
-        "status": redemption.status.value, "reward_name": redemption.reward.name,
+        "status": redemption.status.value, "reward_name": reward_name or redemption.reward.name,
         "pickup_url": url_for("market.pickup", code=redemption.pickup_code, _external=True)}
 
 
@@ -233,11 +234,9 @@ class Redemptions(MethodView):
         user = api_caller()
         key = request.headers.get("Idempotency-Key")
         wanted = market.Request(market.check_key(key), market.fingerprint(**body)) if key is not None else None
-        with reads_apart():  # on SQLite the write lock is then held for the writes alone
-            reward = access.get_visible(Reward, body["reward_id"], user, "reward.view")
-        done = market.redeem(user, reward, body["quantity"], request=wanted)
+        done = market.redeem_by_id(user, body["reward_id"], body["quantity"], request=wanted)
         headers = {"Idempotent-Replayed": "true"} if done.replayed else {}
-        return redemption_dict(done.redemption), 201, headers
+        return redemption_dict(done.redemption, done.reward_name), 201, headers
 
 
 @blp.route("/redemptions/<int:redemption_id>")

@@ -1,7 +1,9 @@
 """Redeeming: a reward reserved for a person, its points debited and its stock set aside, a pickup code issued, all in
 one savepoint; the Idempotency-Key that makes a retry answer the same redemption once; the person's limit counters;
 the pickup codes. The statements of this hot path are built once on the tables (models/sql.py's `per_database`,
-`inserted`, `upsert`); the lock order is the package's (domain/market/__init__.py).
+`inserted`, `upsert`); the lock order is the package's (domain/market/__init__.py). A redemption is decided on the
+reward's terms as read, or as this worker last read them (domain/market/seen.py): its last statement holds only
+while the reward still says what they say, else it is decided again on the reward read anew.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from domain import ledger, rules, webhooks
-from domain.access import can
-from domain.errors import Invalid, Refused
+from domain import ledger, webhooks
+from domain.access import can, get_visible
+from domain.errors import DomainError, Invalid, Refused
+from domain.market import seen
 from domain.market.offers import MAX_QUANTITY, balance, is_available, limit_words, periods, short_of_points, used
 from domain.market.rewards import bad, not_found
+from domain.membership import member_of
 from models import (
     AccountKind,
-    Area,
     IdempotencyKey,
     LimitPeriod,
     Redemption,
@@ -41,7 +44,7 @@ from models.transaction import reads_apart
 
 __all__ = [
     "ALPHABET", "CODE_LENGTH", "HELD", "KEY_MAX", "Redeemed", "Request", "check_key", "check_quantity",
-    "fingerprint", "format_code", "new_code", "normalise_code", "pickup_days", "redeem",
+    "fingerprint", "format_code", "new_code", "normalise_code", "redeem", "redeem_by_id",
 ]
 
 #: Pickup codes: no 0/O, no 1/I/L, so a code read out or typed from a phone's screen is not mistaken.
@@ -76,14 +79,13 @@ class Redeemed:
     redemption: Redemption
     #: True when an earlier request with the same key made it: nothing was done this time.
     replayed: bool
+    #: The reward's name as the redemption was decided on (None: read it from the redemption's reward).
+    reward_name: str | None = None
 
 
 # The redemption's statements, built once on the tables (see the note above ledger._balance_update).
 _REWARDS, _REDEMPTIONS, _KEYS, _COUNTERS = (Reward.__table__, Redemption.__table__, IdempotencyKey.__table__,
                                            RedemptionCounter.__table__)
-_TAKE_STOCK = (update(_REWARDS)
-               .where(_REWARDS.c.id == bindparam("reward_id"), _REWARDS.c.stock >= bindparam("quantity"))
-               .values(stock=_REWARDS.c.stock - bindparam("quantity")).returning(_REWARDS.c.stock))
 _PAID_BY = (update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == bindparam("redemption_id"))
             .values(transaction_id=bindparam("txn_id")))
 _KEY_ANSWERED = (update(_KEYS).where(_KEYS.c.user_id == bindparam("owner"), _KEYS.c.scope == "redemption",
@@ -171,17 +173,6 @@ def _uncount(redemption: Redemption) -> None:
             .execution_options(synchronize_session=False))
 
 
-def _take_stock(reward: Reward, quantity: int) -> None:
-    """One guarded UPDATE: the stock goes down only if enough is there. Raises Refused(out_of_stock)."""
-    if reward.unlimited:
-        return
-    left = db.session.execute(_TAKE_STOCK, {"reward_id": reward.id, "quantity": quantity}).scalar()
-    if left is None:  # others took it since it was read: say what is left now
-        set_committed_value(reward, "stock", db.session.scalar(select(Reward.stock).where(Reward.id == reward.id)))
-        raise _out_of_stock(reward)
-    set_committed_value(reward, "stock", left)
-
-
 def _out_of_stock(reward: Reward) -> Refused:
     if reward.stock:  # some left, fewer than asked
         message = _l("Only %(n)s left.", n=reward.stock)
@@ -242,24 +233,58 @@ def check_quantity(quantity) -> int:
     return quantity
 
 
-def pickup_days(community: Area, now: datetime) -> int:
-    return max(1, rules.rule_value(community, "market.pickup_days", now))
-
-
 def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request | None = None,
            now: datetime | None = None) -> Redeemed:
     """Reserve `quantity` of a reward for the person: points debited, stock set aside, a pickup code issued, all
-    in one savepoint. With an Idempotency-Key the same request answers the same redemption, once.
+    in one savepoint. With an Idempotency-Key the same request answers the same redemption, once. Decided on the
+    reward as read; should it change before the redemption's last statement, on the row read anew.
 
     Raises NotFound (not the person's community), Invalid(quantity_invalid, idempotency_key_invalid),
     Refused(reward_not_available, limit_reached, out_of_stock, insufficient_points, idempotency_key_reused).
     """
     now = now or utcnow()
+    for _attempt in range(5):
+        with reads_apart():  # on SQLite the write lock is then held for the writes alone
+            terms = seen.terms_of(reward, now)
+        seen.remember(terms)
+        try:
+            return _reserve(person, terms, quantity, request, now, reward)
+        except seen.Changed:
+            # Changed since read, or the stock is short: the stock read anew says which (a refusal as read).
+            db.session.refresh(reward)
+    raise RuntimeError(f"reward {reward.id} changed under 5 redemptions in a row")
+
+
+def redeem_by_id(person: User, reward_id: int, quantity: int = 1, *, request: Request | None = None,
+                 now: datetime | None = None) -> Redeemed:
+    """`redeem` a reward named by its id: on this worker's copy of it (domain/market/seen.py) when it has one and
+    the person shops in its community, reading no reward; else, or when the copy cannot decide (a copy never
+    refuses), on the reward read now.
+
+    Raises NotFound (no such reward, or out of the person's sight) and what `redeem` raises.
+    """
+    now = now or utcnow()
+    copy = seen.seen(reward_id, now)
+    if copy is not None and member_of(person, copy.community):
+        try:
+            return _reserve(person, copy, quantity, request, now, None)
+        except (DomainError, seen.Changed):
+            pass  # the savepoint wrote nothing: the reward as it is now decides
+    with reads_apart():
+        reward = get_visible(Reward, reward_id, person, "reward.view")
+    return redeem(person, reward, quantity, request=request, now=now)
+
+
+def _reserve(person: User, terms: seen.Terms, quantity: int, request: Request | None, now: datetime,
+             reward: Reward | None) -> Redeemed:
+    """The redemption on these terms, in one savepoint; `reward`: the row they were read from (None for a copy),
+    whose stock as read refuses without a write and is kept up to date.
+
+    Raises seen.Changed (nothing written) and what `redeem` raises."""
     if request is not None:
         check_key(request.key)
-    community = reward.community
-    with reads_apart():  # on SQLite the write lock is then held for the writes alone
-        days = pickup_days(community, now)
+    community = terms.community
+    with reads_apart():
         accounts = ledger.accounts_of(person, community, AccountKind.spent)
     try:
         with db.session.begin_nested():
@@ -268,20 +293,20 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
             if not can(person, "market.shop", community):
                 raise not_found()
             check_quantity(quantity)
-            if not is_available(reward, now):
+            if not is_available(terms, now):
                 raise Refused("reward_not_available", _l("This reward is not in the market now."))
-            points = reward.price * quantity
-            if not reward.unlimited and reward.stock < quantity:  # as read: no writes for a reward seen sold out
+            points = terms.price * quantity
+            if reward is not None and not reward.unlimited and reward.stock < quantity:  # no writes if sold out
                 raise _out_of_stock(reward)
-            _count(person, reward, quantity, now)
+            _count(person, terms, quantity, now)
             redemption = _insert_redemption(dict(
-                reward_id=reward.id, community_id=community.id, person_id=person.id, quantity=quantity, points=points,
-                sponsor=reward.sponsor, status=RedemptionStatus.reserved, reserved_at=now,
-                expires_at=now + timedelta(days=days)))
+                reward_id=terms.id, community_id=community.id, person_id=person.id, quantity=quantity, points=points,
+                sponsor=terms.sponsor, status=RedemptionStatus.reserved, reserved_at=now,
+                expires_at=now + timedelta(days=terms.pickup.days)))
             try:
                 txn = ledger.debit(person, community, points, kind=TxnKind.redemption,
                                    key=f"redemption:{redemption.id}", source=("redemption", redemption.id),
-                                   memo=f"{reward.name} ×{quantity}", fresh_key=True, accounts=accounts, now=now)
+                                   memo=f"{terms.name} ×{quantity}", fresh_key=True, accounts=accounts, now=now)
             except Refused as refusal:
                 if refusal.code != "insufficient_points":
                     raise
@@ -293,12 +318,13 @@ def redeem(person: User, reward: Reward, quantity: int = 1, *, request: Request 
                 db.session.execute(_KEY_ANSWERED, {"owner": person.id, "given_key": request.key,
                                                    "answer": redemption.id})
             # Last: every redemption of the reward waits for this row (PostgreSQL holds it until commit), so it is
-            # held for the shortest time.
-            _take_stock(reward, quantity)
+            # held for the shortest time; and it holds only while the reward says what the terms say.
+            left = seen.hold(terms, quantity)
     except _KeyTaken:
         return _replay(person, request)
+    if reward is not None and left is not None:
+        set_committed_value(reward, "stock", left)
     webhooks.emit("redemption.created", community, {
-        "redemption_id": redemption.id, "reward_id": reward.id, "person_id": person.id, "quantity": quantity,
+        "redemption_id": redemption.id, "reward_id": terms.id, "person_id": person.id, "quantity": quantity,
         "points": points, "expires_at": redemption.expires_at}, now=now)
-    return Redeemed(redemption, False)
-
+    return Redeemed(redemption, False, terms.name)

@@ -15,12 +15,14 @@ from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, cast, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from domain import audit
 from domain.access import require
 from domain.errors import Conflict, Invalid, NotFound
 from models import Area, DeliveryStatus, User, WebhookDelivery, WebhookEndpoint, db, load, utcnow
+from models.sql import per_database
 
 #: Every event kind an endpoint may subscribe to, in the order the pages list them.
 EVENTS = ("need.posted", "need.claimed", "need.resolved", "redemption.created", "redemption.fulfilled",
@@ -45,26 +47,46 @@ def _jsonable(value):
 def emit(kind: str, community: Area, payload: dict, *, now: datetime | None = None) -> int:
     """Tell the endpoints that subscribed to `kind` of an event in `community`: one pending delivery each, on every
     active endpoint whose area is the community or above it. Written in the caller's transaction (an outbox), so
-    nothing is sent for a change rolled back. `payload` carries ids and facts, never phone numbers.
+    nothing is sent for a change rolled back. `payload` carries ids and facts, never phone numbers. One
+    INSERT … SELECT over the endpoints, built once (most events have no endpoint: then nothing is written, and no
+    endpoint is loaded either way).
 
     Returns how many deliveries were written. Raises ValueError for an unknown kind (a programming error).
     """
     if kind not in EVENTS:
         raise ValueError(f"unknown webhook event {kind!r}")
     now = now or utcnow()
-    subscribed = [endpoint for endpoint in db.session.scalars(select(WebhookEndpoint).where(
-        WebhookEndpoint.active.is_(True), WebhookEndpoint.area_id.in_(community.ancestor_ids))
-        .order_by(WebhookEndpoint.id))
-        if kind in endpoint.events]
-    if not subscribed:
-        return 0
-    body = {"id": str(uuid.uuid4()), "type": kind, "created_at": now.isoformat(), "community_id": community.id,
+    event_id = str(uuid.uuid4())
+    body = {"id": event_id, "type": kind, "created_at": now.isoformat(), "community_id": community.id,
             "data": json.loads(json.dumps(payload, default=_jsonable))}
-    db.session.add_all(WebhookDelivery(endpoint_id=endpoint.id, kind=kind, event_id=body["id"], payload=body,
-                                       status=DeliveryStatus.pending, attempts=0, next_attempt_at=now, created_at=now)
-                       for endpoint in subscribed)
-    db.session.flush()
-    return len(subscribed)
+    return len(db.session.execute(_deliveries(), {
+        "kind": kind, "areas": list(community.ancestor_ids), "event_id": event_id, "payload": body,
+        "status": DeliveryStatus.pending, "now": now}).all())
+
+
+@per_database
+def _deliveries(database: str):
+    """INSERT INTO webhook_delivery … SELECT one row per active endpoint on the given areas that subscribed to the
+    kind, RETURNING their ids. Whether a JSON list holds the kind is said differently on each database."""
+    endpoints, deliveries_ = WebhookEndpoint.__table__, WebhookDelivery.__table__
+    # `?`: does the JSON list hold the kind as one of its strings.
+    if database == "postgresql":
+        subscribed = cast(endpoints.c.events, JSONB).op("?", is_comparison=True)(
+            bindparam("kind", type_=deliveries_.c.kind.type))
+    else:
+        kinds = func.json_each(endpoints.c.events).table_valued("value")
+        subscribed = exists().select_from(kinds).where(kinds.c.value == bindparam("kind"))
+    columns = {"endpoint_id": endpoints.c.id, "kind": bindparam("kind", type_=deliveries_.c.kind.type),
+               "event_id": bindparam("event_id", type_=deliveries_.c.event_id.type),
+               "payload": bindparam("payload", type_=deliveries_.c.payload.type),
+               "status": bindparam("status", type_=deliveries_.c.status.type), "attempts": literal(0),
+               "next_attempt_at": bindparam("now", type_=deliveries_.c.next_attempt_at.type),
+               "created_at": bindparam("now", type_=deliveries_.c.created_at.type)}
+    rows = (select(*columns.values())
+            .where(endpoints.c.active.is_(True), endpoints.c.area_id.in_(bindparam("areas", expanding=True)),
+                   subscribed)
+            .order_by(endpoints.c.id))
+    return insert(deliveries_).from_select(list(columns), rows).returning(deliveries_.c.id)
 
 
 def visible_endpoint(user: User, endpoint_id: int) -> WebhookEndpoint:
