@@ -10,13 +10,15 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from domain import audit, ledger, service
 from domain.access import can
+from domain.callers import Principal
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused
 from domain.events import seen
 from domain.events.codes import load_event, read_event_code, read_personal_code
@@ -24,7 +26,7 @@ from domain.events.registration import _insert_once, _take_place, is_registered
 from domain.membership import member_of
 from models import User, db, utcnow
 from models.events import Attendance, CheckMethod, Event, ScanNonce
-from models.sql import inserted, per_database, upsert
+from models.sql import loaded, per_database, upsert
 from models.transaction import reads_apart
 
 __all__ = [
@@ -71,12 +73,31 @@ class Answer:
     """What a scan did. `created` is false when it only reports what was already there."""
 
     status: str
-    attendance: Attendance
+    #: The attendance as the scan found or left it: the row a check-in's INSERT returned, or the ORM object read.
+    record: Row | Attendance
     created: bool
+    #: Who was checked in or out, as the caller holds them (the answer names them without reading them again), or
+    #: None (a replayed nonce's answer: read with the attendance).
+    person: User | Principal | None = None
 
     @property
     def at(self) -> datetime:
-        return self.attendance.checked_out_at if self.status.endswith("checked_out") else self.attendance.checked_in_at
+        return self.record.checked_out_at if self.status.endswith("checked_out") else self.record.checked_in_at
+
+    @property
+    def name(self) -> str:
+        return (self.person or self.attendance.person).name
+
+    @cached_property
+    def attendance(self) -> Attendance:
+        """The attendance as an ORM object, built from the row on first use: the pages follow its relationships,
+        while an answer of the API reads only the row's columns (building the object was a fifth of a check-in)."""
+        attendance = self.record if isinstance(self.record, Attendance) else loaded(Attendance, self.record)
+        if isinstance(self.person, User):
+            # The answer holds them: naming them reads nothing again (the session keeps an object only while
+            # something refers to it).
+            set_committed_value(attendance, "person", self.person)
+        return attendance
 
 
 def _attendance(event: Event, person: User) -> Attendance | None:
@@ -99,14 +120,14 @@ def _check_in(event: Event | seen.Seen, person: User, at: datetime, method: Chec
     copy = isinstance(event, seen.Seen)
     # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
     with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
-        attendance = inserted(Attendance, seen.guarded_check_in() if copy else _first_check_in(), {
+        row = db.session.execute(seen.guarded_check_in() if copy else _first_check_in(), {
             "event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
-            "checked_in_by_id": by.id if by else None, **(seen.guard_values(event) if copy else {})})
-        if attendance is not None and counted and not _take_place(event, Event.attendees):
+            "checked_in_by_id": by.id if by else None, **(seen.guard_values(event) if copy else {})}).first()
+        if row is not None and counted and not _take_place(event, Event.attendees):
             raise Refused("event_full", _l("The event is full."))
-    if attendance is None:
-        return None if copy else Answer("already_checked_in", _attendance(event, person), False)
-    return Answer("checked_in", attendance, True)
+    if row is None:
+        return None if copy else Answer("already_checked_in", _attendance(event, person), False, person)
+    return Answer("checked_in", row, True, person)
 
 
 @per_database
@@ -131,7 +152,7 @@ def _check_out(event: Event, person: User, at: datetime, method: CheckMethod, by
     if attendance is None:
         raise Conflict("not_checked_in", _l("%(name)s has not checked in.", name=person.name))
     if attendance.checked_out_at is not None:
-        return Answer("already_checked_out", attendance, False)
+        return Answer("already_checked_out", attendance, False, person)
     at = max(at, attendance.checked_in_at)
     moved = db.session.execute(
         update(Attendance).where(Attendance.id == attendance.id, Attendance.checked_out_at.is_(None))
@@ -139,7 +160,7 @@ def _check_out(event: Event, person: User, at: datetime, method: CheckMethod, by
                 minutes=minutes_between(event, attendance.checked_in_at, at))
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(attendance)
-    return Answer("checked_out" if moved == 1 else "already_checked_out", attendance, moved == 1)
+    return Answer("checked_out" if moved == 1 else "already_checked_out", attendance, moved == 1, person)
 
 
 def check_in_with_code(person: User, token: str, *, now: datetime | None = None,
@@ -161,7 +182,7 @@ def check_in_with_code(person: User, token: str, *, now: datetime | None = None,
             _check_scope(event, person)
             first = _attendance(event, person)
             if first is not None:
-                return Answer("already_checked_in", first, False)
+                return Answer("already_checked_in", first, False, person)
     _check_open(event, now)
     return _check_in(event, person, now, CheckMethod.event_code, None)
 
@@ -263,9 +284,6 @@ def _record_scan(event: Event, person: User, at: datetime, action: str, method: 
                     raise _NonceTaken
     except _NonceTaken:
         return _replayed(event, nonce)
-    # The answer names the person scanned: it holds them, so naming them reads nothing again (the session keeps an
-    # object only while something refers to it).
-    set_committed_value(answer.attendance, "person", person)
     return answer
 
 
@@ -315,7 +333,7 @@ def upload_offline(actor: User, event: Event, scans: list[dict], *, now: datetim
             with db.session.begin_nested():
                 answer = scan(actor, event, item.get("token"), action=item.get("action", "in"), nonce=nonce, at=at,
                               now=now, secret=secret)
-            results.append(OfflineResult(nonce, answer.status, answer.attendance.person.name, answer.at))
+            results.append(OfflineResult(nonce, answer.status, answer.name, answer.at))
         except DomainError as refusal:
             results.append(OfflineResult(nonce, refusal.code, message=str(refusal.message)))
     return results
