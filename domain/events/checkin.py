@@ -26,7 +26,7 @@ from domain.events.registration import _insert_once, _take_place, is_registered
 from domain.membership import member_of
 from models import User, db, utcnow
 from models.events import Attendance, CheckMethod, Event, ScanNonce
-from models.sql import loaded, per_database, upsert
+from models.sql import loaded, on_postgresql, per_database, upsert
 from models.transaction import reads_apart
 
 __all__ = [
@@ -114,17 +114,21 @@ def _check_in(event: Event | seen.Seen, person: User, at: datetime, method: Chec
     the row to the caller's rollback, as every caller does on a refusal; a savepoint undoes it here only where
     the event has a capacity (2 statements saved on every other check-in).
     Given the worker's copy of the event (domain/events/seen.py), the INSERT holds only while the event's row says
-    what the copy says, and None means nothing was written: already checked in, or the event has changed."""
+    what the copy says, and None means nothing was written: already checked in, or the event has changed. On
+    PostgreSQL the counter then goes in the INSERT's statement where it cannot refuse (`seen.counted_check_in`)."""
     _check_scope(event, person)
     counted = not event.registration  # registrations count places when people register
     copy = isinstance(event, seen.Seen)
-    # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
-    with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
-        row = db.session.execute(seen.guarded_check_in() if copy else _first_check_in(), {
-            "event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
-            "checked_in_by_id": by.id if by else None, **(seen.guard_values(event) if copy else {})}).first()
-        if row is not None and counted and not _take_place(event, Event.attendees):
-            raise Refused("event_full", _l("The event is full."))
+    values = {"event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
+              "checked_in_by_id": by.id if by else None, **(seen.guard_values(event) if copy else {})}
+    if copy and counted and event.capacity is None and on_postgresql():
+        row = db.session.execute(seen.counted_check_in(), values).first()  # nothing can refuse the place
+    else:
+        # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
+        with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
+            row = db.session.execute(seen.guarded_check_in() if copy else _first_check_in(), values).first()
+            if row is not None and counted and not _take_place(event, Event.attendees):
+                raise Refused("event_full", _l("The event is full."))
     if row is None:
         return None if copy else Answer("already_checked_in", _attendance(event, person), False, person)
     return Answer("checked_in", row, True, person)
