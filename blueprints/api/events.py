@@ -288,7 +288,7 @@ class Scans(MethodView):
     def post(self, body, event_id):
         """Staff or a head at the event scan a person's own code, to check them in or out."""
         user = api_caller()
-        event = events.scannable(user, event_id)
+        event = events.scannable_seen(user, event_id)
         return _committed(events.scan(user, event, body["token"], action=body["action"], nonce=body["nonce"],
                                        secret=current_app.secret_key))
 

@@ -23,6 +23,7 @@ from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, R
 from domain.events import seen
 from domain.events.codes import load_event, read_event_code, read_personal_code
 from domain.events.registration import _insert_once, _take_place, is_registered
+from domain.events.scope import scannable_afresh
 from domain.membership import member_of
 from models import User, db, utcnow
 from models.events import Attendance, CheckMethod, Event, ScanNonce
@@ -232,7 +233,7 @@ def check_out_with_code(person: User, token: str | None = None, event: Event | N
     return _check_out(event, person, now, CheckMethod.event_code, None)
 
 
-def _replayed(event: Event, nonce: str | None) -> Answer | None:
+def _replayed(event: Event | seen.Seen, nonce: str | None) -> Answer | None:
     if nonce is None:
         return None
     seen = db.session.scalar(select(ScanNonce).where(ScanNonce.event_id == event.id, ScanNonce.nonce == nonce))
@@ -251,16 +252,35 @@ def _check_nonce(nonce) -> str | None:
     return nonce
 
 
-def scan(actor: User, event: Event, token: str, *, action: str = "in", nonce: str | None = None,
-         at: datetime | None = None, now: datetime | None = None, secret: str | bytes | None = None) -> Answer:
+def scan(actor: User | Principal, event: Event | seen.Seen, token: str, *, action: str = "in",
+         nonce: str | None = None, at: datetime | None = None, now: datetime | None = None,
+         secret: str | bytes | None = None) -> Answer:
     """Someone at the event scanned a person's own code. The same nonce answers the same, once.
 
-    `at` is when the scan was made (an offline scan uploaded later); it defaults to now.
-    Raises Forbidden(not_scanner, not_in_scope, not_registered), Refused(token_*, outside_checkin_window),
-    Conflict(not_checked_in), Invalid(nonce_invalid, action_invalid).
+    `event` may be the worker's copy of it (`scannable_seen`): a check-in that passes every check on the copy is
+    written by the guarded INSERT without reading the event, and its nonce is looked for only if it does not go in
+    (the INSERT finds the person already there); anything else (a check on the copy refuses, the guard finds the
+    event changed, a check-out) is decided on the event as it is now, read afresh. `at` is when the scan was made
+    (an offline scan uploaded later); it defaults to now.
+    Raises NotFound (a copy's event since gone from the actor's sight), Forbidden(not_scanner, not_in_scope,
+    not_registered), Refused(token_*, outside_checkin_window), Conflict(not_checked_in), Invalid(nonce_invalid,
+    action_invalid).
     """
     now = now or utcnow()
     at = at or now
+    person = None
+    if isinstance(event, seen.Seen):
+        copy = event
+        if action == "in" and can(actor, "event.scan", copy):
+            try:
+                person = read_personal_code(token, at, secret)
+                _check_open(copy, at)
+                answer = _record_scan(copy, person, at, action, CheckMethod.scan, actor, _check_nonce(nonce))
+            except DomainError:
+                answer = None  # a copy never refuses
+            if answer is not None:
+                return answer
+        event = scannable_afresh(actor, copy.id)
     if not can(actor, "event.scan", event):
         raise Forbidden("not_scanner", _l("Only staff and heads at the event scan people in."))
     if action not in ("in", "out"):
@@ -269,20 +289,20 @@ def scan(actor: User, event: Event, token: str, *, action: str = "in", nonce: st
     replay = _replayed(event, nonce)
     if replay is not None:
         return replay
-    person = read_personal_code(token, at, secret)
+    person = person or read_personal_code(token, at, secret)
     _check_open(event, at)
-    answer = _record_scan(event, person, at, action, CheckMethod.scan, actor, nonce)
-    return answer
+    return _record_scan(event, person, at, action, CheckMethod.scan, actor, nonce)
 
 
-def _record_scan(event: Event, person: User, at: datetime, action: str, method: CheckMethod, actor: User,
-                 nonce: str | None) -> Answer:
+def _record_scan(event: Event | seen.Seen, person: User | Principal, at: datetime, action: str, method: CheckMethod,
+                 actor: User | Principal, nonce: str | None) -> Answer | None:
     """Check in or out and remember the nonce with the answer, in one savepoint: of two uploads of the same
-    nonce at once, the UNIQUE nonce lets one through and the other replays its answer."""
+    nonce at once, the UNIQUE nonce lets one through and the other replays its answer. None (on the worker's copy
+    of the event only): the copy could not decide, and nothing was written."""
     try:
         with db.session.begin_nested():
             answer = (_check_in if action == "in" else _check_out)(event, person, at, method, actor)
-            if nonce is not None:
+            if answer is not None and nonce is not None:
                 if not _insert_once(ScanNonce, ["event_id", "nonce"], event_id=event.id, nonce=nonce,
                                     person_id=person.id, action=action, status=answer.status, at=at):
                     raise _NonceTaken
