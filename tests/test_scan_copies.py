@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from domain import events
-from domain.events import seen
+from domain.events import codes, seen
 from models import Area, Attendance, Event, RoleGrant, ScanNonce, User, db
 from tests.conftest import run_concurrently, sent_statements, token_for
 from tests.test_event_copies import change, check_in, event_reads
@@ -225,3 +225,14 @@ def test_api_scans_a_changed_event_and_a_revoked_scanner_on_the_next_request(app
     assert refused.status_code == 422 and refused.json["error"]["code"] == "event_cancelled"
     assert other_worker.test_client().delete("/api/v1/auth/token", headers=staff).status_code == 204
     assert scanned(tree.admin, "d").status_code == 401
+
+
+def test_a_code_read_before_is_kept_yet_still_expires(ctx):
+    """Kept codes: a re-keyed event's code is refused too (test_event_copies.py, "re-keyed", reads a kept code)."""
+    event = make_event(ctx)
+    token = events.event_code(event, AT).token
+    assert check_in(ctx.volunteer, event, token=token).status == "checked_in"
+    kept = codes._loads_exact.cache_info().hits
+    assert check_in(ctx.head, event, token=token).status == "checked_in"
+    assert codes._loads_exact.cache_info().hits > kept  # its signature was not checked again
+    assert code_error(lambda: check_in(ctx.staff, event, at=AT + timedelta(minutes=2), token=token)) == "token_expired"

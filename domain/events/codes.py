@@ -8,6 +8,7 @@ tokens are byte-for-byte those of before the split: the same payloads, salts and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,10 +70,18 @@ def _serializer(salt: str, secret: str | bytes | None = None) -> URLSafeSerializ
     return URLSafeSerializer(_key(secret), salt=salt)
 
 
+#: Codes read per worker, kept: an event's code is scanned by everyone at the event during the 60 s it lives, and
+#: reading it (decoding, then checking its signature twice) was a tenth of a check-in's time (py-spy). A code that
+#: fails is never kept; one that passed is kept by its whole spelling with the salt (the event's secret) and the
+#: application's secret, so nothing else passes for it; its step is still checked against the time at every scan.
+CODES_KEPT = 1024
+
+
+@functools.lru_cache(maxsize=CODES_KEPT)
 def _loads_exact(salt: str, token: str, secret: str | bytes):
     """The payload of a token signed with `salt`, only when the token is exactly what we issued: base64 lets
     a few spellings decode to the same bytes (spare bits in the last character), and a changed code must
-    never pass."""
+    never pass. Kept (`CODES_KEPT`): callers only read it."""
     serializer = URLSafeSerializer(secret, salt=salt)
     payload = serializer.loads(token)
     if serializer.dumps(payload) != token:
@@ -118,6 +127,12 @@ def _payload(token: str, secret: str | bytes) -> list:
     """The unverified payload, only to learn which event's key verifies it."""
     if not isinstance(token, str) or not 0 < len(token) <= 512:
         raise _invalid()
+    return _decoded(token, secret)
+
+
+@functools.lru_cache(maxsize=CODES_KEPT)
+def _decoded(token: str, secret: str | bytes) -> list:
+    """`_payload`'s decoding, kept (`CODES_KEPT`): callers only read it."""
     try:
         _valid, payload = URLSafeSerializer(secret).loads_unsafe(token)
     except Exception:  # noqa: BLE001 - a mangled token can fail in many ways; all of them are "invalid"
