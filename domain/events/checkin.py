@@ -296,11 +296,11 @@ def scan(actor: User | Principal, event: Event | seen.Seen, token: str, *, actio
 
 def _record_scan(event: Event | seen.Seen, person: User | Principal, at: datetime, action: str, method: CheckMethod,
                  actor: User | Principal, nonce: str | None) -> Answer | None:
-    """Check in or out and remember the nonce with the answer, in one savepoint: of two uploads of the same
-    nonce at once, the UNIQUE nonce lets one through and the other replays its answer. None (on the worker's copy
-    of the event only): the copy could not decide, and nothing was written."""
+    """Check in or out and remember the nonce with the answer, in one savepoint (none without a nonce): of two
+    uploads of the same nonce at once, the UNIQUE nonce lets one through and the other replays its answer. None (on
+    the worker's copy of the event only): the copy could not decide, and nothing was written."""
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested() if nonce is not None else nullcontext():
             answer = (_check_in if action == "in" else _check_out)(event, person, at, method, actor)
             if answer is not None and nonce is not None:
                 if not _insert_once(ScanNonce, ["event_id", "nonce"], event_id=event.id, nonce=nonce,
