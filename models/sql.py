@@ -3,7 +3,8 @@ SQLAlchemy 2 on one database.
 
 - `upsert(model)`: an INSERT that takes ON CONFLICT clauses (`.on_conflict_do_nothing/do_update`, the same words
   on both databases).
-- `per_database(build)` and `inserted(...)`: the hot paths' prebuilt statements (bench/README.md says which pay).
+- `per_database(build)`, `inserted(...)` and `loaded(...)`: the hot paths' prebuilt statements (bench/README.md says
+  which pay) and their returned rows as ORM objects.
 - `lock_rows(...)` and `lock_keys(...)`: the one lock order. PostgreSQL holds row and advisory locks until the
   transaction ends; every writer takes them in the same order (a community's accounts, then people, each by id), so
   no two wait on each other crosswise. On SQLite a writing transaction is already the only writer (BEGIN IMMEDIATE
@@ -52,13 +53,18 @@ def _attributes(model) -> dict[str, str]:
 
 
 def inserted(model, statement, params: dict):
-    """Run a prebuilt Core `INSERT … RETURNING` of every column of `model`'s table and give the row as an ORM object,
-    persistent in the session with every attribute loaded (no read back), or None when nothing was inserted
-    (ON CONFLICT DO NOTHING). On the hot paths this is much cheaper than the ORM's own INSERT … RETURNING entity,
-    which builds its statement and row loader on every call (bench/README.md)."""
+    """Run a prebuilt Core `INSERT … RETURNING` of every column of `model`'s table and give the row as an ORM object
+    (`loaded`), or None when nothing was inserted (ON CONFLICT DO NOTHING). On the hot paths this is much cheaper than
+    the ORM's own INSERT … RETURNING entity, which builds its statement and row loader on every call
+    (bench/README.md)."""
     row = db.session.execute(statement, params).first()
-    if row is None:
-        return None
+    return loaded(model, row) if row is not None else None
+
+
+def loaded(model, row):
+    """A row of every column of `model`'s table (an INSERT's RETURNING) as the ORM object, persistent in the session
+    with every attribute loaded (no read back). Building it is most of the cost of a check-in's INSERT: a caller that
+    only reads a few columns reads them from the row and calls this only when it needs the object."""
     names = _attributes(model)
     values = {names[key]: value for key, value in row._mapping.items()}
     earlier = db.session.identity_map.get(inspect(model).identity_key_from_primary_key([row.id]))

@@ -133,14 +133,11 @@ def event_dict(event: Event, numbers: events.Counts | None = None) -> dict:
         "registered": numbers.registered, "checked_in": numbers.checked_in, "checked_out": numbers.checked_out}
 
 
-def answer_dict(answer: events.Answer, caller=None) -> dict:
-    """`caller`: who asked; their own check-in is answered with the name they came with (nothing read for it)."""
-    attendance = answer.attendance
-    own = caller is not None and caller.id == attendance.person_id
-    return {"status": answer.status, "person_id": attendance.person_id,
-            "name": caller.name if own else attendance.person.name,
-            "checked_in_at": attendance.checked_in_at, "checked_out_at": attendance.checked_out_at,
-            "minutes": attendance.minutes}
+def answer_dict(answer: events.Answer) -> dict:
+    """A scan's answer, from what it found or wrote (a check-in's answer reads nothing more, builds no ORM object)."""
+    record = answer.record
+    return {"status": answer.status, "person_id": record.person_id, "name": answer.name,
+            "checked_in_at": record.checked_in_at, "checked_out_at": record.checked_out_at, "minutes": record.minutes}
 
 
 def _form(body: dict) -> events.EventForm:
@@ -157,8 +154,8 @@ def _form(body: dict) -> events.EventForm:
         closes_minutes=body["closes_minutes"])
 
 
-def _committed(answer: events.Answer, caller=None):
-    return answer_dict(answer, caller), 201 if answer.created and answer.status == "checked_in" else 200
+def _committed(answer: events.Answer):
+    return answer_dict(answer), 201 if answer.created and answer.status == "checked_in" else 200
 
 
 @blp.route("/events")
@@ -258,8 +255,7 @@ class Checkins(MethodView):
     def post(self, body):
         """Check the caller in with the event's code. 422 `token_expired`, `token_invalid`,
         `outside_checkin_window`; 403 `not_in_scope`."""
-        caller = api_caller()
-        return _committed(events.check_in_with_code(caller, body["token"], secret=current_app.secret_key), caller)
+        return _committed(events.check_in_with_code(api_caller(), body["token"], secret=current_app.secret_key))
 
 
 @blp.route("/checkouts")
@@ -276,7 +272,7 @@ class Checkouts(MethodView):
         caller = api_caller()
         event = events.visible(caller, body["event_id"]) if body["event_id"] is not None else None
         answer = events.check_out_with_code(caller, body["token"], event, secret=current_app.secret_key)
-        return answer_dict(answer, caller)
+        return answer_dict(answer)
 
 
 @blp.route("/events/<int:event_id>/scans")
@@ -292,7 +288,7 @@ class Scans(MethodView):
     def post(self, body, event_id):
         """Staff or a head at the event scan a person's own code, to check them in or out."""
         user = api_caller()
-        event = events.scannable(user, event_id)
+        event = events.scannable_seen(user, event_id)
         return _committed(events.scan(user, event, body["token"], action=body["action"], nonce=body["nonce"],
                                        secret=current_app.secret_key))
 

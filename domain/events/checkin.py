@@ -10,21 +10,24 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from domain import audit, ledger, service
 from domain.access import can
+from domain.callers import Principal
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused
 from domain.events import seen
 from domain.events.codes import load_event, read_event_code, read_personal_code
 from domain.events.registration import _insert_once, _take_place, is_registered
+from domain.events.scope import scannable_afresh
 from domain.membership import member_of
 from models import User, db, utcnow
 from models.events import Attendance, CheckMethod, Event, ScanNonce
-from models.sql import inserted, per_database, upsert
+from models.sql import loaded, on_postgresql, per_database, upsert
 from models.transaction import reads_apart
 
 __all__ = [
@@ -71,12 +74,31 @@ class Answer:
     """What a scan did. `created` is false when it only reports what was already there."""
 
     status: str
-    attendance: Attendance
+    #: The attendance as the scan found or left it: the row a check-in's INSERT returned, or the ORM object read.
+    record: Row | Attendance
     created: bool
+    #: Who was checked in or out, as the caller holds them (the answer names them without reading them again), or
+    #: None (a replayed nonce's answer: read with the attendance).
+    person: User | Principal | None = None
 
     @property
     def at(self) -> datetime:
-        return self.attendance.checked_out_at if self.status.endswith("checked_out") else self.attendance.checked_in_at
+        return self.record.checked_out_at if self.status.endswith("checked_out") else self.record.checked_in_at
+
+    @property
+    def name(self) -> str:
+        return (self.person or self.attendance.person).name
+
+    @cached_property
+    def attendance(self) -> Attendance:
+        """The attendance as an ORM object, built from the row on first use: the pages follow its relationships,
+        while an answer of the API reads only the row's columns (building the object was a fifth of a check-in)."""
+        attendance = self.record if isinstance(self.record, Attendance) else loaded(Attendance, self.record)
+        if isinstance(self.person, User):
+            # The answer holds them: naming them reads nothing again (the session keeps an object only while
+            # something refers to it).
+            set_committed_value(attendance, "person", self.person)
+        return attendance
 
 
 def _attendance(event: Event, person: User) -> Attendance | None:
@@ -93,20 +115,24 @@ def _check_in(event: Event | seen.Seen, person: User, at: datetime, method: Chec
     the row to the caller's rollback, as every caller does on a refusal; a savepoint undoes it here only where
     the event has a capacity (2 statements saved on every other check-in).
     Given the worker's copy of the event (domain/events/seen.py), the INSERT holds only while the event's row says
-    what the copy says, and None means nothing was written: already checked in, or the event has changed."""
+    what the copy says, and None means nothing was written: already checked in, or the event has changed. On
+    PostgreSQL the counter then goes in the INSERT's statement where it cannot refuse (`seen.counted_check_in`)."""
     _check_scope(event, person)
     counted = not event.registration  # registrations count places when people register
     copy = isinstance(event, seen.Seen)
-    # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
-    with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
-        attendance = inserted(Attendance, seen.guarded_check_in() if copy else _first_check_in(), {
-            "event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
-            "checked_in_by_id": by.id if by else None, **(seen.guard_values(event) if copy else {})})
-        if attendance is not None and counted and not _take_place(event, Event.attendees):
-            raise Refused("event_full", _l("The event is full."))
-    if attendance is None:
-        return None if copy else Answer("already_checked_in", _attendance(event, person), False)
-    return Answer("checked_in", attendance, True)
+    values = {"event_id": event.id, "person_id": person.id, "checked_in_at": at, "checked_in_method": method,
+              "checked_in_by_id": by.id if by else None, **(seen.guard_values(event) if copy else {})}
+    if copy and counted and event.capacity is None and on_postgresql():
+        row = db.session.execute(seen.counted_check_in(), values).first()  # nothing can refuse the place
+    else:
+        # A capacity may refuse the place after the row went in: only then is a savepoint needed to take it back.
+        with db.session.begin_nested() if counted and event.capacity is not None else nullcontext():
+            row = db.session.execute(seen.guarded_check_in() if copy else _first_check_in(), values).first()
+            if row is not None and counted and not _take_place(event, Event.attendees):
+                raise Refused("event_full", _l("The event is full."))
+    if row is None:
+        return None if copy else Answer("already_checked_in", _attendance(event, person), False, person)
+    return Answer("checked_in", row, True, person)
 
 
 @per_database
@@ -131,7 +157,7 @@ def _check_out(event: Event, person: User, at: datetime, method: CheckMethod, by
     if attendance is None:
         raise Conflict("not_checked_in", _l("%(name)s has not checked in.", name=person.name))
     if attendance.checked_out_at is not None:
-        return Answer("already_checked_out", attendance, False)
+        return Answer("already_checked_out", attendance, False, person)
     at = max(at, attendance.checked_in_at)
     moved = db.session.execute(
         update(Attendance).where(Attendance.id == attendance.id, Attendance.checked_out_at.is_(None))
@@ -139,7 +165,7 @@ def _check_out(event: Event, person: User, at: datetime, method: CheckMethod, by
                 minutes=minutes_between(event, attendance.checked_in_at, at))
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(attendance)
-    return Answer("checked_out" if moved == 1 else "already_checked_out", attendance, moved == 1)
+    return Answer("checked_out" if moved == 1 else "already_checked_out", attendance, moved == 1, person)
 
 
 def check_in_with_code(person: User, token: str, *, now: datetime | None = None,
@@ -161,7 +187,7 @@ def check_in_with_code(person: User, token: str, *, now: datetime | None = None,
             _check_scope(event, person)
             first = _attendance(event, person)
             if first is not None:
-                return Answer("already_checked_in", first, False)
+                return Answer("already_checked_in", first, False, person)
     _check_open(event, now)
     return _check_in(event, person, now, CheckMethod.event_code, None)
 
@@ -207,7 +233,7 @@ def check_out_with_code(person: User, token: str | None = None, event: Event | N
     return _check_out(event, person, now, CheckMethod.event_code, None)
 
 
-def _replayed(event: Event, nonce: str | None) -> Answer | None:
+def _replayed(event: Event | seen.Seen, nonce: str | None) -> Answer | None:
     if nonce is None:
         return None
     seen = db.session.scalar(select(ScanNonce).where(ScanNonce.event_id == event.id, ScanNonce.nonce == nonce))
@@ -226,16 +252,35 @@ def _check_nonce(nonce) -> str | None:
     return nonce
 
 
-def scan(actor: User, event: Event, token: str, *, action: str = "in", nonce: str | None = None,
-         at: datetime | None = None, now: datetime | None = None, secret: str | bytes | None = None) -> Answer:
+def scan(actor: User | Principal, event: Event | seen.Seen, token: str, *, action: str = "in",
+         nonce: str | None = None, at: datetime | None = None, now: datetime | None = None,
+         secret: str | bytes | None = None) -> Answer:
     """Someone at the event scanned a person's own code. The same nonce answers the same, once.
 
-    `at` is when the scan was made (an offline scan uploaded later); it defaults to now.
-    Raises Forbidden(not_scanner, not_in_scope, not_registered), Refused(token_*, outside_checkin_window),
-    Conflict(not_checked_in), Invalid(nonce_invalid, action_invalid).
+    `event` may be the worker's copy of it (`scannable_seen`): a check-in that passes every check on the copy is
+    written by the guarded INSERT without reading the event, and its nonce is looked for only if it does not go in
+    (the INSERT finds the person already there); anything else (a check on the copy refuses, the guard finds the
+    event changed, a check-out) is decided on the event as it is now, read afresh. `at` is when the scan was made
+    (an offline scan uploaded later); it defaults to now.
+    Raises NotFound (a copy's event since gone from the actor's sight), Forbidden(not_scanner, not_in_scope,
+    not_registered), Refused(token_*, outside_checkin_window), Conflict(not_checked_in), Invalid(nonce_invalid,
+    action_invalid).
     """
     now = now or utcnow()
     at = at or now
+    person = None
+    if isinstance(event, seen.Seen):
+        copy = event
+        if action == "in" and can(actor, "event.scan", copy):
+            try:
+                person = read_personal_code(token, at, secret)
+                _check_open(copy, at)
+                answer = _record_scan(copy, person, at, action, CheckMethod.scan, actor, _check_nonce(nonce))
+            except DomainError:
+                answer = None  # a copy never refuses
+            if answer is not None:
+                return answer
+        event = scannable_afresh(actor, copy.id)
     if not can(actor, "event.scan", event):
         raise Forbidden("not_scanner", _l("Only staff and heads at the event scan people in."))
     if action not in ("in", "out"):
@@ -244,28 +289,25 @@ def scan(actor: User, event: Event, token: str, *, action: str = "in", nonce: st
     replay = _replayed(event, nonce)
     if replay is not None:
         return replay
-    person = read_personal_code(token, at, secret)
+    person = person or read_personal_code(token, at, secret)
     _check_open(event, at)
-    answer = _record_scan(event, person, at, action, CheckMethod.scan, actor, nonce)
-    return answer
+    return _record_scan(event, person, at, action, CheckMethod.scan, actor, nonce)
 
 
-def _record_scan(event: Event, person: User, at: datetime, action: str, method: CheckMethod, actor: User,
-                 nonce: str | None) -> Answer:
-    """Check in or out and remember the nonce with the answer, in one savepoint: of two uploads of the same
-    nonce at once, the UNIQUE nonce lets one through and the other replays its answer."""
+def _record_scan(event: Event | seen.Seen, person: User | Principal, at: datetime, action: str, method: CheckMethod,
+                 actor: User | Principal, nonce: str | None) -> Answer | None:
+    """Check in or out and remember the nonce with the answer, in one savepoint (none without a nonce): of two
+    uploads of the same nonce at once, the UNIQUE nonce lets one through and the other replays its answer. None (on
+    the worker's copy of the event only): the copy could not decide, and nothing was written."""
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested() if nonce is not None else nullcontext():
             answer = (_check_in if action == "in" else _check_out)(event, person, at, method, actor)
-            if nonce is not None:
+            if answer is not None and nonce is not None:
                 if not _insert_once(ScanNonce, ["event_id", "nonce"], event_id=event.id, nonce=nonce,
                                     person_id=person.id, action=action, status=answer.status, at=at):
                     raise _NonceTaken
     except _NonceTaken:
         return _replayed(event, nonce)
-    # The answer names the person scanned: it holds them, so naming them reads nothing again (the session keeps an
-    # object only while something refers to it).
-    set_committed_value(answer.attendance, "person", person)
     return answer
 
 
@@ -315,7 +357,7 @@ def upload_offline(actor: User, event: Event, scans: list[dict], *, now: datetim
             with db.session.begin_nested():
                 answer = scan(actor, event, item.get("token"), action=item.get("action", "in"), nonce=nonce, at=at,
                               now=now, secret=secret)
-            results.append(OfflineResult(nonce, answer.status, answer.attendance.person.name, answer.at))
+            results.append(OfflineResult(nonce, answer.status, answer.name, answer.at))
         except DomainError as refusal:
             results.append(OfflineResult(nonce, refusal.code, message=str(refusal.message)))
     return results
