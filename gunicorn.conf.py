@@ -12,10 +12,11 @@ forwarded_allow_ips = ""
 
 #: The app is loaded once, in the master, and each worker is forked from it: the workers share the master's pages of
 #: the libraries and the app until they write to them, instead of each importing everything for itself. Nothing the
-#: app opens is shared: create_app opens no connection and starts no thread, a forked worker starts with empty
-#: database pools (models.base.fork_safe), its own SQLite writers' lock (models/sqlite.py) and Redis connections
-#: (redis-py's pools notice the fork), and Python's random generator reseeded. A code change needs a restart, not
-#: a HUP. bench/memory.py measures what it buys.
+#: app opens is shared: create_app opens no connection and starts no thread, the master's warm-up (when_ready) closes
+#: the connections it opened before the first fork, a forked worker starts with empty database pools
+#: (models.base.fork_safe), its own SQLite writers' lock (models/sqlite.py) and Redis connections (redis-py's pools
+#: notice the fork), and Python's random generator reseeded. A code change needs a restart, not a HUP.
+#: bench/memory.py measures what it buys.
 preload_app = True
 
 
@@ -34,7 +35,8 @@ _refuse_without_secret()
 
 def when_ready(server):
     """The master has loaded the app and forks no worker yet: what every worker would build on its first requests is
-    built here once, and shared (app.share_before_fork)."""
+    built here once, and shared (app.share_before_fork: also a few requests that need no data and change nothing,
+    after which the master holds no database connection; without a database, one line and the workers start)."""
     if server.cfg.preload_app:
         from app import share_before_fork
 

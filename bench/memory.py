@@ -11,11 +11,12 @@ For each variant it starts gunicorn on a generated community (bench/city.py, SQL
 leaderboard and the dashboard over the API, the home page, the dashboard and the events pages signed in as staff),
 and prints each worker's RSS, PSS and private memory (also its private memory right after it booted, before the
 warm-up: what the requests themselves made private), the master's, and the sum of all PSS. Variants run in turn,
-round after round.
+round after round; with --root, each checkout's gunicorn.conf.py and app in turn too.
 
     .venv/bin/python bench/memory.py                                  # SQLite, fork vs preload, 1 round
     .venv/bin/python bench/memory.py --database-url postgresql://postgres@127.0.0.1:5432/test --rounds 2
     .venv/bin/python bench/memory.py --variants preload --env MALLOC_ARENA_MAX=2   # one setting tried
+    .venv/bin/python bench/memory.py --variants preload --root /work/main --root . --rounds 2   # two checkouts
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from domain import ledger  # noqa: E402
 from domain.accounts import hash_password  # noqa: E402
 from models import User, db  # noqa: E402
 
-#: What each variant changes in gunicorn.conf.py (appended to it): "preload" is `make serve` as it is.
+#: What each variant changes in gunicorn.conf.py (appended to it): "preload" is `make serve` as it is (the app loaded
+#: and warmed in the master, app.share_before_fork); a checkout's own gunicorn.conf.py says what that is (--root).
 VARIANTS = {"fork": "preload_app = False", "preload": ""}
 #: Fields of /proc/<pid>/smaps_rollup read (kB).
 FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Anonymous")
@@ -54,17 +56,17 @@ def process_mb(pid: int) -> dict[str, float]:
 
 @contextmanager
 def variant_server(url: str, redis_url: str | None, variant: str, workers: int, env: dict[str, str],
-                   conf_lines: str = ""):
-    """bench.run.server with gunicorn.conf.py plus `conf_lines` and the variant's lines (through
-    GUNICORN_CMD_ARGS="--config ..."), and `env` set for the server's processes."""
+                   conf_lines: str = "", root: Path = ROOT):
+    """bench.run.server serving the checkout `root` with its gunicorn.conf.py plus `conf_lines` and the variant's
+    lines (through GUNICORN_CMD_ARGS="--config ..."), and `env` set for the server's processes."""
     with tempfile.NamedTemporaryFile("w", suffix=".conf.py", delete=False) as file:
-        file.write(f"__file__ = {str(ROOT / 'gunicorn.conf.py')!r}\n"
+        file.write(f"__file__ = {str(root / 'gunicorn.conf.py')!r}\n"
                    "exec(compile(open(__file__).read(), __file__, 'exec'))\n"
                    f"{conf_lines}\n{VARIANTS[variant]}\n")
     saved = dict(os.environ)
     os.environ.update(env, GUNICORN_CMD_ARGS=f"--config {file.name}")
     try:
-        with server(url, redis_url, workers) as (base, master):
+        with server(url, redis_url, workers, root=root) as (base, master):
             os.environ.clear()
             os.environ.update(saved)
             yield base, master
@@ -110,12 +112,15 @@ def warm(base: str, f: Fixtures, staff_phone: str, seconds: int) -> dict[str, in
     return errors
 
 
-def measure(url: str, redis_url: str | None, f: Fixtures, staff_phone: str, variant: str, args) -> dict:
-    with variant_server(url, redis_url, variant, args.workers, args.env, "\n".join(args.conf)) as (base, master):
+def measure(url: str, redis_url: str | None, f: Fixtures, staff_phone: str, variant: str, root: Path,
+            args) -> dict:
+    with variant_server(url, redis_url, variant, args.workers, args.env, "\n".join(args.conf), root) as (base,
+                                                                                                       master):
         workers = sorted(workers_of(master))
         booted = [process_mb(pid)["private"] for pid in workers]
         errors = warm(base, f, staff_phone, args.seconds)
-        return {"variant": variant, "errors": errors, "master": process_mb(master),
+        return {"variant": variant if root == ROOT else f"{variant} {root}", "errors": errors,
+                "master": process_mb(master),
                 "workers": [process_mb(pid) | {"booted": mb} for pid, mb in zip(workers, booted, strict=True)]}
 
 
@@ -153,7 +158,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seconds", type=int, default=3, help="of wrk per hot request while warming")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"among {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", default="fork,preload", help=f"among {', '.join(VARIANTS)}")
+    parser.add_argument("--root", action="append", type=Path,
+                        help="a checkout to serve (repeat to compare; default: this one)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for the servers (e.g. MALLOC_ARENA_MAX=2); repeatable")
     parser.add_argument("--conf", action="append", default=[], metavar="LINE",
@@ -162,9 +169,10 @@ def main() -> None:
                         help="rate limits counted there, as in production ('': in each worker's memory)")
     args = parser.parse_args()
     args.env = dict(item.split("=", 1) for item in args.env)
-    variants = args.variants.split(",")
+    roots = [root.resolve() for root in (args.root or [ROOT])]
+    variants = [(variant, root) for variant in args.variants.split(",") for root in roots]
     print(f"load: {Path('/proc/loadavg').read_text().strip()}; env: {args.env or 'as is'}")
-    measured: dict[str, list[dict]] = {v: [] for v in variants}
+    measured: dict[str, list[dict]] = {}
     with ExitStack() as stack:
         built = stack.enter_context(city.built("community", args.database_url, f"bench_memory_{os.getpid()}",
                                                verify=False))
@@ -173,15 +181,17 @@ def main() -> None:
         stack.callback(f.close)
         staff_phone = staff_with_password(f)
         for n in range(args.rounds):
-            for variant in variants:
-                measured[variant].append(m := measure(built["url"], redis_url, f, staff_phone, variant, args))
+            for variant, root in variants:
+                m = measure(built["url"], redis_url, f, staff_phone, variant, root, args)
+                measured.setdefault(m["variant"], []).append(m)
                 print_round(n, m)
     print(f"\n{'':<10}{'worker RSS':>12}{'worker PSS':>12}{'private':>10}{'at boot':>10}{'all PSS':>10}   (MB; "
           f"medians of {args.workers} workers, then of {args.rounds} round(s))")
     for variant, runs in measured.items():
         s = [summary(m) for m in runs]
         cells = [statistics.median(x[key] for x in s) for key in ("rss", "pss", "private", "booted", "total_pss")]
-        print(f"{variant:<10}{cells[0]:>12.1f}{cells[1]:>12.1f}" + "".join(f"{c:>10.1f}" for c in cells[2:]))
+        label = variant if len(variant) < 10 else f"{variant}\n{'':<10}"
+        print(f"{label:<10}{cells[0]:>12.1f}{cells[1]:>12.1f}" + "".join(f"{c:>10.1f}" for c in cells[2:]))
     print(f"load: {Path('/proc/loadavg').read_text().strip()}")
 
 

@@ -164,6 +164,24 @@ def test_a_worker_keeps_a_bounded_number_of_principals(dbs, tree):
     assert all(kept.get(p.id, p.stamp) is p for p in people[1:])
 
 
+def test_a_worker_forgets_the_principal_used_longest_ago_and_reads_it_afresh_when_it_calls_again(dbs, tree):
+    kept = callers.Principals(size=2)
+    staff, volunteer, head = (callers.load_principal(p.id) for p in (tree.staff_a, tree.volunteer_a, tree.head_a))
+    kept.put(staff)
+    kept.put(volunteer)
+    assert kept.get(staff.id, staff.stamp) is staff  # used now: the volunteer is the one used longest ago
+    kept.put(head)
+    assert len(kept) == 2 and kept.get(volunteer.id, volunteer.stamp) is None
+    assert kept.get(staff.id, staff.stamp) is staff and kept.get(head.id, head.stamp) is head
+    clear, _ = accounts.issue_token(db.session.get(User, tree.volunteer_a.id))
+    with sent_statements() as sent:
+        found = callers.bearer(clear, kept)
+    assert [s for s in sent if "grant_area" in s]  # read again, not taken from anywhere
+    assert found.principal == volunteer and found.principal is not volunteer
+    assert kept.get(volunteer.id, volunteer.stamp) is found.principal
+    assert len(kept) == 2 and kept.get(staff.id, staff.stamp) is None
+
+
 def test_a_view_needing_the_person_reads_them_with_the_token_in_one_statement(app, client, tree):
     """... and leaves the principal to the worker: the hot path that follows reads only the token's state."""
     staff = token_for(client, tree.staff_a)

@@ -2,7 +2,9 @@
 the workers are forked from it, so nothing the master opened may be shared by two processes.
 
 A forked process starts with an empty database pool and leaves its parent's connections open (models.base.fork_safe);
-two workers forked from one master write side by side on the real database and every write lands once.
+the master's warm-up before the first fork (app.share_before_fork) writes nothing, counts against no rate limit,
+closes every connection it opened and, with the database out of reach, says so in one line and lets gunicorn serve;
+two workers forked from the warmed master write side by side on the real database and every write lands once.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, make_url, select, text
 
-from app import TestConfig
+from app import TestConfig, share_before_fork
+from blueprints.ext import limiter
 from domain import accounts, events, ledger
 from models import Area, Attendance, Event, Level, Role, RoleGrant, User, db
-from tests.conftest import run_threads, together
+from tests.conftest import make_app, run_threads, sent_statements, together
 from tests.test_several_workers import FOREIGN_ENV, ROOT, _children, _free_port, _static_answers, _stop
 
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
@@ -64,6 +69,81 @@ def test_a_forked_process_opens_its_own_connection_and_leaves_the_parents_open(a
         # The child did not close the parent's connection on its way out: the parent still talks over it.
         assert _backend_id() == parent
         assert db.session.scalar(text("SELECT 1")) == 1
+
+
+def _rows(app) -> dict[str, int]:
+    """How many rows each of the app's tables holds."""
+    with app.app_context():
+        counts = {table.name: db.session.scalar(select(func.count()).select_from(table))
+                  for table in db.metadata.sorted_tables}
+        db.session.remove()
+    return counts
+
+
+def _sessions_named(url: str, name: str) -> int:
+    """How many connections PostgreSQL has open under the application name `name`, seen from a connection of its
+    own."""
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)).fetchone()[0]
+
+
+def test_the_masters_warm_up_writes_nothing_counts_against_nobody_and_keeps_no_connection(app, caplog):
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    name = f"warm-up-{uuid.uuid4().hex[:12]}"
+    options = {"connect_args": {"application_name": name}} if url.startswith("postgresql") else {}
+    # As the master has it: rate limits counted (in memory here, where they can be read back).
+    master = make_app(url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://",
+                      SQLALCHEMY_ENGINE_OPTIONS={**TestConfig.SQLALCHEMY_ENGINE_OPTIONS, **options})
+    try:
+        before = _rows(app)
+        with sent_statements(master) as sent:
+            share_before_fork(master)
+        assert not [r for r in caplog.records if r.name == "app"], caplog.text  # it ran, nothing skipped
+        assert any("FROM api_token" in statement for statement in sent), sent  # the token read, at least once
+        # Reads only, in read transactions (SQLite: a plain BEGIN, never BEGIN IMMEDIATE and the writers' queue).
+        assert all(statement.startswith("SELECT") or statement == "BEGIN" for statement in sent), sent
+        assert limiter.storage.storage == {}  # nobody's counter moved
+        with master.app_context():
+            assert (db.engine.pool.checkedout(), db.engine.pool.checkedin()) == (0, 0)
+        if options:  # closed, not merely forgotten by the pool: the server sees none of its connections
+            assert _sessions_named(url, name) == 0
+        assert _rows(app) == before
+    finally:
+        limiter.init_app(app)  # the limiter's switch back to the test app's (conftest's `app`)
+
+
+def test_the_warm_up_without_a_database_says_so_in_one_line_and_does_not_raise(backend_url, app, caplog):
+    unreachable = (str(make_url(backend_url).set(port=1)) if backend_url.startswith("postgresql")
+                   else "sqlite:////nonexistent-folder/warm-up.db")
+    master = make_app(unreachable)
+    try:
+        share_before_fork(master)
+    finally:
+        limiter.init_app(app)
+    lines = [r.getMessage() for r in caplog.records if r.name == "app"]
+    assert len(lines) == 1 and lines[0].startswith("Warm-up before forking the workers skipped"), lines
+    with master.app_context():
+        assert (db.engine.pool.checkedout(), db.engine.pool.checkedin()) == (0, 0)
+
+
+def _database_handles(pid: int, url: str) -> int:
+    """How many connections to the database of `url` the process `pid` holds open: SQLite, files of the database
+    (the database, its -wal and -shm); PostgreSQL, TCP sockets to the server's port."""
+    fds = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            fds.append(os.readlink(fd))
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return sum(target.startswith(parsed.database) for target in fds)
+    sockets = {target[len("socket:["):-1] for target in fds if target.startswith("socket:[")}
+    port = f"{parsed.port or 5432:04X}"
+    held = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            held += fields[2].endswith(f":{port}") and fields[9] in sockets
+    return held
 
 
 def _people(app) -> tuple[int, list[dict]]:
@@ -142,6 +222,11 @@ def test_two_preloaded_workers_write_side_by_side_and_every_write_lands_once(app
                 conn.close()
 
         answers = run_threads(check_in, PEOPLE)
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        # The master was warmed (its requests read the database) and forked holding no connection; the workers
+        # hold theirs (and so show that one would be seen).
+        assert _database_handles(master, url) == 0
+        assert all(_database_handles(worker, url) > 0 for worker in workers)
     assert answers == [(201, "checked_in")] * PEOPLE, answers
     served = {int(pid) for pid, status in re.findall(r"^<(\d+)> (\d+) /api/v1/checkins$", log.read_text(), re.M)
               if status == "201"}
