@@ -87,14 +87,16 @@ bench-peer: install wrk
 	$(BIN)/python bench/peers/pretix_peer.py setup --database-url $(PEER_DATABASE_URL)
 	$(BIN)/python bench/peer.py --database-url $(PEER_DATABASE_URL) $(BENCH_PEER_ARGS)
 
+# --dist worksteal: a worker that runs out of tests takes the rest of another's queue, so the minute-long tests
+# (the hostile-input sweep, the demo, the benches) don't leave one worker running alone at the end.
 test: install-test browsers
 	@$(MAKE) --no-print-directory wrk || echo "Without wrk, the benchmarks' tests (tests/test_bench_run.py, tests/test_bench_peer.py) are skipped."
-	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 # The API fuzzed from its OpenAPI description for longer than `make test` does (FUZZ_EXAMPLES per operation).
 FUZZ_EXAMPLES ?= 200
 fuzz: install-test
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -n auto tests/test_fuzz.py $(PYTEST_ARGS)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -n auto --dist worksteal tests/test_fuzz.py $(PYTEST_ARGS)
 
 # Refreshes the README's screenshots from a throwaway demo database.
 screenshots: install-test browsers
