@@ -53,7 +53,9 @@ def visit(page: Page, path: str) -> None:
 
 
 def check(page: Page, where: str) -> dict:
-    """The audit of the page as it stands: fails on any broken rule, returns the measures."""
+    """The audit of the page as it stands, once its stylesheets have loaded (a style measured before them is the
+    browser's default 16 px): fails on any broken rule, returns the measures."""
+    page.wait_for_load_state("load")
     found = page.evaluate(AUDIT)
     assert found["font"] >= 18, f"{where}: body text {found['font']} px"
     assert found["lineHeight"] >= 1.3 * found["font"], f"{where}: line height {found['lineHeight']} px"
