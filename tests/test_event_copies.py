@@ -17,6 +17,16 @@ from tests.conftest import sent_statements
 from tests.test_events import START, code_error, make_event
 
 AT = START + timedelta(minutes=5)
+#: What another worker may change of an event, and the refusal the next scan of it meets.
+CHANGES = {
+    "cancelled": ({"cancelled_at": START}, "event_cancelled"),
+    "closed": ({"closed_at": START}, "outside_checkin_window"),
+    "moved": ({"starts_at": START + timedelta(days=1), "ends_at": START + timedelta(days=1, hours=2)},
+              "outside_checkin_window"),
+    "registration": ({"registration": True}, "not_registered"),
+    "full": ({"capacity": 1}, "event_full"),
+    "re-keyed": ({"secret": "0" * 32}, "token_invalid"),
+}
 
 
 def change(other, event_id: int, **values) -> None:
@@ -52,15 +62,7 @@ def test_a_check_in_on_an_unchanged_event_reads_no_event_and_a_repeat_still_answ
     assert event.attendees == 2
 
 
-@pytest.mark.parametrize(("values", "refusal"), [
-    ({"cancelled_at": START}, "event_cancelled"),
-    ({"closed_at": START}, "outside_checkin_window"),
-    ({"starts_at": START + timedelta(days=1), "ends_at": START + timedelta(days=1, hours=2)},
-     "outside_checkin_window"),
-    ({"registration": True}, "not_registered"),
-    ({"capacity": 1}, "event_full"),
-    ({"secret": "0" * 32}, "token_invalid"),
-], ids=["cancelled", "closed", "moved", "registration", "full", "re-keyed"])
+@pytest.mark.parametrize(("values", "refusal"), list(CHANGES.values()), ids=list(CHANGES))
 def test_an_event_changed_by_another_worker_is_refused_on_the_next_scan(ctx, other_worker, values, refusal):
     event = make_event(ctx)
     check_in(ctx.volunteer, event)

@@ -287,15 +287,19 @@ def test_fixed_points_and_the_staff_queue(ctx):
 
 # --- concurrency -----------------------------------------------------------------------------------------------------
 
-def test_fifty_concurrent_scans_of_one_code_make_one_attendance(app, threaded_app, tree):
+def open_event_and_code(app, tree) -> tuple[int, str]:
+    """An event of community A open now, committed, and volunteer A's own code: (the event's id, the code)."""
     with app.app_context():
         staff = db.session.get(User, tree.staff_a.id)
         now = datetime.now(UTC)
         event = events.create_event(staff, db.session.get(Area, tree.a.community.id),
                                     form(starts_at=now - timedelta(minutes=10), ends_at=now + timedelta(hours=1)))
         db.session.commit()
-        event_id = event.id
-        token = events.personal_code(db.session.get(User, tree.volunteer_a.id)).token
+        return event.id, events.personal_code(db.session.get(User, tree.volunteer_a.id)).token
+
+
+def test_fifty_concurrent_scans_of_one_code_make_one_attendance(app, threaded_app, tree):
+    event_id, token = open_event_and_code(app, tree)
 
     def scan(i):
         return events.scan(db.session.get(User, tree.staff_a.id), db.session.get(Event, event_id), token,
