@@ -51,7 +51,12 @@ PARTS = {
     "rate limit (Flask-Limiter's check, limits, redis-py)": ("(flask_limiter/_extension.py", "(limits/", "(redis/"),
     "event read (read_event_code)": ("read_event_code (",),
     "reward read (get_visible Reward, its community, the pickup rule)": (
-        "get_visible (domain/access.py", "pickup_days (", "Reward.community"),
+        "get_visible (domain/access.py", "terms_of (", "Reward.community"),
+    "ledger posting (ledger.debit)": ("debit (domain/ledger",),
+    "limit counters (the month, quarter and year)": ("_count (domain/market",),
+    "idempotency key claimed": ("_claim (domain/market",),
+    "the reward's row, last (stock or hold)": ("hold (domain/market/seen",),
+    "webhook outbox (webhooks.emit)": ("emit (domain/webhooks",),
 }
 
 def load(url: str, seconds: int, pool: list[tuple[str, str]], round_id: str) -> tuple[int, int]:
