@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select
 
 from domain.accounts import token_digest
 from models import ApiToken, Area, Household, Level, Role, RoleGrant, User, db, utcnow
+from models.area import path_ids
 
 __all__ = ["PRINCIPALS_KEPT", "Bearer", "Grant", "Home", "Place", "Principal", "Principals", "bearer", "load_principal",
            "principal_of"]
@@ -35,7 +36,7 @@ class Place:
 
     @property
     def ancestor_ids(self) -> list[int]:
-        return [int(part) for part in self.path.strip("/").split("/") if part]
+        return path_ids(self.path)
 
 
 @dataclass(frozen=True, slots=True)

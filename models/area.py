@@ -71,7 +71,7 @@ class Area(db.Model):
     @property
     def ancestor_ids(self) -> list[int]:
         """Ids from the root down to and including this area."""
-        return [int(part) for part in self.path.strip("/").split("/") if part]
+        return path_ids(self.path)
 
     @property
     def head_tier(self) -> int | None:
@@ -85,6 +85,11 @@ class Area(db.Model):
 
 #: The character right after the digits and "/" a path is made of: everything under "/1/5/" sorts in
 #: ["/1/5/", "/1/5/:").
+def path_ids(path: str) -> list[int]:
+    """The ids of a materialised path ("/1/5/23/"), from the root down."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
 PATH_END = ":"
 
 

@@ -404,11 +404,11 @@ def run_concurrently(app, work, count: int) -> list:
 def pytest_collection_modifyitems(config, items):
     """A case marked `postgresql` states what only PostgreSQL can show (two writers at once): it is not collected for
     SQLite, rather than skipped there (CI lets nothing be skipped)."""
-    sqlite_only = [item for item in items if item.get_closest_marker("postgresql")
-                   and getattr(item, "callspec", None) and item.callspec.params.get("backend_url") == "sqlite"]
-    if sqlite_only:
-        config.hook.pytest_deselected(items=sqlite_only)
-        items[:] = [item for item in items if item not in sqlite_only]
+    on_sqlite = [item for item in items if item.get_closest_marker("postgresql")
+                 and getattr(item, "callspec", None) and item.callspec.params.get("backend_url") == "sqlite"]
+    if on_sqlite:
+        config.hook.pytest_deselected(items=on_sqlite)
+        items[:] = [item for item in items if item not in on_sqlite]
 
 
 _fuzz_runs: dict[str, dict] = {}

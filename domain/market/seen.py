@@ -30,6 +30,7 @@ from sqlalchemy import and_, bindparam, exists, func, select, update
 
 from domain.rules import DEFAULTS
 from models import Area, LimitPeriod, Reward, db
+from models.area import path_ids
 from models.ledger import PointsRule
 
 __all__ = ["MAX_SEEN", "Changed", "Community", "Pickup", "Terms", "forget", "hold", "remember", "seen", "terms_of"]
@@ -53,7 +54,7 @@ class Community:
 
     @property
     def ancestor_ids(self) -> list[int]:
-        return [int(part) for part in self.path.strip("/").split("/") if part]
+        return path_ids(self.path)
 
 
 @dataclass(frozen=True)
