@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
+import secrets
 from pathlib import Path
 
 import click
@@ -293,9 +295,6 @@ def share_before_fork(app: Flask) -> None:
 
 
 def _warm_up(app: Flask) -> None:
-    import logging
-    import secrets
-
     from sqlalchemy import text
 
     from blueprints.requestlog import ACCESS_LOGGER

@@ -68,25 +68,24 @@ def emit(kind: str, community: Area, payload: dict, *, now: datetime | None = No
 def _deliveries(database: str):
     """INSERT INTO webhook_delivery … SELECT one row per active endpoint on the given areas that subscribed to the
     kind, RETURNING their ids. Whether a JSON list holds the kind is said differently on each database."""
-    endpoints, deliveries_ = WebhookEndpoint.__table__, WebhookDelivery.__table__
+    endpoints, deliveries = WebhookEndpoint.__table__, WebhookDelivery.__table__
     # `?`: does the JSON list hold the kind as one of its strings.
     if database == "postgresql":
         subscribed = cast(endpoints.c.events, JSONB).op("?", is_comparison=True)(
-            bindparam("kind", type_=deliveries_.c.kind.type))
+            bindparam("kind", type_=deliveries.c.kind.type))
     else:
         kinds = func.json_each(endpoints.c.events).table_valued("value")
         subscribed = exists().select_from(kinds).where(kinds.c.value == bindparam("kind"))
-    columns = {"endpoint_id": endpoints.c.id, "kind": bindparam("kind", type_=deliveries_.c.kind.type),
-               "event_id": bindparam("event_id", type_=deliveries_.c.event_id.type),
-               "payload": bindparam("payload", type_=deliveries_.c.payload.type),
-               "status": bindparam("status", type_=deliveries_.c.status.type), "attempts": literal(0),
-               "next_attempt_at": bindparam("now", type_=deliveries_.c.next_attempt_at.type),
-               "created_at": bindparam("now", type_=deliveries_.c.created_at.type)}
+    # The delivery's columns given by the caller, by the parameter that gives them.
+    given = {"kind": "kind", "event_id": "event_id", "payload": "payload", "status": "status",
+             "next_attempt_at": "now", "created_at": "now"}
+    columns = {"endpoint_id": endpoints.c.id, "attempts": literal(0),
+               **{column: bindparam(name, type_=deliveries.c[column].type) for column, name in given.items()}}
     rows = (select(*columns.values())
             .where(endpoints.c.active.is_(True), endpoints.c.area_id.in_(bindparam("areas", expanding=True)),
                    subscribed)
             .order_by(endpoints.c.id))
-    return insert(deliveries_).from_select(list(columns), rows).returning(deliveries_.c.id)
+    return insert(deliveries).from_select(list(columns), rows).returning(deliveries.c.id)
 
 
 def visible_endpoint(user: User, endpoint_id: int) -> WebhookEndpoint:
